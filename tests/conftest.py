@@ -1,0 +1,38 @@
+"""Shared fixtures: synthetic audio, tiny encoder configs and the optional real corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+EMODB_DIR = SHARED_DIR / "data" / "emodb"
+WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def tone(duration_s: float, frequency_hz: float = 220.0, sampling_rate: int = 16000,
+         amplitude: float = 0.5) -> np.ndarray:
+    """A float32 sine tone of `duration_s` seconds."""
+    t = np.arange(int(round(duration_s * sampling_rate)), dtype=np.float64) / sampling_rate
+    return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+
+
+@pytest.fixture
+def emodb_dir() -> Path:
+    if not (EMODB_DIR / "manifest.csv").is_file():
+        pytest.skip(f"real EmoDB copy not found at {EMODB_DIR}")
+    return EMODB_DIR
+
+
+@pytest.fixture
+def whisper_tiny_dir() -> Path:
+    if not (WHISPER_TINY_DIR / "config.json").is_file():
+        pytest.skip(f"pretrained Whisper tiny.en encoder not found at {WHISPER_TINY_DIR}")
+    return WHISPER_TINY_DIR
