@@ -1,0 +1,159 @@
+"""Audio input: decode, downmix to mono, resample and validate.
+
+Every waveform that enters eam-ser goes through :func:`load_audio`, which returns a float32
+mono 1-D array at the requested sampling rate (16 kHz by default). Decoding uses soundfile
+(any format libsndfile reads: wav, flac, ogg, ...) and resampling uses soxr, so the CPU-only
+stack works without torchcodec. That is why ``datasets`` audio columns are best cast to
+``Audio(decode=False)``: their values are ``{"path", "bytes"}`` dicts that this module decodes
+itself. Decoded ``datasets`` values (torchcodec ``AudioDecoder`` objects, on machines where
+torchcodec loads) and ``{"array", "sampling_rate"}`` dicts are accepted as well.
+
+Bad input raises ``ValueError`` naming the file (or the caller-given ``name``) and the problem:
+empty, non-finite (NaN/inf) samples, unreadable, or zero length after resampling.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import soundfile
+import soxr
+
+DEFAULT_SAMPLING_RATE = 16000
+
+__all__ = ["DEFAULT_SAMPLING_RATE", "load_audio", "validate_waveform"]
+
+
+def validate_waveform(waveform: Any, *, name: str) -> np.ndarray:
+    """Check a mono waveform and return it as a contiguous float32 1-D array.
+
+    Args:
+        waveform: array-like of shape (time,), amplitude in full-scale units.
+        name: what to call the waveform in error messages (a file path or a dataset index).
+
+    Raises:
+        ValueError: if the waveform is not 1-D, has no samples, or holds NaN/inf samples.
+    """
+    array = np.ascontiguousarray(waveform, dtype=np.float32)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name}: expected a mono waveform of shape (time,), got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"{name}: empty audio (0 samples)")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(array.size - np.count_nonzero(finite))
+        what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
+        raise ValueError(f"{name}: {what} NaN/inf")
+    return array
+
+
+def _downmix(array: np.ndarray, *, name: str) -> np.ndarray:
+    """Average the channels of a (time, channels) or (channels, time) array to (time,).
+
+    A 2-D array is taken to hold its channels on the shorter axis (soundfile returns
+    (time, channels), torch audio is (channels, time)).
+    """
+    if array.ndim == 1:
+        return array
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name}: expected audio of shape (time,) or (channels, time), got {array.shape}"
+        )
+    channel_axis = 0 if array.shape[0] <= array.shape[1] else 1
+    return array.mean(axis=channel_axis, dtype=np.float64).astype(np.float32)
+
+
+def _read_file(file: str | io.BytesIO, *, name: str) -> tuple[np.ndarray, int]:
+    try:
+        data, file_rate = soundfile.read(file, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:
+        raise ValueError(f"{name}: unreadable audio ({error})") from error
+    return data, int(file_rate)
+
+
+def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, str]:
+    """Decode `source` to (samples, sampling rate or None if unknown, name for messages)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        label = name or path
+        if not os.path.isfile(path):
+            raise ValueError(f"{label}: unreadable audio (no such file)")
+        data, rate = _read_file(path, name=label)
+        return data, rate, label
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "<bytes>"
+        if len(source) == 0:
+            raise ValueError(f"{label}: empty audio (0 bytes)")
+        data, rate = _read_file(io.BytesIO(bytes(source)), name=label)
+        return data, rate, label
+    if isinstance(source, Mapping):
+        if source.get("array") is not None:
+            rate = source.get("sampling_rate")
+            return np.asarray(source["array"]), None if rate is None else int(rate), name or "array"
+        # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
+        if source.get("bytes") is not None:
+            return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")
+        if source.get("path") is not None:
+            return _decode(source["path"], name=name)
+        raise ValueError(f"{name or 'audio'}: dict has neither 'array', 'bytes' nor 'path'")
+    if hasattr(source, "get_all_samples"):
+        # datasets >= 4 decoded value: a torchcodec AudioDecoder; its data is (channels, time).
+        samples = source.get_all_samples()
+        return samples.data.cpu().numpy(), int(samples.sample_rate), name or "decoded audio"
+    if hasattr(source, "detach"):
+        return source.detach().cpu().numpy(), None, name or "tensor"
+    if isinstance(source, (np.ndarray, list, tuple)):
+        return np.asarray(source, dtype=np.float32), None, name or "array"
+    raise TypeError(f"{name or 'audio'}: cannot load audio from {type(source).__name__}")
+
+
+def load_audio(
+    source: Any, sampling_rate: int = DEFAULT_SAMPLING_RATE, *, name: str | None = None
+) -> np.ndarray:
+    """Load audio as a float32 mono waveform of shape (time,) at `sampling_rate` Hz.
+
+    Args:
+        source: one of
+            - a path (``str`` / ``os.PathLike``) to any file soundfile reads (wav, flac, ogg, ...);
+            - the encoded file as ``bytes``;
+            - a dict ``{"array", "sampling_rate"}`` (a decoded ``datasets`` value of older
+              versions; ``sampling_rate`` in Hz, missing = already at `sampling_rate`);
+            - a ``datasets`` ``Audio(decode=False)`` value ``{"path", "bytes"}`` (bytes win);
+            - a torchcodec ``AudioDecoder`` (a decoded ``datasets`` >= 4 value);
+            - a numpy array, list of floats or torch tensor, assumed to be at `sampling_rate`.
+            Multi-channel input is averaged to mono (channels on the shorter axis for arrays).
+        sampling_rate: target rate in Hz; other rates are resampled with soxr (high quality).
+        name: what to call the audio in error messages (default: the path, or the kind).
+
+    Returns:
+        float32 array of shape (time,).
+
+    Raises:
+        ValueError: unreadable file, empty audio, NaN/inf samples, or zero samples after
+            resampling; the message starts with `name` (or the file path).
+        TypeError: `source` is of a kind not listed above.
+    """
+    if sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be a positive number of Hz, got {sampling_rate}")
+    data, source_rate, label = _decode(source, name=name)
+    if data.size == 0:
+        raise ValueError(f"{label}: empty audio (0 samples)")
+    waveform = validate_waveform(
+        _downmix(np.asarray(data, dtype=np.float32), name=label), name=label
+    )
+    if source_rate is not None and source_rate != sampling_rate:
+        num_samples = waveform.size
+        waveform = soxr.resample(waveform, source_rate, sampling_rate, quality="HQ")
+        if waveform.size == 0:
+            raise ValueError(
+                f"{label}: zero samples after resampling {num_samples} samples from "
+                f"{source_rate} Hz to {sampling_rate} Hz"
+            )
+        waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    return waveform

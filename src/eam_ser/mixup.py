@@ -1,0 +1,959 @@
+r"""Energy-Adaptive Mixup (EAM): mix a segment of a partner utterance in at a drawn SNR.
+
+For an utterance :math:`x_i` (label :math:`y_i`) EAM picks a partner :math:`x_j` (label
+:math:`y_j`), a mix length :math:`l` in samples (uniform in ``[min_length_samples,
+floor(max_mix_fraction * min(len(x_i), len(x_j)))]``), a start offset in each clip, and a
+segment SNR :math:`s` uniform in ``[min_snr_db, max_snr_db]`` dB. With :math:`P'_i, P'_j` the
+mean-square energies of the two *segments* it adds
+
+.. math:: x_i[a:a+l] \mathrel{+}= \sqrt{P'_i / (10^{s/10} P'_j)}\; x_j[b:b+l]
+
+so that the SNR of the segment, :math:`10 \log_{10}(P'_i / P_{added})`, is exactly :math:`s`.
+The mixed sample gets the soft label :math:`(1 - w)\,\mathrm{onehot}(y_i) + w\,\mathrm{onehot}(y_j)`
+with the partner weight chosen by ``label_mode``:
+
+- ``"energy"`` (default): :math:`w = \frac{l}{len(x_i)} \cdot \frac{1}{1 + 10^{s/10}}`, the
+  partner's share of the clip's length times its share of the segment's energy;
+- ``"length"``: :math:`w = l / len(x_i)` (length share only, as in Label-Adaptive Mixup);
+- ``"hard"``: :math:`w = 0`, the first utterance keeps its label (as in the precursor EAM).
+
+Hard labels of a mixed sample are always :math:`y_i`. With ``max_mix_fraction <= 0.5``,
+:math:`l \le len(x_i)/2` so :math:`w \le 0.5` and :math:`y_i` is also the argmax of the soft
+label (strictly below 0.5 in ``"energy"`` mode; ``"length"`` mode can tie at exactly 0.5).
+
+Policies (the same in every shape below):
+
+- *Too short*: a pair whose allowed mix length is below ``min_length_samples`` is not mixed.
+- *Silence*: if either segment's mean-square energy is below ``silence_threshold`` (1e-10,
+  i.e. -100 dB re full scale) the scale would be 0/0 or inf, so that sample is not mixed and
+  keeps its one-hot label; the returned ``applied`` mask records it.
+- *Clipping*: if the mix lifts a sample of the segment above 1.0 in magnitude, the whole clip
+  is divided by the segment's peak (gain only: the segment SNR and the soft label stay the
+  same). Audio that was already above full scale outside the segment is left as it is.
+- *Partner equal to the sample*: the formula holds as it is (a segment mixed with itself at
+  SNR s is scaled by ``1 + 10^(-s/20)``).
+
+Layout (as ``timm.data.mixup``): a pure functional core (:func:`draw_partner_index`,
+:func:`draw_mix_parameters`, :func:`energy_adaptive_mix` for numpy and torch,
+:func:`partner_label_weight`, :func:`mix_soft_labels`) and three thin shapes that share it,
+so the same drawn :class:`MixParameters` give the same waveform and soft label in each:
+
+- :class:`EnergyAdaptiveMixup`: an audiomentations transform drawing partners from a pool;
+- :class:`EnergyAdaptiveMixupCollator`: a Trainer / DataLoader collator mixing within a batch;
+- :class:`EnergyAdaptiveMixupMap`: a ``datasets.map(batched=True)`` function for offline
+  augmentation.
+
+Every random choice goes through an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from audiomentations.core.transforms_interface import BaseWaveformTransform
+from numpy.lib.stride_tricks import sliding_window_view
+
+from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
+
+__all__ = [
+    "LABEL_MODES",
+    "SILENCE_THRESHOLD",
+    "EnergyAdaptiveMixup",
+    "EnergyAdaptiveMixupCollator",
+    "EnergyAdaptiveMixupMap",
+    "MixParameters",
+    "draw_mix_parameters",
+    "draw_partner_index",
+    "energy_adaptive_mix",
+    "mix_soft_labels",
+    "one_hot",
+    "partner_label_weight",
+]
+
+LABEL_MODES = ("energy", "length", "hard")
+SILENCE_THRESHOLD = 1e-10
+"""Mean-square energy (full scale = 1.0) below which a segment counts as silent (-100 dB)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Functional core
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MixParameters:
+    """The random choices of one EAM draw, one entry per sample; all arrays have shape (batch,).
+
+    Attributes:
+        partner_index: int64, row of the partner in the partner waveforms (the batch itself for
+            the collator and the map, the pool for the transform).
+        mix_length: int64, mix length ``l`` in samples; 0 means the sample is not mixed.
+        start: int64, first mixed sample in ``x_i``.
+        partner_start: int64, first sample of the segment taken from the partner ``x_j``.
+        snr_db: float64, segment SNR ``s`` in dB.
+    """
+
+    partner_index: np.ndarray
+    mix_length: np.ndarray
+    start: np.ndarray
+    partner_start: np.ndarray
+    snr_db: np.ndarray
+
+    def __getitem__(self, rows: Any) -> MixParameters:
+        """The parameters of a subset of the samples (``rows`` as in numpy indexing)."""
+        return MixParameters(
+            partner_index=np.atleast_1d(self.partner_index[rows]),
+            mix_length=np.atleast_1d(self.mix_length[rows]),
+            start=np.atleast_1d(self.start[rows]),
+            partner_start=np.atleast_1d(self.partner_start[rows]),
+            snr_db=np.atleast_1d(self.snr_db[rows]),
+        )
+
+
+def _check_settings(
+    *,
+    p: float,
+    min_snr_db: float,
+    max_snr_db: float,
+    max_mix_fraction: float,
+    min_length_samples: int,
+    label_mode: str,
+) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
+    if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
+        raise ValueError(
+            f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
+        )
+    if not 0.0 < max_mix_fraction <= 1.0:
+        raise ValueError(
+            f"max_mix_fraction (longest mix as a fraction of the shorter clip) must be in (0, 1], "
+            f"got {max_mix_fraction}"
+        )
+    if int(min_length_samples) != min_length_samples or min_length_samples < 1:
+        raise ValueError(
+            f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
+            f"got {min_length_samples}"
+        )
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+
+
+def one_hot(labels: Any, num_labels: int) -> np.ndarray:
+    """One-hot float32 targets of shape (batch, num_labels) for int labels of shape (batch,)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    targets = np.zeros((labels.shape[0], num_labels), dtype=np.float32)
+    targets[np.arange(labels.shape[0]), labels] = 1.0
+    return targets
+
+
+def draw_partner_index(batch_size: int, generator: np.random.Generator) -> np.ndarray:
+    """A random partner for each sample of a batch, never the sample itself when batch > 1.
+
+    The samples are put in a random order and each is paired with the next one in that order
+    (a random cyclic derangement), so every sample is also some other sample's partner once.
+
+    Returns:
+        int64 array of shape (batch_size,); ``[0]`` for a batch of one.
+    """
+    order = generator.permutation(batch_size)
+    partner_index = np.empty(batch_size, dtype=np.int64)
+    partner_index[order] = np.roll(order, -1)
+    return partner_index
+
+
+def draw_mix_parameters(
+    lengths: Any,
+    partner_lengths: Any,
+    partner_index: Any,
+    generator: np.random.Generator,
+    *,
+    p: float = 0.5,
+    min_snr_db: float = -5.0,
+    max_snr_db: float = 5.0,
+    max_mix_fraction: float = 0.5,
+    min_length_samples: int = 1600,
+) -> MixParameters:
+    """Draw mix length, start offsets and SNR for each sample, vectorized over the batch.
+
+    Args:
+        lengths: lengths of the clips ``x_i`` in samples, shape (batch,).
+        partner_lengths: lengths of their partners ``x_j`` in samples, shape (batch,).
+        partner_index: partner row of each sample, shape (batch,), kept as is.
+        generator: the source of every random choice. Exactly ``5 * batch`` uniforms are drawn
+            whatever the outcome, so the generator's state after the call depends only on the
+            batch size.
+        p: probability that a sample is mixed.
+        min_snr_db, max_snr_db: range of the segment SNR ``s`` in dB.
+        max_mix_fraction: longest mix length as a fraction of the shorter clip of the pair.
+        min_length_samples: shortest mix length in samples; shorter pairs are not mixed.
+
+    Returns:
+        :class:`MixParameters`; ``mix_length`` is 0 (and the offsets 0) for unmixed samples.
+    """
+    _check_settings(
+        p=p,
+        min_snr_db=min_snr_db,
+        max_snr_db=max_snr_db,
+        max_mix_fraction=max_mix_fraction,
+        min_length_samples=min_length_samples,
+        label_mode="hard",
+    )
+    lengths = np.asarray(lengths, dtype=np.int64)
+    partner_lengths = np.asarray(partner_lengths, dtype=np.int64)
+    uniforms = generator.random((5, lengths.shape[0]))
+    longest = np.floor(max_mix_fraction * np.minimum(lengths, partner_lengths)).astype(np.int64)
+    mixed = (uniforms[0] < p) & (longest >= min_length_samples)
+    span = np.maximum(longest - min_length_samples + 1, 1)
+    mix_length = np.where(mixed, min_length_samples + (uniforms[1] * span).astype(np.int64), 0)
+    start = (uniforms[2] * (lengths - mix_length + 1)).astype(np.int64)
+    partner_start = (uniforms[3] * (partner_lengths - mix_length + 1)).astype(np.int64)
+    return MixParameters(
+        partner_index=np.asarray(partner_index, dtype=np.int64),
+        mix_length=mix_length,
+        start=np.where(mixed, start, 0),
+        partner_start=np.where(mixed, partner_start, 0),
+        snr_db=min_snr_db + uniforms[4] * (max_snr_db - min_snr_db),
+    )
+
+
+def partner_label_weight(
+    mix_length: Any, lengths: Any, snr_db: Any, label_mode: str = "energy"
+) -> np.ndarray:
+    """Weight ``w`` of the partner's label in the soft label, shape (batch,), float64.
+
+    ``"energy"``: ``w = (l / len(x_i)) / (1 + 10^(s/10))``; ``"length"``: ``w = l / len(x_i)``;
+    ``"hard"``: ``w = 0``. ``mix_length`` (``l``) and ``lengths`` (``len(x_i)``) in samples,
+    ``snr_db`` (``s``) in dB; ``l = 0`` gives ``w = 0``.
+    """
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+    length_share = np.asarray(mix_length, dtype=np.float64) / np.asarray(lengths, dtype=np.float64)
+    if label_mode == "hard":
+        return np.zeros_like(length_share)
+    if label_mode == "length":
+        return length_share
+    return length_share / (1.0 + 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0))
+
+
+def mix_soft_labels(
+    labels: Any, partner_labels: Any, partner_weight: Any, num_labels: int
+) -> np.ndarray:
+    """Soft labels ``(1 - w) * onehot(y_i) + w * onehot(y_j)``, float32 (batch, num_labels)."""
+    weight = np.asarray(partner_weight, dtype=np.float64)[:, None]
+    soft = (1.0 - weight) * one_hot(labels, num_labels) + weight * one_hot(
+        partner_labels, num_labels
+    )
+    return soft.astype(np.float32)
+
+
+def energy_adaptive_mix(
+    waveforms: np.ndarray | torch.Tensor,
+    parameters: MixParameters,
+    partner_waveforms: np.ndarray | torch.Tensor | None = None,
+    *,
+    silence_threshold: float = SILENCE_THRESHOLD,
+    inplace: bool = False,
+) -> tuple[np.ndarray | torch.Tensor, np.ndarray]:
+    """Mix each sample's partner segment in at the drawn SNR (vectorized, numpy or torch).
+
+    Args:
+        waveforms: padded clips ``x_i``, shape (batch, time), float32, numpy or torch.
+        parameters: the draw, see :class:`MixParameters` and :func:`draw_mix_parameters`.
+        partner_waveforms: padded partner clips, shape (num_partners, partner_time), indexed
+            by ``parameters.partner_index``; ``None`` means the batch itself (the partners are
+            read before anything is written, so every partner is unmixed).
+        silence_threshold: segments with mean-square energy below this are not mixed.
+        inplace: write into `waveforms` (numpy only; fastest when `waveforms` has at least
+            ``max(parameters.mix_length)`` samples of headroom after the longest clip).
+
+    Returns:
+        ``(mixed, applied)``: the mixed clips (same kind, shape and dtype as `waveforms`) and a
+        bool array (batch,) that is False for samples left as they were (``mix_length`` 0 or a
+        silent segment). Samples outside each segment keep their exact values, unless the
+        clipping policy (module docstring) rescaled the clip.
+    """
+    if isinstance(waveforms, torch.Tensor):
+        if inplace:
+            raise ValueError("inplace=True is only supported for numpy waveforms")
+        return _mix_torch(waveforms, parameters, partner_waveforms, silence_threshold)
+    return _mix_numpy(waveforms, parameters, partner_waveforms, silence_threshold, inplace)
+
+
+def _scale_and_applied(
+    own_energy: np.ndarray,
+    partner_energy: np.ndarray,
+    parameters: MixParameters,
+    silence_threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Partner gain ``sqrt(P'_i / (10^(s/10) P'_j))`` (batch,) and the applied mask (batch,)."""
+    applied = (
+        (parameters.mix_length > 0)
+        & (own_energy >= silence_threshold)
+        & (partner_energy >= silence_threshold)
+    )
+    ratio = own_energy / (
+        10.0 ** (parameters.snr_db / 10.0) * np.maximum(partner_energy, silence_threshold)
+    )
+    return np.where(applied, np.sqrt(ratio), 0.0), applied
+
+
+def _mix_numpy(
+    waveforms: np.ndarray,
+    parameters: MixParameters,
+    partner_waveforms: np.ndarray | None,
+    silence_threshold: float,
+    inplace: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    mix_length = parameters.mix_length
+    window = int(mix_length.max(initial=0))
+    if window == 0:
+        return (waveforms if inplace else waveforms.copy()), np.zeros(mix_length.shape[0], bool)
+    time = waveforms.shape[1]
+    # The segments are read and written through length-`window` sliding windows (one strided
+    # block copy per row instead of an element-wise gather), which needs `window` samples of
+    # headroom after the last possible start.
+    own_headroom = int((parameters.start + window).max()) - time
+    buffer = waveforms if inplace and own_headroom <= 0 else waveforms.copy()
+    if own_headroom > 0:
+        buffer = np.pad(buffer, ((0, 0), (0, own_headroom)))
+    partners = buffer if partner_waveforms is None else np.asarray(partner_waveforms, np.float32)
+    partner_headroom = int((parameters.partner_start + window).max()) - partners.shape[1]
+    if partner_headroom > 0:
+        partners = np.pad(partners, ((0, 0), (0, partner_headroom)))
+
+    rows = np.arange(mix_length.shape[0])
+    segment_mask = np.arange(window) < mix_length[:, None]
+    own_windows = sliding_window_view(buffer, window, axis=1, writeable=True)
+    own = own_windows[rows, parameters.start]
+    partner = sliding_window_view(partners, window, axis=1)[
+        parameters.partner_index, parameters.partner_start
+    ]
+    partner = np.where(segment_mask, partner, np.float32(0.0))
+    safe_length = np.maximum(mix_length, 1)
+    own_masked = np.where(segment_mask, own, np.float32(0.0))
+    own_energy = np.einsum("ij,ij->i", own_masked, own_masked, dtype=np.float64) / safe_length
+    partner_energy = np.einsum("ij,ij->i", partner, partner, dtype=np.float64) / safe_length
+    scale, applied = _scale_and_applied(own_energy, partner_energy, parameters, silence_threshold)
+
+    mixed_rows = np.flatnonzero(applied)
+    mixed = own[mixed_rows] + scale[mixed_rows, None].astype(np.float32) * partner[mixed_rows]
+    own_windows[mixed_rows, parameters.start[mixed_rows]] = mixed
+    peak = np.abs(np.where(segment_mask[mixed_rows], mixed, np.float32(0.0))).max(
+        axis=1, initial=0.0
+    )
+    over = peak > 1.0
+    if over.any():
+        clipped_rows = mixed_rows[over]
+        buffer[clipped_rows] /= peak[over, None]
+
+    if own_headroom > 0:
+        buffer = buffer[:, :time]
+        if inplace:
+            waveforms[...] = buffer
+            buffer = waveforms
+    return buffer, applied
+
+
+def _mix_torch(
+    waveforms: torch.Tensor,
+    parameters: MixParameters,
+    partner_waveforms: torch.Tensor | None,
+    silence_threshold: float,
+) -> tuple[torch.Tensor, np.ndarray]:
+    device = waveforms.device
+    mix_length = torch.as_tensor(parameters.mix_length, device=device)
+    window = int(parameters.mix_length.max(initial=0))
+    if window == 0:
+        return waveforms.clone(), np.zeros(parameters.mix_length.shape[0], bool)
+    partners = waveforms if partner_waveforms is None else partner_waveforms
+    offsets = torch.arange(window, device=device)
+    segment_mask = offsets < mix_length[:, None]
+    own_index = (torch.as_tensor(parameters.start, device=device)[:, None] + offsets).clamp_max(
+        waveforms.shape[1] - 1
+    )
+    partner_index = (
+        torch.as_tensor(parameters.partner_start, device=device)[:, None] + offsets
+    ).clamp_max(partners.shape[1] - 1)
+    rows = torch.as_tensor(parameters.partner_index, device=device)[:, None]
+    own = torch.where(segment_mask, waveforms.gather(1, own_index), 0.0)
+    partner = torch.where(segment_mask, partners[rows, partner_index], 0.0)
+    safe_length = mix_length.clamp_min(1).to(torch.float64)
+    own_energy = (own.double().square().sum(dim=1) / safe_length).cpu().numpy()
+    partner_energy = (partner.double().square().sum(dim=1) / safe_length).cpu().numpy()
+    scale, applied = _scale_and_applied(own_energy, partner_energy, parameters, silence_threshold)
+    scale_t = torch.as_tensor(scale, dtype=waveforms.dtype, device=device)[:, None]
+    # scatter_add of zeros outside the segment leaves those samples bit-exact, and the
+    # clamped duplicate indices only ever add zeros.
+    added = torch.where(segment_mask, scale_t * partner, 0.0)
+    mixed = waveforms.clone().scatter_add_(1, own_index, added)
+    peak = torch.where(segment_mask, (own + added).abs(), 0.0).amax(dim=1)
+    over = peak > 1.0
+    if bool(over.any()):
+        mixed[over] = mixed[over] / peak[over, None]
+    return mixed, applied
+
+
+# --------------------------------------------------------------------------------------------
+# Shared batch logic of the collator and the map function
+# --------------------------------------------------------------------------------------------
+
+
+class _BatchMixer:
+    """Settings, label parsing and the pad-then-mix step shared by the collator and the map."""
+
+    def __init__(
+        self,
+        num_labels: int,
+        *,
+        p: float,
+        min_snr_db: float,
+        max_snr_db: float,
+        max_mix_fraction: float,
+        label_mode: str,
+        sampling_rate: int,
+        audio_column: str,
+        label_column: str,
+        label2id: Mapping[str, int] | None,
+        min_length_samples: int,
+    ) -> None:
+        if int(num_labels) != num_labels or num_labels < 1:
+            raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
+        _check_settings(
+            p=p,
+            min_snr_db=min_snr_db,
+            max_snr_db=max_snr_db,
+            max_mix_fraction=max_mix_fraction,
+            min_length_samples=min_length_samples,
+            label_mode=label_mode,
+        )
+        self.num_labels = int(num_labels)
+        self.p = float(p)
+        self.min_snr_db = float(min_snr_db)
+        self.max_snr_db = float(max_snr_db)
+        self.max_mix_fraction = float(max_mix_fraction)
+        self.label_mode = label_mode
+        self.sampling_rate = int(sampling_rate)
+        self.audio_column = audio_column
+        self.label_column = label_column
+        self.label2id = dict(label2id) if label2id is not None else None
+        self.min_length_samples = int(min_length_samples)
+
+    def _label_index(self, value: Any, where: str) -> int:
+        if isinstance(value, str):
+            if self.label2id is None or value not in self.label2id:
+                known = sorted(self.label2id) if self.label2id else "none (label2id not given)"
+                raise ValueError(f"{where}: unknown label {value!r}; known labels: {known}")
+            index = self.label2id[value]
+        else:
+            try:
+                index = int(value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{where}: label must be an int or str, got {value!r}") from error
+            if index != value:
+                raise ValueError(f"{where}: label must be an int or str, got {value!r}")
+        if not 0 <= index < self.num_labels:
+            raise ValueError(f"{where}: label {index} is outside [0, {self.num_labels})")
+        return index
+
+    def _pad_and_mix(
+        self,
+        waveforms: Sequence[np.ndarray],
+        labels: np.ndarray,
+        generator: np.random.Generator,
+        p: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, MixParameters, np.ndarray]:
+        """Pad to (batch, longest + headroom), draw within-batch partners and mix in place.
+
+        Returns ``(buffer, lengths, soft_labels, parameters, applied)``; the clips are
+        ``buffer[i, :lengths[i]]`` and ``buffer[:, lengths.max():]`` is zero headroom.
+        """
+        lengths = np.fromiter((w.shape[0] for w in waveforms), dtype=np.int64, count=len(waveforms))
+        batch = lengths.shape[0]
+        partner_index = draw_partner_index(batch, generator)
+        parameters = draw_mix_parameters(
+            lengths,
+            lengths[partner_index],
+            partner_index,
+            generator,
+            # A sample is never its own partner in a batch: a batch of one is not mixed.
+            p=p if batch > 1 else 0.0,
+            min_snr_db=self.min_snr_db,
+            max_snr_db=self.max_snr_db,
+            max_mix_fraction=self.max_mix_fraction,
+            min_length_samples=self.min_length_samples,
+        )
+        buffer = np.zeros(
+            (batch, int(lengths.max()) + int(parameters.mix_length.max())), np.float32
+        )
+        for row, waveform in enumerate(waveforms):
+            buffer[row, : waveform.shape[0]] = waveform
+        _, applied = energy_adaptive_mix(buffer, parameters, inplace=True)
+        weight = np.where(
+            applied,
+            partner_label_weight(
+                parameters.mix_length, lengths, parameters.snr_db, self.label_mode
+            ),
+            0.0,
+        )
+        soft_labels = mix_soft_labels(labels, labels[partner_index], weight, self.num_labels)
+        return buffer, lengths, soft_labels, parameters, applied
+
+
+def _seed_entropy(seed: int | None) -> int:
+    return int(np.random.SeedSequence().entropy if seed is None else seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Collator
+# --------------------------------------------------------------------------------------------
+
+
+class EnergyAdaptiveMixupCollator(_BatchMixer):
+    """Trainer / DataLoader collator: load, pad, mix within the batch, normalize or featurize.
+
+    Each feature is a dict with the audio under `audio_column` (anything :func:`load_audio`
+    accepts: array, list of floats, path, bytes, datasets audio value) or, if that key is
+    missing, an already-loaded waveform under ``input_values``; and an int (or, with
+    `label2id`, str) label under `label_column` (or ``labels``).
+
+    In training mode each sample is mixed with probability `p` with a partner from the same
+    batch (a random cyclic derangement, so never itself; a batch of one is never mixed). The
+    mixing is vectorized over the batch on the padded (batch, time) array.
+
+    Returns a dict of torch tensors:
+
+    - ``input_values`` (batch, time) float32: the (mixed) waveforms padded with zeros, and with
+      ``normalize=True`` zero-mean unit-variance over each clip's real samples, as
+      ``Wav2Vec2FeatureExtractor(do_normalize=True)`` (eps 1e-7; padding stays 0). If a
+      `feature_extractor` is given, the waveforms are mixed first and then passed to it with
+      ``padding="longest"``; its main input is returned instead, e.g. ``input_features``
+      (batch, 80, frames) for a ``WhisperFeatureExtractor``, computed only up to the longest
+      clip of the batch (not 30 s), and `normalize` is left to the extractor.
+    - ``attention_mask`` (batch, time) int64: 1 for real samples (or real mel frames).
+    - ``labels`` (batch,) int64: the hard label ``y_i`` of the first utterance (see the module
+      docstring: it is the argmax of the soft label when ``max_mix_fraction <= 0.5``).
+    - ``soft_labels`` (batch, num_labels) float32: one-hot for unmixed samples, else
+      ``(1 - w) onehot(y_i) + w onehot(y_j)``.
+
+    Mode: ``training`` (default True), ``train()`` / ``eval()`` (return self) and
+    ``as_eval()`` (a copy that never mixes). In eval mode or with ``p=0`` this is a plain
+    padding collator. After each call, ``last_parameters`` and ``last_applied`` hold the draw
+    and which samples were really mixed (False for silent or too-short ones).
+
+    Reproducibility: ``generator = numpy.random.default_rng(seed)``. Inside a DataLoader
+    worker it is re-seeded once with ``(seed, worker id)`` so workers draw different but
+    repeatable mixes.
+
+    Args:
+        num_labels: number of classes (width of ``soft_labels``).
+        feature_extractor: optional transformers feature extractor to call after mixing.
+        p: probability of mixing each sample in training mode.
+        min_snr_db, max_snr_db: segment SNR range in dB.
+        max_mix_fraction: longest mix as a fraction of the shorter clip of a pair, in (0, 1].
+        label_mode: ``"energy"``, ``"length"`` or ``"hard"`` (see module docstring).
+        sampling_rate: rate in Hz everything is loaded / resampled to.
+        normalize: zero-mean unit-variance per clip (ignored when `feature_extractor` is set).
+        audio_column, label_column: keys of the audio and the label in each feature.
+        label2id: mapping for str labels.
+        seed: seed of the generator (None: fresh entropy).
+        min_length_samples: shortest mix in samples (default 1600 = 0.1 s at 16 kHz).
+    """
+
+    def __init__(
+        self,
+        num_labels: int,
+        *,
+        feature_extractor: Any = None,
+        p: float = 0.5,
+        min_snr_db: float = -5.0,
+        max_snr_db: float = 5.0,
+        max_mix_fraction: float = 0.5,
+        label_mode: str = "energy",
+        sampling_rate: int = DEFAULT_SAMPLING_RATE,
+        normalize: bool = True,
+        audio_column: str = "audio",
+        label_column: str = "label",
+        label2id: Mapping[str, int] | None = None,
+        seed: int | None = None,
+        min_length_samples: int = 1600,
+    ) -> None:
+        super().__init__(
+            num_labels,
+            p=p,
+            min_snr_db=min_snr_db,
+            max_snr_db=max_snr_db,
+            max_mix_fraction=max_mix_fraction,
+            label_mode=label_mode,
+            sampling_rate=sampling_rate,
+            audio_column=audio_column,
+            label_column=label_column,
+            label2id=label2id,
+            min_length_samples=min_length_samples,
+        )
+        self.feature_extractor = feature_extractor
+        self.normalize = normalize
+        self.seed = _seed_entropy(seed)
+        self.generator = np.random.default_rng(self.seed)
+        self.training = True
+        self.last_parameters: MixParameters | None = None
+        self.last_applied: np.ndarray | None = None
+        self._worker_id: int | None = None
+
+    def train(self, mode: bool = True) -> EnergyAdaptiveMixupCollator:
+        """Switch mixing on (or off with ``mode=False``); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> EnergyAdaptiveMixupCollator:
+        """Switch mixing off: a plain padding collator; returns self."""
+        return self.train(False)
+
+    def as_eval(self) -> EnergyAdaptiveMixupCollator:
+        """A copy in eval mode (never mixes); this collator keeps its mode."""
+        clone = copy.copy(self)
+        clone.training = False
+        return clone
+
+    def _load(self, feature: Mapping[str, Any], index: int) -> np.ndarray:
+        if not isinstance(feature, Mapping):
+            raise TypeError(f"features[{index}]: expected a dict, got {type(feature).__name__}")
+        key = self.audio_column if self.audio_column in feature else "input_values"
+        if key not in feature:
+            raise ValueError(
+                f"features[{index}]: no audio under {self.audio_column!r} or 'input_values'"
+            )
+        return load_audio(feature[key], self.sampling_rate, name=f"features[{index}][{key!r}]")
+
+    def _label(self, feature: Mapping[str, Any], index: int) -> int:
+        key = self.label_column if self.label_column in feature else "labels"
+        if key not in feature:
+            raise ValueError(f"features[{index}]: no label under {self.label_column!r} or 'labels'")
+        return self._label_index(feature[key], f"features[{index}][{key!r}]")
+
+    def _active_generator(self) -> np.random.Generator:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and self._worker_id != worker.id:
+            self._worker_id = worker.id
+            self.generator = np.random.default_rng([self.seed, worker.id])
+        return self.generator
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Collate a list of features into a batch; see the class docstring for the keys."""
+        if len(features) == 0:
+            raise ValueError("features: empty batch")
+        waveforms = [self._load(feature, index) for index, feature in enumerate(features)]
+        labels = np.array(
+            [self._label(feature, index) for index, feature in enumerate(features)], np.int64
+        )
+        p = self.p if self.training else 0.0
+        buffer, lengths, soft_labels, parameters, applied = self._pad_and_mix(
+            waveforms, labels, self._active_generator(), p
+        )
+        self.last_parameters, self.last_applied = parameters, applied
+        batch = {
+            "labels": torch.from_numpy(labels),
+            "soft_labels": torch.from_numpy(soft_labels),
+        }
+        if self.feature_extractor is not None:
+            batch.update(self._featurize(buffer, lengths))
+            return batch
+        time = int(lengths.max())
+        valid = np.arange(time) < lengths[:, None]
+        padded = buffer[:, :time]
+        if self.normalize:
+            input_values = _normalize(padded, lengths, valid)
+        else:
+            input_values = np.ascontiguousarray(padded)
+        batch["input_values"] = torch.from_numpy(input_values)
+        batch["attention_mask"] = torch.from_numpy(valid).long()
+        return batch
+
+    def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
+        extractor = self.feature_extractor
+        input_name = extractor.model_input_names[0]
+        encoded = extractor(
+            [buffer[row, :length] for row, length in enumerate(lengths)],
+            sampling_rate=self.sampling_rate,
+            padding="longest",
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        features = encoded[input_name]
+        hop_length = getattr(extractor, "hop_length", None)
+        if input_name == "input_features" and hop_length is not None:
+            expected_frames = int(lengths.max()) // hop_length
+            if features.shape[-1] != expected_frames:
+                raise ValueError(
+                    f"feature_extractor returned {features.shape[-1]} frames for a longest clip of "
+                    f"{int(lengths.max())} samples; expected {expected_frames} (padding='longest')"
+                )
+        return {input_name: features, "attention_mask": encoded["attention_mask"].long()}
+
+
+def _normalize(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Zero-mean unit-variance over each clip's real samples (eps 1e-7), padding 0; (batch, time)."""
+    count = lengths.astype(np.float64)
+    mean = (padded.sum(axis=1, dtype=np.float64) / count).astype(np.float32)
+    centered = np.subtract(padded, mean[:, None])
+    centered *= valid
+    variance = np.einsum("ij,ij->i", centered, centered, dtype=np.float64) / count
+    centered *= (1.0 / np.sqrt(variance + 1e-7)).astype(np.float32)[:, None]
+    return centered
+
+
+# --------------------------------------------------------------------------------------------
+# datasets.map function
+# --------------------------------------------------------------------------------------------
+
+
+class EnergyAdaptiveMixupMap(_BatchMixer):
+    """``datasets.Dataset.map(batched=True)`` function writing mixed audio and soft labels.
+
+    Partners are drawn within each map batch (as in the collator). Adds the columns
+    ``mixed_audio`` (float32 arrays at `sampling_rate`, same length as the source clip) and
+    ``soft_labels`` (num_labels floats); the source columns are kept.
+
+    Seeding: with ``with_indices=True`` the generator of a batch is
+    ``numpy.random.default_rng([seed, first index of the batch])``, so the output depends only on
+    `seed` and the batch composition (fixed by ``batch_size`` and ``num_proc``), not on which
+    process runs the batch or in what order. Without indices a single generator seeded with
+    `seed` is advanced batch after batch (deterministic only with ``num_proc=1``).
+
+    Example::
+
+        mix = EnergyAdaptiveMixupMap(num_labels=7, seed=0)
+        augmented = dataset.map(mix, batched=True, batch_size=32, with_indices=True, num_proc=4)
+
+    Args: as :class:`EnergyAdaptiveMixupCollator` (without the feature extractor and
+    normalization; `seed` is an int, default 0).
+    """
+
+    def __init__(
+        self,
+        num_labels: int,
+        *,
+        p: float = 0.5,
+        min_snr_db: float = -5.0,
+        max_snr_db: float = 5.0,
+        max_mix_fraction: float = 0.5,
+        label_mode: str = "energy",
+        sampling_rate: int = DEFAULT_SAMPLING_RATE,
+        audio_column: str = "audio",
+        label_column: str = "label",
+        label2id: Mapping[str, int] | None = None,
+        seed: int = 0,
+        min_length_samples: int = 1600,
+    ) -> None:
+        super().__init__(
+            num_labels,
+            p=p,
+            min_snr_db=min_snr_db,
+            max_snr_db=max_snr_db,
+            max_mix_fraction=max_mix_fraction,
+            label_mode=label_mode,
+            sampling_rate=sampling_rate,
+            audio_column=audio_column,
+            label_column=label_column,
+            label2id=label2id,
+            min_length_samples=min_length_samples,
+        )
+        self.seed = int(seed)
+        self.generator = np.random.default_rng(self.seed)
+
+    def __call__(
+        self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None
+    ) -> dict[str, list[np.ndarray]]:
+        """Mix one batch (columns -> lists); returns ``{"mixed_audio", "soft_labels"}`` lists."""
+        if self.audio_column not in batch:
+            raise ValueError(f"batch has no column {self.audio_column!r}; columns: {sorted(batch)}")
+        label_column = self.label_column if self.label_column in batch else "labels"
+        if label_column not in batch:
+            raise ValueError(f"batch has no label column {self.label_column!r} or 'labels'")
+        first = 0 if indices is None else int(indices[0])
+        names = [
+            f"row {first + offset}" if indices is not None else f"batch row {offset}"
+            for offset in range(len(batch[self.audio_column]))
+        ]
+        waveforms = [
+            load_audio(audio, self.sampling_rate, name=f"{name} {self.audio_column!r}")
+            for audio, name in zip(batch[self.audio_column], names, strict=True)
+        ]
+        labels = np.array(
+            [
+                self._label_index(value, f"{name} {label_column!r}")
+                for value, name in zip(batch[label_column], names, strict=True)
+            ],
+            np.int64,
+        )
+        generator = self.generator if indices is None else np.random.default_rng([self.seed, first])
+        buffer, lengths, soft_labels, _, _ = self._pad_and_mix(waveforms, labels, generator, self.p)
+        return {
+            "mixed_audio": [buffer[row, :length].copy() for row, length in enumerate(lengths)],
+            "soft_labels": list(soft_labels),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# audiomentations transform
+# --------------------------------------------------------------------------------------------
+
+
+class EnergyAdaptiveMixup(BaseWaveformTransform):
+    """audiomentations transform: mix a segment of a partner drawn from `pool` at a random SNR.
+
+    Composes inside ``audiomentations.Compose``. The waveform is mono float32 (time,). The
+    transform changes only the audio; the partner's label and its weight ``w`` in the soft
+    label are recorded in ``self.parameters`` (build the soft label with
+    :func:`mix_soft_labels`).
+
+    ``self.parameters`` after a call: ``should_apply``, ``partner_index`` (row in the pool),
+    ``mix_length`` and ``start`` / ``partner_start`` (samples), ``snr_db`` (dB),
+    ``partner_label`` (None when the pool has no labels), ``partner_label_weight`` (``w``, 0
+    when not mixed) and ``mixed`` (False when the clip was too short or a segment silent).
+    ``freeze_parameters()`` keeps them for the next calls (they must fit the next sample).
+
+    Args:
+        pool: partners: a sequence of waveforms (float arrays at the call's sample rate) or
+            file paths (loaded and resampled when drawn), or a ``datasets.Dataset`` with an
+            `audio_column` (any value :func:`load_audio` accepts). The input itself may be in
+            the pool; mixing a clip with itself follows the same formula.
+        pool_labels: labels of the pool (default: the dataset's `label_column`, if any).
+        min_snr_db, max_snr_db: segment SNR range in dB.
+        max_mix_fraction: longest mix as a fraction of the shorter clip, in (0, 1].
+        min_length_samples: shortest mix in samples; shorter pairs are left unmixed.
+        label_mode: how ``partner_label_weight`` is computed (see module docstring).
+        audio_column, label_column: columns of a ``datasets.Dataset`` pool.
+        p: probability of applying the transform.
+        seed: seed of ``self.generator`` (every random choice, ``should_apply`` included).
+    """
+
+    supports_multichannel = False
+
+    def __init__(
+        self,
+        pool: Sequence[Any] | Any,
+        *,
+        pool_labels: Sequence[Any] | None = None,
+        min_snr_db: float = -5.0,
+        max_snr_db: float = 5.0,
+        max_mix_fraction: float = 0.5,
+        min_length_samples: int = 1600,
+        label_mode: str = "energy",
+        audio_column: str = "audio",
+        label_column: str = "label",
+        p: float = 0.5,
+        seed: int | None = None,
+    ) -> None:
+        _check_settings(
+            p=p,
+            min_snr_db=min_snr_db,
+            max_snr_db=max_snr_db,
+            max_mix_fraction=max_mix_fraction,
+            min_length_samples=min_length_samples,
+            label_mode=label_mode,
+        )
+        super().__init__(p)
+        if len(pool) == 0:
+            raise ValueError("pool: needs at least one partner clip")
+        is_dataset = hasattr(pool, "column_names")
+        if is_dataset and audio_column not in pool.column_names:
+            raise ValueError(
+                f"pool: dataset has no column {audio_column!r}; columns: {pool.column_names}"
+            )
+        if pool_labels is None and is_dataset and label_column in pool.column_names:
+            pool_labels = pool[label_column]
+        if pool_labels is not None and len(pool_labels) != len(pool):
+            raise ValueError(
+                f"pool_labels: {len(pool_labels)} labels for a pool of {len(pool)} clips"
+            )
+        self.pool = pool
+        self.pool_labels = pool_labels
+        self.min_snr_db = float(min_snr_db)
+        self.max_snr_db = float(max_snr_db)
+        self.max_mix_fraction = float(max_mix_fraction)
+        self.min_length_samples = int(min_length_samples)
+        self.label_mode = label_mode
+        self.audio_column = audio_column
+        self.label_column = label_column
+        self.seed = _seed_entropy(seed)
+        self.generator = np.random.default_rng(self.seed)
+        self._is_dataset = is_dataset
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        """Init args for repr / serialization (the pool is summarized by its size)."""
+        return {
+            "pool_size": len(self.pool),
+            "min_snr_db": self.min_snr_db,
+            "max_snr_db": self.max_snr_db,
+            "max_mix_fraction": self.max_mix_fraction,
+            "min_length_samples": self.min_length_samples,
+            "label_mode": self.label_mode,
+        }
+
+    def _partner(self, index: int, sample_rate: int) -> np.ndarray:
+        item = self.pool[index]
+        if self._is_dataset:
+            item = item[self.audio_column]
+        return load_audio(item, sample_rate, name=f"pool[{index}]")
+
+    def randomize_parameters(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Draw ``should_apply``, the partner, mix length, offsets and SNR from ``self.generator``."""
+        self.parameters["should_apply"] = bool(self.generator.random() < self.p)
+        self.parameters.update(mixed=False, partner_label_weight=0.0)
+        if not self.parameters["should_apply"]:
+            return
+        partner_index = int(self.generator.integers(len(self.pool)))
+        partner = self._partner(partner_index, sample_rate)
+        drawn = draw_mix_parameters(
+            [samples.shape[-1]],
+            [partner.shape[0]],
+            [partner_index],
+            self.generator,
+            p=1.0,
+            min_snr_db=self.min_snr_db,
+            max_snr_db=self.max_snr_db,
+            max_mix_fraction=self.max_mix_fraction,
+            min_length_samples=self.min_length_samples,
+        )
+        self.parameters.update(
+            partner_index=partner_index,
+            mix_length=int(drawn.mix_length[0]),
+            start=int(drawn.start[0]),
+            partner_start=int(drawn.partner_start[0]),
+            snr_db=float(drawn.snr_db[0]),
+            partner_label=None if self.pool_labels is None else self.pool_labels[partner_index],
+        )
+
+    def apply(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mix the drawn partner segment into `samples` (time,); returns a new float32 array."""
+        samples = np.asarray(samples, dtype=np.float32)
+        partner_index = self.parameters["partner_index"]
+        partner = self._partner(partner_index, sample_rate)
+        mix_length, start = self.parameters["mix_length"], self.parameters["start"]
+        partner_start = self.parameters["partner_start"]
+        if start + mix_length > samples.shape[0] or partner_start + mix_length > partner.shape[0]:
+            raise ValueError(
+                f"frozen parameters do not fit: segment [{start}, {start + mix_length}) of a "
+                f"{samples.shape[0]}-sample clip, [{partner_start}, {partner_start + mix_length}) "
+                f"of pool[{partner_index}] ({partner.shape[0]} samples)"
+            )
+        parameters = MixParameters(
+            partner_index=np.zeros(1, np.int64),
+            mix_length=np.array([mix_length], np.int64),
+            start=np.array([start], np.int64),
+            partner_start=np.array([partner_start], np.int64),
+            snr_db=np.array([self.parameters["snr_db"]], np.float64),
+        )
+        mixed, applied = energy_adaptive_mix(samples[None], parameters, partner[None])
+        weight = partner_label_weight(
+            [mix_length], [samples.shape[0]], parameters.snr_db, self.label_mode
+        )
+        self.parameters["mixed"] = bool(applied[0])
+        self.parameters["partner_label_weight"] = float(weight[0]) if applied[0] else 0.0
+        return mixed[0]
