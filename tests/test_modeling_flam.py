@@ -1,0 +1,412 @@
+"""FlamConfig / FrameLevelAttention / FlamForSequenceClassification on tiny wav2vec-style encoders."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoConfig,
+    AutoModelForAudioClassification,
+    BertConfig,
+    Data2VecAudioConfig,
+    HubertConfig,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    WavLMConfig,
+    WavLMModel,
+    pipeline,
+)
+
+from conftest import tone
+from eam_ser.configuration_flam import FlamConfig
+from eam_ser.modeling_flam import (
+    FlamForSequenceClassification,
+    FrameLevelAttention,
+    FrameLevelAttentionLayer,
+    context_broadcast,
+    masked_mean,
+    masked_softmax,
+    min_input_samples,
+)
+
+TINY_CONV = {"conv_dim": (16, 16, 16), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}
+TINY_MIN_SAMPLES = 40  # (1 - 1) * 2 + 3 = 3 -> (3 - 1) * 2 + 3 = 7 -> (7 - 1) * 5 + 10 = 40
+ID2LABEL = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
+
+
+def tiny_wavlm_config(**overrides) -> WavLMConfig:
+    """WavLM with hidden 32 and 2 layers, deterministic in training mode (no dropout, layerdrop
+    or SpecAugment) and padding-invariant (layer-norm front end)."""
+    settings = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "feat_extract_norm": "layer",
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 2,
+        "num_buckets": 16,
+        "max_bucket_distance": 64,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "activation_dropout": 0.0,
+        "feat_proj_dropout": 0.0,
+        "layerdrop": 0.0,
+        "apply_spec_augment": False,
+        **TINY_CONV,
+    }
+    settings.update(overrides)
+    return WavLMConfig(**settings)
+
+
+def tiny_model(
+    seed: int = 0, encoder_config=None, **flam_overrides
+) -> FlamForSequenceClassification:
+    settings = {
+        "encoder_config": encoder_config or tiny_wavlm_config(),
+        "id2label": dict(ID2LABEL),
+        "label2id": {name: index for index, name in ID2LABEL.items()},
+        "flam_num_attention_heads": 4,
+        "embedding_size": 16,
+        "flam_dropout": 0.0,
+        "final_dropout": 0.0,
+    }
+    settings.update(flam_overrides)
+    torch.manual_seed(seed)
+    return FlamForSequenceClassification(FlamConfig(**settings)).eval()
+
+
+def waveforms(*lengths: int, seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [0.1 * torch.randn(length, generator=generator) for length in lengths]
+
+
+def pad_batch(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(clip) for clip in clips)
+    values = torch.zeros(len(clips), longest)
+    mask = torch.zeros(len(clips), longest, dtype=torch.long)
+    for row, clip in enumerate(clips):
+        values[row, : len(clip)] = clip
+        mask[row, : len(clip)] = 1
+    return values, mask
+
+
+# -- pure functions ---------------------------------------------------------------------------
+
+
+def test_min_input_samples_matches_hand_computation():
+    assert min_input_samples((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)) == 400
+    assert min_input_samples(TINY_CONV["conv_kernel"], TINY_CONV["conv_stride"]) == TINY_MIN_SAMPLES
+
+
+def test_masked_mean_softmax_and_context_broadcast_hand_values():
+    hidden = torch.tensor([[[2.0], [4.0], [100.0]], [[1.0], [1.0], [1.0]]])
+    mask = torch.tensor([[True, True, False], [False, False, False]])
+    assert masked_mean(hidden, mask).flatten().tolist() == [3.0, 0.0]
+    broadcast = context_broadcast(hidden, mask)
+    assert broadcast[0].flatten().tolist() == [2.5, 3.5, 51.5]
+    weights = masked_softmax(torch.tensor([[0.0, math.log(3.0), 9.0], [1.0, 2.0, 3.0]]), mask)
+    torch.testing.assert_close(weights, torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_context_broadcasting_layer_follows_formula():
+    torch.manual_seed(0)
+    plain = FrameLevelAttentionLayer(8, 2, 16, dropout=0.0, context_broadcasting=False).eval()
+    broadcasting = FrameLevelAttentionLayer(8, 2, 16, dropout=0.0, context_broadcasting=True).eval()
+    broadcasting.load_state_dict(plain.state_dict())
+    hidden = torch.randn(2, 5, 8)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    without = plain(hidden, mask)
+    expected = 0.5 * without + 0.5 * masked_mean(without, mask)[:, None, :]
+    torch.testing.assert_close(broadcasting(hidden, mask), expected)
+    # The mean excludes the padded frames: row 1 frame 0 by hand.
+    row_mean = without[1, :3].mean(dim=0)
+    torch.testing.assert_close(
+        broadcasting(hidden, mask)[1, 0], 0.5 * without[1, 0] + 0.5 * row_mean
+    )
+
+
+def test_context_broadcasting_changes_model_logits():
+    with_cb = tiny_model(context_broadcasting=True)
+    without_cb = tiny_model(context_broadcasting=False)
+    without_cb.load_state_dict(with_cb.state_dict())
+    values = torch.stack(waveforms(4000, 4000))
+    with torch.no_grad():
+        assert not torch.allclose(with_cb(values).logits, without_cb(values).logits, atol=1e-6)
+
+
+# -- forward ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pooling", ["attentive", "mean", "attentive_statistics"])
+def test_shapes_and_padded_copy_gives_same_logits(pooling):
+    model = tiny_model(pooling=pooling, num_flam_layers=2)
+    long_clip, short_clip = waveforms(6000, 3500)
+    values, mask = pad_batch([long_clip, short_clip])
+    with torch.no_grad():
+        batch = model(values, attention_mask=mask, output_attentions=True)
+        alone = model(short_clip[None], output_attentions=True)
+    frames = model.encoder._get_feat_extract_output_lengths(torch.tensor([6000, 3500])).tolist()
+    assert batch.logits.shape == (2, 4)
+    assert batch.embeddings.shape == (2, 16)
+    assert batch.frame_attention.shape == (2, frames[0])
+    torch.testing.assert_close(batch.frame_attention.sum(dim=-1), torch.ones(2))
+    assert batch.frame_attention[1, frames[1] :].abs().max() == 0
+    torch.testing.assert_close(batch.logits[1], alone.logits[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(batch.embeddings[1], alone.embeddings[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        batch.frame_attention[1, : frames[1]], alone.frame_attention[0], atol=1e-5, rtol=0
+    )
+    if pooling == "mean":
+        torch.testing.assert_close(
+            alone.frame_attention[0], torch.full((frames[1],), 1.0 / frames[1])
+        )
+
+
+def test_loss_is_cross_entropy_to_labels_or_soft_labels():
+    model = tiny_model()
+    values = torch.stack(waveforms(3000, 3000))
+    labels = torch.tensor([2, 0])
+    soft_labels = torch.tensor([[0.0, 0.3, 0.7, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        hard = model(values, labels=labels)
+        soft = model(values, labels=labels, soft_labels=soft_labels)
+        one_hot = model(values, soft_labels=F.one_hot(labels, 4).float())
+    log_probs = hard.logits.log_softmax(dim=-1)
+    torch.testing.assert_close(hard.loss, -(log_probs[0, 2] + log_probs[1, 0]) / 2)
+    torch.testing.assert_close(soft.loss, -(soft_labels * log_probs).sum(dim=-1).mean())
+    torch.testing.assert_close(one_hot.loss, hard.loss)
+    with pytest.raises(ValueError, match="soft_labels"):
+        model(values, soft_labels=soft_labels[:, :3])
+
+
+def test_return_dict_false_and_hidden_states():
+    model = tiny_model()
+    values = torch.stack(waveforms(3000))
+    with torch.no_grad():
+        output = model(values, output_hidden_states=True)
+        as_tuple = model(values, return_dict=False)
+    assert len(output.hidden_states) == 3  # embedding output + 2 layers
+    assert output.frame_attention is None
+    torch.testing.assert_close(as_tuple[0], output.logits)
+
+
+def test_weighted_layer_sum_uses_all_layers():
+    model = tiny_model(use_weighted_layer_sum=True)
+    assert model.layer_weights.shape == (3,)
+    torch.testing.assert_close(model.layer_weights.detach(), torch.full((3,), 1.0 / 3.0))
+    values = torch.stack(waveforms(3000, 3000))
+    model(values).logits.sum().backward()
+    assert (model.layer_weights.grad.abs() > 0).all()
+    # Putting all weight on the last state reproduces the model without the weighted sum.
+    last_only = tiny_model(use_weighted_layer_sum=False)
+    state = {key: value for key, value in model.state_dict().items() if key != "layer_weights"}
+    last_only.load_state_dict(state)
+    with torch.no_grad():
+        model.layer_weights.copy_(torch.tensor([-1e4, -1e4, 0.0]))
+        torch.testing.assert_close(model(values).logits, last_only(values).logits)
+
+
+def test_flam_hidden_size_projects_before_attention():
+    model = tiny_model(flam_hidden_size=8, flam_num_attention_heads=2)
+    assert model.input_projection.weight.shape == (8, 32)
+    assert model.flam.layers[0].qkv.weight.shape == (24, 8)
+    with torch.no_grad():
+        assert model(torch.stack(waveforms(3000))).logits.shape == (1, 4)
+
+
+def test_attentive_statistics_doubles_the_pooled_width():
+    model = tiny_model(pooling="attentive_statistics")
+    assert isinstance(model.flam, FrameLevelAttention)
+    assert model.projector.in_features == 64
+
+
+@pytest.mark.parametrize(
+    ("config_class", "padding_invariant"),
+    # data2vec-audio's stacked positional convolutions read the padded frames (transformers
+    # zeroes them only before the first one), so only its shapes are checked.
+    [(Wav2Vec2Config, True), (HubertConfig, True), (Data2VecAudioConfig, False)],
+)
+def test_other_wav2vec_style_encoders(config_class, padding_invariant):
+    encoder_config = config_class(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        feat_extract_norm="layer",
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        layerdrop=0.0,
+        **TINY_CONV,
+    )
+    model = tiny_model(encoder_config=encoder_config)
+    long_clip, short_clip = waveforms(5000, 2500)
+    values, mask = pad_batch([long_clip, short_clip])
+    with torch.no_grad():
+        batch_logits = model(values, attention_mask=mask).logits
+        alone_logits = model(short_clip[None]).logits
+    assert batch_logits.shape == (2, 4) and torch.isfinite(batch_logits).all()
+    if padding_invariant:
+        torch.testing.assert_close(batch_logits[1], alone_logits[0], atol=1e-5, rtol=0)
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_clip_shorter_than_receptive_field_raises():
+    model = tiny_model()
+    with pytest.raises(
+        ValueError, match=r"input_values row 0 has 30 samples.*40 samples \(0\.0025 s"
+    ):
+        model(torch.zeros(1, 30))
+    values, mask = pad_batch(waveforms(3000, 20))
+    with pytest.raises(ValueError, match="input_values row 1 has 20 samples"):
+        model(values, attention_mask=mask)
+    with pytest.raises(ValueError, match="input_values"):
+        model(input_features=torch.zeros(1, 80, 100))
+
+
+def test_all_padding_row_is_finite():
+    model = tiny_model().train()
+    values, mask = pad_batch(waveforms(3000, 3000))
+    mask[1] = 0
+    output = model(values, attention_mask=mask, labels=torch.tensor([0, 1]), output_attentions=True)
+    assert torch.isfinite(output.logits).all() and torch.isfinite(output.embeddings).all()
+    assert output.frame_attention[1].abs().max() == 0
+    output.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def test_config_validation_and_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="flam_num_attention_heads"):
+        FlamConfig(encoder_config=tiny_wavlm_config(), flam_num_attention_heads=5)
+    with pytest.raises(ValueError, match="encoder_input_name"):
+        FlamConfig(encoder_config=tiny_wavlm_config(), encoder_input_name="input_features")
+    with pytest.raises(ValueError, match="freeze_encoder_steps"):
+        FlamConfig(encoder_config=tiny_wavlm_config(), freeze_encoder_steps=-2)
+    with pytest.raises(ValueError, match="pooling"):
+        FlamConfig(encoder_config=tiny_wavlm_config(), pooling="max")
+    with pytest.raises(ValueError, match="not a supported speech encoder"):
+        FlamForSequenceClassification(FlamConfig(encoder_config=BertConfig(hidden_size=32)))
+    config = FlamConfig(encoder_config=tiny_wavlm_config(), id2label=ID2LABEL, pooling="mean")
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, FlamConfig)
+    assert loaded.encoder_config.model_type == "wavlm" and loaded.encoder_config.hidden_size == 32
+    assert (loaded.pooling, loaded.num_labels, loaded.id2label) == ("mean", 4, ID2LABEL)
+    assert loaded.encoder_input_name == "input_values"
+
+
+def test_freezing_policy():
+    model = tiny_model()
+    feature_encoder = list(model.encoder.feature_extractor.parameters())
+    assert not any(p.requires_grad for p in feature_encoder)
+    assert all(p.requires_grad for p in model.encoder.encoder.parameters())
+    model.freeze_encoder()
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert (
+        all(p.requires_grad for p in model.flam.parameters()) and model.class_centers.requires_grad
+    )
+    model.unfreeze_encoder()
+    assert all(p.requires_grad for p in model.encoder.encoder.parameters())
+    assert not any(p.requires_grad for p in feature_encoder)
+    always_frozen = tiny_model(freeze_encoder_steps=-1)
+    assert not any(p.requires_grad for p in always_frozen.encoder.parameters())
+    trainable_front = tiny_model(freeze_feature_encoder=False)
+    assert all(p.requires_grad for p in trainable_front.encoder.parameters())
+
+
+def test_group_norm_encoder_gets_no_attention_mask_but_flam_masks():
+    model = tiny_model(encoder_config=tiny_wavlm_config(feat_extract_norm="group"))
+    assert not model.encoder_takes_attention_mask
+    values, mask = pad_batch(waveforms(4000, 2000))
+    with torch.no_grad():
+        output = model(values, attention_mask=mask, output_attentions=True)
+    valid = int(model.encoder._get_feat_extract_output_lengths(torch.tensor(2000)))
+    assert output.frame_attention[1, valid:].abs().max() == 0
+
+
+# -- transformers integration -----------------------------------------------------------------
+
+
+def test_save_load_round_trip_and_auto_class(tmp_path):
+    model = tiny_model(use_weighted_layer_sum=True)
+    values, mask = pad_batch(waveforms(4000, 2500))
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, FlamForSequenceClassification)
+    torch.testing.assert_close(loaded.class_centers, model.class_centers, atol=0, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded(values, attention_mask=mask).logits,
+            model(values, attention_mask=mask).logits,
+            atol=0,
+            rtol=0,
+        )
+
+
+def test_from_encoder_keeps_pretrained_weights(tmp_path):
+    torch.manual_seed(3)
+    encoder = WavLMModel(tiny_wavlm_config())
+    encoder.save_pretrained(tmp_path)
+    model = FlamForSequenceClassification.from_encoder(
+        tmp_path, id2label=ID2LABEL, pooling="mean", embedding_size=8, flam_num_attention_heads=4
+    )
+    for name, tensor in encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], tensor, atol=0, rtol=0)
+    assert model.config.label2id == {"angry": 0, "happy": 1, "neutral": 2, "sad": 3}
+    assert (model.config.pooling, model.classifier.weight.shape) == ("mean", (4, 8))
+    assert model.class_centers.std() < 0.1 and model.class_centers.abs().sum() > 0
+    with pytest.raises(TypeError, match="poolng"):
+        FlamForSequenceClassification.from_encoder(tmp_path, num_labels=2, poolng="mean")
+
+
+def test_audio_classification_pipeline(tmp_path):
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path)
+    wav_path = tmp_path / "clip.wav"
+    soundfile.write(wav_path, tone(0.5, 330.0), 16000)
+    classifier = pipeline("audio-classification", model=str(tmp_path), device="cpu")
+    # A path or bytes would need ffmpeg inside the pipeline; give it the decoded file instead.
+    waveform, sampling_rate = soundfile.read(wav_path, dtype="float32")
+    predictions = classifier({"raw": waveform, "sampling_rate": sampling_rate}, top_k=4)
+    assert sorted(item["label"] for item in predictions) == sorted(ID2LABEL.values())
+    assert math.isclose(sum(item["score"] for item in predictions), 1.0, abs_tol=1e-5)
+
+
+def test_gradient_checkpointing_gives_same_gradients():
+    values = torch.stack(waveforms(3000, 3000))
+    labels = torch.tensor([1, 3])
+    gradients = []
+    for checkpointing in (False, True):
+        model = tiny_model(seed=1).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+            assert model.encoder.encoder.layers[0].gradient_checkpointing
+        model(values, labels=labels).loss.backward()
+        gradients.append(
+            model.encoder.encoder.layers[0].feed_forward.intermediate_dense.weight.grad
+        )
+    assert gradients[1].abs().sum() > 0
+    torch.testing.assert_close(gradients[0], gradients[1])
+
+
+def test_bf16_autocast_forward_is_finite():
+    model = tiny_model()
+    values, mask = pad_batch(waveforms(4000, 2000))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(values, attention_mask=mask, labels=torch.tensor([0, 1]))
+    assert torch.isfinite(output.logits.float()).all() and torch.isfinite(output.loss)
+    with torch.no_grad():
+        reference = model(values, attention_mask=mask).logits
+    np.testing.assert_allclose(output.logits.float().numpy(), reference.numpy(), atol=0.05)

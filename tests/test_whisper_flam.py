@@ -1,0 +1,218 @@
+"""FLAM around Whisper encoders: cropped log-mel encoding, masking, loading from checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    AutoModelForAudioClassification,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForAudioClassification,
+    WhisperModel,
+)
+
+from conftest import tone
+from eam_ser.configuration_flam import FlamConfig
+from eam_ser.modeling_flam import FlamForSequenceClassification, whisper_frame_lengths
+
+FULL_MEL_FRAMES = 3000
+
+
+def tiny_whisper_config() -> WhisperConfig:
+    return WhisperConfig(
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=64,
+        num_mel_bins=16,
+        vocab_size=64,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+        dropout=0.0,
+    )
+
+
+def tiny_whisper_flam(**overrides) -> FlamForSequenceClassification:
+    torch.manual_seed(0)
+    config = FlamConfig(
+        encoder_config=tiny_whisper_config(),
+        num_labels=3,
+        flam_num_attention_heads=4,
+        embedding_size=8,
+        flam_dropout=0.0,
+        final_dropout=0.0,
+        **overrides,
+    )
+    return FlamForSequenceClassification(config).eval()
+
+
+def padded_features(
+    mel_lengths: list[int], num_mel_bins: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random log-mel clips padded to 30 s with a constant (as Whisper pads), and their mask."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.full((len(mel_lengths), num_mel_bins, FULL_MEL_FRAMES), -0.7)
+    mask = torch.zeros(len(mel_lengths), FULL_MEL_FRAMES, dtype=torch.long)
+    for row, length in enumerate(mel_lengths):
+        features[row, :, :length] = torch.randn(num_mel_bins, length, generator=generator)
+        mask[row, :length] = 1
+    return features, mask
+
+
+def test_whisper_frame_lengths_are_half_the_mel_frames_rounded_up():
+    assert whisper_frame_lengths(torch.tensor([0, 1, 2, 3, 200, 3000])).tolist() == [
+        0,
+        1,
+        1,
+        2,
+        100,
+        1500,
+    ]
+
+
+def test_config_records_log_mel_input():
+    model = tiny_whisper_flam()
+    assert model.config.encoder_input_name == "input_features"
+    assert model.main_input_name == "input_features"
+    assert FlamForSequenceClassification.main_input_name == "input_values"
+    assert model.layer_weights is None and model.config.num_encoder_hidden_states == 3
+
+
+def test_full_length_encoding_matches_transformers_whisper_encoder():
+    model = tiny_whisper_flam()
+    features, _ = padded_features([FULL_MEL_FRAMES], num_mel_bins=16)
+    with torch.no_grad():
+        ours, hidden_states, frame_mask = model._encode_log_mel(features, None)
+        reference = model.encoder(features).last_hidden_state
+    assert ours.shape == (1, 1500, 32) and len(hidden_states) == 3 and bool(frame_mask.all())
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_weighted_layer_sum", [False, True])
+def test_padded_and_cropped_clips_give_same_logits(use_weighted_layer_sum):
+    model = tiny_whisper_flam(use_weighted_layer_sum=use_weighted_layer_sum)
+    features, mask = padded_features([301, 120], num_mel_bins=16)
+    with torch.no_grad():
+        batch = model(input_features=features, attention_mask=mask, output_attentions=True)
+        alone = model(input_features=features[1:, :, :120], output_attentions=True)
+    # Cropped to the longest clip: ceil(301 / 2) = 151 frames, of which ceil(120 / 2) = 60 real.
+    assert batch.frame_attention.shape == (2, 151)
+    assert batch.frame_attention[1, 60:].abs().max() == 0
+    torch.testing.assert_close(batch.logits[1], alone.logits[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(batch.embeddings[1], alone.embeddings[0], atol=1e-5, rtol=0)
+
+
+def test_bad_whisper_input_raises():
+    model = tiny_whisper_flam()
+    with pytest.raises(ValueError, match="input_features"):
+        model(input_values=torch.zeros(1, 16000))
+    with pytest.raises(ValueError, match="3001 mel frames"):
+        model(input_features=torch.zeros(1, 16, 3001))
+    with pytest.raises(ValueError, match="attention_mask must be"):
+        model(input_features=torch.zeros(1, 16, 100), attention_mask=torch.ones(1, 16000))
+
+
+def test_all_padding_row_and_bf16_are_finite():
+    model = tiny_whisper_flam()
+    features, mask = padded_features([200, 0], num_mel_bins=16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(input_features=features, attention_mask=mask, labels=torch.tensor([0, 2]))
+    assert torch.isfinite(output.logits.float()).all() and torch.isfinite(output.loss)
+
+
+def test_gradient_checkpointing_and_freezing():
+    model = tiny_whisper_flam().train()
+    assert (
+        not model.encoder.conv1.weight.requires_grad
+        and not model.encoder.conv2.weight.requires_grad
+    )
+    model.gradient_checkpointing_enable()
+    features, mask = padded_features([150, 90], num_mel_bins=16)
+    model(input_features=features, attention_mask=mask, labels=torch.tensor([0, 1])).loss.backward()
+    assert model.encoder.layers[0].fc1.weight.grad.abs().sum() > 0
+    model.freeze_encoder()
+    model.unfreeze_encoder()
+    assert model.encoder.layers[0].fc1.weight.requires_grad
+    assert (
+        not model.encoder.embed_positions.weight.requires_grad
+        and not model.encoder.conv1.weight.requires_grad
+    )
+
+
+def test_from_encoder_takes_the_encoder_of_a_whisper_model_checkpoint(tmp_path):
+    torch.manual_seed(5)
+    whisper = WhisperModel(tiny_whisper_config())
+    whisper.save_pretrained(tmp_path)
+    model = FlamForSequenceClassification.from_encoder(
+        tmp_path, num_labels=2, flam_num_attention_heads=4
+    )
+    for name, tensor in whisper.encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], tensor, atol=0, rtol=0)
+    assert not any(name.startswith("decoder") for name in model.state_dict())
+
+
+# -- the shared pretrained tiny.en encoder ------------------------------------------------------
+
+
+@pytest.fixture
+def shared_whisper_flam(whisper_tiny_dir):
+    model = FlamForSequenceClassification.from_encoder(whisper_tiny_dir, num_labels=4)
+    return whisper_tiny_dir, model.eval()
+
+
+def test_shared_encoder_loads_untouched(shared_whisper_flam):
+    directory, model = shared_whisper_flam
+    reference = WhisperForAudioClassification.from_pretrained(directory, dtype=torch.float32)
+    for name, tensor in reference.encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], tensor, atol=0, rtol=0)
+    assert model.dtype == torch.float32
+    assert model.config.encoder_config.d_model == 384 and model.main_input_name == "input_features"
+
+
+def test_shared_encoder_padded_and_unpadded_clip_same_logits(shared_whisper_flam):
+    directory, model = shared_whisper_flam
+    extractor = WhisperFeatureExtractor.from_pretrained(directory)
+    rng = np.random.default_rng(7)
+    short_clip = tone(1.0, 220.0) + 0.01 * rng.standard_normal(16000).astype(np.float32)
+    long_clip = tone(2.0, 330.0)
+    padded = extractor(
+        [short_clip, long_clip],
+        sampling_rate=16000,
+        return_tensors="pt",
+        return_attention_mask=True,
+    )
+    real_mel_frames = int(padded.attention_mask[0].sum())
+    assert padded.input_features.shape[-1] == FULL_MEL_FRAMES and real_mel_frames == 100
+    with torch.no_grad():
+        batch = model(input_features=padded.input_features, attention_mask=padded.attention_mask)
+        alone = model(input_features=padded.input_features[:1, :, :real_mel_frames])
+    torch.testing.assert_close(batch.logits[0], alone.logits[0], atol=1e-5, rtol=0)
+
+
+def test_shared_encoder_save_load_round_trip(shared_whisper_flam, tmp_path):
+    _, model = shared_whisper_flam
+    features, mask = padded_features([150], num_mel_bins=80)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert (
+        isinstance(loaded, FlamForSequenceClassification)
+        and loaded.main_input_name == "input_features"
+    )
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, atol=0, rtol=0)
+    with torch.no_grad():
+        # Weights are bit-identical; safetensors hands back tensors at unaligned addresses, which
+        # can send the matrix products down another SIMD path (differences ~1e-8).
+        torch.testing.assert_close(
+            loaded(input_features=features, attention_mask=mask).logits,
+            model(input_features=features, attention_mask=mask).logits,
+            atol=1e-6,
+            rtol=0,
+        )
