@@ -1,0 +1,376 @@
+"""The four losses of Multi-Loss Learning (MLL) and their weighted sum.
+
+Each loss is a pure function of tensors, usable alone; `CenterLoss` and `MultiLoss` are thin
+`nn.Module` wrappers that hold state (centers) or configuration (weights, gamma, temperature).
+
+Shapes: `logits` (batch, num_labels); `soft_labels` (batch, num_labels), rows summing to 1
+(one-hot rows for un-mixed samples); `labels` (batch,) int64 hard labels; `embeddings`
+(batch, embedding_size); `centers` (num_labels, embedding_size). Every loss is a mean over the
+batch, so gradient accumulation over equal micro-batches reproduces the large-batch gradient.
+
+The four terms:
+
+- KL divergence `KL(soft_labels || softmax(logits))`, averaged over the batch ("batchmean"). With
+  one-hot targets it equals the cross-entropy.
+- Focal loss (Lin et al., 2017), multi-class, extended to soft targets as
+  `-sum_k t_k * alpha_k * (1 - p_k)^gamma * log p_k` (the hard-label focal loss when `t` is
+  one-hot; the KL/cross-entropy up to a constant when `gamma=0` and `alpha=None`).
+- Center loss (Wen et al., 2016) `sum_k t_k * ||e - c_k||^2 / 2`: a mixed sample is pulled
+  towards each class center in proportion to its soft label, and each center towards the
+  samples carrying its class (the hard-label center loss when `t` is one-hot).
+- Supervised contrastive loss (Khosla et al., 2020, the "L_out" form) on L2-normalised
+  embeddings; positives are the other samples with the same hard label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "CenterLoss",
+    "MultiLoss",
+    "MultiLossOutput",
+    "center_loss",
+    "focal_loss",
+    "inverse_frequency_weights",
+    "kl_divergence_loss",
+    "supervised_contrastive_loss",
+]
+
+
+def _check_logits_and_targets(logits: torch.Tensor, soft_labels: torch.Tensor) -> None:
+    if logits.ndim != 2:
+        raise ValueError(f"`logits` must have shape (batch, num_labels), got {tuple(logits.shape)}")
+    if soft_labels.shape != logits.shape:
+        raise ValueError(
+            f"`soft_labels` must have the shape of `logits` {tuple(logits.shape)}, "
+            f"got {tuple(soft_labels.shape)}"
+        )
+
+
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """Half-precision inputs are computed in float32; float32/float64 keep their precision."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
+def _as_soft_labels(targets: torch.Tensor, num_labels: int, name: str) -> torch.Tensor:
+    """Hard labels (batch,) become one-hot rows; soft labels (batch, num_labels) pass through."""
+    if targets.ndim == 1:
+        if targets.dtype.is_floating_point:
+            raise ValueError(f"`{name}` of shape (batch,) must hold integer class indices")
+        if targets.numel() and (targets.min() < 0 or targets.max() >= num_labels):
+            raise ValueError(f"`{name}` holds a class index outside [0, {num_labels})")
+        return F.one_hot(targets, num_labels).float()
+    if targets.ndim == 2 and targets.shape[1] == num_labels:
+        return _at_least_float32(targets)
+    raise ValueError(
+        f"`{name}` must have shape (batch,) or (batch, {num_labels}), got {tuple(targets.shape)}"
+    )
+
+
+def inverse_frequency_weights(labels: Sequence[int] | torch.Tensor, num_labels: int) -> list[float]:
+    """Per-class focal `alpha` from training labels: `alpha_k = N / (num_labels * n_k)`.
+
+    `N` is the number of labels and `n_k` the count of class `k`, so the average weight over
+    the training samples is 1 and the loss keeps its scale.
+
+    Args:
+        labels: (N,) int class indices of the training set.
+        num_labels: number of classes.
+
+    Returns:
+        `num_labels` floats.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.long).flatten()
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+        raise ValueError(f"`labels` holds a class index outside [0, {num_labels})")
+    counts = torch.bincount(labels, minlength=num_labels)
+    missing = [k for k in range(num_labels) if counts[k] == 0]
+    if missing:
+        raise ValueError(f"classes {missing} have no training sample: inverse frequency undefined")
+    total = float(counts.sum())
+    return [total / (num_labels * float(count)) for count in counts]
+
+
+def kl_divergence_loss(logits: torch.Tensor, soft_labels: torch.Tensor) -> torch.Tensor:
+    """KL(soft_labels || softmax(logits)) averaged over the batch.
+
+    Args:
+        logits: (batch, num_labels) unnormalised scores.
+        soft_labels: (batch, num_labels) target distributions (one-hot rows allowed; zero
+            entries contribute 0).
+
+    Returns:
+        Scalar tensor: `sum_b sum_k t_bk * (log t_bk - log p_bk) / batch`.
+    """
+    _check_logits_and_targets(logits, soft_labels)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=-1)
+    return F.kl_div(log_probs, soft_labels.to(log_probs.dtype), reduction="batchmean")
+
+
+def focal_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    gamma: float = 2.0,
+    alpha: Sequence[float] | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Multi-class focal loss for hard or soft targets, averaged over the batch.
+
+    `loss_b = -sum_k t_bk * alpha_k * (1 - p_bk)^gamma * log p_bk` with `p = softmax(logits)`.
+
+    Args:
+        logits: (batch, num_labels) unnormalised scores.
+        targets: (batch,) int hard labels or (batch, num_labels) soft labels.
+        gamma: focusing parameter, >= 0 (0 gives the cross-entropy).
+        alpha: optional per-class weights (num_labels,), e.g. inverse class frequency.
+
+    Returns:
+        Scalar tensor.
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"`logits` must have shape (batch, num_labels), got {tuple(logits.shape)}")
+    if gamma < 0:
+        raise ValueError(f"`gamma` must be >= 0, got {gamma}")
+    num_labels = logits.shape[1]
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=-1)
+    soft_targets = _as_soft_labels(targets, num_labels, "targets").to(log_probs)
+    # 1 - p computed as -expm1(log p) keeps precision for confident predictions; the clamp keeps
+    # the gradient of (1 - p)^gamma finite when gamma < 1 and a probability saturates at 1.
+    one_minus_p = (-torch.expm1(log_probs)).clamp_min(torch.finfo(log_probs.dtype).tiny)
+    per_class = -(one_minus_p**gamma) * log_probs * soft_targets
+    if alpha is not None:
+        alpha_tensor = torch.as_tensor(alpha, dtype=log_probs.dtype, device=logits.device)
+        if alpha_tensor.shape != (num_labels,):
+            raise ValueError(
+                f"`alpha` must have one weight per class ({num_labels}), "
+                f"got shape {tuple(alpha_tensor.shape)}"
+            )
+        per_class = per_class * alpha_tensor
+    return per_class.sum(dim=1).mean()
+
+
+def center_loss(
+    embeddings: torch.Tensor, soft_labels: torch.Tensor, centers: torch.Tensor
+) -> torch.Tensor:
+    """Soft-label center loss `mean_b sum_k t_bk * ||e_b - c_k||^2 / 2`.
+
+    For a mixed sample the squared distance to each class center is weighted by that class's
+    share of the soft label, so the gradient pulls the embedding towards the soft-label
+    weighted mean of the centers, and each center towards its classes' (weighted) samples.
+
+    Args:
+        embeddings: (batch, embedding_size).
+        soft_labels: (batch, num_labels) soft labels, or (batch,) int hard labels.
+        centers: (num_labels, embedding_size) class centers (a learnable parameter).
+
+    Returns:
+        Scalar tensor.
+    """
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
+        )
+    if centers.ndim != 2 or centers.shape[1] != embeddings.shape[1]:
+        raise ValueError(
+            f"`centers` must have shape (num_labels, {embeddings.shape[1]}), "
+            f"got {tuple(centers.shape)}"
+        )
+    embeddings = _at_least_float32(embeddings)
+    weights = _as_soft_labels(soft_labels, centers.shape[0], "soft_labels").to(embeddings)
+    if weights.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"`soft_labels` has {weights.shape[0]} rows but `embeddings` has {embeddings.shape[0]}"
+        )
+    differences = embeddings[:, None, :] - centers.to(embeddings.dtype)[None, :, :]
+    squared_distances = differences.pow(2).sum(dim=-1)  # (batch, num_labels)
+    return 0.5 * (weights * squared_distances).sum(dim=1).mean()
+
+
+def supervised_contrastive_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07
+) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., 2020, "L_out") over one batch.
+
+    Embeddings are L2-normalised; for anchor `i` with positives `P(i)` (other samples with the
+    same hard label) `loss_i = -mean_{p in P(i)} log(exp(s_ip / T) / sum_{a != i} exp(s_ia / T))`
+    with cosine similarity `s`. Anchors without a positive are left out of the mean instead of
+    giving NaN. A batch with a single sample or a single class returns 0 (as a tensor attached
+    to `embeddings`, so backward runs and gives zero gradients): without a negative the loss
+    carries no separation signal, only a batch-size dependent constant.
+
+    Args:
+        embeddings: (batch, embedding_size).
+        labels: (batch,) int hard labels.
+        temperature: softmax temperature T > 0.
+
+    Returns:
+        Scalar tensor.
+    """
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
+        )
+    if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"`labels` must have shape ({embeddings.shape[0]},), got {tuple(labels.shape)}"
+        )
+    if labels.dtype.is_floating_point:
+        raise ValueError("`labels` must hold integer class indices")
+    if temperature <= 0:
+        raise ValueError(f"`temperature` must be > 0, got {temperature}")
+    batch_size = embeddings.shape[0]
+    labels = labels.to(embeddings.device)
+    not_self = ~torch.eye(batch_size, dtype=torch.bool, device=embeddings.device)
+    positives = (labels[:, None] == labels[None, :]) & not_self
+    has_negative = (labels[:, None] != labels[None, :]).any(dim=1)
+    valid_anchors = positives.any(dim=1) & has_negative
+    if not bool(valid_anchors.any()):
+        return embeddings.sum() * 0.0
+
+    normalized = F.normalize(_at_least_float32(embeddings), dim=1)
+    similarities = normalized @ normalized.T / temperature
+    # Subtracting the row maximum (a constant per anchor) leaves the loss unchanged and avoids
+    # overflow in exp; the self-similarity is masked out of the denominator.
+    similarities = similarities - similarities.detach().max(dim=1, keepdim=True).values
+    denominator = torch.logsumexp(similarities.masked_fill(~not_self, float("-inf")), dim=1)
+    log_probs = similarities - denominator[:, None]
+    positive_log_probs = torch.where(positives, log_probs, torch.zeros_like(log_probs))
+    per_anchor = -positive_log_probs.sum(dim=1) / positives.sum(dim=1).clamp_min(1)
+    return per_anchor[valid_anchors].mean()
+
+
+class CenterLoss(nn.Module):
+    """Center loss with its own learnable centers, for use outside `MultiLossTrainer`.
+
+    (The trainer uses the centers owned by the model, `model.class_centers`, so that they are
+    saved with it; this module is for custom training loops.) Put this module's parameters in
+    the optimizer, optionally with their own learning rate.
+
+    Args:
+        num_labels: number of classes.
+        embedding_size: size of the embeddings.
+        generator: optional `torch.Generator` for the initial centers (standard normal).
+    """
+
+    def __init__(
+        self, num_labels: int, embedding_size: int, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        if num_labels < 1:
+            raise ValueError(f"`num_labels` must be >= 1, got {num_labels}")
+        if embedding_size < 1:
+            raise ValueError(f"`embedding_size` must be >= 1, got {embedding_size}")
+        self.centers = nn.Parameter(torch.randn(num_labels, embedding_size, generator=generator))
+
+    def forward(self, embeddings: torch.Tensor, soft_labels: torch.Tensor) -> torch.Tensor:
+        """Center loss of `embeddings` (batch, embedding_size) given soft or hard labels."""
+        return center_loss(embeddings, soft_labels, self.centers)
+
+
+@dataclass
+class MultiLossOutput:
+    """Result of `MultiLoss`: the weighted total and each unweighted term.
+
+    Attributes:
+        loss: scalar weighted sum.
+        terms: unweighted scalar terms keyed "kl", "focal", "center", "supcon"; a term whose
+            weight is 0 is not computed and not present.
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class MultiLoss(nn.Module):
+    """Weighted sum of the KL, focal, center and supervised contrastive losses.
+
+    `loss = kl_weight * KL + focal_weight * focal + center_weight * center + supcon_weight * supcon`.
+
+    Defaults (the paper gives no weights; these are chosen for scale): the KL term to the EAM
+    soft labels is the main classification loss (1.0); focal loss is of the same order as the
+    cross-entropy and adds the hard-example emphasis (1.0, gamma 2 as in Lin et al.); center
+    loss sums squared distances over `embedding_size` dimensions, so it starts orders of
+    magnitude above the others and gets a small weight (0.01, within the 0.001-0.01 range of
+    Wen et al.); supervised contrastive loss is an auxiliary term around log(batch) in size
+    (0.1, temperature 0.07 as in Khosla et al.).
+
+    Args:
+        kl_weight, focal_weight, center_weight, supcon_weight: term weights (>= 0).
+        focal_gamma: focal loss gamma (>= 0).
+        focal_alpha: optional per-class focal weights (num_labels,).
+        supcon_temperature: supervised contrastive temperature (> 0).
+    """
+
+    def __init__(
+        self,
+        kl_weight: float = 1.0,
+        focal_weight: float = 1.0,
+        center_weight: float = 0.01,
+        supcon_weight: float = 0.1,
+        focal_gamma: float = 2.0,
+        focal_alpha: Sequence[float] | torch.Tensor | None = None,
+        supcon_temperature: float = 0.07,
+    ) -> None:
+        super().__init__()
+        self.weights = {
+            "kl": float(kl_weight),
+            "focal": float(focal_weight),
+            "center": float(center_weight),
+            "supcon": float(supcon_weight),
+        }
+        for name, weight in self.weights.items():
+            if weight < 0:
+                raise ValueError(f"`{name}_weight` must be >= 0, got {weight}")
+        if focal_gamma < 0:
+            raise ValueError(f"`focal_gamma` must be >= 0, got {focal_gamma}")
+        if supcon_temperature <= 0:
+            raise ValueError(f"`supcon_temperature` must be > 0, got {supcon_temperature}")
+        self.focal_gamma = float(focal_gamma)
+        self.supcon_temperature = float(supcon_temperature)
+        alpha = None if focal_alpha is None else torch.as_tensor(focal_alpha, dtype=torch.float32)
+        if alpha is not None and (alpha.ndim != 1 or bool((alpha < 0).any())):
+            raise ValueError("`focal_alpha` must be a 1-D sequence of non-negative class weights")
+        self.register_buffer("focal_alpha", alpha, persistent=False)
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        embeddings: torch.Tensor | None,
+        soft_labels: torch.Tensor,
+        labels: torch.Tensor,
+        centers: torch.Tensor | None = None,
+    ) -> MultiLossOutput:
+        """Compute the weighted total and each term.
+
+        Args:
+            logits: (batch, num_labels).
+            embeddings: (batch, embedding_size); needed when the center or supcon weight > 0.
+            soft_labels: (batch, num_labels) targets of the KL, focal and center terms.
+            labels: (batch,) hard labels, positives of the supervised contrastive term.
+            centers: (num_labels, embedding_size); needed when the center weight > 0.
+        """
+        terms: dict[str, torch.Tensor] = {}
+        if self.weights["kl"] > 0:
+            terms["kl"] = kl_divergence_loss(logits, soft_labels)
+        if self.weights["focal"] > 0:
+            terms["focal"] = focal_loss(logits, soft_labels, self.focal_gamma, self.focal_alpha)
+        needs_embeddings = self.weights["center"] > 0 or self.weights["supcon"] > 0
+        if needs_embeddings and embeddings is None:
+            raise ValueError("`embeddings` are required when center_weight or supcon_weight > 0")
+        if self.weights["center"] > 0:
+            if centers is None:
+                raise ValueError("`centers` are required when center_weight > 0")
+            terms["center"] = center_loss(embeddings, soft_labels, centers)
+        if self.weights["supcon"] > 0:
+            terms["supcon"] = supervised_contrastive_loss(
+                embeddings, labels, self.supcon_temperature
+            )
+        if not terms:
+            raise ValueError("all loss weights are 0: nothing to optimise")
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        return MultiLossOutput(loss=total, terms=terms)

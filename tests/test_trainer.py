@@ -1,0 +1,502 @@
+"""MultiLossTrainer: arguments, loss wiring, logging, accumulation, optimizer, eval, resume."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from transformers import HfArgumentParser, PretrainedConfig, PreTrainedModel, WavLMConfig
+from transformers.modeling_outputs import ModelOutput
+
+from conftest import tone
+from eam_ser.losses import MultiLoss
+from eam_ser.metrics import compute_metrics
+from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.modeling_flam import FlamConfig, FlamForSequenceClassification
+from eam_ser.trainer import EncoderFreezeCallback, MultiLossTrainer, MultiLossTrainingArguments
+
+NUM_LABELS = 3
+INPUT_SIZE = 8
+SAMPLING_RATE = 16000
+TONE_FREQUENCIES_HZ = (300.0, 1500.0, 4000.0)
+
+
+# ---- a tiny model that owns class centers ----
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tiny-mll-test"
+
+    def __init__(self, input_size=INPUT_SIZE, embedding_size=4, freeze_encoder_steps=0, **kwargs):
+        self.input_size = input_size
+        self.embedding_size = embedding_size
+        self.freeze_encoder_steps = freeze_encoder_steps
+        kwargs.setdefault("num_labels", NUM_LABELS)
+        super().__init__(**kwargs)
+
+
+@dataclass
+class TinyOutput(ModelOutput):
+    logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+
+
+class TinySerModel(PreTrainedModel):
+    """input_values (batch, input_size) -> tanh(linear) embeddings -> linear logits."""
+
+    config_class = TinyConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_values"
+
+    def __init__(self, config: TinyConfig) -> None:
+        super().__init__(config)
+        self.encoder = nn.Linear(config.input_size, config.embedding_size)
+        self.classifier = nn.Linear(config.embedding_size, config.num_labels)
+        self.class_centers = nn.Parameter(torch.zeros(config.num_labels, config.embedding_size))
+        self.freeze_calls: list[str] = []
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            module.weight.normal_(0.0, 0.5)
+            module.bias.zero_()
+        if isinstance(module, TinySerModel):
+            module.class_centers.normal_(0.0, 0.5)
+
+    def freeze_encoder(self) -> None:
+        self.freeze_calls.append("freeze")
+        self.encoder.requires_grad_(False)
+
+    def unfreeze_encoder(self) -> None:
+        self.freeze_calls.append("unfreeze")
+        self.encoder.requires_grad_(True)
+
+    def forward(self, input_values, attention_mask=None, labels=None, soft_labels=None):
+        embeddings = torch.tanh(self.encoder(input_values))
+        return TinyOutput(logits=self.classifier(embeddings), embeddings=embeddings)
+
+
+def tiny_model(seed: int = 0, **config_kwargs) -> TinySerModel:
+    torch.manual_seed(seed)
+    return TinySerModel(TinyConfig(**config_kwargs))
+
+
+def vector_dataset(num_samples: int, seed: int = 0) -> list[dict]:
+    """Separable vectors: class k has mean +2 on coordinate k."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for index in range(num_samples):
+        label = index % NUM_LABELS
+        vector = rng.normal(0.0, 0.5, INPUT_SIZE).astype(np.float32)
+        vector[label] += 2.0
+        items.append({"input_values": vector, "label": label})
+    return items
+
+
+class StubMixCollator:
+    """Stacks vectors; in training mode mixes each sample 70/30 with the next one.
+
+    Records "train"/"eval" per call in the shared `calls` list, so a test can tell which
+    copy built each batch.
+    """
+
+    def __init__(self, calls: list[str] | None = None, training: bool = True) -> None:
+        self.calls = [] if calls is None else calls
+        self.training = training
+
+    def as_eval(self) -> StubMixCollator:
+        return StubMixCollator(self.calls, training=False)
+
+    def __call__(self, features):
+        self.calls.append("train" if self.training else "eval")
+        inputs = torch.tensor(np.stack([f["input_values"] for f in features]))
+        labels = torch.tensor([f["label"] for f in features])
+        soft_labels = nn.functional.one_hot(labels, NUM_LABELS).float()
+        if self.training and len(features) > 1:
+            inputs = 0.7 * inputs + 0.3 * inputs.roll(1, dims=0)
+            soft_labels = 0.7 * soft_labels + 0.3 * soft_labels.roll(1, dims=0)
+        return {"input_values": inputs, "labels": labels, "soft_labels": soft_labels}
+
+
+def training_args(output_dir, **kwargs) -> MultiLossTrainingArguments:
+    defaults = {
+        "output_dir": str(output_dir),
+        "use_cpu": True,
+        "report_to": [],
+        "dataloader_num_workers": 0,
+        "seed": 0,
+        "data_seed": 0,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": True,
+        "warmup_steps": 0,
+    }
+    defaults.update(kwargs)
+    return MultiLossTrainingArguments(**defaults)
+
+
+# ---- arguments ----
+
+
+def test_training_arguments_defaults_and_cli(tmp_path):
+    args = MultiLossTrainingArguments(output_dir=str(tmp_path))
+    assert args.remove_unused_columns is False
+    assert args.label_names == ["labels"]
+    assert (args.kl_weight, args.focal_weight, args.center_weight, args.supcon_weight) == (
+        1.0,
+        1.0,
+        0.01,
+        0.1,
+    )
+    assert (args.focal_gamma, args.supcon_temperature, args.focal_alpha) == (2.0, 0.07, None)
+    explicit = MultiLossTrainingArguments(
+        output_dir=str(tmp_path), label_names=["target"], remove_unused_columns=True
+    )
+    assert explicit.label_names == ["target"] and explicit.remove_unused_columns is True
+
+    parser = HfArgumentParser(MultiLossTrainingArguments)
+    (parsed,) = parser.parse_args_into_dataclasses(
+        ["--output_dir", str(tmp_path), "--focal_alpha", "1,2.5,0.5", "--center_weight", "0.05"]
+    )
+    assert parsed.focal_alpha == [1.0, 2.5, 0.5]
+    assert parsed.center_weight == 0.05
+    (parsed,) = parser.parse_args_into_dataclasses(
+        ["--output_dir", str(tmp_path), "--focal_alpha", "inverse_frequency"]
+    )
+    assert parsed.focal_alpha == "inverse_frequency"
+    with pytest.raises(ValueError, match="focal_alpha"):
+        MultiLossTrainingArguments(output_dir=str(tmp_path), focal_alpha="balanced")
+    with pytest.raises(ValueError, match="supcon_temperature"):
+        MultiLossTrainingArguments(output_dir=str(tmp_path), supcon_temperature=0.0)
+
+
+def test_trainer_rejects_plain_arguments_and_models_without_centers(tmp_path):
+    from transformers import TrainingArguments
+
+    with pytest.raises(TypeError, match="MultiLossTrainingArguments"):
+        MultiLossTrainer(model=tiny_model(), args=TrainingArguments(output_dir=str(tmp_path)))
+    model = tiny_model()
+    del model.class_centers
+    with pytest.raises(ValueError, match="class_centers"):
+        MultiLossTrainer(model=model, args=training_args(tmp_path))
+    trainer = MultiLossTrainer(model=model, args=training_args(tmp_path, center_weight=0.0))
+    assert trainer.multi_loss.weights["center"] == 0.0
+
+
+def test_inverse_frequency_alpha_from_train_dataset(tmp_path):
+    # Labels [0, 0, 0, 0, 1, 1, 2, 2]: N = 8, alpha_k = 8 / (3 n_k) = [2/3, 4/3, 4/3].
+    dataset = datasets.Dataset.from_dict(
+        {"input_values": [[0.0] * INPUT_SIZE] * 8, "label": [0, 0, 0, 0, 1, 1, 2, 2]}
+    )
+    trainer = MultiLossTrainer(
+        model=tiny_model(),
+        args=training_args(tmp_path, focal_alpha="inverse_frequency"),
+        train_dataset=dataset,
+        data_collator=StubMixCollator(),
+    )
+    assert trainer.multi_loss.focal_alpha.tolist() == pytest.approx([2 / 3, 4 / 3, 4 / 3])
+
+
+# ---- loss wiring ----
+
+
+def test_compute_loss_matches_multiloss_and_falls_back_to_one_hot(tmp_path):
+    model = tiny_model()
+    trainer = MultiLossTrainer(model=model, args=training_args(tmp_path))
+    batch = StubMixCollator()(vector_dataset(6))
+    outputs = model(batch["input_values"])
+    expected = MultiLoss()(
+        outputs.logits,
+        outputs.embeddings,
+        batch["soft_labels"],
+        batch["labels"],
+        model.class_centers,
+    )
+    assert trainer.compute_loss(model, dict(batch)).item() == pytest.approx(
+        expected.loss.item(), rel=1e-6
+    )
+    hard_only = {k: v for k, v in batch.items() if k != "soft_labels"}
+    one_hot = nn.functional.one_hot(batch["labels"], NUM_LABELS).float()
+    expected_hard = MultiLoss()(
+        outputs.logits, outputs.embeddings, one_hot, batch["labels"], model.class_centers
+    )
+    assert trainer.compute_loss(model, hard_only).item() == pytest.approx(
+        expected_hard.loss.item(), rel=1e-6
+    )
+    # num_items_in_batch = 12 for a micro-batch of 6: the mean is scaled by 6 / 12.
+    scaled = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(12))
+    assert scaled.item() == pytest.approx(expected.loss.item() / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="labels"):
+        trainer.compute_loss(model, {"input_values": batch["input_values"]})
+
+
+def _first_step_parameters(tmp_path, num_samples, batch_size, accumulation):
+    model = tiny_model(seed=1)
+    args = training_args(
+        tmp_path,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=0.5,
+        supcon_weight=0.0,
+        max_grad_norm=0.0,
+    )
+    trainer = MultiLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=vector_dataset(num_samples),
+        data_collator=StubMixCollator(training=False),
+    )
+    trainer.train()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}, trainer
+
+
+@pytest.mark.parametrize(("num_samples", "micro_batch"), [(8, 4), (7, 4)])
+def test_gradient_accumulation_matches_one_large_batch(tmp_path, num_samples, micro_batch):
+    # One batch of all samples vs. micro-batches with accumulation 2 (for 7 samples: 4 + 3, where
+    # averaging the two micro-batch means would weight the short one too much). The stub
+    # collator mixes within a micro-batch, so it runs without mixing here.
+    large, _ = _first_step_parameters(tmp_path / "large", num_samples, num_samples, 1)
+    accumulated, trainer = _first_step_parameters(tmp_path / "ga", num_samples, micro_batch, 2)
+    initial = dict(tiny_model(seed=1).named_parameters())
+    for name, value in large.items():
+        assert not torch.allclose(value, initial[name]), f"{name} did not move"
+        torch.testing.assert_close(accumulated[name], value, rtol=1e-5, atol=1e-6)
+    # The logged loss is the sample-weighted mean over the accumulated batch too.
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(
+        sum(
+            trainer.state.log_history[0][f"loss_{k}"] * w
+            for k, w in (("kl", 1.0), ("focal", 1.0), ("center", 0.01))
+        ),
+        rel=1e-5,
+    )
+
+
+def test_center_parameter_group(tmp_path):
+    model = tiny_model()
+    trainer = MultiLossTrainer(
+        model=model,
+        args=training_args(
+            tmp_path, learning_rate=1e-3, weight_decay=0.1, center_learning_rate=0.5
+        ),
+    )
+    optimizer = trainer.create_optimizer()
+    center_groups = [
+        g for g in optimizer.param_groups if any(p is model.class_centers for p in g["params"])
+    ]
+    assert len(center_groups) == 1
+    assert center_groups[0]["params"] == [model.class_centers]
+    assert center_groups[0]["lr"] == 0.5 and center_groups[0]["weight_decay"] == 0.0
+    others = [g for g in optimizer.param_groups if g is not center_groups[0]]
+    assert {g["lr"] for g in others} == {1e-3}
+    counted = sum(len(g["params"]) for g in optimizer.param_groups)
+    assert counted == len(list(model.parameters()))
+
+
+def test_encoder_freeze_callback(tmp_path):
+    model = tiny_model(freeze_encoder_steps=2)
+    trainer = MultiLossTrainer(
+        model=model,
+        args=training_args(tmp_path, per_device_train_batch_size=6, max_steps=4),
+        train_dataset=vector_dataset(24),
+        data_collator=StubMixCollator(),
+    )
+    assert any(isinstance(cb, EncoderFreezeCallback) for cb in trainer.callback_handler.callbacks)
+    encoder_weights = []
+    original_on_step_end = EncoderFreezeCallback.on_step_end
+
+    def record(callback, args, state, control, model=None, **kwargs):
+        encoder_weights.append(model.encoder.weight.detach().clone())
+        return original_on_step_end(callback, args, state, control, model=model, **kwargs)
+
+    EncoderFreezeCallback.on_step_end = record
+    try:
+        initial = model.encoder.weight.detach().clone()
+        trainer.train()
+    finally:
+        EncoderFreezeCallback.on_step_end = original_on_step_end
+    assert model.freeze_calls == ["freeze", "unfreeze"]
+    # Steps 1-2 frozen; the encoder moves from step 3 on.
+    assert torch.equal(encoder_weights[0], initial) and torch.equal(encoder_weights[1], initial)
+    assert not torch.equal(encoder_weights[2], initial)
+
+
+# ---- evaluation ----
+
+
+def test_evaluation_uses_non_mixing_collator_and_hard_labels(tmp_path):
+    calls: list[str] = []
+    trainer = MultiLossTrainer(
+        model=tiny_model(),
+        args=training_args(
+            tmp_path, per_device_train_batch_size=4, per_device_eval_batch_size=4, max_steps=2
+        ),
+        train_dataset=vector_dataset(8),
+        eval_dataset=vector_dataset(9, seed=1),
+        data_collator=StubMixCollator(calls),
+        compute_metrics=compute_metrics,
+    )
+    trainer.train()
+    assert calls == ["train", "train"]
+    metrics = trainer.evaluate()
+    assert calls[2:] == ["eval", "eval", "eval"]
+    assert trainer.data_collator.training is True
+    assert {"eval_loss", "eval_wa", "eval_ua", "eval_macro_f1"} <= set(metrics)
+    # Check eval_wa against predictions made directly on the un-mixed vectors.
+    eval_items = vector_dataset(9, seed=1)
+    with torch.no_grad():
+        logits = trainer.model(
+            torch.tensor(np.stack([i["input_values"] for i in eval_items]))
+        ).logits
+    accuracy = (logits.argmax(-1) == torch.tensor([i["label"] for i in eval_items])).float().mean()
+    assert metrics["eval_wa"] == pytest.approx(accuracy.item())
+    prediction = trainer.predict(vector_dataset(5, seed=2))
+    assert calls[-2:] == ["eval", "eval"]
+    assert prediction.label_ids.tolist() == [0, 1, 2, 0, 1]
+    assert all(
+        not key.startswith("loss_")
+        for entry in trainer.state.log_history
+        if "eval_loss" in entry
+        for key in entry
+    )
+
+
+# ---- training a tiny FLAM model with the real EAM collator ----
+
+
+def tone_dataset(num_samples: int, seed: int) -> datasets.Dataset:
+    """Three classes of 30 ms tones (300, 1500, 4000 Hz) with random amplitude and noise."""
+    rng = np.random.default_rng(seed)
+    audio, labels = [], []
+    for index in range(num_samples):
+        label = index % NUM_LABELS
+        waveform = tone(0.03, TONE_FREQUENCIES_HZ[label], SAMPLING_RATE, rng.uniform(0.2, 0.8))
+        waveform = waveform + rng.normal(0.0, 0.01, waveform.shape).astype(np.float32)
+        audio.append(waveform)
+        labels.append(label)
+    return datasets.Dataset.from_dict({"audio": audio, "label": labels})
+
+
+def tiny_flam(seed: int = 0, **flam_kwargs) -> FlamForSequenceClassification:
+    torch.manual_seed(seed)
+    encoder_config = WavLMConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        feat_extract_norm="layer",
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    config = FlamConfig(
+        encoder_config=encoder_config,
+        num_labels=NUM_LABELS,
+        embedding_size=16,
+        flam_num_attention_heads=2,
+        **flam_kwargs,
+    )
+    return FlamForSequenceClassification(config)
+
+
+def test_tiny_flam_training_loss_falls_and_terms_are_logged(tmp_path):
+    model = tiny_flam()
+    args = training_args(
+        tmp_path,
+        per_device_train_batch_size=12,
+        max_steps=30,
+        learning_rate=1e-2,
+        center_learning_rate=0.05,
+    )
+    collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=0.5, seed=0, min_length_samples=80)
+    eval_dataset = tone_dataset(12, seed=1)
+    trainer = MultiLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=tone_dataset(48, seed=0),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+    )
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 30
+    first, last = logs[0], logs[-1]
+    print(
+        "30-step tiny FLAM:",
+        {k: (round(first[k], 4), round(last[k], 4)) for k in first if k.startswith("loss")},
+    )
+    for entry in logs:
+        terms = [entry[f"loss_{name}"] for name in ("kl", "focal", "center", "supcon")]
+        assert all(math.isfinite(term) for term in terms)
+        weighted = 1.0 * terms[0] + 1.0 * terms[1] + 0.01 * terms[2] + 0.1 * terms[3]
+        assert entry["loss"] == pytest.approx(weighted, rel=1e-4)
+    mean_first = np.mean([entry["loss"] for entry in logs[:5]])
+    mean_last = np.mean([entry["loss"] for entry in logs[-5:]])
+    assert mean_last < 0.5 * mean_first
+    # The center term may grow while the embeddings spread out from their small initial
+    # norm (the centers start near 0); the classification and contrastive terms fall.
+    for name in ("kl", "focal", "supcon"):
+        assert np.mean([e[f"loss_{name}"] for e in logs[-5:]]) < np.mean(
+            [e[f"loss_{name}"] for e in logs[:5]]
+        )
+    # The final training summary is not given per-term values.
+    assert not any(key.startswith("loss_") for key in trainer.state.log_history[-1])
+
+    # Evaluation batches come from the collator's non-mixing copy; metrics from hard labels.
+    assert trainer.get_eval_dataloader().collate_fn.training is False
+    assert collator.training is True
+    metrics = trainer.evaluate()
+    plain_batch = collator.as_eval()(list(eval_dataset))
+    model.eval()
+    with torch.no_grad():
+        logits = model(plain_batch["input_values"], plain_batch["attention_mask"]).logits
+    accuracy = (logits.argmax(-1) == plain_batch["labels"]).float().mean().item()
+    assert metrics["eval_wa"] == pytest.approx(accuracy)
+    assert metrics["eval_wa"] > 1 / NUM_LABELS
+
+
+def test_resume_restores_centers_and_next_loss(tmp_path):
+    def run(output_dir, max_steps, resume=None, seed=0):
+        model = tiny_flam(seed=seed)
+        args = training_args(
+            output_dir,
+            per_device_train_batch_size=6,
+            max_steps=max_steps,
+            learning_rate=3e-3,
+            center_learning_rate=0.05,
+            save_strategy="steps",
+            save_steps=2,
+        )
+        collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=0.0, min_length_samples=80)
+        trainer = MultiLossTrainer(
+            model=model, args=args, train_dataset=tone_dataset(24, seed=0), data_collator=collator
+        )
+        trainer.train(resume_from_checkpoint=resume)
+        losses = {e["step"]: e["loss"] for e in trainer.state.log_history if "loss" in e}
+        return model, losses
+
+    full_model, full_losses = run(tmp_path / "full", 4)
+    checkpoint = tmp_path / "full" / "checkpoint-2"
+    assert checkpoint.is_dir()
+    # A differently initialised model: its centers must be overwritten by the checkpoint's.
+    resumed_model, resumed_losses = run(tmp_path / "resumed", 4, resume=str(checkpoint), seed=123)
+    # Steps 1-2 come from the checkpoint's log history; steps 3-4 were trained after resuming.
+    assert set(resumed_losses) == {1, 2, 3, 4}
+    assert resumed_losses[3] == pytest.approx(full_losses[3], rel=1e-4)
+    assert resumed_losses[4] == pytest.approx(full_losses[4], rel=1e-4)
+    torch.testing.assert_close(resumed_model.class_centers, full_model.class_centers)
+    saved = load_file(checkpoint / "model.safetensors")
+    assert saved["class_centers"].shape == (NUM_LABELS, 16)
+    saved_args = torch.load(checkpoint / "training_args.bin", weights_only=False)
+    assert saved_args.center_learning_rate == 0.05 and saved_args.center_weight == 0.01
