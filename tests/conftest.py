@@ -17,10 +17,14 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def tone(duration_s: float, frequency_hz: float = 220.0, sampling_rate: int = 16000,
-         amplitude: float = 0.5) -> np.ndarray:
+def tone(
+    duration_s: float,
+    frequency_hz: float = 220.0,
+    sampling_rate: int = 16000,
+    amplitude: float = 0.5,
+) -> np.ndarray:
     """A float32 sine tone of `duration_s` seconds."""
-    t = np.arange(int(round(duration_s * sampling_rate)), dtype=np.float64) / sampling_rate
+    t = np.arange(round(duration_s * sampling_rate), dtype=np.float64) / sampling_rate
     return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
 
 

@@ -1,0 +1,393 @@
+"""The ``eam-ser`` command: train, evaluate, predict and augment.
+
+::
+
+    eam-ser train --corpus emodb --root examples/data --test-speakers 13 --max-steps 150 \\
+        --output-dir runs/quickstart
+    eam-ser train --corpus iemocap --root IEMOCAP_full_release --cv --encoder microsoft/wavlm-large
+    eam-ser evaluate runs/quickstart --corpus emodb --root examples/data --test-speakers 13
+    eam-ser predict runs/quickstart examples/data/13a01Wa.flac --explain attention.png
+    eam-ser augment examples/data mixed/ --seed 0
+
+Data: ``--corpus NAME --root DIR`` (a corpus in its official layout, see `eam_ser.corpora`) or
+``--data PATH`` (a CSV manifest ``file,label,speaker[,gender][,fold]``, a folder holding
+``manifest.csv``, or an audiofolder ``<label>/<file>.wav``).
+
+Settings: defaults < ``--config file.yaml|json`` (the nested `ExperimentConfig` dict) < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from datasets import Dataset
+from transformers import AutoFeatureExtractor
+
+from eam_ser.audio import load_audio
+from eam_ser.corpora import (
+    CORPORA,
+    label_names,
+    load_corpus,
+    load_local,
+    train_test_split_by_fold,
+    train_test_split_by_speakers,
+)
+from eam_ser.crossval import (
+    ExperimentConfig,
+    evaluate_model,
+    run_cross_validation,
+    run_split,
+)
+from eam_ser.mixup import LABEL_MODES, EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupMap
+from eam_ser.modelcard import push_to_hub
+from eam_ser.modeling_flam import FlamForSequenceClassification
+
+# flag name -> (section of ExperimentConfig or None for top level, field)
+CONFIG_FLAGS = {
+    "encoder": (None, "encoder"),
+    "max_steps": ("training", "max_steps"),
+    "epochs": ("training", "num_train_epochs"),
+    "batch_size": ("training", "per_device_train_batch_size"),
+    "learning_rate": ("training", "learning_rate"),
+    "seed": ("training", "seed"),
+    "eam_p": ("eam", "p"),
+    "label_mode": ("eam", "label_mode"),
+}
+
+
+# ------------------------------------------------------------------------------------- parser
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, *, split_required: bool) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--data", type=Path, help="CSV manifest, folder with manifest.csv, or audiofolder"
+    )
+    source.add_argument(
+        "--corpus", choices=sorted(CORPORA), help="corpus in its official layout (with --root)"
+    )
+    parser.add_argument("--root", type=Path, help="folder of the corpus given with --corpus")
+    parser.add_argument("--protocol", help="corpus protocol, e.g. emodb: loso or speaker_pairs")
+    split = parser.add_mutually_exclusive_group(required=split_required)
+    split.add_argument("--test-speakers", nargs="+", metavar="SPEAKER", help="held-out speaker ids")
+    split.add_argument("--test-fold", type=int, metavar="K", help="held-out fold of the protocol")
+    if split_required:
+        split.add_argument("--cv", action="store_true", help="cross-validate over every fold")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``eam-ser`` with its four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="eam-ser",
+        description="Speech emotion recognition with Energy-Adaptive Mixup, Frame-Level "
+        "Attention and Multi-Loss Learning.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train on one split or cross-validate (--cv)")
+    _add_data_arguments(train, split_required=True)
+    train.add_argument(
+        "--folds", type=int, nargs="+", metavar="K", help="with --cv: only these folds"
+    )
+    train.add_argument(
+        "--config", type=Path, help="YAML or JSON file with the ExperimentConfig dict"
+    )
+    train.add_argument(
+        "--encoder",
+        help="Hub id (microsoft/wavlm-large) or local folder of a pretrained "
+        "encoder; default: a small encoder built from a config (offline)",
+    )
+    train.add_argument("--output-dir", type=Path, default=Path("runs/eam-ser"))
+    train.add_argument("--max-steps", type=int, help="optimizer steps per training run")
+    train.add_argument("--epochs", type=float, help="epochs per training run (when no --max-steps)")
+    train.add_argument("--batch-size", type=int, help="training batch size")
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--eam-p", type=float, help="probability of mixing a training utterance")
+    train.add_argument("--label-mode", choices=LABEL_MODES, help="EAM soft-label weighting")
+    train.add_argument(
+        "--no-final-model",
+        action="store_true",
+        help="with --cv: skip training the final model on all speakers",
+    )
+    train.add_argument("--push-to-hub", action="store_true", help="upload the saved model folder")
+    train.add_argument("--hub-model-id", help="Hub repo id for --push-to-hub, e.g. user/flam-emodb")
+    train.add_argument("--hub-private", action="store_true", help="create the Hub repo as private")
+
+    evaluate = commands.add_parser("evaluate", help="test a saved model on a corpus or split")
+    evaluate.add_argument("model", help="saved model folder or Hub id")
+    _add_data_arguments(evaluate, split_required=False)
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--output", type=Path, help="write the metrics as JSON")
+
+    predict = commands.add_parser("predict", help="label and class probabilities of audio files")
+    predict.add_argument("model", help="saved model folder or Hub id")
+    predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    predict.add_argument(
+        "--explain",
+        type=Path,
+        metavar="OUT.png",
+        help="plot the waveform with FLAM's frame attention over it",
+    )
+
+    augment = commands.add_parser("augment", help="write EAM-mixed examples and their soft labels")
+    augment.add_argument(
+        "input",
+        type=Path,
+        metavar="IN",
+        help="CSV manifest, folder with manifest.csv, or audiofolder",
+    )
+    augment.add_argument("output", type=Path, metavar="OUT", help="folder for the mixed FLAC files")
+    augment.add_argument("--seed", type=int, default=0)
+    augment.add_argument(
+        "--p", type=float, default=1.0, help="probability of mixing each utterance"
+    )
+    augment.add_argument("--min-snr-db", type=float, default=-5.0)
+    augment.add_argument("--max-snr-db", type=float, default=5.0)
+    augment.add_argument("--max-mix-fraction", type=float, default=0.5)
+    augment.add_argument("--label-mode", choices=LABEL_MODES, default="energy")
+    augment.add_argument(
+        "--batch-size", type=int, default=16, help="utterances that draw partners from each other"
+    )
+    return parser
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """The corpus Dataset named by ``--data`` or ``--corpus/--root [--protocol]``."""
+    if args.data is not None:
+        if args.protocol is not None:
+            raise ValueError("--protocol applies to --corpus, not to --data")
+        return load_local(args.data)
+    if args.root is None:
+        raise ValueError(f"--corpus {args.corpus} needs --root, the folder of the corpus")
+    kwargs = {"protocol": args.protocol} if args.protocol is not None else {}
+    return load_corpus(args.corpus, args.root, **kwargs)
+
+
+def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
+    """(train, test) from ``--test-speakers`` or ``--test-fold``."""
+    if args.test_speakers:
+        return train_test_split_by_speakers(dataset, args.test_speakers)
+    return train_test_split_by_fold(dataset, args.test_fold)
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """Defaults, overridden by ``--config``, overridden by the flags that were given."""
+    values: dict[str, Any] = (
+        ExperimentConfig.from_file(args.config).to_dict() if args.config else {}
+    )
+    for flag, (section, name) in CONFIG_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if section is None:
+            values[name] = value
+        else:
+            values.setdefault(section, {})[name] = value
+    return ExperimentConfig.from_dict(values)
+
+
+def _format_scores(metrics: dict[str, Any]) -> str:
+    return (
+        f"WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
+        f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
+    )
+
+
+def load_model(name_or_path: str) -> tuple[FlamForSequenceClassification, Any]:
+    """A saved FLAM model and its feature extractor (folder or Hub id), in eval mode."""
+    model = FlamForSequenceClassification.from_pretrained(name_or_path)
+    return model.eval(), AutoFeatureExtractor.from_pretrained(name_or_path)
+
+
+# ----------------------------------------------------------------------------------- commands
+
+
+def command_train(args: argparse.Namespace) -> int:
+    if args.push_to_hub and not args.hub_model_id:
+        raise ValueError("--push-to-hub needs --hub-model-id (e.g. user/flam-emodb)")
+    if args.cv and args.push_to_hub and args.no_final_model:
+        raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
+    config = config_from_args(args)
+    dataset = load_dataset_from_args(args)
+    if args.cv:
+        results = run_cross_validation(
+            dataset,
+            config,
+            args.output_dir,
+            folds=args.folds,
+            final_model=not args.no_final_model,
+            model_id=args.hub_model_id,
+        )
+        model_dir = args.output_dir / "model"
+        print(f"cross-validation over {len(results['folds'])} folds, mean ± std:")
+        for key, label in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
+            print(f"  {label} {100 * results['mean'][key]:.2f} ± {100 * results['std'][key]:.2f} %")
+    else:
+        train, test = split_from_args(dataset, args)
+        results = run_split(
+            train, test, config, args.output_dir, fold=args.test_fold, model_id=args.hub_model_id
+        )
+        model_dir = args.output_dir
+        speakers = ", ".join(results["folds"][0]["test_speakers"])
+        print(
+            f"held-out speakers {speakers} ({test.num_rows} utterances): {_format_scores(results['mean'])}"
+        )
+    print(f"results: {args.output_dir / 'results.md'}")
+    if not (args.cv and args.no_final_model):
+        print(f"model: {model_dir}")
+    if args.push_to_hub:
+        url = push_to_hub(model_dir, args.hub_model_id, private=args.hub_private)
+        print(f"pushed to {url}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    dataset = load_dataset_from_args(args)
+    if args.test_speakers or args.test_fold is not None:
+        _, dataset = split_from_args(dataset, args)
+    model, feature_extractor = load_model(args.model)
+    metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
+    print(f"{dataset.num_rows} utterances: {_format_scores(metrics)}")
+    for name, recall in metrics["recall"].items():
+        print(f"  recall {name}: {100 * recall:.2f} %")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def explain_path(out: Path, audio: Path, num_files: int) -> Path:
+    """`out` for a single file; ``<out stem>_<audio stem>.png`` next to it for several."""
+    return (
+        out if num_files == 1 else out.with_name(f"{out.stem}_{audio.stem}{out.suffix or '.png'}")
+    )
+
+
+def plot_frame_attention(
+    waveform: np.ndarray, frame_attention: np.ndarray, sampling_rate: int, path: Path, title: str
+) -> Path:
+    """PNG of the waveform (time in seconds) with FLAM's pooling weight per frame over it.
+
+    `frame_attention` is (num_frames,), spread evenly over the clip's duration.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    duration_s = len(waveform) / sampling_rate
+    figure, axis = plt.subplots(figsize=(10, 3.5))
+    axis.plot(np.arange(len(waveform)) / sampling_rate, waveform, color="0.6", linewidth=0.5)
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("amplitude")
+    attention_axis = axis.twinx()
+    edges = np.linspace(0.0, duration_s, len(frame_attention) + 1)
+    attention_axis.stairs(frame_attention, edges, color="tab:red", fill=True, alpha=0.35)
+    attention_axis.set_ylabel("frame attention", color="tab:red")
+    attention_axis.set_ylim(0, max(float(frame_attention.max()) * 1.1, 1e-6))
+    axis.set_xlim(0, duration_s)
+    axis.set_title(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+@torch.no_grad()
+def command_predict(args: argparse.Namespace) -> int:
+    model, feature_extractor = load_model(args.model)
+    sampling_rate = feature_extractor.sampling_rate
+    collator = EnergyAdaptiveMixupCollator(
+        model.config.num_labels,
+        feature_extractor=feature_extractor,
+        sampling_rate=sampling_rate,
+        seed=0,
+    ).eval()
+    input_name = model.config.encoder_input_name
+    for path in args.files:
+        waveform = load_audio(path, sampling_rate, name=str(path))
+        batch = collator([{"audio": waveform, "label": 0}])
+        output = model(
+            **{key: batch[key] for key in (input_name, "attention_mask")},
+            output_attentions=args.explain is not None,
+        )
+        probabilities = torch.softmax(output.logits[0].float(), dim=-1).numpy()
+        order = np.argsort(-probabilities)
+        label = model.config.id2label[int(order[0])]
+        ranked = "  ".join(f"{model.config.id2label[int(i)]} {probabilities[i]:.3f}" for i in order)
+        print(f"{path}: {label}  ({ranked})")
+        if args.explain is not None:
+            attention = output.frame_attention[0].float().numpy()
+            out = explain_path(args.explain, path, len(args.files))
+            plot_frame_attention(waveform, attention, sampling_rate, out, f"{path.name}: {label}")
+            print(f"  frame attention: {out}")
+    return 0
+
+
+def command_augment(args: argparse.Namespace) -> int:
+    dataset = load_local(args.input)
+    labels = label_names(dataset)
+    mixer = EnergyAdaptiveMixupMap(
+        len(labels),
+        p=args.p,
+        min_snr_db=args.min_snr_db,
+        max_snr_db=args.max_snr_db,
+        max_mix_fraction=args.max_mix_fraction,
+        label_mode=args.label_mode,
+        seed=args.seed,
+    )
+    mixed = dataset.map(mixer, batched=True, batch_size=args.batch_size, with_indices=True)
+    args.output.mkdir(parents=True, exist_ok=True)
+    with (args.output / "soft_labels.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "source", "label", *labels])
+        for row in mixed:
+            source = Path(row["audio"])
+            name = f"{source.stem}_eam.flac"
+            sf.write(
+                args.output / name,
+                np.asarray(row["mixed_audio"], dtype=np.float32),
+                mixer.sampling_rate,
+            )
+            writer.writerow(
+                [name, str(source), labels[row["label"]], *(f"{v:.4f}" for v in row["soft_labels"])]
+            )
+    print(f"wrote {mixed.num_rows} mixed files and soft_labels.csv to {args.output}")
+    return 0
+
+
+COMMANDS = {
+    "train": command_train,
+    "evaluate": command_evaluate,
+    "predict": command_predict,
+    "augment": command_augment,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``eam-ser``; returns the exit status (2 for bad input, with a message)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

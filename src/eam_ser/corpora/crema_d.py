@@ -1,0 +1,90 @@
+"""CREMA-D (Cao et al., IEEE TAC 2014): 91 actors, 6 emotions, 7442 clips.
+
+Layout: ``<root>/AudioWAV/1001_DFA_ANG_XX.wav`` (actor 1001..1091, sentence code, emotion
+ANG DIS FEA HAP NEU SAD, intensity LO MD HI XX). Gender comes from ``<root>/VideoDemographics.csv``
+(columns ``ActorID``, ``Sex``) when it is there, else ``"unknown"``.
+
+Protocol: with 91 speakers leave-one-speaker-out is impractical, so 5 speaker-independent
+folds deal the sorted actor ids in turn (actor ``i`` in sorted order -> fold ``i % 5``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from datasets import Dataset
+
+from eam_ser.corpora.base import (
+    build_dataset,
+    find_audio_files,
+    layout_error,
+    reject_unparsed,
+    round_robin_folds,
+    warn_if_incomplete,
+)
+
+CREMA_D_LABELS = ["angry", "disgust", "fearful", "happy", "neutral", "sad"]
+CREMA_D_EMOTION_CODES = {
+    "ANG": "angry",
+    "DIS": "disgust",
+    "FEA": "fearful",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
+}
+CREMA_D_NUM_FOLDS = 5
+CREMA_D_NUM_UTTERANCES = 7442
+
+_NAME = re.compile(
+    r"^(?P<actor>1\d{3})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>LO|MD|HI|XX|X)$"
+)
+
+
+def _read_genders(path: Path) -> dict[str, str]:
+    """Actor id -> "female"/"male" from VideoDemographics.csv (columns ActorID, Sex)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"ActorID", "Sex"} <= set(reader.fieldnames):
+            raise layout_error(
+                "CREMA-D", f"columns ActorID and Sex in {path.name}", f"columns {reader.fieldnames}"
+            )
+        return {row["ActorID"].strip(): row["Sex"].strip().lower() for row in reader}
+
+
+def load_crema_d(root: str | Path) -> Dataset:
+    """Load CREMA-D from `root` (the folder holding ``AudioWAV/``)."""
+    root = Path(root)
+    files = find_audio_files("CREMA-D", root / "AudioWAV", "<root>/AudioWAV/1001_DFA_ANG_XX.wav")
+    demographics = root / "VideoDemographics.csv"
+    genders = _read_genders(demographics) if demographics.is_file() else {}
+    rows, unparsed = [], []
+    for path in files:
+        match = _NAME.match(path.stem)
+        if match is None or match["emotion"] not in CREMA_D_EMOTION_CODES:
+            unparsed.append(path)
+            continue
+        rows.append(
+            {
+                "audio": str(path.resolve()),
+                "label": CREMA_D_EMOTION_CODES[match["emotion"]],
+                "speaker": match["actor"],
+                "gender": genders.get(match["actor"], "unknown"),
+            }
+        )
+    reject_unparsed("CREMA-D", unparsed, "1001_DFA_ANG_XX.wav (emotion ANG DIS FEA HAP NEU SAD)")
+    warn_if_incomplete("CREMA-D", len(rows), CREMA_D_NUM_UTTERANCES)
+    speakers = [str(row["speaker"]) for row in rows]
+    num_folds = min(CREMA_D_NUM_FOLDS, len(set(speakers)))
+    if num_folds < 2:
+        raise layout_error(
+            "CREMA-D", "clips from at least 2 actors", f"actors {sorted(set(speakers))}"
+        )
+    return build_dataset(
+        rows,
+        CREMA_D_LABELS,
+        round_robin_folds(speakers, num_folds),
+        corpus="crema_d",
+        protocol=f"CREMA-D, 6 classes, {num_folds} speaker-independent folds (actors dealt in turn)",
+    )

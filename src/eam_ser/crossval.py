@@ -1,0 +1,550 @@
+"""Experiments: train EAM + FLAM + MLL on a corpus split or over every speaker-independent fold.
+
+One `ExperimentConfig` (encoder, FLAM, EAM, loss and training settings; loadable from YAML or
+JSON) drives every run. Per fold: the `EnergyAdaptiveMixupCollator` mixes training batches,
+`FlamForSequenceClassification` classifies, `MultiLossTrainer` optimises the four-term loss
+for a fixed budget (``max_steps`` or ``num_train_epochs``), then the model is tested on the
+held-out speakers with hard labels and no mixing.
+
+No checkpoint or epoch is chosen on the test fold (a common source of inflated SER numbers):
+the budget is fixed before training and the last model is the one tested.
+
+`run_cross_validation` writes to its output folder:
+
+- ``results.json``: per-fold and mean / std (sample std, ddof=1) WA, UA, macro-F1, per-class
+  recall, confusion matrices, seeds and the config (schema in `eam_ser.modelcard`),
+- ``results.md``: the markdown fold table,
+- ``confusion_matrix.png``: the confusion matrix summed over the folds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import (
+    AutoFeatureExtractor,
+    FeatureExtractionMixin,
+    Wav2Vec2FeatureExtractor,
+    WavLMConfig,
+    set_seed,
+)
+
+from eam_ser.audio import DEFAULT_SAMPLING_RATE
+from eam_ser.configuration_flam import FlamConfig
+from eam_ser.corpora import CORPORA, label_names, train_test_split_by_fold
+from eam_ser.metrics import plot_confusion_matrix, ser_metrics
+from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.modelcard import render_model_card, results_markdown
+from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+
+# Learning rates when `TrainingSettings.learning_rate` is None: fine-tuning a pretrained encoder
+# needs a small rate; the small encoder built from a config trains from scratch.
+PRETRAINED_LEARNING_RATE = 5e-5
+FROM_SCRATCH_LEARNING_RATE = 1e-3
+
+
+def default_encoder_config(**overrides: Any) -> WavLMConfig:
+    """A small WavLM encoder (about 0.2 M parameters) that trains on a CPU in minutes.
+
+    The convolutional front end keeps WavLM's 7 layers and total stride of 320 samples (one
+    frame per 20 ms at 16 kHz) with 32 channels; the transformer has 2 layers of width 64.
+    Used when no pretrained encoder is given, so everything runs offline. `overrides` replace
+    any `WavLMConfig` field.
+    """
+    settings: dict[str, Any] = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "conv_dim": (32,) * 7,
+        "conv_kernel": (10, 3, 3, 3, 3, 2, 2),
+        "conv_stride": (5, 2, 2, 2, 2, 2, 2),
+        "feat_extract_norm": "layer",
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 4,
+        "hidden_dropout": 0.1,
+        "mask_time_prob": 0.0,
+    }
+    settings.update(overrides)
+    return WavLMConfig(**settings)
+
+
+@dataclass
+class EamSettings:
+    """Energy-Adaptive Mixup settings (see `eam_ser.mixup`); SNRs in dB."""
+
+    p: float = 0.5
+    min_snr_db: float = -5.0
+    max_snr_db: float = 5.0
+    max_mix_fraction: float = 0.5
+    label_mode: str = "energy"
+
+
+@dataclass
+class LossSettings:
+    """Multi-loss weights and hyper-parameters (fields of `MultiLossTrainingArguments`)."""
+
+    kl_weight: float = 1.0
+    focal_weight: float = 1.0
+    center_weight: float = 0.01
+    supcon_weight: float = 0.1
+    focal_gamma: float = 2.0
+    focal_alpha: list[float] | str | None = None
+    supcon_temperature: float = 0.07
+    center_learning_rate: float | None = None
+
+
+@dataclass
+class TrainingSettings:
+    """Optimisation budget and batch settings.
+
+    `learning_rate` None picks 5e-5 for a pretrained encoder and 1e-3 for the small encoder
+    trained from scratch. `max_steps` > 0 overrides `num_train_epochs`. `warmup_steps` is an
+    int (steps) or a float in [0, 1) (fraction of the total steps).
+    """
+
+    learning_rate: float | None = None
+    max_steps: int = -1
+    num_train_epochs: float = 10.0
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    warmup_steps: float = 0.1
+    weight_decay: float = 0.0
+    seed: int = 42
+    logging_steps: int = 10
+    dataloader_num_workers: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run needs besides the data.
+
+    Attributes:
+        encoder: Hub id (``"microsoft/wavlm-large"``, the paper's choice) or local folder of a
+            pretrained speech encoder; None builds the small `default_encoder_config` encoder.
+        encoder_config: `WavLMConfig` overrides for that small encoder (ignored with `encoder`).
+        flam: `FlamConfig` fields (``pooling``, ``embedding_size``, ``freeze_encoder_steps``...).
+            For the small encoder ``freeze_feature_encoder`` defaults to False (its CNN front
+            end is random and must train); a pretrained encoder keeps FlamConfig's True.
+        eam, loss, training: see `EamSettings`, `LossSettings`, `TrainingSettings`.
+    """
+
+    encoder: str | None = None
+    encoder_config: dict[str, Any] = field(default_factory=dict)
+    flam: dict[str, Any] = field(default_factory=dict)
+    eam: EamSettings = field(default_factory=EamSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (JSON-serialisable), the inverse of `from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ExperimentConfig:
+        """Build from a nested dict; unknown keys raise ValueError naming them."""
+        sections = {"eam": EamSettings, "loss": LossSettings, "training": TrainingSettings}
+        top_level = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - top_level)
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown}; known: {sorted(top_level)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in sections:
+                known = {f.name for f in dataclasses.fields(sections[key])}
+                unknown = sorted(set(value or {}) - known)
+                if unknown:
+                    raise ValueError(
+                        f"config[{key!r}]: unknown keys {unknown}; known: {sorted(known)}"
+                    )
+                kwargs[key] = sections[key](**(value or {}))
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ExperimentConfig:
+        """Load a YAML (``.yaml``/``.yml``) or JSON file holding the nested dict."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        if not isinstance(values, Mapping):
+            raise ValueError(f"config file {path} must hold a mapping, got {type(values).__name__}")
+        return cls.from_dict(values)
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate actually used (see `TrainingSettings`)."""
+        if self.training.learning_rate is not None:
+            return self.training.learning_rate
+        return PRETRAINED_LEARNING_RATE if self.encoder else FROM_SCRATCH_LEARNING_RATE
+
+
+# ------------------------------------------------------------------------------ building blocks
+
+
+def build_model(config: ExperimentConfig, labels: Sequence[str]) -> FlamForSequenceClassification:
+    """FLAM classifier over `labels` around the configured encoder (seed it before calling)."""
+    id2label = dict(enumerate(labels))
+    if config.encoder:
+        return FlamForSequenceClassification.from_encoder(
+            config.encoder, id2label=id2label, **config.flam
+        )
+    # A randomly initialised front end must learn, so it is not frozen unless asked for.
+    flam_settings = {"freeze_feature_encoder": False, **config.flam}
+    flam_config = FlamConfig(
+        encoder_config=default_encoder_config(**config.encoder_config),
+        id2label=id2label,
+        label2id={name: index for index, name in id2label.items()},
+        **flam_settings,
+    )
+    return FlamForSequenceClassification(flam_config)
+
+
+def build_feature_extractor(config: ExperimentConfig) -> FeatureExtractionMixin:
+    """The encoder's own feature extractor (e.g. Whisper log-mel), or a normalising 16 kHz
+    `Wav2Vec2FeatureExtractor` for the small encoder; attention masks are always returned."""
+    if config.encoder:
+        extractor = AutoFeatureExtractor.from_pretrained(config.encoder)
+        extractor.return_attention_mask = True
+        return extractor
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=DEFAULT_SAMPLING_RATE,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=True,
+    )
+
+
+def build_collator(
+    config: ExperimentConfig, num_labels: int, feature_extractor: FeatureExtractionMixin, seed: int
+) -> EnergyAdaptiveMixupCollator:
+    """EAM collator that mixes training batches and featurises with `feature_extractor`."""
+    return EnergyAdaptiveMixupCollator(
+        num_labels,
+        feature_extractor=feature_extractor,
+        seed=seed,
+        sampling_rate=feature_extractor.sampling_rate,
+        **dataclasses.asdict(config.eam),
+    )
+
+
+def training_arguments(
+    config: ExperimentConfig, output_dir: str | Path, seed: int
+) -> MultiLossTrainingArguments:
+    """`MultiLossTrainingArguments` for a fixed budget: no evaluation, no checkpoint selection."""
+    training = config.training
+    return MultiLossTrainingArguments(
+        output_dir=str(output_dir),
+        learning_rate=config.learning_rate,
+        max_steps=training.max_steps,
+        num_train_epochs=training.num_train_epochs,
+        per_device_train_batch_size=training.per_device_train_batch_size,
+        per_device_eval_batch_size=training.per_device_eval_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        warmup_steps=training.warmup_steps,
+        weight_decay=training.weight_decay,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=training.logging_steps,
+        dataloader_num_workers=training.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        **dataclasses.asdict(config.loss),
+    )
+
+
+def train_model(
+    train_dataset: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    seed: int | None = None,
+) -> tuple[FlamForSequenceClassification, FeatureExtractionMixin]:
+    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel) for the fixed budget."""
+    seed = config.training.seed if seed is None else seed
+    labels = label_names(train_dataset)
+    set_seed(seed)
+    model = build_model(config, labels)
+    feature_extractor = build_feature_extractor(config)
+    trainer = MultiLossTrainer(
+        model=model,
+        args=training_arguments(config, output_dir, seed),
+        train_dataset=train_dataset,
+        data_collator=build_collator(config, len(labels), feature_extractor, seed),
+        processing_class=feature_extractor,
+    )
+    trainer.train()
+    return trainer.model, feature_extractor
+
+
+@torch.no_grad()
+def predict_logits(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    dataset: Dataset,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Logits (num_rows, num_labels) of `model` on `dataset` (``audio`` column), no mixing."""
+    collator = EnergyAdaptiveMixupCollator(
+        model.config.num_labels,
+        feature_extractor=feature_extractor,
+        sampling_rate=feature_extractor.sampling_rate,
+        seed=0,
+    ).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator, shuffle=False)
+    model.eval()
+    device = next(model.parameters()).device
+    input_name = model.config.encoder_input_name
+    logits = []
+    for batch in loader:
+        inputs = {key: batch[key].to(device) for key in (input_name, "attention_mask")}
+        logits.append(model(**inputs).logits.float().cpu().numpy())
+    return np.concatenate(logits)
+
+
+def evaluate_model(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    dataset: Dataset,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels).
+
+    The dataset's label names must be the model's (`config.id2label`), in the same order.
+    """
+    labels = label_names(dataset)
+    model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    if labels != model_labels:
+        raise ValueError(f"dataset labels {labels} differ from the model's labels {model_labels}")
+    predictions = predict_logits(model, feature_extractor, dataset, batch_size).argmax(axis=-1)
+    return ser_metrics(
+        predictions, np.asarray(dataset["label"]), num_labels=len(labels), label_names=labels
+    )
+
+
+def _hub_id(encoder: str | None) -> str | None:
+    """`encoder` if it names a Hub repo, None for a local folder (not valid card metadata)."""
+    return encoder if encoder and not Path(encoder).exists() else None
+
+
+def save_model(
+    folder: str | Path,
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    results: Mapping[str, Any],
+    *,
+    model_id: str | None = None,
+    final_model_note: str | None = None,
+) -> Path:
+    """Save weights, config, feature extractor and the rendered model card (README.md).
+
+    The folder then loads with `FlamForSequenceClassification.from_pretrained`,
+    `transformers.pipeline("audio-classification", model=folder)` and `eam-ser predict`.
+    """
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    feature_extractor.save_pretrained(folder)
+    corpus = CORPORA.get(str(results.get("corpus")))
+    card = render_model_card(
+        results,
+        model_id=model_id or str(folder),
+        model_name=model_id or folder.resolve().name,
+        corpus_citation=corpus.citation if corpus is not None else "",
+        base_model=_hub_id(results.get("config", {}).get("encoder")),
+        final_model_note=final_model_note,
+    )
+    card.save(folder / "README.md")
+    return folder
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+def _fold_result(
+    fold: int | None,
+    train: Dataset,
+    test: Dataset,
+    metrics: Mapping[str, Any],
+    seed: int,
+    runtime_s: float,
+) -> dict[str, Any]:
+    return {
+        "fold": fold,
+        "test_speakers": sorted(set(test["speaker"])),
+        "num_train": train.num_rows,
+        "num_test": test.num_rows,
+        **metrics,
+        "seed": seed,
+        "train_runtime_s": round(runtime_s, 1),
+    }
+
+
+def aggregate_results(
+    fold_results: Sequence[Mapping[str, Any]],
+    dataset: Dataset,
+    config: ExperimentConfig,
+    *,
+    protocol: str | None = None,
+) -> dict[str, Any]:
+    """Results dict (schema in `eam_ser.modelcard`): folds, mean, sample std (ddof=1; 0 for a
+    single fold), summed confusion matrix, seeds, config and corpus description.
+
+    `protocol` defaults to the dataset's own (``dataset.info.description``)."""
+    keys = ("wa", "ua", "macro_f1")
+    values = {key: np.array([fold[key] for fold in fold_results], dtype=float) for key in keys}
+    ddof = 1 if len(fold_results) > 1 else 0
+    corpus_name = dataset.info.dataset_name or "custom"
+    corpus = CORPORA.get(corpus_name)
+    return {
+        "corpus": corpus_name,
+        "corpus_title": corpus.title if corpus is not None else corpus_name,
+        "protocol": protocol if protocol is not None else dataset.info.description or "",
+        "label_names": label_names(dataset),
+        "folds": [dict(fold) for fold in fold_results],
+        "mean": {key: float(values[key].mean()) for key in keys},
+        "std": {key: float(values[key].std(ddof=ddof)) for key in keys},
+        "confusion_matrix": np.sum(
+            [fold["confusion_matrix"] for fold in fold_results], axis=0
+        ).tolist(),
+        "seeds": [fold["seed"] for fold in fold_results],
+        "config": config.to_dict(),
+    }
+
+
+def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
+    """Write ``results.json``, ``results.md`` and ``confusion_matrix.png`` to `output_dir`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    title = f"{results['corpus_title']}: {results['protocol']}"
+    (output_dir / "results.md").write_text(
+        f"# {title}\n\n{results_markdown(results)}\n", encoding="utf-8"
+    )
+    plot_confusion_matrix(
+        results["confusion_matrix"],
+        results["label_names"],
+        output_dir / "confusion_matrix.png",
+        title="Confusion matrix summed over folds"
+        if len(results["folds"]) > 1
+        else "Confusion matrix",
+    )
+    return output_dir
+
+
+# ---------------------------------------------------------------------------------- experiments
+
+
+def run_split(
+    train: Dataset,
+    test: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    fold: int | None = None,
+    model_id: str | None = None,
+) -> dict[str, Any]:
+    """Train on `train`, test on the held-out speakers of `test`, write the results files and
+    save the model with its card to `output_dir`. Returns the results dict (one fold)."""
+    output_dir = Path(output_dir)
+    seed = config.training.seed
+    start = time.perf_counter()
+    model, feature_extractor = train_model(train, config, output_dir / "trainer", seed=seed)
+    runtime_s = time.perf_counter() - start
+    metrics = evaluate_model(
+        model, feature_extractor, test, config.training.per_device_eval_batch_size
+    )
+    protocol = (
+        f"trained on speakers {', '.join(sorted(set(train['speaker'])))}, "
+        f"tested on the held-out speakers {', '.join(sorted(set(test['speaker'])))}"
+    )
+    fold_result = _fold_result(fold, train, test, metrics, seed, runtime_s)
+    results = aggregate_results([fold_result], train, config, protocol=protocol)
+    write_results(results, output_dir)
+    save_model(output_dir, model, feature_extractor, results, model_id=model_id)
+    return results
+
+
+def run_cross_validation(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    folds: Sequence[int] | None = None,
+    *,
+    final_model: bool = False,
+    model_id: str | None = None,
+) -> dict[str, Any]:
+    """Train and test on every speaker-independent fold of `dataset` (its ``fold`` column).
+
+    Args:
+        dataset: a corpus Dataset (see `eam_ser.corpora`).
+        config: the experiment settings; every fold uses `config.training.seed`.
+        output_dir: receives results.json, results.md, confusion_matrix.png and ``fold_<k>/``
+            trainer folders.
+        folds: the folds to run (default all).
+        final_model: afterwards train one model on all speakers with the same budget and save
+            it, with the cross-validation results in its card, to ``output_dir / "model"``.
+        model_id: Hub id shown in that model's card.
+
+    Returns:
+        The results dict written to results.json.
+    """
+    output_dir = Path(output_dir)
+    available = sorted(set(dataset["fold"]))
+    if len(available) < 2:
+        raise ValueError(f"dataset: cross-validation needs at least 2 folds, found {available}")
+    folds = available if folds is None else list(folds)
+    missing = sorted(set(folds) - set(available))
+    if missing:
+        raise ValueError(f"folds {missing} are not in the dataset (folds: {available})")
+    seed = config.training.seed
+    fold_results = []
+    for fold in tqdm(folds, desc="folds", unit="fold"):
+        train, test = train_test_split_by_fold(dataset, fold)
+        start = time.perf_counter()
+        model, feature_extractor = train_model(
+            train, config, output_dir / f"fold_{fold}", seed=seed
+        )
+        runtime_s = time.perf_counter() - start
+        metrics = evaluate_model(
+            model, feature_extractor, test, config.training.per_device_eval_batch_size
+        )
+        fold_results.append(_fold_result(fold, train, test, metrics, seed, runtime_s))
+        tqdm.write(
+            f"fold {fold}: WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
+            f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
+        )
+    results = aggregate_results(fold_results, dataset, config)
+    write_results(results, output_dir)
+    if final_model:
+        model, feature_extractor = train_model(dataset, config, output_dir / "final", seed=seed)
+        note = (
+            "The scores above are the cross-validation estimate. This model was then trained "
+            "on all speakers with the same budget, so it has no held-out score of its own."
+        )
+        save_model(
+            output_dir / "model",
+            model,
+            feature_extractor,
+            results,
+            model_id=model_id,
+            final_model_note=note,
+        )
+    return results

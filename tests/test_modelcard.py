@@ -1,0 +1,162 @@
+"""Model card rendering from the top-level template and the Hub upload path (no network)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from huggingface_hub import HfApi, ModelCard
+from transformers import AutoModelForAudioClassification, pipeline
+
+from conftest import tone
+from eam_ser.crossval import ExperimentConfig, build_feature_extractor, build_model, save_model
+from eam_ser.modelcard import TEMPLATE_PATH, push_to_hub, render_model_card, results_markdown
+from eam_ser.modeling_flam import FlamForSequenceClassification
+from test_crossval import TINY_CONFIG
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_results(num_folds: int = 2) -> dict:
+    folds = [
+        {
+            "fold": 0,
+            "test_speakers": ["03", "08"],
+            "num_train": 428,
+            "num_test": 107,
+            "wa": 0.8,
+            "ua": 0.75,
+            "macro_f1": 0.7,
+            "confusion_matrix": [[1, 0], [0, 1]],
+            "seed": 42,
+        },
+        {
+            "fold": 1,
+            "test_speakers": ["09", "10"],
+            "num_train": 454,
+            "num_test": 81,
+            "wa": 0.6,
+            "ua": 0.55,
+            "macro_f1": 0.5,
+            "confusion_matrix": [[1, 0], [1, 0]],
+            "seed": 42,
+        },
+    ][:num_folds]
+    return {
+        "corpus": "emodb",
+        "corpus_title": "EmoDB (Berlin Database of Emotional Speech)",
+        "protocol": "EmoDB, 7 classes, 5 folds of one male + one female speaker",
+        "label_names": ["angry", "sad"],
+        "folds": folds,
+        "mean": {"wa": 0.7, "ua": 0.65, "macro_f1": 0.6},
+        "std": {"wa": 0.1414, "ua": 0.1414, "macro_f1": 0.1414},
+        "confusion_matrix": [[2, 0], [1, 1]],
+        "seeds": [42] * num_folds,
+        "config": ExperimentConfig.from_dict(TINY_CONFIG).to_dict(),
+    }
+
+
+def test_template_is_the_top_level_file() -> None:
+    assert TEMPLATE_PATH.read_text() == (REPO_ROOT / "model_card.md").read_text()
+    assert "{{ card_data }}" in TEMPLATE_PATH.read_text()
+
+
+def test_results_markdown_rows() -> None:
+    table = results_markdown(make_results()).splitlines()
+    assert table[2] == "| 0 | 03, 08 | 428 / 107 | 80.00 | 75.00 | 70.00 |"
+    assert table[3] == "| 1 | 09, 10 | 454 / 81 | 60.00 | 55.00 | 50.00 |"
+    assert (
+        table[4]
+        == "| **mean ± std** | | | **70.00 ± 14.14** | **65.00 ± 14.14** | **60.00 ± 14.14** |"
+    )
+    single = make_results(1)
+    single["folds"][0]["fold"] = None
+    assert results_markdown(single).splitlines()[2].startswith("| held-out | 03, 08 |")
+    assert len(results_markdown(single).splitlines()) == 3
+
+
+def test_render_model_card_metadata_and_body() -> None:
+    card = render_model_card(
+        make_results(),
+        model_id="user/flam-emodb",
+        corpus_citation="Burkhardt et al. (2005)",
+        base_model="microsoft/wavlm-large",
+    )
+    assert card.data.pipeline_tag == "audio-classification"
+    assert card.data.library_name == "transformers"
+    assert card.data.base_model == "microsoft/wavlm-large"
+    values = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert values == {"accuracy": 0.7, "recall": 0.65, "f1": 0.6}
+    assert card.data.eval_results[0].dataset_type == "emodb"
+    text = str(card)
+    assert "# user/flam-emodb" in text
+    assert "angry, sad" in text
+    assert (
+        "Mean over 2 speaker-independent folds: WA 70.00 %, UA 65.00 %, macro-F1 60.00 %." in text
+    )
+    assert "| 0 | 03, 08 | 428 / 107 | 80.00 | 75.00 | 70.00 |" in text
+    assert "| `label_mode` | energy |" in text and "| `center_weight` | 0.01 |" in text
+    assert "arXiv:2512.04551" in text and "Burkhardt et al. (2005)" in text
+    assert 'pipeline("audio-classification", model="user/flam-emodb")' in text
+    assert "{{" not in text and "{%" not in text
+    reparsed = ModelCard(text)
+    assert reparsed.data.model_name == "user/flam-emodb"
+
+
+def test_push_to_hub_uploads_a_loadable_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote_root = tmp_path / "remote"
+    calls: list[tuple[str, dict]] = []
+
+    def fake_create_repo(self, repo_id, **kwargs):
+        calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+        return f"https://huggingface.co/{repo_id}"
+
+    def fake_upload_folder(self, *, repo_id, folder_path, **kwargs):
+        calls.append(("upload_folder", {"repo_id": repo_id, **kwargs}))
+        shutil.copytree(folder_path, remote_root / repo_id)
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
+
+    config = ExperimentConfig.from_dict(TINY_CONFIG)
+    model = build_model(config, ["angry", "sad"])
+    folder = save_model(
+        tmp_path / "model",
+        model,
+        build_feature_extractor(config),
+        make_results(),
+        model_id="user/flam-emodb",
+    )
+    url = push_to_hub(folder, "user/flam-emodb", private=True)
+    assert url == "https://huggingface.co/user/flam-emodb/commit/0"
+    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
+    assert calls[0][1]["private"] is True and calls[0][1]["exist_ok"] is True
+
+    remote = remote_root / "user/flam-emodb"
+    loaded = FlamForSequenceClassification.from_pretrained(remote)
+    assert loaded.config.id2label == {0: "angry", 1: "sad"}
+    for name, parameter in model.state_dict().items():
+        assert np.array_equal(parameter.numpy(), loaded.state_dict()[name].numpy()), name
+    assert isinstance(
+        AutoModelForAudioClassification.from_pretrained(remote), FlamForSequenceClassification
+    )
+    card = ModelCard.load(remote / "README.md")
+    assert card.data.eval_results[0].metric_value == 0.7
+    assert "| 1 | 09, 10 | 454 / 81 | 60.00 | 55.00 | 50.00 |" in card.text
+
+    classifier = pipeline("audio-classification", model=str(remote))
+    scores = classifier({"raw": tone(0.5), "sampling_rate": 16000}, top_k=2)
+    assert {score["label"] for score in scores} == {"angry", "sad"}
+    assert sum(score["score"] for score in scores) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_push_to_hub_needs_a_saved_model(tmp_path: Path) -> None:
+    sf.write(tmp_path / "x.wav", tone(0.1), 16000)
+    with pytest.raises(ValueError, match=r"has no config\.json"):
+        push_to_hub(tmp_path, "user/x")
