@@ -151,3 +151,14 @@ def test_bad_shapes_types_and_rates() -> None:
         load_audio(3)
     with pytest.raises(ValueError, match=r"sampling_rate must be a positive"):
         load_audio([0.1], sampling_rate=0)
+
+
+def test_silence_is_accepted_for_training_and_refused_on_request(tmp_path: Path) -> None:
+    path = tmp_path / "silent.wav"
+    soundfile.write(path, np.zeros(1600, dtype=np.float32), DEFAULT_SAMPLING_RATE)
+    assert load_audio(path).shape == (1600,)
+    with pytest.raises(ValueError, match=r"silent\.wav: silent audio \(all 1600 samples are 0\)"):
+        load_audio(path, allow_silence=False)
+    with pytest.raises(ValueError, match=r"row 2: silent audio"):
+        validate_waveform(np.zeros(3), name="row 2", allow_silence=False)
+    assert validate_waveform([0.0, 1e-6], name="x", allow_silence=False).shape == (2,)

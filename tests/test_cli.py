@@ -181,6 +181,13 @@ def test_bad_input_returns_status_2(corpus: Path, tmp_path: Path, capsys) -> Non
         main(["train", "--data", str(corpus)])  # one of --cv / --test-speakers / --test-fold
 
 
+def test_predict_refuses_silent_audio(trained: Path, tmp_path: Path, capsys) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    assert main(["predict", str(trained), str(silent)]) == 2
+    assert f"{silent}: silent audio (all 16000 samples are 0)" in capsys.readouterr().err
+
+
 def test_config_precedence(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("eam:\n  p: 0.9\ntraining:\n  max_steps: 10\n  seed: 1\n")
     args = build_parser().parse_args(

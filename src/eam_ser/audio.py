@@ -28,15 +28,19 @@ DEFAULT_SAMPLING_RATE = 16000
 __all__ = ["DEFAULT_SAMPLING_RATE", "load_audio", "validate_waveform"]
 
 
-def validate_waveform(waveform: Any, *, name: str) -> np.ndarray:
+def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -> np.ndarray:
     """Check a mono waveform and return it as a contiguous float32 1-D array.
 
     Args:
         waveform: array-like of shape (time,), amplitude in full-scale units.
         name: what to call the waveform in error messages (a file path or a dataset index).
+        allow_silence: accept digital silence (every sample 0.0). Training data may hold it (EAM
+            never mixes a silent clip); prediction on silence is meaningless, so the
+            ``eam-ser predict`` / ``evaluate`` paths pass ``False``.
 
     Raises:
-        ValueError: if the waveform is not 1-D, has no samples, or holds NaN/inf samples.
+        ValueError: if the waveform is not 1-D, has no samples, holds NaN/inf samples, or is
+            all zeros while `allow_silence` is False.
     """
     array = np.ascontiguousarray(waveform, dtype=np.float32)
     if array.ndim != 1:
@@ -50,6 +54,8 @@ def validate_waveform(waveform: Any, *, name: str) -> np.ndarray:
         bad = int(array.size - np.count_nonzero(finite))
         what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
         raise ValueError(f"{name}: {what} NaN/inf")
+    if not allow_silence and not array.any():
+        raise ValueError(f"{name}: silent audio (all {array.size} samples are 0)")
     return array
 
 
@@ -114,7 +120,11 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
 
 
 def load_audio(
-    source: Any, sampling_rate: int = DEFAULT_SAMPLING_RATE, *, name: str | None = None
+    source: Any,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    name: str | None = None,
+    allow_silence: bool = True,
 ) -> np.ndarray:
     """Load audio as a float32 mono waveform of shape (time,) at `sampling_rate` Hz.
 
@@ -130,13 +140,15 @@ def load_audio(
             Multi-channel input is averaged to mono (channels on the shorter axis for arrays).
         sampling_rate: target rate in Hz; other rates are resampled with soxr (high quality).
         name: what to call the audio in error messages (default: the path, or the kind).
+        allow_silence: accept digital silence (see :func:`validate_waveform`).
 
     Returns:
         float32 array of shape (time,).
 
     Raises:
-        ValueError: unreadable file, empty audio, NaN/inf samples, or zero samples after
-            resampling; the message starts with `name` (or the file path).
+        ValueError: unreadable file, empty audio, NaN/inf samples, silence (with
+            ``allow_silence=False``), or zero samples after resampling; the message starts with
+            `name` (or the file path).
         TypeError: `source` is of a kind not listed above.
     """
     if sampling_rate <= 0:
@@ -145,7 +157,9 @@ def load_audio(
     if data.size == 0:
         raise ValueError(f"{label}: empty audio (0 samples)")
     waveform = validate_waveform(
-        _downmix(np.asarray(data, dtype=np.float32), name=label), name=label
+        _downmix(np.asarray(data, dtype=np.float32), name=label),
+        name=label,
+        allow_silence=allow_silence,
     )
     if source_rate is not None and source_rate != sampling_rate:
         num_samples = waveform.size

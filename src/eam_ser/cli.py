@@ -319,7 +319,7 @@ def command_predict(args: argparse.Namespace) -> int:
     ).eval()
     input_name = model.config.encoder_input_name
     for path in args.files:
-        waveform = load_audio(path, sampling_rate, name=str(path))
+        waveform = load_audio(path, sampling_rate, name=str(path), allow_silence=False)
         batch = collator([{"audio": waveform, "label": 0}])
         output = model(
             **{key: batch[key] for key in (input_name, "attention_mask")},
