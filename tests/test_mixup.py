@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,34 @@ def test_same_seed_same_batch(rng: np.random.Generator) -> None:
     for key in first[0]:
         torch.testing.assert_close(first[0][key], first[1][key], rtol=0, atol=0)
     assert not torch.equal(first[0]["input_values"], other["input_values"])
+
+
+def test_state_dict_round_trip_gives_the_same_next_batch(rng: np.random.Generator) -> None:
+    features = features_of([noise(rng, n) for n in (16000, 20000, 24000, 30000)], [0, 1, 0, 1])
+    original = EnergyAdaptiveMixupCollator(2, p=0.7, seed=11)
+    original(features)
+    before_evaluation = original.state_dict()
+    original.as_eval()(features)
+    # Evaluating through a copy does not move the training stream.
+    assert original.state_dict() == before_evaluation
+    state = json.loads(json.dumps(original.state_dict()))
+    assert state["seed"] == 11 and state["bit_generator"]["bit_generator"] == "PCG64"
+    expected = original(features)
+
+    restored = EnergyAdaptiveMixupCollator(2, p=0.7, seed=99)
+    restored.load_state_dict(state)
+    assert restored.seed == 11
+    batch = restored(features)
+    for key in expected:
+        torch.testing.assert_close(batch[key], expected[key], rtol=0, atol=0)
+    np.testing.assert_array_equal(restored.last_parameters.snr_db, original.last_parameters.snr_db)
+    assert restored.state_dict() == original.state_dict()
+
+    with pytest.raises(ValueError, match="bit_generator"):
+        restored.load_state_dict({"seed": 11})
+    mersenne = {"seed": 11, "bit_generator": np.random.MT19937(0).state}
+    with pytest.raises(ValueError, match="MT19937"):
+        restored.load_state_dict(mersenne)
 
 
 def test_batch_of_one_and_short_clips_are_not_mixed(rng: np.random.Generator) -> None:

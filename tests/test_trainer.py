@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from dataclasses import dataclass
 
 import datasets
@@ -466,31 +468,48 @@ def test_tiny_flam_training_loss_falls_and_terms_are_logged(tmp_path):
     assert metrics["eval_wa"] > 1 / NUM_LABELS
 
 
-def test_resume_restores_centers_and_next_loss(tmp_path):
-    def run(output_dir, max_steps, resume=None, seed=0):
-        model = tiny_flam(seed=seed)
-        args = training_args(
-            output_dir,
-            per_device_train_batch_size=6,
-            max_steps=max_steps,
-            learning_rate=3e-3,
-            center_learning_rate=0.05,
-            save_strategy="steps",
-            save_steps=2,
-        )
-        collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=0.0, min_length_samples=80)
-        trainer = MultiLossTrainer(
-            model=model, args=args, train_dataset=tone_dataset(24, seed=0), data_collator=collator
-        )
-        trainer.train(resume_from_checkpoint=resume)
-        losses = {e["step"]: e["loss"] for e in trainer.state.log_history if "loss" in e}
-        return model, losses
+def train_with_checkpoints(
+    output_dir, max_steps, resume=None, model_seed=0, p=0.0, collator_seed=0, eval_steps=None
+):
+    """Train a tiny FLAM with the EAM collator, saving every 2 steps (4 batches of 6 an epoch).
 
-    full_model, full_losses = run(tmp_path / "full", 4)
+    Returns the model, the logged loss of each step and the collator.
+    """
+    model = tiny_flam(seed=model_seed)
+    evaluation = {} if eval_steps is None else {"eval_strategy": "steps", "eval_steps": eval_steps}
+    args = training_args(
+        output_dir,
+        per_device_train_batch_size=6,
+        max_steps=max_steps,
+        learning_rate=3e-3,
+        center_learning_rate=0.05,
+        save_strategy="steps",
+        save_steps=2,
+        **evaluation,
+    )
+    collator = EnergyAdaptiveMixupCollator(
+        NUM_LABELS, p=p, seed=collator_seed, min_length_samples=80
+    )
+    trainer = MultiLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=tone_dataset(24, seed=0),
+        eval_dataset=None if eval_steps is None else tone_dataset(6, seed=1),
+        data_collator=collator,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    losses = {e["step"]: e["loss"] for e in trainer.state.log_history if "loss" in e}
+    return model, losses, collator
+
+
+def test_resume_restores_centers_and_next_loss(tmp_path):
+    full_model, full_losses, _ = train_with_checkpoints(tmp_path / "full", 4)
     checkpoint = tmp_path / "full" / "checkpoint-2"
     assert checkpoint.is_dir()
     # A differently initialised model: its centers must be overwritten by the checkpoint's.
-    resumed_model, resumed_losses = run(tmp_path / "resumed", 4, resume=str(checkpoint), seed=123)
+    resumed_model, resumed_losses, _ = train_with_checkpoints(
+        tmp_path / "resumed", 4, resume=str(checkpoint), model_seed=123
+    )
     # Steps 1-2 come from the checkpoint's log history; steps 3-4 were trained after resuming.
     assert set(resumed_losses) == {1, 2, 3, 4}
     assert resumed_losses[3] == pytest.approx(full_losses[3], rel=1e-4)
@@ -500,3 +519,38 @@ def test_resume_restores_centers_and_next_loss(tmp_path):
     assert saved["class_centers"].shape == (NUM_LABELS, 16)
     saved_args = torch.load(checkpoint / "training_args.bin", weights_only=False)
     assert saved_args.center_learning_rate == 0.05 and saved_args.center_weight == 0.01
+
+
+def test_resume_with_mixing_restores_the_collator_state(tmp_path):
+    # p=0.75: most samples are mixed. Evaluation every 2 steps runs between the saved batch
+    # and the next one (it must not move the training stream).
+    _, full_losses, _ = train_with_checkpoints(tmp_path / "full", 6, p=0.75, eval_steps=2)
+    # checkpoint-2 is mid-epoch (the dataloader has already built batch 3 when it is saved);
+    # checkpoint-4 ends the first epoch.
+    for step in (2, 4):
+        checkpoint = tmp_path / "full" / f"checkpoint-{step}"
+        saved = json.loads((checkpoint / "collator_rng_state.json").read_text())
+        assert saved["seed"] == 0
+        # A fresh model and a collator with another seed: both are overwritten on resume.
+        _, resumed_losses, collator = train_with_checkpoints(
+            tmp_path / f"resumed-{step}",
+            6,
+            resume=str(checkpoint),
+            model_seed=123,
+            p=0.75,
+            collator_seed=99,
+            eval_steps=2,
+        )
+        assert collator.seed == 0
+        for later in range(step + 1, 7):
+            assert resumed_losses[later] == pytest.approx(full_losses[later], rel=1e-4), later
+
+    # Negative control: the same checkpoint without the collator state resumes with the
+    # fresh collator's own draws, and the next step's loss moves.
+    unrestored = tmp_path / "unrestored" / "checkpoint-2"
+    shutil.copytree(tmp_path / "full" / "checkpoint-2", unrestored)
+    (unrestored / "collator_rng_state.json").unlink()
+    _, unrestored_losses, _ = train_with_checkpoints(
+        tmp_path / "unrestored-run", 4, resume=str(unrestored), p=0.75, collator_seed=99
+    )
+    assert unrestored_losses[3] != pytest.approx(full_losses[3], rel=1e-4)

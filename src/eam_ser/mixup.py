@@ -548,7 +548,12 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
 
     Reproducibility: ``generator = numpy.random.default_rng(seed)``. Inside a DataLoader
     worker it is re-seeded once with ``(seed, worker id)`` so workers draw different but
-    repeatable mixes.
+    repeatable mixes. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
+    generator, so a run resumed from a checkpoint draws the same mixes as the uninterrupted
+    one (``MultiLossTrainer`` does this with every checkpoint; exact only with
+    ``dataloader_num_workers=0``, since workers draw from their own re-seeded copies).
+    Copies made by :meth:`as_eval` get their own generator, so evaluating never moves the
+    training stream.
 
     Args:
         num_labels: number of classes (width of ``soft_labels``).
@@ -615,10 +620,47 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         return self.train(False)
 
     def as_eval(self) -> EnergyAdaptiveMixupCollator:
-        """A copy in eval mode (never mixes); this collator keeps its mode."""
+        """A copy in eval mode (never mixes); this collator keeps its mode and its generator."""
         clone = copy.copy(self)
         clone.training = False
+        # Eval batches still draw (unused) parameters; a generator of its own keeps them from
+        # advancing the training stream, which a checkpoint must be able to reproduce.
+        clone.generator = copy.deepcopy(self.generator)
         return clone
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state of the collator, JSON-serializable, for checkpoints.
+
+        Returns:
+            ``{"seed": int, "bit_generator": dict}``: the seed (from which DataLoader workers
+            re-seed) and ``generator.bit_generator.state`` (arrays as lists), the state the next
+            batch is drawn from. The settings (`p`, SNR range, ...) and the mode are not
+            included: they come from the constructor.
+        """
+        return {
+            "seed": self.seed,
+            "bit_generator": _json_ready(self.generator.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: the next batch gets the mixes it would have had then.
+
+        Raises:
+            ValueError: when `state` lacks ``seed`` or ``bit_generator``, or was saved from
+                another kind of bit generator than ``generator.bit_generator``.
+        """
+        missing = [key for key in ("seed", "bit_generator") if key not in state]
+        if missing:
+            raise ValueError(f"state: missing {missing}; expected the output of state_dict()")
+        bit_generator = self.generator.bit_generator
+        saved_kind = state["bit_generator"].get("bit_generator")
+        if saved_kind != type(bit_generator).__name__:
+            raise ValueError(
+                f"state: saved from a {saved_kind} bit generator, this collator has a "
+                f"{type(bit_generator).__name__}"
+            )
+        bit_generator.state = state["bit_generator"]
+        self.seed = int(state["seed"])
 
     def _load(self, feature: Mapping[str, Any], index: int) -> np.ndarray:
         if not isinstance(feature, Mapping):
@@ -694,6 +736,15 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
                     f"{int(lengths.max())} samples; expected {expected_frames} (padding='longest')"
                 )
         return {input_name: features, "attention_mask": encoded["attention_mask"].long()}
+
+
+def _json_ready(value: Any) -> Any:
+    """`value` with numpy arrays and scalars turned into lists and Python numbers (for JSON)."""
+    if isinstance(value, Mapping):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
 
 
 def _normalize(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -14,12 +14,19 @@ its soft label).
 Loss weights and hyper-parameters are fields of `MultiLossTrainingArguments`, so they are
 settable from Python or the command line (`HfArgumentParser`) and saved with every checkpoint
 in `training_args.bin`.
+
+Every checkpoint also holds the random state of a collator that has `state_dict()` /
+`load_state_dict()` (the EAM collator) in `collator_rng_state.json`, restored on resume, so
+the mixes after resuming are those of the uninterrupted run.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from .losses import MultiLoss, inverse_frequency_weights
@@ -37,6 +45,9 @@ logger = logging.get_logger(__name__)
 
 INVERSE_FREQUENCY = "inverse_frequency"
 LOSS_TERMS = ("kl", "focal", "center", "supcon")
+COLLATOR_STATE_NAME = "collator_rng_state.json"
+"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
+several processes train)."""
 
 
 @dataclass
@@ -170,6 +181,13 @@ class MultiLossTrainer(Trainer):
     - Evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
       has it (no mixing); metrics are computed on hard labels.
     - If `model.config.freeze_encoder_steps > 0`, an `EncoderFreezeCallback` is added.
+    - Checkpoints save the training collator's `state_dict()` (when it has one) as of the next
+      batch a training step will use, and `train(resume_from_checkpoint=...)` restores it
+      with `load_state_dict()` before the first batch is built, so the resumed run draws the
+      same mixes as the uninterrupted one. Exact for map-style datasets (skipped batches are
+      never built) with `dataloader_num_workers=0`: with workers the mixes are drawn in the
+      workers from `(seed, worker id)`, which only the seed in the checkpoint describes (a
+      warning says so).
 
     Raises:
         ValueError: at init, when `center_weight > 0` and the model has no `class_centers`
@@ -213,6 +231,7 @@ class MultiLossTrainer(Trainer):
         )
         self._term_sums: dict[str, torch.Tensor | float] = {}
         self._term_count = 0
+        self._collator_recorder: _CollatorStateRecorder | None = None
 
     def _check_model(self, model: nn.Module) -> None:
         if self.args.center_weight > 0 and not isinstance(
@@ -313,6 +332,8 @@ class MultiLossTrainer(Trainer):
         batch_samples, num_items_in_batch = super().get_batch_samples(
             epoch_iterator, num_batches, device
         )
+        if self._collator_recorder is not None:
+            self._collator_recorder.mark_used(len(batch_samples))
         if num_items_in_batch is None and batch_samples:
             count = torch.tensor(
                 sum(len(batch["labels"]) for batch in batch_samples if "labels" in batch),
@@ -367,18 +388,39 @@ class MultiLossTrainer(Trainer):
         )
         return optimizer
 
-    # ---- evaluation data ----
+    # ---- data ----
 
     @contextlib.contextmanager
-    def _evaluation_collator(self) -> Iterator[None]:
-        """Swap in `data_collator.as_eval()` (no mixing) while an eval dataloader is built."""
+    def _collator_swapped(self, replacement: Any) -> Iterator[None]:
+        """Use `replacement` as `data_collator` while a dataloader is built."""
         collator = self.data_collator
-        if hasattr(collator, "as_eval"):
-            self.data_collator = collator.as_eval()
+        self.data_collator = replacement
         try:
             yield
         finally:
             self.data_collator = collator
+
+    def _evaluation_collator(self) -> contextlib.AbstractContextManager[None]:
+        """Swap in `data_collator.as_eval()` (no mixing) while an eval dataloader is built."""
+        collator = self.data_collator
+        return self._collator_swapped(
+            collator.as_eval() if hasattr(collator, "as_eval") else collator
+        )
+
+    def get_train_dataloader(self):
+        """Training dataloader; records the collator's state per batch when it can be saved.
+
+        With `dataloader_num_workers=0` and a collator that has `state_dict()`, batches are
+        built through a `_CollatorStateRecorder`, so a checkpoint can save the state the next
+        unused batch was drawn from.
+        """
+        collator = self.data_collator
+        self._collator_recorder = None
+        if not _has_state(collator) or self.args.dataloader_num_workers > 0:
+            return super().get_train_dataloader()
+        self._collator_recorder = _CollatorStateRecorder(collator)
+        with self._collator_swapped(self._collator_recorder):
+            return super().get_train_dataloader()
 
     def get_eval_dataloader(self, eval_dataset=None):
         """Evaluation dataloader with the non-mixing collator (`as_eval()`) when available."""
@@ -389,6 +431,113 @@ class MultiLossTrainer(Trainer):
         """Test/predict dataloader with the non-mixing collator (`as_eval()`) when available."""
         with self._evaluation_collator():
             return super().get_test_dataloader(test_dataset)
+
+    # ---- checkpoints: the collator's random state ----
+
+    def train(
+        self,
+        resume_from_checkpoint: str | bool | None = None,
+        trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None,
+        **kwargs: Any,
+    ):
+        """`Trainer.train`; on resume, first restores the collator's state from the checkpoint.
+
+        Trainer restores its own RNG state (`_load_rng_state`) only after it has built the
+        first batches of a resumed epoch, too late for the collator, so it is done here.
+        """
+        if resume_from_checkpoint is True:
+            # None is left to Trainer, which raises its own error.
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir) or True
+        if isinstance(resume_from_checkpoint, (str, os.PathLike)):
+            self._load_collator_state(os.fspath(resume_from_checkpoint))
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint,
+            trial=trial,
+            ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
+        )
+
+    def _collator_state_file(self, folder: str) -> str:
+        name = COLLATOR_STATE_NAME
+        if self.args.world_size > 1:
+            name = name.replace(".json", f"_{self.args.process_index}.json")
+        return os.path.join(folder, name)
+
+    def _warn_if_workers_draw(self) -> None:
+        if self.args.dataloader_num_workers > 0:
+            logger.warning_once(
+                f"dataloader_num_workers={self.args.dataloader_num_workers}: the collator draws "
+                "its mixes inside the workers from (seed, worker id), so a checkpoint only "
+                "restores its seed and a resumed run draws other mixes than the uninterrupted "
+                "one. Use dataloader_num_workers=0 for an exact resume."
+            )
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        """Trainer's RNG states, plus the collator's state as of the next unused batch."""
+        super()._save_rng_state(output_dir)
+        collator = self.data_collator
+        if not _has_state(collator):
+            return
+        self._warn_if_workers_draw()
+        recorder = self._collator_recorder
+        if recorder is not None and recorder.collator is collator:
+            state = recorder.next_state()
+        else:
+            state = collator.state_dict()
+        with open(self._collator_state_file(output_dir), "w", encoding="utf-8") as file:
+            json.dump(state, file)
+
+    def _load_collator_state(self, checkpoint: str) -> None:
+        """Restore the collator's state saved by `_save_rng_state`, if both are there."""
+        collator = self.data_collator
+        if not _has_state(collator):
+            return
+        path = self._collator_state_file(checkpoint)
+        if not os.path.isfile(path):
+            logger.warning(
+                f"{path} not found: the collator keeps its own random state, so the mixes after "
+                "resuming differ from those of the uninterrupted run."
+            )
+            return
+        self._warn_if_workers_draw()
+        with open(path, encoding="utf-8") as file:
+            collator.load_state_dict(json.load(file))
+
+
+class _CollatorStateRecorder:
+    """Training `collate_fn` that keeps the collator's state from before each batch it builds.
+
+    The dataloader builds batches before the training step that uses them (accelerate's
+    `DataLoaderShard` reads one batch ahead), so at a checkpoint the collator's own state is
+    already past the next batch a resumed run must draw. `mark_used` drops the states of the
+    batches the trainer has taken; the first one left is the state to save.
+    """
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+        self.states_before: deque[Mapping[str, Any]] = deque()
+
+    def __call__(self, features: Any) -> Any:
+        state = self.collator.state_dict()
+        batch = self.collator(features)
+        self.states_before.append(state)
+        return batch
+
+    def mark_used(self, num_batches: int) -> None:
+        """The trainer took the `num_batches` oldest built batches."""
+        for _ in range(min(num_batches, len(self.states_before))):
+            self.states_before.popleft()
+
+    def next_state(self) -> Mapping[str, Any]:
+        """State the next batch the trainer takes is (or will be) drawn from."""
+        return self.states_before[0] if self.states_before else self.collator.state_dict()
+
+
+def _has_state(collator: Any) -> bool:
+    return callable(getattr(collator, "state_dict", None)) and callable(
+        getattr(collator, "load_state_dict", None)
+    )
 
 
 def _dataset_labels(dataset: Any, collator: Any) -> list:
