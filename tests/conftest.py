@@ -6,10 +6,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from transformers import WavLMConfig
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 EMODB_DIR = SHARED_DIR / "data" / "emodb"
 WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
+
+
+TINY_CONV = {"conv_dim": (16, 16, 16), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}
+
+
+def tiny_wavlm_config(**overrides) -> WavLMConfig:
+    """WavLM with hidden 32 and 2 layers, deterministic in training mode (no dropout, layerdrop
+    or SpecAugment) and padding-invariant (layer-norm front end)."""
+    settings = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "feat_extract_norm": "layer",
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 2,
+        "num_buckets": 16,
+        "max_bucket_distance": 64,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "activation_dropout": 0.0,
+        "feat_proj_dropout": 0.0,
+        "layerdrop": 0.0,
+        "apply_spec_augment": False,
+        **TINY_CONV,
+    }
+    settings.update(overrides)
+    return WavLMConfig(**settings)
 
 
 @pytest.fixture

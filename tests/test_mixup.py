@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import (
     Wav2Vec2FeatureExtractor,
-    WavLMConfig,
     WavLMForSequenceClassification,
     WhisperFeatureExtractor,
 )
 
-from conftest import tone
+from conftest import tiny_wavlm_config, tone
 from eam_ser.mixup import (
     EnergyAdaptiveMixup,
     EnergyAdaptiveMixupCollator,
@@ -396,21 +395,7 @@ def test_invalid_settings_are_named(kwargs: dict, message: str) -> None:
 
 def test_collator_feeds_a_tiny_wavlm(rng: np.random.Generator) -> None:
     torch.manual_seed(0)
-    config = WavLMConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32, 32),
-        conv_kernel=(10, 3),
-        conv_stride=(5, 2),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        num_buckets=32,
-        classifier_proj_size=16,
-        feat_extract_norm="layer",
-        num_labels=4,
-    )
+    config = tiny_wavlm_config(classifier_proj_size=16, num_labels=4)
     model = WavLMForSequenceClassification(config).eval()
     collator = EnergyAdaptiveMixupCollator(4, p=1.0, seed=0)
     batch = collator(features_of([noise(rng, n) for n in (4000, 6400, 5000)], [0, 3, 2]))

@@ -17,12 +17,11 @@ from transformers import (
     HubertConfig,
     Wav2Vec2Config,
     Wav2Vec2FeatureExtractor,
-    WavLMConfig,
     WavLMModel,
     pipeline,
 )
 
-from conftest import tone
+from conftest import TINY_CONV, tiny_wavlm_config, tone
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.modeling_flam import (
     FlamForSequenceClassification,
@@ -34,34 +33,8 @@ from eam_ser.modeling_flam import (
     min_input_samples,
 )
 
-TINY_CONV = {"conv_dim": (16, 16, 16), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}
 TINY_MIN_SAMPLES = 40  # (1 - 1) * 2 + 3 = 3 -> (3 - 1) * 2 + 3 = 7 -> (7 - 1) * 5 + 10 = 40
 ID2LABEL = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
-
-
-def tiny_wavlm_config(**overrides) -> WavLMConfig:
-    """WavLM with hidden 32 and 2 layers, deterministic in training mode (no dropout, layerdrop
-    or SpecAugment) and padding-invariant (layer-norm front end)."""
-    settings = {
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "feat_extract_norm": "layer",
-        "num_conv_pos_embeddings": 16,
-        "num_conv_pos_embedding_groups": 2,
-        "num_buckets": 16,
-        "max_bucket_distance": 64,
-        "hidden_dropout": 0.0,
-        "attention_dropout": 0.0,
-        "activation_dropout": 0.0,
-        "feat_proj_dropout": 0.0,
-        "layerdrop": 0.0,
-        "apply_spec_augment": False,
-        **TINY_CONV,
-    }
-    settings.update(overrides)
-    return WavLMConfig(**settings)
 
 
 def tiny_model(

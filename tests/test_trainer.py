@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from transformers import HfArgumentParser, PretrainedConfig, PreTrainedModel, WavLMConfig
+from transformers import HfArgumentParser, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from conftest import tone
+from conftest import tiny_wavlm_config, tone
 from eam_ser.losses import MultiLoss
 from eam_ser.metrics import compute_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
@@ -389,18 +389,7 @@ def tone_dataset(num_samples: int, seed: int) -> datasets.Dataset:
 
 def tiny_flam(seed: int = 0, **flam_kwargs) -> FlamForSequenceClassification:
     torch.manual_seed(seed)
-    encoder_config = WavLMConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32, 32),
-        conv_kernel=(10, 3),
-        conv_stride=(5, 2),
-        feat_extract_norm="layer",
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
+    encoder_config = tiny_wavlm_config(conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2))
     config = FlamConfig(
         encoder_config=encoder_config,
         num_labels=NUM_LABELS,
