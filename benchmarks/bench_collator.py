@@ -14,8 +14,9 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 # One thread for numpy's BLAS/OpenMP pools: must be set before numpy is first imported.
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -41,6 +42,56 @@ def median_ms(function: Callable[[], object], repeats: int) -> float:
     return 1e3 * float(np.median(timings))
 
 
+FEATURE_EXTRACTOR_ROW = "Wav2Vec2FeatureExtractor pad+normalize"
+SAMPLING_RATE = 16000
+
+
+def random_clips(
+    batch_size: int, seed: int, num_labels: int
+) -> tuple[list[np.ndarray], list[dict[str, object]]]:
+    """`batch_size` clips of noise, 2-6 s each at 16 kHz, and the collator features of them
+    (labels cycling through `num_labels`)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2 * SAMPLING_RATE, 6 * SAMPLING_RATE + 1, size=batch_size)
+    waveforms = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+    features = [{"audio": w, "label": int(k % num_labels)} for k, w in enumerate(waveforms)]
+    return waveforms, features
+
+
+def collator_timings(
+    collators: Mapping[str, Callable[[list], object]],
+    *,
+    batch_size: int,
+    repeats: int,
+    seed: int,
+    num_labels: int,
+) -> dict[str, Any]:
+    """Median ms per batch of `Wav2Vec2FeatureExtractor` pad+normalize (the reference row) and
+    of each collator in `collators`, all on the same random batch, with ratios to the
+    reference."""
+    waveforms, features = random_clips(batch_size, seed, num_labels)
+    extractor = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
+    milliseconds = {
+        FEATURE_EXTRACTOR_ROW: median_ms(
+            lambda: extractor(
+                waveforms, sampling_rate=SAMPLING_RATE, padding=True, return_tensors="pt"
+            ),
+            repeats,
+        )
+    }
+    for name, collate in collators.items():
+        milliseconds[name] = median_ms(lambda c=collate: c(features), repeats)
+    reference = milliseconds[FEATURE_EXTRACTOR_ROW]
+    return {
+        "batch_size": batch_size,
+        "clip_seconds": [2, 6],
+        "total_samples": int(sum(w.size for w in waveforms)),
+        "repeats": repeats,
+        "ms": milliseconds,
+        "ratio_to_feature_extractor": {name: ms / reference for name, ms in milliseconds.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per row (median)")
@@ -50,17 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    rng = np.random.default_rng(args.seed)
-    sampling_rate = 16000
-    lengths = rng.integers(2 * sampling_rate, 6 * sampling_rate + 1, size=args.batch_size)
-    waveforms = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
-    features = [{"audio": w, "label": int(k % 4)} for k, w in enumerate(waveforms)]
-
-    extractor = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
-    rows = {
-        "Wav2Vec2FeatureExtractor pad+normalize": lambda: extractor(
-            waveforms, sampling_rate=sampling_rate, padding=True, return_tensors="pt"
-        ),
+    collators = {
         "plain padding collator (eval, normalize=False)": EnergyAdaptiveMixupCollator(
             4, normalize=False, seed=0
         ).eval(),
@@ -68,30 +109,33 @@ def main() -> None:
         "EAM collator p=0.5 + normalize": EnergyAdaptiveMixupCollator(4, p=0.5, seed=0),
         "EAM collator p=1.0 + normalize": EnergyAdaptiveMixupCollator(4, p=1.0, seed=0),
     }
-    timings = {}
-    for name, collate in rows.items():
-        call = collate if name.startswith("Wav2Vec2") else (lambda c=collate: c(features))
-        timings[name] = median_ms(call, args.repeats)
-    reference = timings["Wav2Vec2FeatureExtractor pad+normalize"]
+    result = collator_timings(
+        collators,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        seed=args.seed,
+        num_labels=4,
+    )
+    timings = result["ms"]
 
     print(
-        f"batch {args.batch_size} clips of 2-6 s at 16 kHz ({int(lengths.sum())} samples), "
+        f"batch {args.batch_size} clips of 2-6 s at 16 kHz ({result['total_samples']} samples), "
         f"1 thread, median of {args.repeats}"
     )
     print(f"{'':50s} {'ms/batch':>9s} {'x feature extractor':>20s}")
     for name, milliseconds in timings.items():
-        print(f"{name:50s} {milliseconds:9.2f} {milliseconds / reference:20.2f}")
+        print(f"{name:50s} {milliseconds:9.2f} {result['ratio_to_feature_extractor'][name]:20.2f}")
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "batch_size": args.batch_size,
         "clip_seconds": [2, 6],
-        "total_samples": int(lengths.sum()),
-        "sampling_rate": sampling_rate,
+        "total_samples": result["total_samples"],
+        "sampling_rate": SAMPLING_RATE,
         "threads": 1,
         "repeats": args.repeats,
         "ms_per_batch": timings,
-        "ratio_to_feature_extractor": {name: ms / reference for name, ms in timings.items()},
+        "ratio_to_feature_extractor": result["ratio_to_feature_extractor"],
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,
