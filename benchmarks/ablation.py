@@ -69,9 +69,7 @@ from datasets import Dataset  # noqa: E402
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
 from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  # noqa: E402
 from eam_ser.crossval import (  # noqa: E402
-    EamSettings,
     ExperimentConfig,
-    LossSettings,
     TrainingSettings,
     build_collator,
     build_feature_extractor,
@@ -79,8 +77,10 @@ from eam_ser.crossval import (  # noqa: E402
     evaluate_model,
     training_arguments,
 )
+from eam_ser.losses import MultiLossSettings as LossSettings  # noqa: E402
 from eam_ser.metrics import ser_metrics  # noqa: E402
 from eam_ser.mixup import EnergyAdaptiveMixupCollator, draw_partner_index, one_hot  # noqa: E402
+from eam_ser.mixup import EnergyAdaptiveMixupSettings as EamSettings  # noqa: E402
 from eam_ser.trainer import MultiLossTrainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,7 +235,7 @@ class WholeClipMixupCollator:
         batch = self.padding_collator(
             [{"audio": w, "label": int(y)} for w, y in zip(mixed_waveforms, labels, strict=True)]
         )
-        batch["soft_labels"] = torch.from_numpy(soft_labels.astype(np.float32))
+        batch["soft_targets"] = torch.from_numpy(soft_labels.astype(np.float32))
         return batch
 
 

@@ -123,7 +123,7 @@ def make_batch(batch_size: int, seconds: float) -> dict[str, torch.Tensor]:
         "input_values": 0.1 * torch.randn(batch_size, num_samples, generator=generator),
         "attention_mask": torch.ones(batch_size, num_samples, dtype=torch.long),
         "labels": labels,
-        "soft_labels": soft_labels,
+        "soft_targets": soft_labels,
     }
 
 
@@ -144,7 +144,7 @@ def step_function(
     trainer: Trainer, batch: Mapping[str, torch.Tensor], with_soft_labels: bool
 ) -> Callable[[], object]:
     """One `training_step` (forward, loss, backward) on a fresh gradient."""
-    inputs = {k: v for k, v in batch.items() if with_soft_labels or k != "soft_labels"}
+    inputs = {k: v for k, v in batch.items() if with_soft_labels or k != "soft_targets"}
 
     def step() -> object:
         trainer.model.zero_grad(set_to_none=True)

@@ -12,10 +12,10 @@ import soundfile as sf
 
 from conftest import tone
 from eam_ser.corpora import load_manifest
+from eam_ser.mixup import EAM_DEFAULTS
 from eam_ser.crossval import (
     FROM_SCRATCH_LEARNING_RATE,
     PRETRAINED_LEARNING_RATE,
-    EamSettings,
     ExperimentConfig,
     aggregate_results,
     default_encoder_config,
@@ -57,7 +57,7 @@ def write_tone_corpus(
 def test_config_round_trip_files_and_errors(tmp_path: Path) -> None:
     config = ExperimentConfig.from_dict(TINY_CONFIG)
     assert config.training.max_steps == 2 and config.flam["embedding_size"] == 8
-    assert config.eam == EamSettings()
+    assert config.eam == EAM_DEFAULTS
     assert ExperimentConfig.from_dict(config.to_dict()) == config
     (tmp_path / "c.json").write_text(json.dumps(TINY_CONFIG))
     (tmp_path / "c.yaml").write_text(

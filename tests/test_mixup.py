@@ -31,6 +31,8 @@ from eam_ser.mixup import (
     mix_soft_labels,
     one_hot,
     partner_label_weight,
+    process_stream_key,
+    stream_generator,
 )
 
 
@@ -179,7 +181,7 @@ def test_silent_partner_and_silent_segment_are_skipped() -> None:
         [{"audio": speech, "label": 0}, {"audio": np.zeros(16000, np.float32), "label": 1}]
     )
     np.testing.assert_array_equal(collator.last_applied, [False, False])
-    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[1, 0], [0, 1]])
     np.testing.assert_array_equal(batch["input_values"][0].numpy(), speech)
 
 
@@ -239,10 +241,10 @@ def test_collator_soft_labels_follow_the_formula(rng: np.random.Generator) -> No
         expected = (1 - weight[:, None]) * one_hot(labels, 4) + weight[:, None] * one_hot(
             np.array(labels)[drawn.partner_index], 4
         )
-        np.testing.assert_allclose(batch["soft_labels"].numpy(), expected, atol=1e-6)
-        np.testing.assert_allclose(batch["soft_labels"].sum(1).numpy(), 1.0, atol=1e-6)
+        np.testing.assert_allclose(batch["soft_targets"].numpy(), expected, atol=1e-6)
+        np.testing.assert_allclose(batch["soft_targets"].sum(1).numpy(), 1.0, atol=1e-6)
         np.testing.assert_array_equal(batch["labels"].numpy(), labels)
-        assert batch["soft_labels"].argmax(1).tolist() == labels or label_mode == "length"
+        assert batch["soft_targets"].argmax(1).tolist() == labels or label_mode == "length"
         if label_mode != "hard":
             assert np.all(weight > 0) and np.all(weight <= 0.5)
 
@@ -284,7 +286,7 @@ def test_p0_and_eval_mode_return_inputs_unchanged(rng: np.random.Generator) -> N
             np.testing.assert_array_equal(
                 batch["input_values"][row, : waveform.size].numpy(), waveform
             )
-        np.testing.assert_array_equal(batch["soft_labels"].numpy(), one_hot([2, 0, 1], 3))
+        np.testing.assert_array_equal(batch["soft_targets"].numpy(), one_hot([2, 0, 1], 3))
     assert not np.array_equal(mixing(features)["input_values"][0, :8000].numpy(), waveforms[0])
     assert mixing.train() is mixing and mixing.eval() is mixing and not mixing.training
 
@@ -331,11 +333,11 @@ def test_batch_of_one_and_short_clips_are_not_mixed(rng: np.random.Generator) ->
     clip = noise(rng, 16000)
     batch = collator([{"audio": clip, "label": 1}])
     np.testing.assert_array_equal(batch["input_values"][0].numpy(), clip)
-    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[0, 1]])
+    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[0, 1]])
     short = [noise(rng, 3000), noise(rng, 16000)]  # 0.5 * 3000 < 1600 samples
     batch = collator(features_of(short, [0, 1]))
     np.testing.assert_array_equal(collator.last_applied, [False, False])
-    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[1, 0], [0, 1]])
 
 
 def test_collator_accepts_lists_paths_input_values_and_str_labels(tmp_path: Path, rng) -> None:
@@ -415,7 +417,7 @@ def test_whisper_features_are_computed_after_mixing_up_to_the_longest_clip(rng) 
     features = features_of(waveforms, [0, 1, 2])
     collator = EnergyAdaptiveMixupCollator(3, p=1.0, seed=4, feature_extractor=extractor)
     batch = collator(features)
-    assert set(batch) == {"input_features", "attention_mask", "labels", "soft_labels"}
+    assert set(batch) == {"input_features", "attention_mask", "labels", "soft_targets"}
     assert batch["input_features"].shape == (3, 80, 150)  # 24000 samples / hop 160, not 3000
     np.testing.assert_array_equal(batch["attention_mask"].sum(1).numpy(), [100, 150, 50])
     assert batch["attention_mask"].dtype == torch.int64
@@ -497,9 +499,9 @@ def test_three_shapes_agree_for_the_same_draw(rng: np.random.Generator) -> None:
         soft = mix_soft_labels(
             [labels[row]], [labels[partner]], [transform.parameters["partner_label_weight"]], 3
         )
-        np.testing.assert_allclose(soft[0], mapped["soft_labels"][row], atol=1e-7)
+        np.testing.assert_allclose(soft[0], mapped["soft_targets"][row], atol=1e-7)
     np.testing.assert_allclose(
-        np.stack(mapped["soft_labels"]), batch["soft_labels"].numpy(), atol=0
+        np.stack(mapped["soft_targets"]), batch["soft_targets"].numpy(), atol=0
     )
 
 
@@ -515,12 +517,12 @@ def test_map_on_a_flac_dataset_with_num_proc(tmp_path: Path, rng: np.random.Gene
     mapper = EnergyAdaptiveMixupMap(2, p=1.0, seed=1)
     single = dataset.map(mapper, batched=True, batch_size=2, with_indices=True)
     double = dataset.map(mapper, batched=True, batch_size=2, with_indices=True, num_proc=2)
-    assert single.column_names == ["audio", "label", "mixed_audio", "soft_labels"]
+    assert single.column_names == ["audio", "label", "mixed_audio", "soft_targets"]
     for one, two, path in zip(single, double, paths, strict=True):
         assert len(one["mixed_audio"]) == 2 * soundfile.info(path).frames  # resampled 8 -> 16 kHz
         np.testing.assert_array_equal(one["mixed_audio"], two["mixed_audio"])
-        np.testing.assert_allclose(sum(one["soft_labels"]), 1.0, atol=1e-6)
-    assert any(row["soft_labels"][0] not in (0.0, 1.0) for row in single)
+        np.testing.assert_allclose(sum(one["soft_targets"]), 1.0, atol=1e-6)
+    assert any(row["soft_targets"][0] not in (0.0, 1.0) for row in single)
     # the same decode=False dataset as a transform pool and as collator input
     transform = EnergyAdaptiveMixup(dataset, p=1.0, seed=0)
     transform(noise(rng, 16000), 16000)
@@ -578,8 +580,8 @@ def test_fuzz_never_produces_nan_or_inf(clips, seed, snr, max_mix_fraction, labe
     )
     batch = collator(features_of(waveforms, labels))
     values = batch["input_values"].numpy()
-    assert np.isfinite(values).all() and np.isfinite(batch["soft_labels"].numpy()).all()
-    np.testing.assert_allclose(batch["soft_labels"].sum(1).numpy(), 1.0, atol=1e-6)
+    assert np.isfinite(values).all() and np.isfinite(batch["soft_targets"].numpy()).all()
+    np.testing.assert_allclose(batch["soft_targets"].sum(1).numpy(), 1.0, atol=1e-6)
     peak_in = max(float(np.abs(w).max()) for w in waveforms)
     assert np.abs(values).max() <= max(1.0, peak_in) + 1e-6
     normalized = EnergyAdaptiveMixupCollator(3, p=1.0, seed=seed, min_length_samples=1)
@@ -590,12 +592,79 @@ def test_fuzz_never_produces_nan_or_inf(clips, seed, snr, max_mix_fraction, labe
 
 def test_dataloader_workers_get_their_own_repeatable_generator(monkeypatch, rng) -> None:
     features = features_of([noise(rng, 16000), noise(rng, 20000), noise(rng, 18000)], [0, 1, 2])
+    main_process = EnergyAdaptiveMixupCollator(3, p=1.0, seed=8)
+    built_in_main = EnergyAdaptiveMixupCollator(3, p=1.0, seed=8)
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: type("Info", (), {"id": 1})())
-    in_worker = EnergyAdaptiveMixupCollator(3, p=1.0, seed=8)
-    worker_batch = in_worker(features)
+    # A copy built in the main process and called in worker 1 re-seeds to (seed, rank 0, 2).
+    worker_batch = built_in_main(features)
     reference = EnergyAdaptiveMixupCollator(3, p=1.0)
-    reference.generator = np.random.default_rng([8, 1])
+    reference.generator = np.random.default_rng([8, 0, 2])
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: None)
+    reference._stream_key = (0, 0)
     torch.testing.assert_close(worker_batch["input_values"], reference(features)["input_values"])
-    main_process = EnergyAdaptiveMixupCollator(3, p=1.0, seed=8)(features)
-    assert not torch.equal(worker_batch["input_values"], main_process["input_values"])
+    main_batch = main_process(features)
+    assert not torch.equal(worker_batch["input_values"], main_batch["input_values"])
+    # The main process of rank 0 draws exactly what the seed alone gives.
+    plain = EnergyAdaptiveMixupCollator(3, p=1.0)
+    plain.generator = np.random.default_rng(8)
+    torch.testing.assert_close(main_batch["input_values"], plain(features)["input_values"])
+
+
+def test_each_process_rank_draws_its_own_stream(monkeypatch, rng) -> None:
+    """torchrun sets RANK before the process group exists; ranks must not repeat each other."""
+    features = features_of([noise(rng, 16000), noise(rng, 20000), noise(rng, 18000)], [0, 1, 2])
+    batches = {}
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        assert process_stream_key() == (int(rank), 0)
+        batches[rank] = EnergyAdaptiveMixupCollator(3, p=1.0, seed=0)(features)["input_values"]
+        again = EnergyAdaptiveMixupCollator(3, p=1.0, seed=0)(features)["input_values"]
+        torch.testing.assert_close(batches[rank], again)
+    assert not torch.equal(batches["0"], batches["1"])
+    expected = EnergyAdaptiveMixupCollator(3, p=1.0)
+    expected.generator = stream_generator(0, (1, 0))
+    expected._stream_key = (1, 0)
+    torch.testing.assert_close(batches["1"], expected(features)["input_values"])
+    # The transform follows the same rule.
+    pool = [noise(rng, 16000), noise(rng, 16000)]
+    draws = {}
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        transform = EnergyAdaptiveMixup(pool, p=1.0, seed=3)
+        transform.randomize_parameters(noise(rng, 16000), 16000)
+        draws[rank] = (transform.parameters["snr_db"], transform.parameters["start"])
+    assert draws["0"] != draws["1"]
+
+
+def test_transform_copies_in_dataloader_workers_draw_different_mixes(rng) -> None:
+    pool = [noise(rng, 16000) for _ in range(4)]
+    transform = EnergyAdaptiveMixup(pool, p=1.0, seed=5)
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, index: int) -> float:
+            transform.randomize_parameters(pool[index], 16000)
+            return transform.parameters["snr_db"]
+
+    loader = torch.utils.data.DataLoader(Clips(), batch_size=2, num_workers=2)
+    first_batches = [batch.tolist() for batch in loader]
+    # Worker 0 builds batch 0 and worker 1 batch 1, each from its own stream.
+    assert first_batches[0] != first_batches[1]
+    assert first_batches == [batch.tolist() for batch in loader]
+
+
+def test_map_refuses_to_repeat_draws_in_shard_processes(tmp_path, rng) -> None:
+    dataset = Dataset.from_dict(
+        {"audio": [noise(rng, 8000) for _ in range(8)], "label": [0, 1] * 4}
+    )
+    mix = EnergyAdaptiveMixupMap(2, p=1.0, seed=0)
+    with pytest.raises(ValueError, match="with_indices=True"):
+        dataset.map(mix, batched=True, batch_size=2, num_proc=2)
+    sharded = dataset.map(mix, batched=True, batch_size=2, num_proc=2, with_indices=True)
+    single = dataset.map(mix, batched=True, batch_size=2, with_indices=True)
+    assert sharded["soft_targets"] == single["soft_targets"]
+    # Every shard draws its own mixes: the SNR-dependent soft labels differ between batches.
+    weights = [round(row[1], 6) for row in sharded["soft_targets"][0::2]]
+    assert len(set(weights)) == len(weights)

@@ -141,21 +141,97 @@ def test_shapes_and_padded_copy_gives_same_logits(pooling):
         )
 
 
-def test_loss_is_cross_entropy_to_labels_or_soft_labels():
-    model = tiny_model()
-    values = torch.stack(waveforms(3000, 3000))
-    labels = torch.tensor([2, 0])
-    soft_labels = torch.tensor([[0.0, 0.3, 0.7, 0.0], [1.0, 0.0, 0.0, 0.0]])
+def test_forward_computes_the_four_term_objective_with_config_weights():
+    model = tiny_model(multi_loss={"center_weight": 0.5, "supcon_weight": 0.25, "focal_gamma": 1.0})
+    model.eval()
+    values = torch.stack(waveforms(3000, 3000, 3000, 3000))
+    labels = torch.tensor([2, 0, 2, 1])
+    soft_targets = torch.tensor(
+        [[0.0, 0.3, 0.7, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.2, 0.8, 0.0, 0.0]]
+    )
     with torch.no_grad():
+        output = model(values, labels=labels, soft_targets=soft_targets)
         hard = model(values, labels=labels)
-        soft = model(values, labels=labels, soft_labels=soft_labels)
-        one_hot = model(values, soft_labels=F.one_hot(labels, 4).float())
-    log_probs = hard.logits.log_softmax(dim=-1)
-    torch.testing.assert_close(hard.loss, -(log_probs[0, 2] + log_probs[1, 0]) / 2)
-    torch.testing.assert_close(soft.loss, -(soft_labels * log_probs).sum(dim=-1).mean())
-    torch.testing.assert_close(one_hot.loss, hard.loss)
-    with pytest.raises(ValueError, match="soft_labels"):
-        model(values, soft_labels=soft_labels[:, :3])
+        from_soft_only = model(values, soft_targets=soft_targets)
+    log_probs = output.logits.log_softmax(dim=-1)
+    probs = log_probs.exp()
+    # KL(t || p) = sum t log t - sum t log p, with 0 log 0 = 0.
+    entropy_part = torch.where(soft_targets > 0, soft_targets * soft_targets.log(), 0.0).sum(-1)
+    kl = (entropy_part - (soft_targets * log_probs).sum(-1)).mean()
+    focal = (-(soft_targets * (1 - probs) * log_probs).sum(-1)).mean()  # gamma 1, no alpha
+    distances = (output.embeddings[:, None, :] - model.class_centers[None]).pow(2).sum(-1)
+    center = 0.5 * (soft_targets * distances).sum(-1).mean()
+    torch.testing.assert_close(output.kl_loss, kl)
+    torch.testing.assert_close(output.focal_loss, focal)
+    torch.testing.assert_close(output.center_loss, center)
+    # SupCon: anchors 0 and 2 (label 2) are each other's only positive; 1 and 3 have none.
+    unit = F.normalize(output.embeddings, dim=-1)
+    similarity = unit @ unit.T / 0.07
+    anchor_losses = [
+        -(similarity[i, j] - torch.logsumexp(similarity[i, [k for k in range(4) if k != i]], 0))
+        for i, j in ((0, 2), (2, 0))
+    ]
+    torch.testing.assert_close(output.supervised_contrastive_loss, sum(anchor_losses) / 2)
+    torch.testing.assert_close(
+        output.loss,
+        kl + focal + 0.5 * center + 0.25 * output.supervised_contrastive_loss,
+    )
+    # Hard labels alone: one-hot targets (KL = cross-entropy); soft targets alone: argmax labels.
+    torch.testing.assert_close(hard.kl_loss, F.cross_entropy(hard.logits, labels))
+    # argmax of soft_targets is [2, 0, 2, 1] = labels.
+    torch.testing.assert_close(from_soft_only.loss, output.loss)
+    with pytest.raises(ValueError, match="soft_targets"):
+        model(values, soft_targets=soft_targets[:, :3])
+    with pytest.raises(ValueError, match=r"outside \[0, 4\)"):
+        model(values, labels=torch.tensor([0, 1, 2, 4]))
+
+
+def test_every_trainable_parameter_gets_a_gradient_inside_forward():
+    """DDP and ZeRO-3 need every parameter used by the loss to be used in forward."""
+    model = tiny_model(freeze_feature_encoder=False)
+    model.train()
+    values = torch.stack(waveforms(3000, 3000, 3000, 3000))
+    output = model(values, labels=torch.tensor([0, 1, 0, 1]))
+    output.loss.backward()
+    assert model.class_centers.grad is not None and model.class_centers.grad.abs().sum() > 0
+    unused = [
+        name
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad and parameter.grad is None
+    ]
+    # WavLM's mask embedding is used only with mask_time_prob > 0 (SpecAugment).
+    assert unused == ["encoder.masked_spec_embed"]
+
+
+def test_loss_settings_are_saved_and_a_term_with_weight_zero_is_left_out(tmp_path):
+    model = tiny_model(multi_loss={"supcon_weight": 0.0, "focal_alpha": [1.0, 2.0, 1.0, 1.0]})
+    model.save_pretrained(tmp_path)
+    loaded = FlamForSequenceClassification.from_pretrained(tmp_path)
+    assert loaded.config.multi_loss == model.config.multi_loss
+    assert loaded.config.multi_loss["center_weight"] == 0.01  # the default, written out
+    values = torch.stack(waveforms(3000, 3000))
+    with torch.no_grad():
+        output = loaded(values, labels=torch.tensor([1, 1]))
+    assert output.supervised_contrastive_loss is None
+    torch.testing.assert_close(
+        output.loss,
+        output.kl_loss + output.focal_loss + 0.01 * output.center_loss,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="focal_alpha has 2 weights for 4 classes"):
+        tiny_model(multi_loss={"focal_alpha": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="multi_loss: unknown keys \\['center'\\]"):
+        tiny_model(multi_loss={"center": 1.0})
+
+
+def test_trainer_finds_only_the_hard_label_and_predictions_are_logits():
+    from transformers.utils import find_labels
+
+    assert find_labels(FlamForSequenceClassification) == ["labels"]
+    ignored = FlamConfig.keys_to_ignore_at_inference
+    output = tiny_model()(torch.stack(waveforms(3000)), labels=torch.tensor([1]))
+    assert [key for key in output if key not in [*ignored, "loss"]] == ["logits"]
 
 
 def test_return_dict_false_and_hidden_states():

@@ -17,7 +17,7 @@ from transformers import HfArgumentParser, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
 from conftest import tiny_wavlm_config, tone
-from eam_ser.losses import MultiLoss
+from eam_ser.losses import MultiLoss, MultiLossSettings
 from eam_ser.metrics import compute_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
 from eam_ser.modeling_flam import FlamConfig, FlamForSequenceClassification
@@ -35,22 +35,36 @@ TONE_FREQUENCIES_HZ = (300.0, 1500.0, 4000.0)
 class TinyConfig(PretrainedConfig):
     model_type = "tiny-mll-test"
 
-    def __init__(self, input_size=INPUT_SIZE, embedding_size=4, freeze_encoder_steps=0, **kwargs):
+    def __init__(
+        self,
+        input_size=INPUT_SIZE,
+        embedding_size=4,
+        freeze_encoder_steps=0,
+        multi_loss=None,
+        **kwargs,
+    ):
         self.input_size = input_size
         self.embedding_size = embedding_size
         self.freeze_encoder_steps = freeze_encoder_steps
+        self.multi_loss = MultiLossSettings.from_dict(multi_loss).to_dict()
         kwargs.setdefault("num_labels", NUM_LABELS)
         super().__init__(**kwargs)
 
 
 @dataclass
 class TinyOutput(ModelOutput):
+    loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
+    kl_loss: torch.Tensor | None = None
+    focal_loss: torch.Tensor | None = None
+    center_loss: torch.Tensor | None = None
+    supervised_contrastive_loss: torch.Tensor | None = None
 
 
 class TinySerModel(PreTrainedModel):
-    """input_values (batch, input_size) -> tanh(linear) embeddings -> linear logits."""
+    """input_values (batch, input_size) -> tanh(linear) embeddings -> linear logits; computes
+    the MLL objective in forward, as FLAM does (the protocol MultiLossTrainer relies on)."""
 
     config_class = TinyConfig
     base_model_prefix = "encoder"
@@ -62,7 +76,12 @@ class TinySerModel(PreTrainedModel):
         self.classifier = nn.Linear(config.embedding_size, config.num_labels)
         self.class_centers = nn.Parameter(torch.zeros(config.num_labels, config.embedding_size))
         self.freeze_calls: list[str] = []
+        self.set_loss_settings(MultiLossSettings.from_dict(config.multi_loss))
         self.post_init()
+
+    def set_loss_settings(self, settings: MultiLossSettings) -> None:
+        self.config.multi_loss = settings.to_dict()
+        self.multi_loss = MultiLoss(settings)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -80,9 +99,23 @@ class TinySerModel(PreTrainedModel):
         self.freeze_calls.append("unfreeze")
         self.encoder.requires_grad_(True)
 
-    def forward(self, input_values, attention_mask=None, labels=None, soft_labels=None):
+    def forward(self, input_values, attention_mask=None, labels=None, soft_targets=None):
         embeddings = torch.tanh(self.encoder(input_values))
-        return TinyOutput(logits=self.classifier(embeddings), embeddings=embeddings)
+        logits = self.classifier(embeddings)
+        if labels is None:
+            return TinyOutput(logits=logits, embeddings=embeddings)
+        if soft_targets is None:
+            soft_targets = nn.functional.one_hot(labels, NUM_LABELS).float()
+        result = self.multi_loss(logits, embeddings, soft_targets, labels, self.class_centers)
+        return TinyOutput(
+            loss=result.loss,
+            logits=logits,
+            embeddings=embeddings,
+            kl_loss=result.terms.get("kl"),
+            focal_loss=result.terms.get("focal"),
+            center_loss=result.terms.get("center"),
+            supervised_contrastive_loss=result.terms.get("supcon"),
+        )
 
 
 def tiny_model(seed: int = 0, **config_kwargs) -> TinySerModel:
@@ -120,11 +153,11 @@ class StubMixCollator:
         self.calls.append("train" if self.training else "eval")
         inputs = torch.tensor(np.stack([f["input_values"] for f in features]))
         labels = torch.tensor([f["label"] for f in features])
-        soft_labels = nn.functional.one_hot(labels, NUM_LABELS).float()
+        soft_targets = nn.functional.one_hot(labels, NUM_LABELS).float()
         if self.training and len(features) > 1:
             inputs = 0.7 * inputs + 0.3 * inputs.roll(1, dims=0)
-            soft_labels = 0.7 * soft_labels + 0.3 * soft_labels.roll(1, dims=0)
-        return {"input_values": inputs, "labels": labels, "soft_labels": soft_labels}
+            soft_targets = 0.7 * soft_targets + 0.3 * soft_targets.roll(1, dims=0)
+        return {"input_values": inputs, "labels": labels, "soft_targets": soft_targets}
 
 
 def training_args(output_dir, **kwargs) -> MultiLossTrainingArguments:
@@ -151,13 +184,9 @@ def test_training_arguments_defaults_and_cli(tmp_path):
     args = MultiLossTrainingArguments(output_dir=str(tmp_path))
     assert args.remove_unused_columns is False
     assert args.label_names == ["labels"]
-    assert (args.kl_weight, args.focal_weight, args.center_weight, args.supcon_weight) == (
-        1.0,
-        1.0,
-        0.01,
-        0.1,
-    )
-    assert (args.focal_gamma, args.supcon_temperature, args.focal_alpha) == (2.0, 0.07, None)
+    # No loss field set: the model's config.multi_loss applies.
+    assert args.loss_overrides() == {}
+    assert args.supcon_across_processes is True
     explicit = MultiLossTrainingArguments(
         output_dir=str(tmp_path), label_names=["target"], remove_unused_columns=True
     )
@@ -165,10 +194,21 @@ def test_training_arguments_defaults_and_cli(tmp_path):
 
     parser = HfArgumentParser(MultiLossTrainingArguments)
     (parsed,) = parser.parse_args_into_dataclasses(
-        ["--output_dir", str(tmp_path), "--focal_alpha", "1,2.5,0.5", "--center_weight", "0.05"]
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--focal_alpha",
+            "1,2.5,0.5",
+            "--center_weight",
+            "0.05",
+            "--label_counts",
+            "4",
+            "2",
+            "2",
+        ]
     )
-    assert parsed.focal_alpha == [1.0, 2.5, 0.5]
-    assert parsed.center_weight == 0.05
+    assert parsed.focal_alpha == [1.0, 2.5, 0.5] and parsed.label_counts == [4, 2, 2]
+    assert parsed.loss_overrides() == {"center_weight": 0.05, "focal_alpha": [1.0, 2.5, 0.5]}
     (parsed,) = parser.parse_args_into_dataclasses(
         ["--output_dir", str(tmp_path), "--focal_alpha", "inverse_frequency"]
     )
@@ -177,19 +217,32 @@ def test_training_arguments_defaults_and_cli(tmp_path):
         MultiLossTrainingArguments(output_dir=str(tmp_path), focal_alpha="balanced")
     with pytest.raises(ValueError, match="supcon_temperature"):
         MultiLossTrainingArguments(output_dir=str(tmp_path), supcon_temperature=0.0)
+    with pytest.raises(ValueError, match="center_weight must be >= 0"):
+        MultiLossTrainingArguments(output_dir=str(tmp_path), center_weight=-1.0)
+    with pytest.raises(ValueError, match="label_count_samples"):
+        MultiLossTrainingArguments(output_dir=str(tmp_path), label_count_samples=0)
 
 
-def test_trainer_rejects_plain_arguments_and_models_without_centers(tmp_path):
-    from transformers import TrainingArguments
+def test_trainer_rejects_plain_arguments_and_models_without_the_objective(tmp_path):
+    from transformers import TrainingArguments, WavLMForSequenceClassification
 
     with pytest.raises(TypeError, match="MultiLossTrainingArguments"):
         MultiLossTrainer(model=tiny_model(), args=TrainingArguments(output_dir=str(tmp_path)))
+    with pytest.raises(TypeError, match="does not compute the MLL objective"):
+        MultiLossTrainer(
+            model=WavLMForSequenceClassification(tiny_wavlm_config()), args=training_args(tmp_path)
+        )
+
+
+def test_loss_fields_of_the_arguments_are_written_into_the_model(tmp_path):
     model = tiny_model()
-    del model.class_centers
-    with pytest.raises(ValueError, match="class_centers"):
-        MultiLossTrainer(model=model, args=training_args(tmp_path))
-    trainer = MultiLossTrainer(model=model, args=training_args(tmp_path, center_weight=0.0))
-    assert trainer.multi_loss.weights["center"] == 0.0
+    MultiLossTrainer(model=model, args=training_args(tmp_path, center_weight=0.0, focal_gamma=0.5))
+    assert model.config.multi_loss == {
+        **MultiLossSettings().to_dict(),
+        "center_weight": 0.0,
+        "focal_gamma": 0.5,
+    }
+    assert model.multi_loss.weights["center"] == 0.0
 
 
 def test_inverse_frequency_alpha_from_train_dataset(tmp_path):
@@ -197,13 +250,59 @@ def test_inverse_frequency_alpha_from_train_dataset(tmp_path):
     dataset = datasets.Dataset.from_dict(
         {"input_values": [[0.0] * INPUT_SIZE] * 8, "label": [0, 0, 0, 0, 1, 1, 2, 2]}
     )
-    trainer = MultiLossTrainer(
-        model=tiny_model(),
+    model = tiny_model()
+    MultiLossTrainer(
+        model=model,
         args=training_args(tmp_path, focal_alpha="inverse_frequency"),
         train_dataset=dataset,
         data_collator=StubMixCollator(),
     )
-    assert trainer.multi_loss.focal_alpha.tolist() == pytest.approx([2 / 3, 4 / 3, 4 / 3])
+    assert model.config.multi_loss["focal_alpha"] == pytest.approx([2 / 3, 4 / 3, 4 / 3])
+    assert model.multi_loss.focal_alpha.tolist() == pytest.approx([2 / 3, 4 / 3, 4 / 3])
+
+
+def test_inverse_frequency_alpha_for_iterable_datasets(tmp_path):
+    # First 6 labels: [0, 0, 0, 1, 1, 2] -> alpha = 6 / (3 n_k) = [2/3, 1, 2].
+    labels = [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    iterable = datasets.Dataset.from_dict(
+        {"input_values": [[0.0] * INPUT_SIZE] * len(labels), "label": labels}
+    ).to_iterable_dataset()
+    with pytest.raises(ValueError, match="has no length.*label_counts.*label_count_samples"):
+        MultiLossTrainer(
+            model=tiny_model(),
+            args=training_args(tmp_path, focal_alpha="inverse_frequency", max_steps=1),
+            train_dataset=iterable,
+            data_collator=StubMixCollator(),
+        )
+    counted = tiny_model()
+    MultiLossTrainer(
+        model=counted,
+        args=training_args(
+            tmp_path, focal_alpha="inverse_frequency", max_steps=1, label_count_samples=6
+        ),
+        train_dataset=iterable,
+        data_collator=StubMixCollator(),
+    )
+    assert counted.config.multi_loss["focal_alpha"] == pytest.approx([2 / 3, 1.0, 2.0])
+    given = tiny_model()
+    MultiLossTrainer(
+        model=given,
+        args=training_args(
+            tmp_path, focal_alpha="inverse_frequency", max_steps=1, label_counts=[1, 1, 2]
+        ),
+        train_dataset=iterable,
+        data_collator=StubMixCollator(),
+    )
+    assert given.config.multi_loss["focal_alpha"] == pytest.approx([4 / 3, 4 / 3, 2 / 3])
+    with pytest.raises(ValueError, match="label_counts has 2 counts for 3 classes"):
+        MultiLossTrainer(
+            model=tiny_model(),
+            args=training_args(
+                tmp_path, focal_alpha="inverse_frequency", max_steps=1, label_counts=[1, 1]
+            ),
+            train_dataset=iterable,
+            data_collator=StubMixCollator(),
+        )
 
 
 # ---- loss wiring ----
@@ -217,14 +316,14 @@ def test_compute_loss_matches_multiloss_and_falls_back_to_one_hot(tmp_path):
     expected = MultiLoss()(
         outputs.logits,
         outputs.embeddings,
-        batch["soft_labels"],
+        batch["soft_targets"],
         batch["labels"],
         model.class_centers,
     )
     assert trainer.compute_loss(model, dict(batch)).item() == pytest.approx(
         expected.loss.item(), rel=1e-6
     )
-    hard_only = {k: v for k, v in batch.items() if k != "soft_labels"}
+    hard_only = {k: v for k, v in batch.items() if k != "soft_targets"}
     one_hot = nn.functional.one_hot(batch["labels"], NUM_LABELS).float()
     expected_hard = MultiLoss()(
         outputs.logits, outputs.embeddings, one_hot, batch["labels"], model.class_centers
@@ -507,7 +606,9 @@ def test_resume_restores_centers_and_next_loss(tmp_path):
     saved = load_file(checkpoint / "model.safetensors")
     assert saved["class_centers"].shape == (NUM_LABELS, 16)
     saved_args = torch.load(checkpoint / "training_args.bin", weights_only=False)
-    assert saved_args.center_learning_rate == 0.05 and saved_args.center_weight == 0.01
+    assert saved_args.center_learning_rate == 0.05
+    saved_config = json.loads((checkpoint / "config.json").read_text())
+    assert saved_config["multi_loss"]["center_weight"] == 0.01
 
 
 def test_resume_with_mixing_restores_the_collator_state(tmp_path):

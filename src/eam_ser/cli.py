@@ -47,7 +47,12 @@ from eam_ser.crossval import (
     run_cross_validation,
     run_split,
 )
-from eam_ser.mixup import LABEL_MODES, EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupMap
+from eam_ser.mixup import (
+    EAM_DEFAULTS,
+    LABEL_MODES,
+    EnergyAdaptiveMixupCollator,
+    EnergyAdaptiveMixupMap,
+)
 from eam_ser.modelcard import push_to_hub
 from eam_ser.modeling_flam import FlamForSequenceClassification
 
@@ -151,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument(
         "--p", type=float, default=1.0, help="probability of mixing each utterance"
     )
-    augment.add_argument("--min-snr-db", type=float, default=-5.0)
-    augment.add_argument("--max-snr-db", type=float, default=5.0)
-    augment.add_argument("--max-mix-fraction", type=float, default=0.5)
-    augment.add_argument("--label-mode", choices=LABEL_MODES, default="energy")
+    augment.add_argument("--min-snr-db", type=float, default=EAM_DEFAULTS.min_snr_db)
+    augment.add_argument("--max-snr-db", type=float, default=EAM_DEFAULTS.max_snr_db)
+    augment.add_argument("--max-mix-fraction", type=float, default=EAM_DEFAULTS.max_mix_fraction)
+    augment.add_argument("--label-mode", choices=LABEL_MODES, default=EAM_DEFAULTS.label_mode)
     augment.add_argument(
         "--batch-size", type=int, default=16, help="utterances that draw partners from each other"
     )
@@ -364,7 +369,7 @@ def command_augment(args: argparse.Namespace) -> int:
                 mixer.sampling_rate,
             )
             writer.writerow(
-                [name, str(source), labels[row["label"]], *(f"{v:.4f}" for v in row["soft_labels"])]
+                [name, str(source), labels[row["label"]], *(f"{v:.4f}" for v in row["soft_targets"])]
             )
     print(f"wrote {mixed.num_rows} mixed files and soft_labels.csv to {args.output}")
     return 0

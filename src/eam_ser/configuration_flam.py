@@ -12,6 +12,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .losses import MultiLossSettings
+
 POOLING_MODES = ("attentive", "mean", "attentive_statistics")
 ENCODER_INPUT_NAMES = ("input_values", "input_features")
 # Encoders that take a log-mel spectrogram (`input_features`) rather than the waveform.
@@ -82,6 +84,14 @@ class FlamConfig(PretrainedConfig):
             `N` optimizer steps (the trainer callback calls `freeze_encoder()` at the start and
             `unfreeze_encoder()` at step `N`), `-1` = always frozen (applied when the model is
             built; only the head trains).
+        multi_loss (`dict`, *optional*, defaults to `None`):
+            The training objective computed by the model's forward when `labels` are given:
+            the fields of `eam_ser.losses.MultiLossSettings` (`kl_weight` 1.0, `focal_weight`
+            1.0, `center_weight` 0.01, `supcon_weight` 0.1, `focal_gamma` 2.0, `focal_alpha`
+            None, `supcon_temperature` 0.07; defaults and their reasons are documented there).
+            Keys left out take those defaults; after construction the dict holds every field,
+            so `config.json` records the objective the model was trained with. A weight of 0
+            leaves its term out.
         num_labels (`int`, *optional*, defaults to 2):
             Number of emotion classes; ignored when `id2label` is given.
         id2label (`dict[int, str]`, *optional*):
@@ -101,6 +111,17 @@ class FlamConfig(PretrainedConfig):
     """
 
     model_type = "flam"
+    # Outputs Trainer leaves out of predictions, so `compute_metrics` gets the logits alone.
+    keys_to_ignore_at_inference: ClassVar[list[str]] = [
+        "embeddings",
+        "kl_loss",
+        "focal_loss",
+        "center_loss",
+        "supervised_contrastive_loss",
+        "frame_attention",
+        "hidden_states",
+        "attentions",
+    ]
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wavlm"),
     }
@@ -120,6 +141,7 @@ class FlamConfig(PretrainedConfig):
     initializer_range: float = 0.02
     freeze_feature_encoder: bool = True
     freeze_encoder_steps: int = 0
+    multi_loss: dict | None = None
 
     def __post_init__(self, **kwargs) -> None:
         super().__post_init__(**kwargs)
@@ -148,11 +170,17 @@ class FlamConfig(PretrainedConfig):
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        self.multi_loss = MultiLossSettings.from_dict(self.multi_loss).to_dict()
         if self.freeze_encoder_steps < -1:
             raise ValueError(
                 "freeze_encoder_steps must be -1 (always frozen), 0 (never) or a positive "
                 f"number of optimizer steps, got {self.freeze_encoder_steps}"
             )
+
+    @property
+    def loss_settings(self) -> MultiLossSettings:
+        """`multi_loss` as a `MultiLossSettings`."""
+        return MultiLossSettings.from_dict(self.multi_loss)
 
     @property
     def encoder_hidden_size(self) -> int:

@@ -44,8 +44,9 @@ from transformers import (
 from eam_ser.audio import DEFAULT_SAMPLING_RATE
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import CORPORA, label_names, train_test_split_by_fold
+from eam_ser.losses import MultiLossSettings
 from eam_ser.metrics import plot_confusion_matrix, ser_metrics
-from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.mixup import EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupSettings
 from eam_ser.modelcard import render_model_card, results_markdown
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
@@ -83,37 +84,13 @@ def default_encoder_config(**overrides: Any) -> WavLMConfig:
 
 
 @dataclass
-class EamSettings:
-    """Energy-Adaptive Mixup settings (see `eam_ser.mixup`); SNRs in dB."""
-
-    p: float = 0.5
-    min_snr_db: float = -5.0
-    max_snr_db: float = 5.0
-    max_mix_fraction: float = 0.5
-    label_mode: str = "energy"
-
-
-@dataclass
-class LossSettings:
-    """Multi-loss weights and hyper-parameters (fields of `MultiLossTrainingArguments`)."""
-
-    kl_weight: float = 1.0
-    focal_weight: float = 1.0
-    center_weight: float = 0.01
-    supcon_weight: float = 0.1
-    focal_gamma: float = 2.0
-    focal_alpha: list[float] | str | None = None
-    supcon_temperature: float = 0.07
-    center_learning_rate: float | None = None
-
-
-@dataclass
 class TrainingSettings:
     """Optimisation budget and batch settings.
 
     `learning_rate` None picks 5e-5 for a pretrained encoder and 1e-3 for the small encoder
     trained from scratch. `max_steps` > 0 overrides `num_train_epochs`. `warmup_steps` is an
-    int (steps) or a float in [0, 1) (fraction of the total steps).
+    int (steps) or a float in [0, 1) (fraction of the total steps). `center_learning_rate`:
+    learning rate of the class centers (None: `learning_rate`).
     """
 
     learning_rate: float | None = None
@@ -127,6 +104,7 @@ class TrainingSettings:
     seed: int = 42
     logging_steps: int = 10
     dataloader_num_workers: int = 0
+    center_learning_rate: float | None = None
 
 
 @dataclass
@@ -140,14 +118,16 @@ class ExperimentConfig:
         flam: `FlamConfig` fields (``pooling``, ``embedding_size``, ``freeze_encoder_steps``...).
             For the small encoder ``freeze_feature_encoder`` defaults to False (its CNN front
             end is random and must train); a pretrained encoder keeps FlamConfig's True.
-        eam, loss, training: see `EamSettings`, `LossSettings`, `TrainingSettings`.
+        eam: `eam_ser.mixup.EnergyAdaptiveMixupSettings` (defaults declared there).
+        loss: `eam_ser.losses.MultiLossSettings`, stored in the model's `config.multi_loss`.
+        training: see `TrainingSettings`.
     """
 
     encoder: str | None = None
     encoder_config: dict[str, Any] = field(default_factory=dict)
     flam: dict[str, Any] = field(default_factory=dict)
-    eam: EamSettings = field(default_factory=EamSettings)
-    loss: LossSettings = field(default_factory=LossSettings)
+    eam: EnergyAdaptiveMixupSettings = field(default_factory=EnergyAdaptiveMixupSettings)
+    loss: MultiLossSettings = field(default_factory=MultiLossSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,7 +137,11 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ExperimentConfig:
         """Build from a nested dict; unknown keys raise ValueError naming them."""
-        sections = {"eam": EamSettings, "loss": LossSettings, "training": TrainingSettings}
+        sections = {
+            "eam": EnergyAdaptiveMixupSettings,
+            "loss": MultiLossSettings,
+            "training": TrainingSettings,
+        }
         top_level = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - top_level)
         if unknown:
@@ -200,12 +184,13 @@ class ExperimentConfig:
 def build_model(config: ExperimentConfig, labels: Sequence[str]) -> FlamForSequenceClassification:
     """FLAM classifier over `labels` around the configured encoder (seed it before calling)."""
     id2label = dict(enumerate(labels))
+    flam_settings = {"multi_loss": config.loss.to_dict(), **config.flam}
     if config.encoder:
         return FlamForSequenceClassification.from_encoder(
-            config.encoder, id2label=id2label, **config.flam
+            config.encoder, id2label=id2label, **flam_settings
         )
     # A randomly initialised front end must learn, so it is not frozen unless asked for.
-    flam_settings = {"freeze_feature_encoder": False, **config.flam}
+    flam_settings = {"freeze_feature_encoder": False, **flam_settings}
     flam_config = FlamConfig(
         encoder_config=default_encoder_config(**config.encoder_config),
         id2label=id2label,
@@ -267,7 +252,7 @@ def training_arguments(
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
-        **dataclasses.asdict(config.loss),
+        center_learning_rate=training.center_learning_rate,
     )
 
 

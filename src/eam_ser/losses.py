@@ -24,23 +24,34 @@ The four terms:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "LOSS_TERMS",
     "CenterLoss",
     "MultiLoss",
     "MultiLossOutput",
+    "MultiLossSettings",
     "center_loss",
+    "cross_process_supervised_contrastive_loss",
     "focal_loss",
+    "gather_with_gradients",
+    "inverse_frequency_from_counts",
     "inverse_frequency_weights",
     "kl_divergence_loss",
     "supervised_contrastive_loss",
 ]
+
+LOSS_TERMS = ("kl", "focal", "center", "supcon")
+"""Short names of the four MLL terms, in the order of the objective."""
 
 
 def _check_logits_and_targets(logits: torch.Tensor, soft_labels: torch.Tensor) -> None:
@@ -89,12 +100,22 @@ def inverse_frequency_weights(labels: Sequence[int] | torch.Tensor, num_labels: 
     labels = torch.as_tensor(labels, dtype=torch.long).flatten()
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
         raise ValueError(f"`labels` holds a class index outside [0, {num_labels})")
-    counts = torch.bincount(labels, minlength=num_labels)
-    missing = [k for k in range(num_labels) if counts[k] == 0]
+    return inverse_frequency_from_counts(torch.bincount(labels, minlength=num_labels).tolist())
+
+
+def inverse_frequency_from_counts(counts: Sequence[int]) -> list[float]:
+    """`alpha_k = N / (num_labels * n_k)` from the class counts `n_k` (one per class, N = sum).
+
+    Raises:
+        ValueError: a count is negative or zero (the weight of a class without samples is
+            undefined).
+    """
+    counts = [int(count) for count in counts]
+    missing = [k for k, count in enumerate(counts) if count <= 0]
     if missing:
         raise ValueError(f"classes {missing} have no training sample: inverse frequency undefined")
-    total = float(counts.sum())
-    return [total / (num_labels * float(count)) for count in counts]
+    total = float(sum(counts))
+    return [total / (len(counts) * count) for count in counts]
 
 
 def kl_divergence_loss(logits: torch.Tensor, soft_labels: torch.Tensor) -> torch.Tensor:
@@ -191,6 +212,66 @@ def center_loss(
     return 0.5 * (weights * squared_distances).sum(dim=1).mean()
 
 
+def _check_supcon_inputs(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float) -> None:
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
+        )
+    if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"`labels` must have shape ({embeddings.shape[0]},), got {tuple(labels.shape)}"
+        )
+    if labels.dtype.is_floating_point:
+        raise ValueError("`labels` must hold integer class indices")
+    if temperature <= 0:
+        raise ValueError(f"`temperature` must be > 0, got {temperature}")
+
+
+def _supervised_contrastive_sum(
+    anchors: torch.Tensor,
+    anchor_labels: torch.Tensor,
+    contrast: torch.Tensor,
+    contrast_labels: torch.Tensor,
+    anchor_rows: torch.Tensor,
+    temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the per-anchor SupCon losses over the valid anchors, and their number.
+
+    Args:
+        anchors: (anchors, embedding_size) embeddings whose losses are summed.
+        anchor_labels: (anchors,) int hard labels.
+        contrast: (samples, embedding_size) every sample an anchor is compared with; the
+            anchors themselves are among them, at rows `anchor_rows`.
+        contrast_labels: (samples,) int hard labels.
+        anchor_rows: (anchors,) int64 row of each anchor in `contrast` (left out of its own
+            denominator and positives).
+        temperature: softmax temperature T > 0.
+
+    Returns:
+        (sum over valid anchors, number of valid anchors as a float tensor). An anchor is valid
+        when it has a positive and a negative among the other samples.
+    """
+    contrast_labels = contrast_labels.to(contrast.device)
+    anchor_labels = anchor_labels.to(contrast.device)
+    columns = torch.arange(contrast.shape[0], device=contrast.device)
+    not_self = columns[None, :] != anchor_rows.to(contrast.device)[:, None]
+    same_label = anchor_labels[:, None] == contrast_labels[None, :]
+    positives = same_label & not_self
+    valid_anchors = positives.any(dim=1) & (~same_label).any(dim=1)
+    normalized_anchors = F.normalize(_at_least_float32(anchors), dim=1)
+    normalized_contrast = F.normalize(_at_least_float32(contrast), dim=1)
+    similarities = normalized_anchors @ normalized_contrast.T / temperature
+    # Subtracting the row maximum (a constant per anchor) leaves the loss unchanged and avoids
+    # overflow in exp; the self-similarity is masked out of the denominator.
+    similarities = similarities - similarities.detach().max(dim=1, keepdim=True).values
+    denominator = torch.logsumexp(similarities.masked_fill(~not_self, float("-inf")), dim=1)
+    log_probs = similarities - denominator[:, None]
+    positive_log_probs = torch.where(positives, log_probs, torch.zeros_like(log_probs))
+    per_anchor = -positive_log_probs.sum(dim=1) / positives.sum(dim=1).clamp_min(1)
+    total = torch.where(valid_anchors, per_anchor, torch.zeros_like(per_anchor)).sum()
+    return total, valid_anchors.sum().to(total.dtype)
+
+
 def supervised_contrastive_loss(
     embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07
 ) -> torch.Tensor:
@@ -211,44 +292,104 @@ def supervised_contrastive_loss(
     Returns:
         Scalar tensor.
     """
-    if embeddings.ndim != 2:
-        raise ValueError(
-            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
-        )
-    if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"`labels` must have shape ({embeddings.shape[0]},), got {tuple(labels.shape)}"
-        )
-    if labels.dtype.is_floating_point:
-        raise ValueError("`labels` must hold integer class indices")
-    if temperature <= 0:
-        raise ValueError(f"`temperature` must be > 0, got {temperature}")
-    batch_size = embeddings.shape[0]
-    labels = labels.to(embeddings.device)
-    not_self = ~torch.eye(batch_size, dtype=torch.bool, device=embeddings.device)
-    positives = (labels[:, None] == labels[None, :]) & not_self
-    has_negative = (labels[:, None] != labels[None, :]).any(dim=1)
-    valid_anchors = positives.any(dim=1) & has_negative
-    if not bool(valid_anchors.any()):
-        return embeddings.sum() * 0.0
+    _check_supcon_inputs(embeddings, labels, temperature)
+    rows = torch.arange(embeddings.shape[0], device=embeddings.device)
+    total, count = _supervised_contrastive_sum(
+        embeddings, labels, embeddings, labels, rows, temperature
+    )
+    return total / count.clamp_min(1.0)
 
-    normalized = F.normalize(_at_least_float32(embeddings), dim=1)
-    similarities = normalized @ normalized.T / temperature
-    # Subtracting the row maximum (a constant per anchor) leaves the loss unchanged and avoids
-    # overflow in exp; the self-similarity is masked out of the denominator.
-    similarities = similarities - similarities.detach().max(dim=1, keepdim=True).values
-    denominator = torch.logsumexp(similarities.masked_fill(~not_self, float("-inf")), dim=1)
-    log_probs = similarities - denominator[:, None]
-    positive_log_probs = torch.where(positives, log_probs, torch.zeros_like(log_probs))
-    per_anchor = -positive_log_probs.sum(dim=1) / positives.sum(dim=1).clamp_min(1)
-    return per_anchor[valid_anchors].mean()
+
+def _row_counts(rows: int, device: torch.device) -> list[int]:
+    """The row count of every process (a collective)."""
+    count = torch.tensor([rows], device=device)
+    counts = [torch.zeros_like(count) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, count)
+    return [int(value) for value in counts]
+
+
+class _GatherWithGradients(torch.autograd.Function):
+    """`all_gather` of (rows, ...) tensors of any row count whose backward returns each process
+    the gradient of the sum over processes of their losses with respect to its own rows."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        counts = _row_counts(tensor.shape[0], tensor.device)
+        padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
+        padded[: tensor.shape[0]] = tensor
+        gathered = [torch.zeros_like(padded) for _ in counts]
+        dist.all_gather(gathered, padded.contiguous())
+        rank = dist.get_rank()
+        ctx.row_range = (sum(counts[:rank]), sum(counts[: rank + 1]))
+        return torch.cat([part[:count] for part, count in zip(gathered, counts, strict=True)])
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
+        grad = grad_output.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start, end = ctx.row_range
+        return grad[start:end]
+
+
+def gather_with_gradients(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate `tensor` (rows, ...) of every process in rank order, keeping gradients.
+
+    Row counts may differ between processes. The backward pass sums the incoming gradients
+    over the processes (one `all_reduce`) and hands each process the rows it contributed, so
+    with data-parallel gradient averaging a loss of the gathered rows trains as it would on one
+    process. Every process must call it (it is a collective) and backpropagate through it.
+    Without an initialised process group the tensor is returned as it is.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    return _GatherWithGradients.apply(tensor)
+
+
+def cross_process_supervised_contrastive_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07
+) -> torch.Tensor:
+    """Supervised contrastive loss of this process's anchors against the samples of every process.
+
+    Each process passes its own micro-batch. The embeddings and labels of all processes are
+    gathered (with gradients, see `gather_with_gradients`); this process's anchors are compared
+    with all of them, and the sum of their losses is divided by the number of valid anchors over
+    all processes and multiplied by the number of processes. The mean of the returned values
+    over the processes (what data-parallel training averages, and what the trainer logs) is
+    therefore exactly `supervised_contrastive_loss` of the concatenated batch, and so is the
+    averaged gradient. Without an initialised process group this is
+    `supervised_contrastive_loss`.
+
+    Args:
+        embeddings: (batch, embedding_size), this process's micro-batch.
+        labels: (batch,) int hard labels.
+        temperature: softmax temperature T > 0.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_supcon_inputs(embeddings, labels, temperature)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return supervised_contrastive_loss(embeddings, labels, temperature)
+    all_embeddings = gather_with_gradients(embeddings)
+    all_labels = gather_with_gradients(labels.to(embeddings.device))
+    first_row = sum(_row_counts(embeddings.shape[0], embeddings.device)[: dist.get_rank()])
+    rows = torch.arange(first_row, first_row + embeddings.shape[0], device=embeddings.device)
+    total, count = _supervised_contrastive_sum(
+        embeddings, labels, all_embeddings, all_labels, rows, temperature
+    )
+    dist.all_reduce(count, op=dist.ReduceOp.SUM)
+    # The gathered copy enters the result even when no anchor here is valid, so that every
+    # process runs the gather's backward (a collective) in every step.
+    total = total + 0.0 * all_embeddings.sum()
+    return total * dist.get_world_size() / count.clamp_min(1.0)
 
 
 class CenterLoss(nn.Module):
-    """Center loss with its own learnable centers, for use outside `MultiLossTrainer`.
+    """Center loss with its own learnable centers, for models that do not own theirs.
 
-    (The trainer uses the centers owned by the model, `model.class_centers`, so that they are
-    saved with it; this module is for custom training loops.) Put this module's parameters in
+    (`FlamForSequenceClassification` owns its centers, `class_centers`, and computes the center
+    loss in its forward, so they are saved with it; this module is for other models in custom
+    training loops.) Put this module's parameters in
     the optimizer, optionally with their own learning rate.
 
     Args:
@@ -273,6 +414,83 @@ class CenterLoss(nn.Module):
 
 
 @dataclass
+class MultiLossSettings:
+    """Weights and hyper-parameters of the four-term MLL objective: the one place they are set.
+
+    `loss = kl_weight * KL + focal_weight * focal + center_weight * center
+    + supcon_weight * supcon`. `FlamConfig.multi_loss` stores these fields (so a saved model
+    carries the objective it was trained with), `MultiLossTrainingArguments` can override them,
+    and the CLI, experiment configs and model cards read them from here.
+
+    Defaults (the paper gives no weights; these are chosen for scale): the KL term to the EAM
+    soft labels is the main classification loss (1.0); focal loss is of the same order as the
+    cross-entropy and adds the hard-example emphasis (1.0, gamma 2 as in Lin et al. 2017);
+    center loss sums squared distances over `embedding_size` dimensions, so it starts orders of
+    magnitude above the others and gets a small weight (0.01, within the 0.001-0.01 range of
+    Wen et al. 2016); supervised contrastive loss is an auxiliary term around log(batch) in
+    size (0.1, temperature 0.07 as in Khosla et al. 2020).
+
+    Attributes:
+        kl_weight: weight of the KL divergence to the soft labels (>= 0).
+        focal_weight: weight of the focal loss (>= 0).
+        center_weight: weight of the center loss (>= 0).
+        supcon_weight: weight of the supervised contrastive loss (>= 0).
+        focal_gamma: focal loss gamma (>= 0; 0 gives the cross-entropy).
+        focal_alpha: per-class focal weights, one float >= 0 per class, or None (all 1).
+        supcon_temperature: supervised contrastive temperature (> 0).
+    """
+
+    kl_weight: float = 1.0
+    focal_weight: float = 1.0
+    center_weight: float = 0.01
+    supcon_weight: float = 0.1
+    focal_gamma: float = 2.0
+    focal_alpha: list[float] | None = None
+    supcon_temperature: float = 0.07
+
+    def __post_init__(self) -> None:
+        for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight", "focal_gamma"):
+            value = float(getattr(self, name))
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            setattr(self, name, value)
+        if not float(self.supcon_temperature) > 0:
+            raise ValueError(f"supcon_temperature must be > 0, got {self.supcon_temperature}")
+        self.supcon_temperature = float(self.supcon_temperature)
+        if self.focal_alpha is not None:
+            alpha = [float(value) for value in self.focal_alpha]
+            if not all(value >= 0 for value in alpha):
+                raise ValueError(f"focal_alpha weights must be >= 0, got {self.focal_alpha}")
+            self.focal_alpha = alpha
+        if not any(self.weights.values()):
+            raise ValueError("all loss weights are 0: nothing to optimise")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Weight of each term, keyed by the names in `LOSS_TERMS`."""
+        return {
+            "kl": self.kl_weight,
+            "focal": self.focal_weight,
+            "center": self.center_weight,
+            "supcon": self.supcon_weight,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain (JSON-serialisable) dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None, *, where: str = "multi_loss") -> MultiLossSettings:
+        """Build from a dict of fields; unknown keys raise ValueError naming `where`."""
+        values = dict(values or {})
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
 class MultiLossOutput:
     """Result of `MultiLoss`: the weighted total and each unweighted term.
 
@@ -289,53 +507,29 @@ class MultiLossOutput:
 class MultiLoss(nn.Module):
     """Weighted sum of the KL, focal, center and supervised contrastive losses.
 
-    `loss = kl_weight * KL + focal_weight * focal + center_weight * center + supcon_weight * supcon`.
-
-    Defaults (the paper gives no weights; these are chosen for scale): the KL term to the EAM
-    soft labels is the main classification loss (1.0); focal loss is of the same order as the
-    cross-entropy and adds the hard-example emphasis (1.0, gamma 2 as in Lin et al.); center
-    loss sums squared distances over `embedding_size` dimensions, so it starts orders of
-    magnitude above the others and gets a small weight (0.01, within the 0.001-0.01 range of
-    Wen et al.); supervised contrastive loss is an auxiliary term around log(batch) in size
-    (0.1, temperature 0.07 as in Khosla et al.).
+    `loss = kl_weight * KL + focal_weight * focal + center_weight * center + supcon_weight * supcon`
+    with the weights and hyper-parameters of `MultiLossSettings` (defaults documented there).
 
     Args:
-        kl_weight, focal_weight, center_weight, supcon_weight: term weights (>= 0).
-        focal_gamma: focal loss gamma (>= 0).
-        focal_alpha: optional per-class focal weights (num_labels,).
-        supcon_temperature: supervised contrastive temperature (> 0).
+        settings: the objective (default `MultiLossSettings()`).
+        **overrides: fields of `MultiLossSettings` replacing those of `settings`
+            (e.g. `MultiLoss(center_weight=0.0)`).
     """
 
-    def __init__(
-        self,
-        kl_weight: float = 1.0,
-        focal_weight: float = 1.0,
-        center_weight: float = 0.01,
-        supcon_weight: float = 0.1,
-        focal_gamma: float = 2.0,
-        focal_alpha: Sequence[float] | torch.Tensor | None = None,
-        supcon_temperature: float = 0.07,
-    ) -> None:
+    def __init__(self, settings: MultiLossSettings | None = None, **overrides: Any) -> None:
         super().__init__()
-        self.weights = {
-            "kl": float(kl_weight),
-            "focal": float(focal_weight),
-            "center": float(center_weight),
-            "supcon": float(supcon_weight),
-        }
-        for name, weight in self.weights.items():
-            if weight < 0:
-                raise ValueError(f"`{name}_weight` must be >= 0, got {weight}")
-        if focal_gamma < 0:
-            raise ValueError(f"`focal_gamma` must be >= 0, got {focal_gamma}")
-        if supcon_temperature <= 0:
-            raise ValueError(f"`supcon_temperature` must be > 0, got {supcon_temperature}")
-        self.focal_gamma = float(focal_gamma)
-        self.supcon_temperature = float(supcon_temperature)
-        alpha = None if focal_alpha is None else torch.as_tensor(focal_alpha, dtype=torch.float32)
-        if alpha is not None and (alpha.ndim != 1 or bool((alpha < 0).any())):
-            raise ValueError("`focal_alpha` must be a 1-D sequence of non-negative class weights")
-        self.register_buffer("focal_alpha", alpha, persistent=False)
+        if overrides:
+            settings = MultiLossSettings.from_dict(
+                {**(settings or MultiLossSettings()).to_dict(), **overrides}, where="MultiLoss"
+            )
+        self.settings = settings or MultiLossSettings()
+        self.weights = self.settings.weights
+        alpha = self.settings.focal_alpha
+        self.register_buffer(
+            "focal_alpha",
+            None if alpha is None else torch.tensor(alpha, dtype=torch.float32),
+            persistent=False,
+        )
 
     def forward(
         self,
@@ -354,11 +548,12 @@ class MultiLoss(nn.Module):
             labels: (batch,) hard labels, positives of the supervised contrastive term.
             centers: (num_labels, embedding_size); needed when the center weight > 0.
         """
+        settings = self.settings
         terms: dict[str, torch.Tensor] = {}
         if self.weights["kl"] > 0:
             terms["kl"] = kl_divergence_loss(logits, soft_labels)
         if self.weights["focal"] > 0:
-            terms["focal"] = focal_loss(logits, soft_labels, self.focal_gamma, self.focal_alpha)
+            terms["focal"] = focal_loss(logits, soft_labels, settings.focal_gamma, self.focal_alpha)
         needs_embeddings = self.weights["center"] > 0 or self.weights["supcon"] > 0
         if needs_embeddings and embeddings is None:
             raise ValueError("`embeddings` are required when center_weight or supcon_weight > 0")
@@ -368,9 +563,10 @@ class MultiLoss(nn.Module):
             terms["center"] = center_loss(embeddings, soft_labels, centers)
         if self.weights["supcon"] > 0:
             terms["supcon"] = supervised_contrastive_loss(
-                embeddings, labels, self.supcon_temperature
+                embeddings, labels, settings.supcon_temperature
             )
-        if not terms:
-            raise ValueError("all loss weights are 0: nothing to optimise")
-        total = sum(self.weights[name] * value for name, value in terms.items())
-        return MultiLossOutput(loss=total, terms=terms)
+        return MultiLossOutput(loss=self.combine(terms), terms=terms)
+
+    def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """`sum_k weight_k * terms[k]` over the given terms (keys from `LOSS_TERMS`)."""
+        return sum(self.weights[name] * value for name, value in terms.items())

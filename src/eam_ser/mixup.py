@@ -49,6 +49,7 @@ Every random choice goes through an explicit ``numpy.random.Generator``.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,11 +62,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
 
 __all__ = [
+    "EAM_DEFAULTS",
     "LABEL_MODES",
     "SILENCE_THRESHOLD",
     "EnergyAdaptiveMixup",
     "EnergyAdaptiveMixupCollator",
     "EnergyAdaptiveMixupMap",
+    "EnergyAdaptiveMixupSettings",
     "MixParameters",
     "draw_mix_parameters",
     "draw_partner_index",
@@ -73,6 +76,8 @@ __all__ = [
     "mix_soft_labels",
     "one_hot",
     "partner_label_weight",
+    "process_stream_key",
+    "stream_generator",
 ]
 
 LABEL_MODES = ("energy", "length", "hard")
@@ -115,33 +120,57 @@ class MixParameters:
         )
 
 
-def _check_settings(
-    *,
-    p: float,
-    min_snr_db: float,
-    max_snr_db: float,
-    max_mix_fraction: float,
-    min_length_samples: int,
-    label_mode: str,
-) -> None:
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
-    if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
-        raise ValueError(
-            f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
-        )
-    if not 0.0 < max_mix_fraction <= 1.0:
-        raise ValueError(
-            f"max_mix_fraction (longest mix as a fraction of the shorter clip) must be in (0, 1], "
-            f"got {max_mix_fraction}"
-        )
-    if int(min_length_samples) != min_length_samples or min_length_samples < 1:
-        raise ValueError(
-            f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
-            f"got {min_length_samples}"
-        )
-    if label_mode not in LABEL_MODES:
-        raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+@dataclass(frozen=True)
+class EnergyAdaptiveMixupSettings:
+    """The settings of EAM and their defaults: the one place they are declared.
+
+    The collator, the map function, the transform, :func:`draw_mix_parameters`, experiment
+    configs (the ``eam`` section) and the ``eam-ser`` command take their defaults from here.
+
+    Attributes:
+        p: probability that a sample is mixed, in [0, 1].
+        min_snr_db, max_snr_db: range of the segment SNR ``s`` in dB (finite, min <= max).
+            The default [-5, 5] dB lets either utterance dominate the segment.
+        max_mix_fraction: longest mix as a fraction of the shorter clip of a pair, in (0, 1].
+            0.5 keeps the first utterance the majority of every clip (and its label the argmax).
+        min_length_samples: shortest mix in samples (1600 = 0.1 s at 16 kHz); pairs that
+            allow less are not mixed.
+        label_mode: ``"energy"``, ``"length"`` or ``"hard"`` (module docstring).
+
+    Raises:
+        ValueError: a value outside its range, naming the setting and its unit.
+    """
+
+    p: float = 0.5
+    min_snr_db: float = -5.0
+    max_snr_db: float = 5.0
+    max_mix_fraction: float = 0.5
+    min_length_samples: int = 1600
+    label_mode: str = "energy"
+
+    def __post_init__(self) -> None:
+        p, min_snr_db, max_snr_db = self.p, self.min_snr_db, self.max_snr_db
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
+        if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
+            raise ValueError(
+                f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
+            )
+        if not 0.0 < self.max_mix_fraction <= 1.0:
+            raise ValueError(
+                "max_mix_fraction (longest mix as a fraction of the shorter clip) must be in "
+                f"(0, 1], got {self.max_mix_fraction}"
+            )
+        if int(self.min_length_samples) != self.min_length_samples or self.min_length_samples < 1:
+            raise ValueError(
+                f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
+                f"got {self.min_length_samples}"
+            )
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
+
+
+EAM_DEFAULTS = EnergyAdaptiveMixupSettings()
 
 
 def one_hot(labels: Any, num_labels: int) -> np.ndarray:
@@ -173,11 +202,11 @@ def draw_mix_parameters(
     partner_index: Any,
     generator: np.random.Generator,
     *,
-    p: float = 0.5,
-    min_snr_db: float = -5.0,
-    max_snr_db: float = 5.0,
-    max_mix_fraction: float = 0.5,
-    min_length_samples: int = 1600,
+    p: float = EAM_DEFAULTS.p,
+    min_snr_db: float = EAM_DEFAULTS.min_snr_db,
+    max_snr_db: float = EAM_DEFAULTS.max_snr_db,
+    max_mix_fraction: float = EAM_DEFAULTS.max_mix_fraction,
+    min_length_samples: int = EAM_DEFAULTS.min_length_samples,
 ) -> MixParameters:
     """Draw mix length, start offsets and SNR for each sample, vectorized over the batch.
 
@@ -196,13 +225,12 @@ def draw_mix_parameters(
     Returns:
         :class:`MixParameters`; ``mix_length`` is 0 (and the offsets 0) for unmixed samples.
     """
-    _check_settings(
+    EnergyAdaptiveMixupSettings(
         p=p,
         min_snr_db=min_snr_db,
         max_snr_db=max_snr_db,
         max_mix_fraction=max_mix_fraction,
         min_length_samples=min_length_samples,
-        label_mode="hard",
     )
     lengths = np.asarray(lengths, dtype=np.int64)
     partner_lengths = np.asarray(partner_lengths, dtype=np.int64)
@@ -424,7 +452,7 @@ class _BatchMixer:
     ) -> None:
         if int(num_labels) != num_labels or num_labels < 1:
             raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
-        _check_settings(
+        EnergyAdaptiveMixupSettings(
             p=p,
             min_snr_db=min_snr_db,
             max_snr_db=max_snr_db,
@@ -509,12 +537,55 @@ def _seed_entropy(seed: int | None) -> int:
     return int(np.random.SeedSequence().entropy if seed is None else seed)
 
 
+def process_stream_key() -> tuple[int, int]:
+    """``(rank, worker)`` of the calling process: the rank from ``torch.distributed`` once it is
+    initialised, else the ``RANK`` environment variable that ``torchrun`` and ``accelerate
+    launch`` set, else 0; the worker is 0 in the main process and ``id + 1`` inside a
+    DataLoader worker."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+    else:
+        rank = int(os.environ.get("RANK", "0"))
+    worker = torch.utils.data.get_worker_info()
+    return rank, 0 if worker is None else worker.id + 1
+
+
+def stream_generator(seed: int, key: tuple[int, int]) -> np.random.Generator:
+    """The generator of process ``key = (rank, worker)`` for one user `seed`.
+
+    The rule: ``default_rng(seed)`` for the main process of rank 0 (so one process without
+    workers draws exactly what ``seed`` alone gives) and ``default_rng([seed, rank, worker])``
+    for every other process, so ranks and workers draw distinct, repeatable streams.
+    """
+    return np.random.default_rng(seed if key == (0, 0) else [seed, *key])
+
+
+class _ProcessStreams:
+    """A seed and the generator of the process using it (see :func:`stream_generator`).
+
+    A copy that lands in another process (a DataLoader worker, another rank) re-seeds once,
+    on its first draw there.
+    """
+
+    def _init_streams(self, seed: int | None) -> None:
+        self.seed = _seed_entropy(seed)
+        self._stream_key = process_stream_key()
+        self.generator = stream_generator(self.seed, self._stream_key)
+
+    def _active_generator(self) -> np.random.Generator:
+        key = process_stream_key()
+        if key != self._stream_key:
+            self._stream_key = key
+            self.generator = stream_generator(self.seed, key)
+        return self.generator
+
+
 # --------------------------------------------------------------------------------------------
 # Collator
 # --------------------------------------------------------------------------------------------
 
 
-class EnergyAdaptiveMixupCollator(_BatchMixer):
+class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
     """Trainer / DataLoader collator: load, pad, mix within the batch, normalize or featurize.
 
     Each feature is a dict with the audio under `audio_column` (anything :func:`load_audio`
@@ -538,7 +609,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
     - ``attention_mask`` (batch, time) int64: 1 for real samples (or real mel frames).
     - ``labels`` (batch,) int64: the hard label ``y_i`` of the first utterance (see the module
       docstring: it is the argmax of the soft label when ``max_mix_fraction <= 0.5``).
-    - ``soft_labels`` (batch, num_labels) float32: one-hot for unmixed samples, else
+    - ``soft_targets`` (batch, num_labels) float32, the soft labels: one-hot for unmixed samples, else
       ``(1 - w) onehot(y_i) + w onehot(y_j)``.
 
     Mode: ``training`` (default True), ``train()`` / ``eval()`` (return self) and
@@ -546,9 +617,10 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
     padding collator. After each call, ``last_parameters`` and ``last_applied`` hold the draw
     and which samples were really mixed (False for silent or too-short ones).
 
-    Reproducibility: ``generator = numpy.random.default_rng(seed)``. Inside a DataLoader
-    worker it is re-seeded once with ``(seed, worker id)`` so workers draw different but
-    repeatable mixes. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
+    Reproducibility: every process rank and DataLoader worker draws its own repeatable stream
+    of the one `seed` (:func:`stream_generator`: ``default_rng(seed)`` in the main process of
+    rank 0, ``default_rng([seed, rank, worker id + 1])`` elsewhere), so two GPUs or two workers
+    never draw the same mixes. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
     generator, so a run resumed from a checkpoint draws the same mixes as the uninterrupted
     one (``MultiLossTrainer`` does this with every checkpoint; exact only with
     ``dataloader_num_workers=0``, since workers draw from their own re-seeded copies).
@@ -556,7 +628,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
     training stream.
 
     Args:
-        num_labels: number of classes (width of ``soft_labels``).
+        num_labels: number of classes (width of ``soft_targets``).
         feature_extractor: optional transformers feature extractor to call after mixing.
         p: probability of mixing each sample in training mode.
         min_snr_db, max_snr_db: segment SNR range in dB.
@@ -575,18 +647,18 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         num_labels: int,
         *,
         feature_extractor: Any = None,
-        p: float = 0.5,
-        min_snr_db: float = -5.0,
-        max_snr_db: float = 5.0,
-        max_mix_fraction: float = 0.5,
-        label_mode: str = "energy",
+        p: float = EAM_DEFAULTS.p,
+        min_snr_db: float = EAM_DEFAULTS.min_snr_db,
+        max_snr_db: float = EAM_DEFAULTS.max_snr_db,
+        max_mix_fraction: float = EAM_DEFAULTS.max_mix_fraction,
+        label_mode: str = EAM_DEFAULTS.label_mode,
         sampling_rate: int = DEFAULT_SAMPLING_RATE,
         normalize: bool = True,
         audio_column: str = "audio",
         label_column: str = "label",
         label2id: Mapping[str, int] | None = None,
         seed: int | None = None,
-        min_length_samples: int = 1600,
+        min_length_samples: int = EAM_DEFAULTS.min_length_samples,
     ) -> None:
         super().__init__(
             num_labels,
@@ -603,12 +675,10 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         )
         self.feature_extractor = feature_extractor
         self.normalize = normalize
-        self.seed = _seed_entropy(seed)
-        self.generator = np.random.default_rng(self.seed)
+        self._init_streams(seed)
         self.training = True
         self.last_parameters: MixParameters | None = None
         self.last_applied: np.ndarray | None = None
-        self._worker_id: int | None = None
 
     def train(self, mode: bool = True) -> EnergyAdaptiveMixupCollator:
         """Switch mixing on (or off with ``mode=False``); returns self."""
@@ -639,7 +709,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         """
         return {
             "seed": self.seed,
-            "bit_generator": _json_ready(self.generator.bit_generator.state),
+            "bit_generator": _json_ready(self._active_generator().bit_generator.state),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -652,7 +722,8 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         missing = [key for key in ("seed", "bit_generator") if key not in state]
         if missing:
             raise ValueError(f"state: missing {missing}; expected the output of state_dict()")
-        bit_generator = self.generator.bit_generator
+        self.seed = int(state["seed"])
+        bit_generator = self._active_generator().bit_generator
         saved_kind = state["bit_generator"].get("bit_generator")
         if saved_kind != type(bit_generator).__name__:
             raise ValueError(
@@ -660,7 +731,6 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
                 f"{type(bit_generator).__name__}"
             )
         bit_generator.state = state["bit_generator"]
-        self.seed = int(state["seed"])
 
     def _load(self, feature: Mapping[str, Any], index: int) -> np.ndarray:
         if not isinstance(feature, Mapping):
@@ -678,13 +748,6 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
             raise ValueError(f"features[{index}]: no label under {self.label_column!r} or 'labels'")
         return self._label_index(feature[key], f"features[{index}][{key!r}]")
 
-    def _active_generator(self) -> np.random.Generator:
-        worker = torch.utils.data.get_worker_info()
-        if worker is not None and self._worker_id != worker.id:
-            self._worker_id = worker.id
-            self.generator = np.random.default_rng([self.seed, worker.id])
-        return self.generator
-
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Collate a list of features into a batch; see the class docstring for the keys."""
         if len(features) == 0:
@@ -700,7 +763,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer):
         self.last_parameters, self.last_applied = parameters, applied
         batch = {
             "labels": torch.from_numpy(labels),
-            "soft_labels": torch.from_numpy(soft_labels),
+            "soft_targets": torch.from_numpy(soft_labels),
         }
         if self.feature_extractor is not None:
             batch.update(self._featurize(buffer, lengths))
@@ -768,13 +831,15 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
 
     Partners are drawn within each map batch (as in the collator). Adds the columns
     ``mixed_audio`` (float32 arrays at `sampling_rate`, same length as the source clip) and
-    ``soft_labels`` (num_labels floats); the source columns are kept.
+    ``soft_targets`` (num_labels floats, the soft labels; the name of the FLAM forward argument
+    they feed, so a plain Trainer passes the column on); the source columns are kept.
 
     Seeding: with ``with_indices=True`` the generator of a batch is
     ``numpy.random.default_rng([seed, first index of the batch])``, so the output depends only on
     `seed` and the batch composition (fixed by ``batch_size`` and ``num_proc``), not on which
-    process runs the batch or in what order. Without indices a single generator seeded with
-    `seed` is advanced batch after batch (deterministic only with ``num_proc=1``).
+    process runs the batch or in what order, and every shard draws its own mixes. Without
+    indices a single generator seeded with `seed` is advanced batch after batch; that is
+    refused in ``num_proc > 1`` shard processes, which would all repeat the same draws.
 
     Example::
 
@@ -789,17 +854,17 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
         self,
         num_labels: int,
         *,
-        p: float = 0.5,
-        min_snr_db: float = -5.0,
-        max_snr_db: float = 5.0,
-        max_mix_fraction: float = 0.5,
-        label_mode: str = "energy",
+        p: float = EAM_DEFAULTS.p,
+        min_snr_db: float = EAM_DEFAULTS.min_snr_db,
+        max_snr_db: float = EAM_DEFAULTS.max_snr_db,
+        max_mix_fraction: float = EAM_DEFAULTS.max_mix_fraction,
+        label_mode: str = EAM_DEFAULTS.label_mode,
         sampling_rate: int = DEFAULT_SAMPLING_RATE,
         audio_column: str = "audio",
         label_column: str = "label",
         label2id: Mapping[str, int] | None = None,
         seed: int = 0,
-        min_length_samples: int = 1600,
+        min_length_samples: int = EAM_DEFAULTS.min_length_samples,
     ) -> None:
         super().__init__(
             num_labels,
@@ -816,11 +881,24 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
         )
         self.seed = int(seed)
         self.generator = np.random.default_rng(self.seed)
+        self._creator_pid = os.getpid()
 
     def __call__(
         self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None
     ) -> dict[str, list[np.ndarray]]:
-        """Mix one batch (columns -> lists); returns ``{"mixed_audio", "soft_labels"}`` lists."""
+        """Mix one batch (columns -> lists); returns ``{"mixed_audio", "soft_targets"}`` lists.
+
+        Raises:
+            ValueError: called without `indices` in another process than the one that built
+                this function (a ``num_proc > 1`` shard), where it would repeat the draws of
+                every other shard.
+        """
+        if indices is None and os.getpid() != self._creator_pid:
+            raise ValueError(
+                "EnergyAdaptiveMixupMap runs in a map worker process (num_proc > 1) without "
+                "indices: every shard would draw the same mixes. Call dataset.map(..., "
+                "with_indices=True) so each batch draws from (seed, its first index)."
+            )
         if self.audio_column not in batch:
             raise ValueError(f"batch has no column {self.audio_column!r}; columns: {sorted(batch)}")
         label_column = self.label_column if self.label_column in batch else "labels"
@@ -846,7 +924,7 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
         buffer, lengths, soft_labels, _, _ = self._pad_and_mix(waveforms, labels, generator, self.p)
         return {
             "mixed_audio": [buffer[row, :length].copy() for row, length in enumerate(lengths)],
-            "soft_labels": list(soft_labels),
+            "soft_targets": list(soft_labels),
         }
 
 
@@ -855,7 +933,7 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
 # --------------------------------------------------------------------------------------------
 
 
-class EnergyAdaptiveMixup(BaseWaveformTransform):
+class EnergyAdaptiveMixup(BaseWaveformTransform, _ProcessStreams):
     """audiomentations transform: mix a segment of a partner drawn from `pool` at a random SNR.
 
     Composes inside ``audiomentations.Compose``. The waveform is mono float32 (time,). The
@@ -881,7 +959,9 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         label_mode: how ``partner_label_weight`` is computed (see module docstring).
         audio_column, label_column: columns of a ``datasets.Dataset`` pool.
         p: probability of applying the transform.
-        seed: seed of ``self.generator`` (every random choice, ``should_apply`` included).
+        seed: seed of every random choice, ``should_apply`` included. Each process rank and
+            DataLoader worker draws its own repeatable stream of it (:func:`stream_generator`),
+            so copies of the transform in workers do not repeat each other's draws.
     """
 
     supports_multichannel = False
@@ -891,17 +971,17 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         pool: Sequence[Any] | Any,
         *,
         pool_labels: Sequence[Any] | None = None,
-        min_snr_db: float = -5.0,
-        max_snr_db: float = 5.0,
-        max_mix_fraction: float = 0.5,
-        min_length_samples: int = 1600,
-        label_mode: str = "energy",
+        min_snr_db: float = EAM_DEFAULTS.min_snr_db,
+        max_snr_db: float = EAM_DEFAULTS.max_snr_db,
+        max_mix_fraction: float = EAM_DEFAULTS.max_mix_fraction,
+        min_length_samples: int = EAM_DEFAULTS.min_length_samples,
+        label_mode: str = EAM_DEFAULTS.label_mode,
         audio_column: str = "audio",
         label_column: str = "label",
-        p: float = 0.5,
+        p: float = EAM_DEFAULTS.p,
         seed: int | None = None,
     ) -> None:
-        _check_settings(
+        EnergyAdaptiveMixupSettings(
             p=p,
             min_snr_db=min_snr_db,
             max_snr_db=max_snr_db,
@@ -932,8 +1012,7 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         self.label_mode = label_mode
         self.audio_column = audio_column
         self.label_column = label_column
-        self.seed = _seed_entropy(seed)
-        self.generator = np.random.default_rng(self.seed)
+        self._init_streams(seed)
         self._is_dataset = is_dataset
 
     def get_transform_init_args(self) -> dict[str, Any]:
@@ -954,18 +1033,20 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         return load_audio(item, sample_rate, name=f"pool[{index}]")
 
     def randomize_parameters(self, samples: np.ndarray, sample_rate: int) -> None:
-        """Draw ``should_apply``, the partner, mix length, offsets and SNR from ``self.generator``."""
-        self.parameters["should_apply"] = bool(self.generator.random() < self.p)
+        """Draw ``should_apply``, the partner, mix length, offsets and SNR from this process's
+        generator (``self.generator``)."""
+        generator = self._active_generator()
+        self.parameters["should_apply"] = bool(generator.random() < self.p)
         self.parameters.update(mixed=False, partner_label_weight=0.0)
         if not self.parameters["should_apply"]:
             return
-        partner_index = int(self.generator.integers(len(self.pool)))
+        partner_index = int(generator.integers(len(self.pool)))
         partner = self._partner(partner_index, sample_rate)
         drawn = draw_mix_parameters(
             [samples.shape[-1]],
             [partner.shape[0]],
             [partner_index],
-            self.generator,
+            generator,
             p=1.0,
             min_snr_db=self.min_snr_db,
             max_snr_db=self.max_snr_db,

@@ -9,6 +9,15 @@ Data flow of `FlamForSequenceClassification` (shapes for a batch of `batch` clip
          broadcasting, pooling to one vector (batch, flam_width or 2 * flam_width)
       -> projector -> embeddings (batch, embedding_size)   [center / SupCon losses]
       -> classifier -> logits (batch, num_labels)
+      -> with `labels`: the Multi-Loss Learning objective (KL to the soft targets + focal +
+         center + supervised contrastive, weighted by `config.multi_loss`)
+
+Loss. As transformers models compute theirs, the forward computes the whole objective when
+`labels` (and optionally the EAM `soft_targets`) are given, with the class centers read inside
+`forward`. Any trainer (plain `transformers.Trainer`, accelerate, DDP, FSDP, DeepSpeed) thus
+sees an ordinary model whose every trainable parameter is used in `forward`. The output holds
+the weighted total (`loss`) and each unweighted term (`kl_loss`, ...), which `MultiLossTrainer`
+logs and, with several processes, completes with a cross-process supervised contrastive term.
 
 Padding. `attention_mask` (1 = real sample / real mel frame) is turned into a frame mask with
 the encoder's own output-length arithmetic; FLAM attends to and pools over real frames only,
@@ -59,6 +68,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import ModelOutput
 
 from .configuration_flam import FlamConfig
+from .losses import MultiLoss, MultiLossSettings
 
 # Weight of the frame itself in context broadcasting (Hyeon-Woo et al. 2022); the mean gets 1 - w.
 CONTEXT_BROADCAST_WEIGHT = 0.5
@@ -148,10 +158,14 @@ class FlamSequenceClassifierOutput(ModelOutput):
     """Output of [`FlamForSequenceClassification`].
 
     Args:
-        loss: () cross-entropy to `soft_labels` (or `labels`), when either is given.
+        loss: () the Multi-Loss Learning objective `sum_k weight_k * term_k` (weights from
+            `config.multi_loss`), when `labels` or `soft_targets` are given.
         logits: (batch, num_labels) classification scores before softmax.
         embeddings: (batch, embedding_size) pooled utterance embeddings for the center and
             supervised-contrastive losses.
+        kl_loss, focal_loss, center_loss, supervised_contrastive_loss: () the unweighted terms
+            of `loss` (each a batch mean); None when no labels are given or the term's weight
+            is 0.
         frame_attention: (batch, frames) pooling weight of every encoder frame (zero on padded
             frames, summing to 1 over real frames; uniform for `pooling="mean"`); returned when
             `output_attentions=True`.
@@ -164,6 +178,10 @@ class FlamSequenceClassifierOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     embeddings: torch.FloatTensor | None = None
+    kl_loss: torch.FloatTensor | None = None
+    focal_loss: torch.FloatTensor | None = None
+    center_loss: torch.FloatTensor | None = None
+    supervised_contrastive_loss: torch.FloatTensor | None = None
     frame_attention: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -373,8 +391,8 @@ class FlamForSequenceClassification(PreTrainedModel):
 
     The model owns `class_centers` (num_labels, embedding_size), the centers of the center loss,
     so `save_pretrained` and resumed training keep them. They are initialised from
-    N(0, initializer_range^2) (small and distinct, like the head's weights) and are only read
-    by the trainer's loss, never by `forward`.
+    N(0, initializer_range^2) (small and distinct, like the head's weights) and read by
+    `forward` when it computes the loss.
 
     `main_input_name` is `config.encoder_input_name` per instance: `"input_values"` for
     wav2vec-style encoders, `"input_features"` for Whisper.
@@ -414,11 +432,27 @@ class FlamForSequenceClassification(PreTrainedModel):
         self.dropout = nn.Dropout(config.final_dropout)
         self.classifier = nn.Linear(config.embedding_size, config.num_labels)
         self.class_centers = nn.Parameter(torch.zeros(config.num_labels, config.embedding_size))
+        self.set_loss_settings(config.loss_settings)
         self.post_init()
         if config.freeze_feature_encoder:
             self.freeze_feature_encoder()
         if config.freeze_encoder_steps == -1:
             self.freeze_encoder()
+
+    def set_loss_settings(self, settings: MultiLossSettings) -> None:
+        """Use `settings` as the training objective from now on and record it in the config.
+
+        Raises:
+            ValueError: `focal_alpha` does not hold one weight per class.
+        """
+        alpha = settings.focal_alpha
+        if alpha is not None and len(alpha) != self.config.num_labels:
+            raise ValueError(
+                f"multi_loss.focal_alpha has {len(alpha)} weights for {self.config.num_labels} "
+                "classes; give one per class"
+            )
+        self.config.multi_loss = settings.to_dict()
+        self.multi_loss = MultiLoss(settings).to(self.class_centers.device)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -641,7 +675,7 @@ class FlamForSequenceClassification(PreTrainedModel):
         input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        soft_labels: torch.Tensor | None = None,
+        soft_targets: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -653,9 +687,12 @@ class FlamForSequenceClassification(PreTrainedModel):
             input_values: (batch, samples) float waveform at the encoder's rate (wav2vec-style
                 encoders).
             attention_mask: (batch, samples) or, for Whisper, (batch, mel_frames); 1 = real.
-            labels: (batch,) long class indices.
-            soft_labels: (batch, num_labels) float target distributions (EAM soft labels);
-                when given, the loss uses them instead of `labels`.
+            labels: (batch,) long hard class indices: the positives of the supervised
+                contrastive term, and the targets of the others when `soft_targets` is None.
+            soft_targets: (batch, num_labels) float target distributions (the EAM soft
+                labels, rows summing to 1) for the KL, focal and center terms. Named so that
+                Trainer's `find_labels` sees `labels` as the only label input. Without
+                `labels` their argmax is the hard label.
             input_features: (batch, mel_bins, mel_frames) log-mel (Whisper encoders).
             output_attentions: return `frame_attention` and the encoder's attentions.
             output_hidden_states: return the encoder's hidden states.
@@ -663,7 +700,7 @@ class FlamForSequenceClassification(PreTrainedModel):
 
         Raises:
             ValueError: the wrong input for the encoder, a clip shorter than the receptive
-                field, or `soft_labels` of the wrong shape.
+                field, or `labels` / `soft_targets` of the wrong shape.
         """
         output_attentions = (
             self.config.output_attentions if output_attentions is None else output_attentions
@@ -712,20 +749,18 @@ class FlamForSequenceClassification(PreTrainedModel):
         embeddings = self.projector(pooled)
         logits = self.classifier(self.dropout(embeddings))
 
-        loss = None
-        if soft_labels is not None:
-            if soft_labels.shape != logits.shape:
-                raise ValueError(
-                    f"soft_labels must be (batch, num_labels) = {tuple(logits.shape)}, got {tuple(soft_labels.shape)}"
-                )
-            loss = F.cross_entropy(logits.float(), soft_labels.float())
-        elif labels is not None:
-            loss = F.cross_entropy(logits.float(), labels.view(-1))
+        loss, terms = None, {}
+        if labels is not None or soft_targets is not None:
+            loss, terms = self._multi_loss(logits, embeddings, labels, soft_targets)
 
         output = FlamSequenceClassifierOutput(
             loss=loss,
             logits=logits,
             embeddings=embeddings,
+            kl_loss=terms.get("kl"),
+            focal_loss=terms.get("focal"),
+            center_loss=terms.get("center"),
+            supervised_contrastive_loss=terms.get("supcon"),
             frame_attention=frame_attention if output_attentions else None,
             hidden_states=hidden_states if output_hidden_states else None,
             attentions=encoder_attentions if output_attentions else None,
@@ -733,7 +768,42 @@ class FlamForSequenceClassification(PreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+    def _multi_loss(
+        self,
+        logits: torch.Tensor,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor | None,
+        soft_targets: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted objective and its unweighted terms for (batch,) `labels` and/or
+        (batch, num_labels) `soft_targets`."""
+        if soft_targets is not None and soft_targets.shape != logits.shape:
+            raise ValueError(
+                f"soft_targets must be (batch, num_labels) = {tuple(logits.shape)}, "
+                f"got {tuple(soft_targets.shape)}"
+            )
+        if labels is None:
+            labels = soft_targets.argmax(dim=-1)
+        labels = labels.reshape(-1).long()
+        num_labels = logits.shape[-1]
+        if labels.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"labels must be (batch,) = ({logits.shape[0]},), got {tuple(labels.shape)}"
+            )
+        if labels.numel() and bool((labels < 0).any() | (labels >= num_labels).any()):
+            raise ValueError(f"labels hold a class index outside [0, {num_labels})")
+        if soft_targets is None:
+            soft_targets = F.one_hot(labels, num_labels).to(logits.dtype)
+        result = self.multi_loss(logits, embeddings, soft_targets, labels, self.class_centers)
+        return result.loss, result.terms
+
+
 AutoModelForAudioClassification.register(FlamConfig, FlamForSequenceClassification, exist_ok=True)
+# Saved folders carry this code and an `auto_map`, so they also load with
+# `trust_remote_code=True` where eam-ser is not installed or not imported (Hugging Face's
+# example scripts, the Hub's widgets).
+FlamConfig.register_for_auto_class()
+FlamForSequenceClassification.register_for_auto_class("AutoModelForAudioClassification")
 
 __all__ = [
     "FlamConfig",

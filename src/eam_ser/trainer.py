@@ -1,71 +1,85 @@
-"""`MultiLossTrainer`: a `transformers.Trainer` that optimises the four-term MLL loss.
+"""`MultiLossTrainer`: the `transformers.Trainer` of the four-term MLL objective.
 
-Any model whose forward returns `logits` (batch, num_labels) and `embeddings`
-(batch, embedding_size) and that owns `class_centers` (num_labels, embedding_size) as an
-`nn.Parameter` (e.g. `FlamForSequenceClassification`) can be trained. The batch must hold
-`labels` (batch,) hard labels and may hold `soft_labels` (batch, num_labels) from the
-`EnergyAdaptiveMixupCollator`; without them the targets are the one-hot hard labels.
+The model computes the objective itself: `FlamForSequenceClassification.forward` returns the
+weighted `loss` and each unweighted term (`kl_loss`, `focal_loss`, `center_loss`,
+`supervised_contrastive_loss`) when the batch holds `labels` (batch,) and, from the EAM
+collator, `soft_targets` (batch, num_labels). A plain `transformers.Trainer` therefore trains
+it too. `MultiLossTrainer` adds what only a trainer can do:
 
-Which target feeds which term: KL, focal and center losses use the soft labels (so a mixed
-sample counts for both of its classes); supervised contrastive loss uses the hard labels,
-which the EAM collator sets to the class of the first utterance of each mix (the argmax of
-its soft label).
-
-Loss weights and hyper-parameters are fields of `MultiLossTrainingArguments`, so they are
-settable from Python or the command line (`HfArgumentParser`) and saved with every checkpoint
-in `training_args.bin`.
-
-Every checkpoint also holds the random state of a collator that has `state_dict()` /
-`load_state_dict()` (the EAM collator) in `collator_rng_state.json`, restored on resume, so
-the mixes after resuming are those of the uninterrupted run.
+- loss weights and hyper-parameters from `MultiLossTrainingArguments` (command line,
+  `HfArgumentParser`) when given, written into the model's `config.multi_loss` so the saved
+  model records the objective it was trained with; focal `alpha` from the class frequencies;
+- the supervised contrastive term over the samples of every process when several train
+  (`supcon_across_processes`), so it sees the global batch and not only the per-device one;
+- per-term logs (`loss_kl`, ...) reduced over processes, so the logged `loss` is the weighted
+  sum of the logged terms;
+- exact gradient accumulation over unequal micro-batches;
+- the centers' own parameter group (learning rate, no weight decay);
+- evaluation batches that are never mixed, and the collator's random state in every
+  checkpoint (`collator_rng_state.json`, one per process), restored on resume so the mixes
+  after resuming are those of the uninterrupted run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
-from .losses import MultiLoss, inverse_frequency_weights
+from .losses import (
+    LOSS_TERMS,
+    MultiLossSettings,
+    cross_process_supervised_contrastive_loss,
+    inverse_frequency_from_counts,
+    inverse_frequency_weights,
+)
 
 __all__ = ["EncoderFreezeCallback", "MultiLossTrainer", "MultiLossTrainingArguments"]
 
 logger = logging.get_logger(__name__)
 
 INVERSE_FREQUENCY = "inverse_frequency"
-LOSS_TERMS = ("kl", "focal", "center", "supcon")
+TERM_OUTPUTS = {
+    "kl": "kl_loss",
+    "focal": "focal_loss",
+    "center": "center_loss",
+    "supcon": "supervised_contrastive_loss",
+}
+"""Model output field of each MLL term (keys from `LOSS_TERMS`)."""
 COLLATOR_STATE_NAME = "collator_rng_state.json"
 """File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
 several processes train)."""
+_LOSS_FIELDS = tuple(field.name for field in dataclasses.fields(MultiLossSettings))
+
+
+def _loss_help(name: str, meaning: str) -> str:
+    default = getattr(MultiLossSettings, name)
+    return f"{meaning} None (default): the model's config.multi_loss (FlamConfig default {default})."
 
 
 @dataclass
 class MultiLossTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus the weights and hyper-parameters of the MLL loss.
+    """`TrainingArguments` plus overrides of the MLL objective and the trainer's own settings.
+
+    The loss fields (`kl_weight` ... `supcon_temperature`, see `eam_ser.losses.MultiLossSettings`
+    for their meaning and defaults) are None by default: the model's `config.multi_loss`
+    applies. A value given here replaces the model's and is written into its config.
 
     Changed defaults: `remove_unused_columns=False` (the collator needs the raw audio and label
     columns, which the model's forward does not name) and `label_names=["labels"]` when left
-    unset (otherwise Trainer would treat every forward argument containing "label", including
-    `soft_labels`, as a label and hand `compute_metrics` a tuple). Evaluation therefore gathers
-    the hard `labels` only.
-
-    Default weights (the paper does not publish them; chosen for scale): KL 1.0 (main
-    classification term, to the EAM soft labels); focal 1.0 (same order as cross-entropy,
-    gamma 2.0 as in Lin et al. 2017); center 0.01 (sums squared distances over the embedding
-    dimensions, so it starts far larger than the other terms; Wen et al. 2016 use
-    0.001-0.01); supervised contrastive 0.1 (auxiliary, about log(batch) in size; temperature
-    0.07 as in Khosla et al. 2020).
+    unset, so evaluation gathers the hard `labels` only.
     """
 
     remove_unused_columns: bool = field(
@@ -75,28 +89,45 @@ class MultiLossTrainingArguments(TrainingArguments):
             "MLL: the collator needs the audio and label columns."
         },
     )
-    kl_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the KL divergence to the soft labels."}
+    kl_weight: float | None = field(
+        default=None, metadata={"help": _loss_help("kl_weight", "Weight of the KL divergence.")}
     )
-    focal_weight: float = field(default=1.0, metadata={"help": "Weight of the focal loss."})
-    center_weight: float = field(
-        default=0.01,
-        metadata={"help": "Weight of the center loss (needs `model.class_centers`; 0 disables)."},
+    focal_weight: float | None = field(
+        default=None, metadata={"help": _loss_help("focal_weight", "Weight of the focal loss.")}
     )
-    supcon_weight: float = field(
-        default=0.1, metadata={"help": "Weight of the supervised contrastive loss."}
+    center_weight: float | None = field(
+        default=None, metadata={"help": _loss_help("center_weight", "Weight of the center loss.")}
     )
-    focal_gamma: float = field(default=2.0, metadata={"help": "Focal loss gamma (>= 0)."})
+    supcon_weight: float | None = field(
+        default=None,
+        metadata={"help": _loss_help("supcon_weight", "Weight of the supervised contrastive loss.")},
+    )
+    focal_gamma: float | None = field(
+        default=None, metadata={"help": _loss_help("focal_gamma", "Focal loss gamma (>= 0).")}
+    )
     focal_alpha: list[float] | str | None = field(
         default=None,
         metadata={
-            "help": "Focal loss per-class weights: None (all 1), a list of floats (one per "
-            "class; on the command line comma-separated, e.g. '1.0,2.5,0.8'), or "
-            "'inverse_frequency' (N / (num_labels * n_k) from the training set labels)."
+            "help": "Focal loss per-class weights: a list of floats (one per class; on the "
+            "command line comma-separated, e.g. '1.0,2.5,0.8'), or 'inverse_frequency' "
+            "(N / (num_labels * n_k) from the class counts: `label_counts` when given, else "
+            "the training set when it has a length, else its first `label_count_samples` "
+            "samples). None (default): the model's config.multi_loss (FlamConfig default None)."
         },
     )
-    supcon_temperature: float = field(
-        default=0.07, metadata={"help": "Supervised contrastive temperature (> 0)."}
+    supcon_temperature: float | None = field(
+        default=None,
+        metadata={
+            "help": _loss_help("supcon_temperature", "Supervised contrastive temperature (> 0).")
+        },
+    )
+    supcon_across_processes: bool = field(
+        default=True,
+        metadata={
+            "help": "With several processes, compare each sample with the samples of every "
+            "process in the supervised contrastive term (embeddings gathered with gradients), "
+            "as one process with the global batch would. False: per-device batches only."
+        },
     )
     center_learning_rate: float | None = field(
         default=None,
@@ -105,30 +136,53 @@ class MultiLossTrainingArguments(TrainingArguments):
             "get weight decay and follow the same schedule."
         },
     )
+    label_counts: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Training samples per class (one int per class, space-separated on the "
+            "command line) for focal_alpha='inverse_frequency'; needed for an IterableDataset "
+            "unless label_count_samples is given."
+        },
+    )
+    label_count_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "For focal_alpha='inverse_frequency' on a training set without length "
+            "(IterableDataset): count the classes of its first N samples."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.label_names is None:
             self.label_names = ["labels"]
         if isinstance(self.focal_alpha, str) and self.focal_alpha != INVERSE_FREQUENCY:
-            try:
-                self.focal_alpha = [float(value) for value in self.focal_alpha.split(",")]
-            except ValueError:
-                raise ValueError(
-                    f"focal_alpha must be None, a list of floats, comma-separated floats or "
-                    f"{INVERSE_FREQUENCY!r}, got {self.focal_alpha!r}"
-                ) from None
-        elif self.focal_alpha is not None and not isinstance(self.focal_alpha, str):
-            self.focal_alpha = [float(value) for value in self.focal_alpha]
-        if isinstance(self.focal_alpha, list) and any(value < 0 for value in self.focal_alpha):
-            raise ValueError(f"focal_alpha weights must be >= 0, got {self.focal_alpha}")
-        for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight", "focal_gamma"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.supcon_temperature <= 0:
-            raise ValueError(f"supcon_temperature must be > 0, got {self.supcon_temperature}")
+            self.focal_alpha = _parse_floats(self.focal_alpha)
+        if self.label_count_samples is not None and self.label_count_samples < 1:
+            raise ValueError(f"label_count_samples must be >= 1, got {self.label_count_samples}")
+        # Validates every given value (and rejects all four weights 0) before any work starts.
+        MultiLossSettings.from_dict(
+            {**self.loss_overrides(), "focal_alpha": None}, where="MultiLossTrainingArguments"
+        )
         if self.center_learning_rate is not None and self.center_learning_rate < 0:
             raise ValueError(f"center_learning_rate must be >= 0, got {self.center_learning_rate}")
         super().__post_init__()
+
+    def loss_overrides(self) -> dict[str, Any]:
+        """The `MultiLossSettings` fields set here (not None); `focal_alpha` may still be
+        'inverse_frequency', which the trainer resolves from the training data."""
+        return {
+            name: getattr(self, name) for name in _LOSS_FIELDS if getattr(self, name) is not None
+        }
+
+
+def _parse_floats(focal_alpha: str) -> list[float]:
+    try:
+        return [float(value) for value in focal_alpha.split(",")]
+    except ValueError:
+        raise ValueError(
+            "focal_alpha must be None, a list of floats, comma-separated floats or "
+            f"{INVERSE_FREQUENCY!r}, got {focal_alpha!r}"
+        ) from None
 
 
 class EncoderFreezeCallback(TrainerCallback):
@@ -159,41 +213,46 @@ class EncoderFreezeCallback(TrainerCallback):
 
 
 class MultiLossTrainer(Trainer):
-    """`Trainer` with the KL + focal + center + supervised contrastive loss.
+    """`Trainer` for models that compute the four-term MLL objective in their forward.
 
     Takes the same arguments as `transformers.Trainer`; `args` must be a
     `MultiLossTrainingArguments` (default: one with `output_dir="trainer_output"`).
 
-    - `compute_loss` runs the model on the inputs without `labels`/`soft_labels` (the model's
-      own loss is not needed) and applies `MultiLoss` to `outputs.logits`,
-      `outputs.embeddings` and the model's `class_centers`.
-    - Training logs gain `loss_kl`, `loss_focal`, `loss_center`, `loss_supcon`: each
-      unweighted term averaged over the samples since the previous log, so
-      `loss = sum_k weight_k * loss_k` for the same interval. Evaluation logs only have
-      `eval_loss` (the total on hard labels).
-    - Gradient accumulation: every term is a per-micro-batch mean; each is scaled by
+    The model (e.g. `FlamForSequenceClassification`) returns `loss` and the unweighted terms
+    `kl_loss`, `focal_loss`, `center_loss`, `supervised_contrastive_loss` when given `labels`
+    (and `soft_targets`), keeps its objective in `config.multi_loss` and changes it with
+    `set_loss_settings(...)`. The trainer:
+
+    - applies the loss fields of `args` that are set (and focal alpha from the class
+      frequencies for `focal_alpha="inverse_frequency"`) to the model before training;
+    - `compute_loss` runs the model on the whole batch and takes its `loss`; with several
+      processes and `supcon_across_processes`, the supervised contrastive term is recomputed
+      over the embeddings of every process and the weighted sum rebuilt from the terms;
+    - training logs gain `loss_kl`, `loss_focal`, `loss_center`, `loss_supcon`: each
+      unweighted term averaged over the samples of every process since the previous log, so
+      `loss = sum_k weight_k * loss_k` for the same interval;
+    - gradient accumulation: every term is a per-micro-batch mean; each micro-batch is scaled by
       `micro_batch_size / samples_in_the_accumulated_batch`, so the accumulated gradient is the
       large-batch gradient for KL, focal and center loss even when the last micro-batch is
-      short (supervised contrastive loss depends on which samples share a micro-batch and
-      cannot match).
-    - The centers get their own optimizer parameter group: learning rate
-      `center_learning_rate` (default `learning_rate`) and no weight decay.
-    - Evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
-      has it (no mixing); metrics are computed on hard labels.
-    - If `model.config.freeze_encoder_steps > 0`, an `EncoderFreezeCallback` is added.
-    - Checkpoints save the training collator's `state_dict()` (when it has one) as of the next
-      batch a training step will use, and `train(resume_from_checkpoint=...)` restores it
-      with `load_state_dict()` before the first batch is built, so the resumed run draws the
-      same mixes as the uninterrupted one. Exact for map-style datasets (skipped batches are
-      never built) with `dataloader_num_workers=0`: with workers the mixes are drawn in the
-      workers from `(seed, worker id)`, which only the seed in the checkpoint describes (a
-      warning says so).
+      short (supervised contrastive loss depends on which samples share a micro-batch);
+    - `class_centers` get their own optimizer parameter group: learning rate
+      `center_learning_rate` (default `learning_rate`) and no weight decay (not with a
+      DeepSpeed config that builds its own optimizer: see the README);
+    - evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
+      has it (no mixing); metrics are computed on hard labels;
+    - if `model.config.freeze_encoder_steps > 0`, an `EncoderFreezeCallback` is added;
+    - checkpoints save the training collator's `state_dict()` (when it has one) as of the next
+      batch a training step will use, one file per process, and
+      `train(resume_from_checkpoint=...)` restores it before the first batch is built, so the
+      resumed run draws the same mixes as the uninterrupted one. Exact for map-style datasets
+      with `dataloader_num_workers=0` (with workers the mixes are drawn in the workers from
+      their own streams, which only the seed in the checkpoint describes; a warning says so).
 
     Raises:
-        ValueError: at init, when `center_weight > 0` and the model has no `class_centers`
-            (the centers must live in the model to be saved and restored; set
-            `center_weight=0` to train without them), or when the model cannot freeze its
-            encoder although its config asks for it.
+        TypeError: at init, when the model does not compute the MLL terms itself (no
+            `config.multi_loss` or no `set_loss_settings`).
+        ValueError: at init, when the class counts for `focal_alpha="inverse_frequency"`
+            cannot be had, or the model cannot freeze its encoder although its config asks.
     """
 
     # compute_loss normalises over the accumulated batch itself (see `get_batch_samples`).
@@ -213,36 +272,28 @@ class MultiLossTrainer(Trainer):
         if args.remove_unused_columns:
             logger.warning(
                 "remove_unused_columns=True drops dataset columns the model forward does not "
-                "name (e.g. audio or soft_labels) before they reach the collator."
+                "name (e.g. audio) before they reach the collator."
             )
         if self.model is not None:
             self._check_model(self.model)
-        focal_alpha = args.focal_alpha
-        if focal_alpha == INVERSE_FREQUENCY:
-            focal_alpha = self._inverse_frequency_alpha()
-        self.multi_loss = MultiLoss(
-            kl_weight=args.kl_weight,
-            focal_weight=args.focal_weight,
-            center_weight=args.center_weight,
-            supcon_weight=args.supcon_weight,
-            focal_gamma=args.focal_gamma,
-            focal_alpha=focal_alpha,
-            supcon_temperature=args.supcon_temperature,
-        )
-        self._term_sums: dict[str, torch.Tensor | float] = {}
+            self._apply_loss_overrides(self.model)
+        self._term_sums: dict[str, torch.Tensor] = {}
         self._term_count = 0
         self._collator_recorder: _CollatorStateRecorder | None = None
+        self._warn_if_deepspeed_builds_optimizer()
 
     def _check_model(self, model: nn.Module) -> None:
-        if self.args.center_weight > 0 and not isinstance(
-            getattr(model, "class_centers", None), nn.Parameter
+        config = getattr(model, "config", None)
+        if not isinstance(getattr(config, "multi_loss", None), Mapping) or not callable(
+            getattr(model, "set_loss_settings", None)
         ):
-            raise ValueError(
-                f"center_weight={self.args.center_weight} but {type(model).__name__} has no "
-                "`class_centers` nn.Parameter (num_labels, embedding_size); add one to the model "
-                "or set center_weight=0"
+            raise TypeError(
+                f"{type(model).__name__} does not compute the MLL objective in its forward: "
+                "MultiLossTrainer needs a model with `config.multi_loss`, `set_loss_settings()` "
+                "and the outputs `loss`, `kl_loss`, `focal_loss`, `center_loss`, "
+                "`supervised_contrastive_loss`, `embeddings` (e.g. FlamForSequenceClassification)"
             )
-        freeze_steps = getattr(getattr(model, "config", None), "freeze_encoder_steps", 0) or 0
+        freeze_steps = getattr(config, "freeze_encoder_steps", 0) or 0
         if freeze_steps > 0:
             if not (hasattr(model, "freeze_encoder") and hasattr(model, "unfreeze_encoder")):
                 raise ValueError(
@@ -251,20 +302,61 @@ class MultiLossTrainer(Trainer):
                 )
             self.add_callback(EncoderFreezeCallback(freeze_steps))
 
-    def _inverse_frequency_alpha(self) -> list[float]:
-        """Focal alpha from the training set labels (`focal_alpha="inverse_frequency"`)."""
-        if self.train_dataset is None:
-            raise ValueError('focal_alpha="inverse_frequency" needs a train_dataset')
-        config = getattr(self.model, "config", None)
-        num_labels = getattr(config, "num_labels", None)
-        if num_labels is None:
-            raise ValueError('focal_alpha="inverse_frequency" needs model.config.num_labels')
+    def _apply_loss_overrides(self, model: nn.Module) -> None:
+        """Write the loss fields set in `args` into the model's objective."""
+        overrides = self.args.loss_overrides()
+        if overrides.get("focal_alpha") == INVERSE_FREQUENCY:
+            overrides["focal_alpha"] = self._inverse_frequency_alpha(model.config)
+        if overrides:
+            settings = MultiLossSettings.from_dict({**model.config.multi_loss, **overrides})
+            model.set_loss_settings(settings)
+
+    @property
+    def loss_settings(self) -> MultiLossSettings:
+        """The objective being trained: the (unwrapped) model's `config.multi_loss`."""
+        return MultiLossSettings.from_dict(self.accelerator.unwrap_model(self.model).config.multi_loss)
+
+    def _inverse_frequency_alpha(self, config: Any) -> list[float]:
+        """Focal alpha `N / (num_labels * n_k)` for `focal_alpha="inverse_frequency"`, from
+        `args.label_counts`, else the training set (when it has a length), else its first
+        `args.label_count_samples` samples."""
+        num_labels = config.num_labels
+        if self.args.label_counts is not None:
+            if len(self.args.label_counts) != num_labels:
+                raise ValueError(
+                    f"label_counts has {len(self.args.label_counts)} counts for {num_labels} "
+                    "classes; give one per class"
+                )
+            return inverse_frequency_from_counts(self.args.label_counts)
+        dataset = self.train_dataset
+        if dataset is None:
+            raise ValueError(
+                'focal_alpha="inverse_frequency" needs a train_dataset or label_counts'
+            )
         label2id = getattr(config, "label2id", None) or {}
+        has_length = hasattr(dataset, "__len__")
+        if not has_length and self.args.label_count_samples is None:
+            raise ValueError(
+                f'focal_alpha="inverse_frequency": the train_dataset ({type(dataset).__name__}) '
+                "has no length, so its class counts are unknown; pass label_counts (one count "
+                "per class) or label_count_samples=N to count the classes of its first N samples"
+            )
+        limit = None if has_length else self.args.label_count_samples
         labels = [
             label2id[label] if isinstance(label, str) else int(label)
-            for label in _dataset_labels(self.train_dataset, self.data_collator)
+            for label in _dataset_labels(dataset, self.data_collator, limit)
         ]
         return inverse_frequency_weights(labels, num_labels)
+
+    def _warn_if_deepspeed_builds_optimizer(self) -> None:
+        deepspeed_config = getattr(self.args, "hf_deepspeed_config", None)
+        if deepspeed_config is not None and "optimizer" in deepspeed_config.config:
+            logger.warning(
+                "The DeepSpeed config has an `optimizer` block, so DeepSpeed builds the optimizer "
+                "from all parameters: `class_centers` get the main learning rate and weight "
+                "decay, and center_learning_rate is ignored. Remove the block (Trainer then "
+                "builds the optimizer, centers in their own group) to keep it."
+            )
 
     # ---- loss ----
 
@@ -275,11 +367,11 @@ class MultiLossTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Weighted MLL loss of one micro-batch.
+        """Weighted MLL loss of one micro-batch, computed by the model.
 
         Args:
             model: the (possibly wrapped) model.
-            inputs: model inputs plus `labels` (batch,) and optionally `soft_labels`
+            inputs: model inputs with `labels` (batch,) and optionally `soft_targets`
                 (batch, num_labels).
             return_outputs: also return the model outputs.
             num_items_in_batch: samples in the whole accumulated batch; when given, the mean
@@ -291,26 +383,35 @@ class MultiLossTrainer(Trainer):
                 f"{sorted(inputs)}. Check the collator and `remove_unused_columns`."
             )
         labels = inputs["labels"]
-        soft_labels = inputs.get("soft_labels")
-        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "soft_labels")}
-        outputs = model(**model_inputs)
-        if not isinstance(outputs, dict) or outputs.get("logits") is None:
+        outputs = model(**inputs)
+        terms = {
+            name: outputs.get(output_name)
+            for name, output_name in TERM_OUTPUTS.items()
+            if outputs.get(output_name) is not None
+        }
+        if outputs.get("loss") is None or not terms:
             raise TypeError(
-                f"{type(model).__name__} must return a ModelOutput/dict with `logits` (and "
-                "`embeddings` for the center and supervised contrastive terms)"
+                f"{type(model).__name__} returned no `loss` and loss terms for a batch with "
+                "labels; MultiLossTrainer needs a model that computes the MLL objective"
             )
-        logits = outputs["logits"]
-        embeddings = outputs.get("embeddings")
-        if soft_labels is None:
-            soft_labels = F.one_hot(labels.long(), logits.shape[-1]).to(logits.dtype)
-        centers = getattr(self.accelerator.unwrap_model(model), "class_centers", None)
-        result = self.multi_loss(logits, embeddings, soft_labels, labels.long(), centers)
-        loss = result.loss
+        loss = outputs["loss"]
+        if (
+            "supcon" in terms
+            and model.training
+            and self.args.supcon_across_processes
+            and self.args.world_size > 1
+        ):
+            settings = self.loss_settings
+            terms["supcon"] = cross_process_supervised_contrastive_loss(
+                outputs["embeddings"], labels.long(), settings.supcon_temperature
+            )
+            weights = settings.weights
+            loss = sum(weights[name] * value for name, value in terms.items())
 
         batch_size = labels.shape[0]
         if model.training:
             # Kept on the device as tensors: one host sync per log, not per micro-batch.
-            for name, value in result.terms.items():
+            for name, value in terms.items():
                 weighted = value.detach().float() * batch_size
                 self._term_sums[name] = self._term_sums.get(name, 0.0) + weighted
             self._term_count += batch_size
@@ -345,11 +446,18 @@ class MultiLossTrainer(Trainer):
         return batch_samples, num_items_in_batch
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add the per-term averages (`loss_kl`, ...) to training logs, then log."""
-        if "loss" in logs and self._term_count > 0:
-            for name in LOSS_TERMS:
-                if name in self._term_sums:
-                    logs[f"loss_{name}"] = float(self._term_sums[name]) / self._term_count
+        """Add the per-term averages over every process (`loss_kl`, ...) to training logs."""
+        if "loss" in logs and self._term_sums:
+            names = [name for name in LOSS_TERMS if name in self._term_sums]
+            totals = torch.stack(
+                [self._term_sums[name] for name in names]
+                + [torch.tensor(float(self._term_count), device=self._term_sums[names[0]].device)]
+            )
+            if self.args.world_size > 1:
+                totals = self.accelerator.reduce(totals, reduction="sum")
+            totals = totals.tolist()
+            for name, total in zip(names, totals, strict=False):
+                logs[f"loss_{name}"] = total / totals[-1]
             self._term_sums = {}
             self._term_count = 0
         super().log(logs, start_time)
@@ -540,8 +648,9 @@ def _has_state(collator: Any) -> bool:
     )
 
 
-def _dataset_labels(dataset: Any, collator: Any) -> list:
-    """The label of every training sample: a `datasets` column read directly, else item by item.
+def _dataset_labels(dataset: Any, collator: Any, limit: int | None = None) -> list:
+    """The label of every training sample (or of the first `limit`): a `datasets` column read
+    directly, else item by item (iterating when the dataset cannot be indexed).
 
     Looks for the collator's `label_column`, then "labels", then "label".
     """
@@ -550,11 +659,17 @@ def _dataset_labels(dataset: Any, collator: Any) -> list:
     if column_names is not None:
         for name in candidates:
             if name in column_names:
-                return list(dataset[name])
+                if limit is None:
+                    return list(dataset[name])
+                return [item[name] for item in islice(dataset, limit)]
         raise ValueError(f"train_dataset has no label column among {candidates[1:]}")
+    items = (
+        (dataset[index] for index in range(len(dataset)))
+        if limit is None
+        else islice(dataset, limit)
+    )
     labels = []
-    for index in range(len(dataset)):
-        item = dataset[index]
+    for index, item in enumerate(items):
         name = next((n for n in candidates if n is not None and n in item), None)
         if name is None:
             raise ValueError(f"train_dataset item {index} has no label key among {candidates[1:]}")
