@@ -12,7 +12,6 @@ import soundfile as sf
 
 from conftest import tone
 from eam_ser.corpora import load_manifest
-from eam_ser.mixup import EAM_DEFAULTS
 from eam_ser.crossval import (
     FROM_SCRATCH_LEARNING_RATE,
     PRETRAINED_LEARNING_RATE,
@@ -21,6 +20,7 @@ from eam_ser.crossval import (
     default_encoder_config,
     run_cross_validation,
 )
+from eam_ser.mixup import EAM_DEFAULTS
 
 # A very small encoder and head so a training step takes milliseconds.
 TINY_CONFIG = {

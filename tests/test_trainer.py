@@ -267,7 +267,7 @@ def test_inverse_frequency_alpha_for_iterable_datasets(tmp_path):
     iterable = datasets.Dataset.from_dict(
         {"input_values": [[0.0] * INPUT_SIZE] * len(labels), "label": labels}
     ).to_iterable_dataset()
-    with pytest.raises(ValueError, match="has no length.*label_counts.*label_count_samples"):
+    with pytest.raises(ValueError, match=r"has no length.*label_counts.*label_count_samples"):
         MultiLossTrainer(
             model=tiny_model(),
             args=training_args(tmp_path, focal_alpha="inverse_frequency", max_steps=1),

@@ -369,7 +369,12 @@ def command_augment(args: argparse.Namespace) -> int:
                 mixer.sampling_rate,
             )
             writer.writerow(
-                [name, str(source), labels[row["label"]], *(f"{v:.4f}" for v in row["soft_targets"])]
+                [
+                    name,
+                    str(source),
+                    labels[row["label"]],
+                    *(f"{v:.4f}" for v in row["soft_targets"]),
+                ]
             )
     print(f"wrote {mixed.num_rows} mixed files and soft_labels.csv to {args.output}")
     return 0

@@ -212,7 +212,9 @@ def center_loss(
     return 0.5 * (weights * squared_distances).sum(dim=1).mean()
 
 
-def _check_supcon_inputs(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float) -> None:
+def _check_supcon_inputs(
+    embeddings: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> None:
     if embeddings.ndim != 2:
         raise ValueError(
             f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
@@ -480,7 +482,9 @@ class MultiLossSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None, *, where: str = "multi_loss") -> MultiLossSettings:
+    def from_dict(
+        cls, values: Mapping[str, Any] | None, *, where: str = "multi_loss"
+    ) -> MultiLossSettings:
         """Build from a dict of fields; unknown keys raise ValueError naming `where`."""
         values = dict(values or {})
         known = {field.name for field in dataclasses.fields(cls)}

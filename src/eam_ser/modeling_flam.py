@@ -767,7 +767,6 @@ class FlamForSequenceClassification(PreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-
     def _multi_loss(
         self,
         logits: torch.Tensor,

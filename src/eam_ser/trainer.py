@@ -66,7 +66,9 @@ _LOSS_FIELDS = tuple(field.name for field in dataclasses.fields(MultiLossSetting
 
 def _loss_help(name: str, meaning: str) -> str:
     default = getattr(MultiLossSettings, name)
-    return f"{meaning} None (default): the model's config.multi_loss (FlamConfig default {default})."
+    return (
+        f"{meaning} None (default): the model's config.multi_loss (FlamConfig default {default})."
+    )
 
 
 @dataclass
@@ -100,7 +102,9 @@ class MultiLossTrainingArguments(TrainingArguments):
     )
     supcon_weight: float | None = field(
         default=None,
-        metadata={"help": _loss_help("supcon_weight", "Weight of the supervised contrastive loss.")},
+        metadata={
+            "help": _loss_help("supcon_weight", "Weight of the supervised contrastive loss.")
+        },
     )
     focal_gamma: float | None = field(
         default=None, metadata={"help": _loss_help("focal_gamma", "Focal loss gamma (>= 0).")}
@@ -314,7 +318,9 @@ class MultiLossTrainer(Trainer):
     @property
     def loss_settings(self) -> MultiLossSettings:
         """The objective being trained: the (unwrapped) model's `config.multi_loss`."""
-        return MultiLossSettings.from_dict(self.accelerator.unwrap_model(self.model).config.multi_loss)
+        return MultiLossSettings.from_dict(
+            self.accelerator.unwrap_model(self.model).config.multi_loss
+        )
 
     def _inverse_frequency_alpha(self, config: Any) -> list[float]:
         """Focal alpha `N / (num_labels * n_k)` for `focal_alpha="inverse_frequency"`, from
