@@ -1,0 +1,107 @@
+"""Two training processes on one CPU (gloo), launched as the README's "Training on several GPUs"
+section launches them: `torchrun --nproc_per_node 2` and `accelerate launch --multi_gpu
+--num_processes 2`, with default TrainingArguments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from eam_ser.losses import supervised_contrastive_loss
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+SUPCON_EMBEDDINGS = torch.linspace(-1.0, 1.0, 8 * 5).reshape(8, 5).sin()
+SUPCON_LABELS = torch.tensor([0, 1, 0, 2, 1, 1, 2, 0])
+
+
+def launch(launcher: str, *worker_args: str, port: int) -> None:
+    """Run the worker in 2 processes; fail with their output if they fail."""
+    bin_dir = Path(sys.executable).parent
+    if launcher == "torchrun":
+        command = [
+            str(bin_dir / "torchrun"),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port),
+        ]
+    else:
+        command = [
+            str(bin_dir / "accelerate"),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--main_process_port",
+            str(port),
+        ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [*command, str(WORKER), *worker_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+
+
+def reports(folder: Path) -> list[dict]:
+    return [torch.load(folder / f"report_rank{rank}.pt", weights_only=False) for rank in (0, 1)]
+
+
+def training_losses(report: dict) -> dict[int, float]:
+    return {entry["step"]: entry["loss"] for entry in report["log_history"] if "loss" in entry}
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp_path, launcher):
+    port = 29511 if launcher == "torchrun" else 29521
+    full = tmp_path / "full"
+    launch(launcher, str(full), "4", port=port)
+    rank0, rank1 = reports(full)
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    # DDP kept the replicas identical, the class centers included (they train inside forward).
+    assert rank0["parameters"].keys() == rank1["parameters"].keys()
+    for name, value in rank0["parameters"].items():
+        torch.testing.assert_close(rank1["parameters"][name], value, rtol=0, atol=0)
+    # p = 1: every sample was mixed; the two ranks drew from their own streams.
+    assert len(rank0["drawn_snr_db"]) == len(rank1["drawn_snr_db"]) == 16
+    assert set(rank0["drawn_snr_db"]).isdisjoint(rank1["drawn_snr_db"])
+    # The logged terms are reduced over both ranks: loss = sum of weight x term.
+    for entry in rank0["log_history"]:
+        if "loss" in entry:
+            weighted = (
+                entry["loss_kl"]
+                + entry["loss_focal"]
+                + 0.01 * entry["loss_center"]
+                + 0.1 * entry["loss_supcon"]
+            )
+            assert entry["loss"] == pytest.approx(weighted, rel=1e-4)
+
+    # Cross-process supervised contrastive loss: 2 processes x 4 = 1 process x 8, value and
+    # gradient (DDP averages the per-process gradients).
+    embeddings = SUPCON_EMBEDDINGS.clone().requires_grad_(True)
+    expected = supervised_contrastive_loss(embeddings, SUPCON_LABELS, 0.1)
+    expected.backward()
+    torch.testing.assert_close((rank0["supcon"] + rank1["supcon"]) / 2, expected.detach())
+    gradient = torch.cat([rank0["supcon_gradient"], rank1["supcon_gradient"]]) / 2
+    torch.testing.assert_close(gradient, embeddings.grad)
+
+    # Resuming from the step-2 checkpoint reproduces steps 3-4 of the uninterrupted run.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-2", resumed / "checkpoint-2")
+    launch(launcher, str(resumed), "4", str(resumed / "checkpoint-2"), port=port + 1)
+    resumed0, _ = reports(resumed)
+    full_losses, resumed_losses = training_losses(rank0), training_losses(resumed0)
+    for step in (3, 4):
+        assert resumed_losses[step] == pytest.approx(full_losses[step], rel=1e-4)
+    for name, value in rank0["parameters"].items():
+        torch.testing.assert_close(resumed0["parameters"][name], value, rtol=1e-4, atol=1e-5)
