@@ -44,6 +44,7 @@ from eam_ser.corpora import (
 from eam_ser.crossval import (
     ExperimentConfig,
     evaluate_model,
+    is_main_process,
     run_cross_validation,
     run_split,
 )
@@ -237,6 +238,8 @@ def command_train(args: argparse.Namespace) -> int:
             model_id=args.hub_model_id,
         )
         model_dir = args.output_dir / "model"
+        if not is_main_process():
+            return 0
         print(f"cross-validation over {len(results['folds'])} folds, mean ± std:")
         for key, label in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
             print(f"  {label} {100 * results['mean'][key]:.2f} ± {100 * results['std'][key]:.2f} %")
@@ -246,6 +249,8 @@ def command_train(args: argparse.Namespace) -> int:
             train, test, config, args.output_dir, fold=args.test_fold, model_id=args.hub_model_id
         )
         model_dir = args.output_dir
+        if not is_main_process():
+            return 0
         speakers = ", ".join(results["folds"][0]["test_speakers"])
         print(
             f"held-out speakers {speakers} ({test.num_rows} utterances): {_format_scores(results['mean'])}"

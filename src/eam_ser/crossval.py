@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from accelerate import PartialState
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -249,6 +250,9 @@ def training_arguments(
         logging_steps=training.logging_steps,
         dataloader_num_workers=training.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # Without GPUs, processes started by torchrun / accelerate launch train as one gloo
+        # DDP group (TrainingArguments needs use_cpu for that); with GPUs this stays False.
+        use_cpu=not torch.cuda.is_available(),
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
@@ -343,8 +347,11 @@ def save_model(
 
     The folder then loads with `FlamForSequenceClassification.from_pretrained`,
     `transformers.pipeline("audio-classification", model=folder)` and `eam-ser predict`.
+    Only the main process writes (see `is_main_process`).
     """
     folder = Path(folder)
+    if not is_main_process():
+        return folder
     model.save_pretrained(folder)
     feature_extractor.save_pretrained(folder)
     corpus = CORPORA.get(str(results.get("corpus")))
@@ -414,9 +421,18 @@ def aggregate_results(
     }
 
 
+def is_main_process() -> bool:
+    """False in every process but the first of a multi-process run (torchrun, accelerate
+    launch): only the first writes results and models."""
+    return PartialState().is_main_process
+
+
 def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
-    """Write ``results.json``, ``results.md`` and ``confusion_matrix.png`` to `output_dir`."""
+    """Write ``results.json``, ``results.md`` and ``confusion_matrix.png`` to `output_dir`
+    (in the main process only, see `is_main_process`)."""
     output_dir = Path(output_dir)
+    if not is_main_process():
+        return output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     title = f"{results['corpus_title']}: {results['protocol']}"
