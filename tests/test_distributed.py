@@ -4,7 +4,9 @@ section launches them: `torchrun --nproc_per_node 2` and `accelerate launch --mu
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import torch
 
 from eam_ser.losses import supervised_contrastive_loss
 
+ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
 SUPCON_EMBEDDINGS = torch.linspace(-1.0, 1.0, 8 * 5).reshape(8, 5).sin()
 SUPCON_LABELS = torch.tensor([0, 1, 0, 2, 1, 1, 2, 0])
@@ -105,3 +108,33 @@ def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp
         assert resumed_losses[step] == pytest.approx(full_losses[step], rel=1e-4)
     for name, value in rank0["parameters"].items():
         torch.testing.assert_close(resumed0["parameters"][name], value, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate launch"])
+def test_readme_launch_commands_train_with_two_processes(tmp_path, launcher):
+    """The commands of the README's "Training on several GPUs" section, run as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Training on several GPUs") :]
+    command = next(line for line in section.splitlines() if line.startswith(f"{launcher} "))
+    words = shlex.split(command.replace("runs/ddp", str(tmp_path / "ddp")))
+    port = "29531" if launcher == "torchrun" else "29541"
+    words[1:1] = ["--master_port", port] if launcher == "torchrun" else []
+    if launcher != "torchrun":
+        words[2:2] = ["--main_process_port", port]
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+    result = subprocess.run(words, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    # Only the first process reports and writes.
+    assert result.stdout.count("held-out speakers 13 (21 utterances)") == 1
+    results = json.loads((tmp_path / "ddp" / "results.json").read_text())
+    assert results["folds"][0]["num_test"] == 21
+    from eam_ser.modeling_flam import FlamForSequenceClassification
+
+    model = FlamForSequenceClassification.from_pretrained(tmp_path / "ddp")
+    assert model.config.num_labels == 7
