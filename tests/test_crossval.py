@@ -47,7 +47,10 @@ def write_tone_corpus(
         for label, frequency in (("low", 200.0), ("high", 1200.0)):
             for clip in range(clips_per_label):
                 name = f"{speaker}_{label}_{clip}.wav"
-                sf.write(folder / name, tone(0.3 + 0.05 * clip, frequency), 16000)
+                # A distinct amplitude per speaker: the data check refuses the same audio under
+                # two speakers.
+                waveform = tone(0.3 + 0.05 * clip, frequency, amplitude=0.3 + 0.1 * index)
+                sf.write(folder / name, waveform, 16000)
                 lines.append(f"{name},{label},{speaker},unknown,{index // 2}")
     manifest = folder / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")

@@ -8,8 +8,12 @@ stack works without torchcodec. That is why ``datasets`` audio columns are best 
 itself. Decoded ``datasets`` values (torchcodec ``AudioDecoder`` objects, on machines where
 torchcodec loads) and ``{"array", "sampling_rate"}`` dicts are accepted as well.
 
+Integer PCM arrays (int8/16/32, uint8) are scaled to [-1, 1) as soundfile scales decoded files.
+
 Bad input raises ``ValueError`` naming the file (or the caller-given ``name``) and the problem:
-empty, non-finite (NaN/inf) samples, unreadable, or zero length after resampling.
+empty, non-finite (NaN/inf) samples, a peak far outside full scale (above
+``MAX_ABS_AMPLITUDE``: unscaled integer PCM stored as floats, or values whose energies would
+overflow), unreadable, or zero length after resampling.
 """
 
 from __future__ import annotations
@@ -24,8 +28,28 @@ import soundfile
 import soxr
 
 DEFAULT_SAMPLING_RATE = 16000
+MAX_ABS_AMPLITUDE = 1e4
+"""Largest accepted sample magnitude, in full-scale units (1.0 = full scale). Real audio peaks
+near 1; 1e4 leaves room for gain while keeping every energy and log-mel power far from float32
+overflow. Above it lies unscaled integer PCM stored as floats (int16 peaks near 32767)."""
 
-__all__ = ["DEFAULT_SAMPLING_RATE", "load_audio", "validate_waveform"]
+__all__ = ["DEFAULT_SAMPLING_RATE", "MAX_ABS_AMPLITUDE", "load_audio", "validate_waveform"]
+
+
+def pcm_to_float(array: np.ndarray) -> np.ndarray:
+    """Integer PCM (int8, int16, int32, int64, uint8) scaled to float32 in [-1, 1), the scale
+    soundfile gives decoded files: signed ``x / 2^(bits-1)``, unsigned 8-bit ``(x - 128) / 128``.
+    Float arrays pass through as float32."""
+    array = np.asarray(array)
+    if array.dtype.kind == "i":
+        scale = float(2 ** (8 * array.dtype.itemsize - 1))
+        return (array.astype(np.float64) / scale).astype(np.float32)
+    if array.dtype.kind == "u":
+        middle = float(2 ** (8 * array.dtype.itemsize - 1))
+        return ((array.astype(np.float64) - middle) / middle).astype(np.float32)
+    if array.dtype.kind == "b":
+        raise ValueError(f"audio of dtype {array.dtype} is not a waveform")
+    return np.asarray(array, dtype=np.float32)
 
 
 def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -> np.ndarray:
@@ -39,8 +63,8 @@ def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -
             ``eam-ser predict`` / ``evaluate`` paths pass ``False``.
 
     Raises:
-        ValueError: if the waveform is not 1-D, has no samples, holds NaN/inf samples, or is
-            all zeros while `allow_silence` is False.
+        ValueError: if the waveform is not 1-D, has no samples, holds NaN/inf samples, peaks
+            above ``MAX_ABS_AMPLITUDE``, or is all zeros while `allow_silence` is False.
     """
     array = np.ascontiguousarray(waveform, dtype=np.float32)
     if array.ndim != 1:
@@ -54,6 +78,13 @@ def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -
         bad = int(array.size - np.count_nonzero(finite))
         what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
         raise ValueError(f"{name}: {what} NaN/inf")
+    peak = float(np.abs(array).max())
+    if peak > MAX_ABS_AMPLITUDE:
+        raise ValueError(
+            f"{name}: peak amplitude {peak:.3g} is far outside full scale (at most "
+            f"{MAX_ABS_AMPLITUDE:g} accepted, real audio peaks near 1.0); integer PCM stored as "
+            "floats must be scaled first (divide int16 by 32768)"
+        )
     if not allow_silence and not array.any():
         raise ValueError(f"{name}: silent audio (all {array.size} samples are 0)")
     return array
@@ -101,7 +132,8 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
     if isinstance(source, Mapping):
         if source.get("array") is not None:
             rate = source.get("sampling_rate")
-            return np.asarray(source["array"]), None if rate is None else int(rate), name or "array"
+            array = pcm_to_float(np.asarray(source["array"]))
+            return array, None if rate is None else int(rate), name or "array"
         # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
         if source.get("bytes") is not None:
             return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")
@@ -113,8 +145,10 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
         samples = source.get_all_samples()
         return samples.data.cpu().numpy(), int(samples.sample_rate), name or "decoded audio"
     if hasattr(source, "detach"):
-        return source.detach().cpu().numpy(), None, name or "tensor"
-    if isinstance(source, (np.ndarray, list, tuple)):
+        return pcm_to_float(source.detach().cpu().numpy()), None, name or "tensor"
+    if isinstance(source, np.ndarray):
+        return pcm_to_float(source), None, name or "array"
+    if isinstance(source, (list, tuple)):
         return np.asarray(source, dtype=np.float32), None, name or "array"
     raise TypeError(f"{name or 'audio'}: cannot load audio from {type(source).__name__}")
 
@@ -136,7 +170,8 @@ def load_audio(
               versions; ``sampling_rate`` in Hz, missing = already at `sampling_rate`);
             - a ``datasets`` ``Audio(decode=False)`` value ``{"path", "bytes"}`` (bytes win);
             - a torchcodec ``AudioDecoder`` (a decoded ``datasets`` >= 4 value);
-            - a numpy array, list of floats or torch tensor, assumed to be at `sampling_rate`.
+            - a numpy array, list of floats or torch tensor, assumed to be at `sampling_rate`
+              (integer PCM is scaled to [-1, 1), see :func:`pcm_to_float`).
             Multi-channel input is averaged to mono (channels on the shorter axis for arrays).
         sampling_rate: target rate in Hz; other rates are resampled with soxr (high quality).
         name: what to call the audio in error messages (default: the path, or the kind).
@@ -146,7 +181,8 @@ def load_audio(
         float32 array of shape (time,).
 
     Raises:
-        ValueError: unreadable file, empty audio, NaN/inf samples, silence (with
+        ValueError: unreadable file, empty audio, NaN/inf samples, a peak above
+            ``MAX_ABS_AMPLITUDE``, silence (with
             ``allow_silence=False``), or zero samples after resampling; the message starts with
             `name` (or the file path).
         TypeError: `source` is of a kind not listed above.

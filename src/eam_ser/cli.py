@@ -21,41 +21,31 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import soundfile as sf
-import torch
-from datasets import Dataset
-from transformers import AutoFeatureExtractor
+# Only light modules at import time: `eam-ser --help` and flag errors answer in well under a
+# second; torch, transformers and datasets are imported by the commands that need them.
+from eam_ser.corpora import CORPORA
+from eam_ser.datacheck import ON_BAD_AUDIO
+from eam_ser.mixup_settings import EAM_DEFAULTS, LABEL_MODES
 
-from eam_ser.audio import load_audio
-from eam_ser.corpora import (
-    CORPORA,
-    label_names,
-    load_corpus,
-    load_local,
-    train_test_split_by_fold,
-    train_test_split_by_speakers,
-)
-from eam_ser.crossval import (
-    ExperimentConfig,
-    evaluate_model,
-    is_main_process,
-    run_cross_validation,
-    run_split,
-)
-from eam_ser.mixup import (
-    EAM_DEFAULTS,
-    LABEL_MODES,
-    EnergyAdaptiveMixupCollator,
-    EnergyAdaptiveMixupMap,
-)
-from eam_ser.modelcard import push_to_hub
-from eam_ser.modeling_flam import FlamForSequenceClassification
+if TYPE_CHECKING:
+    import numpy as np
+    from datasets import Dataset
+
+    from eam_ser.crossval import ExperimentConfig
+    from eam_ser.datacheck import DataCheckReport
+    from eam_ser.modeling_flam import FlamForSequenceClassification
+
+RUN_MARKER = "eam_ser_run.json"
+"""Written into every `eam-ser train` output folder; a non-empty folder without it is refused
+unless --overwrite is given."""
+INTERRUPTED_EXIT_STATUS = 130
 
 # flag name -> (section of ExperimentConfig or None for top level, field)
 CONFIG_FLAGS = {
@@ -73,7 +63,25 @@ CONFIG_FLAGS = {
 # ------------------------------------------------------------------------------------- parser
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser, *, split_required: bool) -> None:
+def _positive(kind: type) -> Any:
+    """argparse type: a number of `kind` that is > 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _add_data_arguments(
+    parser: argparse.ArgumentParser, *, split_required: bool, split: bool = True
+) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--data", type=Path, help="CSV manifest, folder with manifest.csv, or audiofolder"
@@ -83,15 +91,32 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, split_required: bool
     )
     parser.add_argument("--root", type=Path, help="folder of the corpus given with --corpus")
     parser.add_argument("--protocol", help="corpus protocol, e.g. emodb: loso or speaker_pairs")
-    split = parser.add_mutually_exclusive_group(required=split_required)
-    split.add_argument("--test-speakers", nargs="+", metavar="SPEAKER", help="held-out speaker ids")
-    split.add_argument("--test-fold", type=int, metavar="K", help="held-out fold of the protocol")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="text encoding of a CSV manifest (default utf-8, with or without BOM; e.g. latin-1)",
+    )
+    if not split:
+        return
+    group = parser.add_mutually_exclusive_group(required=split_required)
+    group.add_argument("--test-speakers", nargs="+", metavar="SPEAKER", help="held-out speaker ids")
+    group.add_argument("--test-fold", type=int, metavar="K", help="held-out fold of the protocol")
     if split_required:
-        split.add_argument("--cv", action="store_true", help="cross-validate over every fold")
+        group.add_argument("--cv", action="store_true", help="cross-validate over every fold")
+
+
+def _add_bad_audio_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on-bad-audio",
+        choices=ON_BAD_AUDIO,
+        default="error",
+        help="files the data check finds unusable (unreadable, empty, NaN, silent, too short): "
+        "stop before any work (error, default) or leave them out and list them (skip)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``eam-ser`` with its four subcommands."""
+    """The argparse parser of ``eam-ser`` with its subcommands."""
     parser = argparse.ArgumentParser(
         prog="eam-ser",
         description="Speech emotion recognition with Energy-Adaptive Mixup, Frame-Level "
@@ -113,13 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
         "encoder; default: a small encoder built from a config (offline)",
     )
     train.add_argument("--output-dir", type=Path, default=Path("runs/eam-ser"))
-    train.add_argument("--max-steps", type=int, help="optimizer steps per training run")
-    train.add_argument("--epochs", type=float, help="epochs per training run (when no --max-steps)")
-    train.add_argument("--batch-size", type=int, help="training batch size")
-    train.add_argument("--learning-rate", type=float)
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --output-dir that is not an eam-ser run folder",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --output-dir from its last checkpoint "
+        "(with --cv: finished folds are kept, the first unfinished one continues)",
+    )
+    train.add_argument(
+        "--max-steps", type=_positive(int), help="optimizer steps per training run"
+    )
+    train.add_argument(
+        "--epochs", type=_positive(float), help="epochs per training run (when no --max-steps)"
+    )
+    train.add_argument("--batch-size", type=_positive(int), help="training batch size")
+    train.add_argument("--save-steps", type=_positive(int), help="checkpoint every N steps")
+    train.add_argument("--learning-rate", type=_positive(float))
     train.add_argument("--seed", type=int)
     train.add_argument("--eam-p", type=float, help="probability of mixing a training utterance")
     train.add_argument("--label-mode", choices=LABEL_MODES, help="EAM soft-label weighting")
+    _add_bad_audio_argument(train)
     train.add_argument(
         "--no-final-model",
         action="store_true",
@@ -132,8 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="test a saved model on a corpus or split")
     evaluate.add_argument("model", help="saved model folder or Hub id")
     _add_data_arguments(evaluate, split_required=False)
-    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--batch-size", type=_positive(int), default=8)
     evaluate.add_argument("--output", type=Path, help="write the metrics as JSON")
+    _add_bad_audio_argument(evaluate)
+
+    check = commands.add_parser(
+        "check", help="probe every file of a corpus or manifest and report what is unusable"
+    )
+    _add_data_arguments(check, split_required=False)
+    check.add_argument(
+        "--model", help="saved model folder: also check its labels and minimum clip length"
+    )
+    check.add_argument(
+        "--encoder", help="pretrained encoder (Hub id or folder) whose minimum clip length to use"
+    )
+    check.add_argument("--output", type=Path, help="write every problem found, one per line")
 
     predict = commands.add_parser("predict", help="label and class probabilities of audio files")
     predict.add_argument("model", help="saved model folder or Hub id")
@@ -162,7 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--max-mix-fraction", type=float, default=EAM_DEFAULTS.max_mix_fraction)
     augment.add_argument("--label-mode", choices=LABEL_MODES, default=EAM_DEFAULTS.label_mode)
     augment.add_argument(
-        "--batch-size", type=int, default=16, help="utterances that draw partners from each other"
+        "--batch-size",
+        type=_positive(int),
+        default=16,
+        help="utterances that draw partners from each other",
+    )
+    augment.add_argument(
+        "--encoding", default="utf-8", help="text encoding of a CSV manifest (default utf-8)"
     )
     return parser
 
@@ -172,10 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
     """The corpus Dataset named by ``--data`` or ``--corpus/--root [--protocol]``."""
+    from eam_ser.corpora import load_corpus, load_local
+
     if args.data is not None:
         if args.protocol is not None:
             raise ValueError("--protocol applies to --corpus, not to --data")
-        return load_local(args.data)
+        return load_local(args.data, encoding=args.encoding)
     if args.root is None:
         raise ValueError(f"--corpus {args.corpus} needs --root, the folder of the corpus")
     kwargs = {"protocol": args.protocol} if args.protocol is not None else {}
@@ -184,13 +247,31 @@ def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
 
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """(train, test) from ``--test-speakers`` or ``--test-fold``."""
+    from eam_ser.corpora import train_test_split_by_fold, train_test_split_by_speakers
+
     if args.test_speakers:
         return train_test_split_by_speakers(dataset, args.test_speakers)
     return train_test_split_by_fold(dataset, args.test_fold)
 
 
+# flag name -> (section of ExperimentConfig or None for top level, field)
+CONFIG_FLAGS = {
+    "encoder": (None, "encoder"),
+    "max_steps": ("training", "max_steps"),
+    "epochs": ("training", "num_train_epochs"),
+    "batch_size": ("training", "per_device_train_batch_size"),
+    "save_steps": ("training", "save_steps"),
+    "learning_rate": ("training", "learning_rate"),
+    "seed": ("training", "seed"),
+    "eam_p": ("eam", "p"),
+    "label_mode": ("eam", "label_mode"),
+}
+
+
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Defaults, overridden by ``--config``, overridden by the flags that were given."""
+    from eam_ser.crossval import ExperimentConfig
+
     values: dict[str, Any] = (
         ExperimentConfig.from_file(args.config).to_dict() if args.config else {}
     )
@@ -205,6 +286,58 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig.from_dict(values)
 
 
+def run_data_check(
+    splits: dict[str, Dataset],
+    *,
+    min_input_samples: int,
+    on_bad_audio: str,
+    model_labels: Sequence[str] | None = None,
+) -> tuple[dict[str, Dataset], DataCheckReport]:
+    """`check_data` with its summary printed (and the skipped files listed)."""
+    from eam_ser.datacheck import check_data
+
+    kept, report = check_data(
+        splits,
+        min_input_samples=min_input_samples,
+        model_labels=model_labels,
+        on_bad_audio=on_bad_audio,
+    )
+    print(f"data check: {report.summary()}")
+    for problem in report.skipped:
+        print(f"  skipped {problem}")
+    return kept, report
+
+
+def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
+    """Refuse a non-empty folder that is not an eam-ser run (unless --overwrite), drop stale
+    checkpoints unless resuming, and mark the folder as an eam-ser run."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output-dir {output_dir} is a file, not a folder")
+    marker = output_dir / RUN_MARKER
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not marker.is_file():
+        if not args.overwrite:
+            raise ValueError(
+                f"--output-dir {output_dir} is not empty and is not an eam-ser run folder (no "
+                f"{RUN_MARKER}); choose another folder or pass --overwrite"
+            )
+    if args.resume and not marker.is_file():
+        raise ValueError(f"--resume: {output_dir} holds no eam-ser run to continue")
+    from eam_ser.crossval import is_main_process
+
+    if not is_main_process():
+        return
+    if not args.resume:
+        for stale in [*output_dir.glob("trainer"), *output_dir.glob("fold_*"), *output_dir.glob("final")]:
+            shutil.rmtree(stale)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "command": sys.argv[1:],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "resumed": bool(args.resume),
+    }
+    marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
 def _format_scores(metrics: dict[str, Any]) -> str:
     return (
         f"WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
@@ -214,6 +347,10 @@ def _format_scores(metrics: dict[str, Any]) -> str:
 
 def load_model(name_or_path: str) -> tuple[FlamForSequenceClassification, Any]:
     """A saved FLAM model and its feature extractor (folder or Hub id), in eval mode."""
+    from transformers import AutoFeatureExtractor
+
+    from eam_ser.modeling_flam import FlamForSequenceClassification
+
     model = FlamForSequenceClassification.from_pretrained(name_or_path)
     return model.eval(), AutoFeatureExtractor.from_pretrained(name_or_path)
 
@@ -222,12 +359,39 @@ def load_model(name_or_path: str) -> tuple[FlamForSequenceClassification, Any]:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    from eam_ser.crossval import (
+        encoder_min_input_samples,
+        is_main_process,
+        run_cross_validation,
+        run_split,
+    )
+    from eam_ser.modelcard import push_to_hub
+
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push-to-hub needs --hub-model-id (e.g. user/flam-emodb)")
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
+    prepare_output_dir(args.output_dir, args)
     dataset = load_dataset_from_args(args)
+    minimum = encoder_min_input_samples(config)
+    if args.cv:
+        kept, report = run_data_check(
+            {"train": dataset}, min_input_samples=minimum, on_bad_audio=args.on_bad_audio
+        )
+        dataset = kept["train"]
+    else:
+        train, test = split_from_args(dataset, args)
+        kept, report = run_data_check(
+            {"train": train, "test": test},
+            min_input_samples=minimum,
+            on_bad_audio=args.on_bad_audio,
+        )
+        train, test = kept["train"], kept["test"]
+        if test.num_rows == 0:
+            raise ValueError("data check: no usable test file left")
+    if report.skipped and is_main_process():
+        print(f"  list: {report.write_skipped(args.output_dir / 'skipped_files.csv')}")
     if args.cv:
         results = run_cross_validation(
             dataset,
@@ -236,6 +400,7 @@ def command_train(args: argparse.Namespace) -> int:
             folds=args.folds,
             final_model=not args.no_final_model,
             model_id=args.hub_model_id,
+            resume=args.resume,
         )
         model_dir = args.output_dir / "model"
         if not is_main_process():
@@ -244,9 +409,14 @@ def command_train(args: argparse.Namespace) -> int:
         for key, label in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
             print(f"  {label} {100 * results['mean'][key]:.2f} ± {100 * results['std'][key]:.2f} %")
     else:
-        train, test = split_from_args(dataset, args)
         results = run_split(
-            train, test, config, args.output_dir, fold=args.test_fold, model_id=args.hub_model_id
+            train,
+            test,
+            config,
+            args.output_dir,
+            fold=args.test_fold,
+            model_id=args.hub_model_id,
+            resume=args.resume,
         )
         model_dir = args.output_dir
         if not is_main_process():
@@ -265,18 +435,63 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    from eam_ser.crossval import evaluate_model, strict_json
+
+    model, feature_extractor = load_model(args.model)
     dataset = load_dataset_from_args(args)
     if args.test_speakers or args.test_fold is not None:
         _, dataset = split_from_args(dataset, args)
-    model, feature_extractor = load_model(args.model)
+    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    kept, _ = run_data_check(
+        {"test": dataset},
+        min_input_samples=model.config.min_input_samples,
+        on_bad_audio=args.on_bad_audio,
+        model_labels=model_labels,
+    )
+    dataset = kept["test"]
+    if dataset.num_rows == 0:
+        raise ValueError("data check: no usable file left to evaluate")
     metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
     print(f"{dataset.num_rows} utterances: {_format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
-        print(f"  recall {name}: {100 * recall:.2f} %")
+        shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
+        print(f"  recall {name}: {shown}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        args.output.write_text(strict_json(metrics), encoding="utf-8")
     return 0
+
+
+def command_check(args: argparse.Namespace) -> int:
+    """Report every problem of a dataset; exit status 1 when there is any."""
+    from eam_ser.crossval import ExperimentConfig, encoder_min_input_samples
+    from eam_ser.datacheck import DataCheckError, check_data
+
+    model_labels = None
+    if args.model is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(args.model)
+        minimum = config.min_input_samples
+        model_labels = [config.id2label[i] for i in range(config.num_labels)]
+    else:
+        minimum = encoder_min_input_samples(ExperimentConfig(encoder=args.encoder))
+    dataset = load_dataset_from_args(args)
+    splits = {"train": dataset}
+    if args.test_speakers or args.test_fold is not None:
+        train, test = split_from_args(dataset, args)
+        splits = {"train": train, "test": test}
+    try:
+        _, report = check_data(splits, min_input_samples=minimum, model_labels=model_labels)
+    except DataCheckError as error:
+        report = error.report
+    lines = report.lines()
+    print(report.summary().replace(", 0 skipped", ""))
+    for line in lines:
+        print(f"  {line}")
+    if args.output is not None:
+        args.output.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return 1 if lines else 0
 
 
 def explain_path(out: Path, audio: Path, num_files: int) -> Path:
@@ -294,6 +509,7 @@ def plot_frame_attention(
     `frame_attention` is (num_frames,), spread evenly over the clip's duration.
     """
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -317,8 +533,20 @@ def plot_frame_attention(
     return path
 
 
-@torch.no_grad()
 def command_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    with torch.no_grad():
+        return _predict(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from eam_ser.audio import load_audio
+    from eam_ser.mixup import EnergyAdaptiveMixupCollator
+
     model, feature_extractor = load_model(args.model)
     sampling_rate = feature_extractor.sampling_rate
     collator = EnergyAdaptiveMixupCollator(
@@ -349,7 +577,13 @@ def command_predict(args: argparse.Namespace) -> int:
 
 
 def command_augment(args: argparse.Namespace) -> int:
-    dataset = load_local(args.input)
+    import numpy as np
+    import soundfile as sf
+
+    from eam_ser.corpora import label_names, load_local
+    from eam_ser.mixup import EnergyAdaptiveMixupMap
+
+    dataset = load_local(args.input, encoding=args.encoding)
     labels = label_names(dataset)
     mixer = EnergyAdaptiveMixupMap(
         len(labels),
@@ -388,6 +622,7 @@ def command_augment(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": command_train,
     "evaluate": command_evaluate,
+    "check": command_check,
     "predict": command_predict,
     "augment": command_augment,
 }
@@ -399,9 +634,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # Filesystem trouble (missing folder, no permission, disk full): one line, no traceback.
+        where = f": {error.filename}" if error.filename else ""
+        print(f"eam-ser {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = ""
+        if args.command == "train":
+            hint = (
+                f"; checkpoints are kept in {args.output_dir}: run the same command with "
+                "--resume to continue"
+            )
+        print(f"eam-ser {args.command}: interrupted{hint}", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
 
 
 if __name__ == "__main__":

@@ -20,6 +20,23 @@ ENCODER_INPUT_NAMES = ("input_values", "input_features")
 LOG_MEL_ENCODER_TYPES = ("whisper",)
 
 
+# Whisper's log-mel STFT (n_fft 400, centered, reflect padding) needs more than n_fft / 2
+# samples: 201 samples = 12.6 ms at 16 kHz.
+WHISPER_MIN_INPUT_SAMPLES = 201
+
+
+def min_input_samples(
+    conv_kernel: list[int] | tuple[int, ...], conv_stride: list[int] | tuple[int, ...]
+) -> int:
+    """Fewest input samples for which a stack of unpadded 1-D convolutions yields one frame
+    (the receptive field of one output frame), in samples. (10, 3, 3, 3, 3, 2, 2) kernels with
+    (5, 2, 2, 2, 2, 2, 2) strides -> 400 samples (25 ms at 16 kHz)."""
+    length = 1
+    for kernel, stride in zip(reversed(conv_kernel), reversed(conv_stride), strict=True):
+        length = (length - 1) * stride + kernel
+    return length
+
+
 def encoder_input_name_for(encoder_config: PretrainedConfig) -> str:
     """The forward argument an encoder reads: `"input_features"` (log-mel, Whisper) or
     `"input_values"` (raw waveform, wav2vec 2.0 / HuBERT / WavLM / data2vec-audio)."""
@@ -183,6 +200,14 @@ class FlamConfig(PretrainedConfig):
         return MultiLossSettings.from_dict(self.multi_loss)
 
     @property
+    def min_input_samples(self) -> int:
+        """Shortest clip the encoder accepts, in samples at 16 kHz: the CNN receptive field of
+        a wav2vec-style encoder (400 for the standard front end), 201 for Whisper's STFT."""
+        if self.encoder_config.model_type in LOG_MEL_ENCODER_TYPES:
+            return WHISPER_MIN_INPUT_SAMPLES
+        return min_input_samples(self.encoder_config.conv_kernel, self.encoder_config.conv_stride)
+
+    @property
     def encoder_hidden_size(self) -> int:
         """Width of the encoder's frame features (`d_model` for Whisper)."""
         return self.encoder_config.hidden_size
@@ -201,4 +226,4 @@ class FlamConfig(PretrainedConfig):
 
 AutoConfig.register(FlamConfig.model_type, FlamConfig, exist_ok=True)
 
-__all__ = ["FlamConfig", "encoder_input_name_for"]
+__all__ = ["FlamConfig", "encoder_input_name_for", "min_input_samples"]

@@ -35,12 +35,14 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import (
+    AutoConfig,
     AutoFeatureExtractor,
     FeatureExtractionMixin,
     Wav2Vec2FeatureExtractor,
     WavLMConfig,
     set_seed,
 )
+from transformers.trainer_utils import get_last_checkpoint
 
 from eam_ser.audio import DEFAULT_SAMPLING_RATE
 from eam_ser.configuration_flam import FlamConfig
@@ -91,7 +93,8 @@ class TrainingSettings:
     `learning_rate` None picks 5e-5 for a pretrained encoder and 1e-3 for the small encoder
     trained from scratch. `max_steps` > 0 overrides `num_train_epochs`. `warmup_steps` is an
     int (steps) or a float in [0, 1) (fraction of the total steps). `center_learning_rate`:
-    learning rate of the class centers (None: `learning_rate`).
+    learning rate of the class centers (None: `learning_rate`). `save_steps`: a checkpoint
+    (the last one kept) every that many steps, from which an interrupted run resumes.
     """
 
     learning_rate: float | None = None
@@ -106,6 +109,21 @@ class TrainingSettings:
     logging_steps: int = 10
     dataloader_num_workers: int = 0
     center_learning_rate: float | None = None
+    save_steps: int = 200
+
+    def __post_init__(self) -> None:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(
+                f"training.max_steps must be a positive number of steps (or -1 to train for "
+                f"num_train_epochs), got {self.max_steps}"
+            )
+        if self.max_steps == -1 and not self.num_train_epochs > 0:
+            raise ValueError(
+                f"training.num_train_epochs must be > 0, got {self.num_train_epochs}"
+            )
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -201,6 +219,17 @@ def build_model(config: ExperimentConfig, labels: Sequence[str]) -> FlamForSeque
     return FlamForSequenceClassification(flam_config)
 
 
+def encoder_min_input_samples(config: ExperimentConfig) -> int:
+    """Shortest clip the configured encoder accepts, in samples at 16 kHz (reads the encoder's
+    config only, no weights): `FlamConfig.min_input_samples`."""
+    encoder_config = (
+        AutoConfig.from_pretrained(config.encoder)
+        if config.encoder
+        else default_encoder_config(**config.encoder_config)
+    )
+    return FlamConfig(encoder_config=encoder_config).min_input_samples
+
+
 def build_feature_extractor(config: ExperimentConfig) -> FeatureExtractionMixin:
     """The encoder's own feature extractor (e.g. Whisper log-mel), or a normalising 16 kHz
     `Wav2Vec2FeatureExtractor` for the small encoder; attention masks are always returned."""
@@ -233,7 +262,8 @@ def build_collator(
 def training_arguments(
     config: ExperimentConfig, output_dir: str | Path, seed: int
 ) -> MultiLossTrainingArguments:
-    """`MultiLossTrainingArguments` for a fixed budget: no evaluation, no checkpoint selection."""
+    """`MultiLossTrainingArguments` for a fixed budget: no evaluation, no checkpoint selection;
+    a checkpoint every `training.save_steps` steps (the last one kept) to resume from."""
     training = config.training
     return MultiLossTrainingArguments(
         output_dir=str(output_dir),
@@ -254,7 +284,9 @@ def training_arguments(
         # DDP group (TrainingArguments needs use_cpu for that); with GPUs this stays False.
         use_cpu=not torch.cuda.is_available(),
         eval_strategy="no",
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=training.save_steps,
+        save_total_limit=1,
         report_to="none",
         center_learning_rate=training.center_learning_rate,
     )
@@ -266,8 +298,13 @@ def train_model(
     output_dir: str | Path,
     *,
     seed: int | None = None,
+    resume: bool = False,
 ) -> tuple[FlamForSequenceClassification, FeatureExtractionMixin]:
-    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel) for the fixed budget."""
+    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel) for the fixed budget.
+
+    Checkpoints go to `output_dir`; with `resume`, training continues from the last one there
+    (and starts afresh when there is none).
+    """
     seed = config.training.seed if seed is None else seed
     labels = label_names(train_dataset)
     set_seed(seed)
@@ -280,7 +317,10 @@ def train_model(
         data_collator=build_collator(config, len(labels), feature_extractor, seed),
         processing_class=feature_extractor,
     )
-    trainer.train()
+    checkpoint = get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
+    if checkpoint is not None:
+        tqdm.write(f"resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=checkpoint)
     return trainer.model, feature_extractor
 
 
@@ -317,15 +357,26 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels).
 
-    The dataset's label names must be the model's (`config.id2label`), in the same order.
+    Labels are matched by name: the dataset's label names must be among the model's
+    (`config.id2label`), in any order; metrics are reported over the model's classes (a class
+    without test samples gets recall NaN, written as null in results files).
+
+    Raises:
+        ValueError: the dataset has labels the model does not know, listing both sets.
     """
     labels = label_names(dataset)
     model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    if labels != model_labels:
-        raise ValueError(f"dataset labels {labels} differ from the model's labels {model_labels}")
+    unknown = [name for name in labels if name not in model_labels]
+    if unknown:
+        raise ValueError(
+            f"dataset labels {unknown} are not among the model's labels {model_labels} "
+            f"(dataset labels: {labels})"
+        )
+    to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
+    references = to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
     predictions = predict_logits(model, feature_extractor, dataset, batch_size).argmax(axis=-1)
     return ser_metrics(
-        predictions, np.asarray(dataset["label"]), num_labels=len(labels), label_names=labels
+        predictions, references, num_labels=len(model_labels), label_names=model_labels
     )
 
 
@@ -338,12 +389,13 @@ def save_model(
     folder: str | Path,
     model: FlamForSequenceClassification,
     feature_extractor: FeatureExtractionMixin,
-    results: Mapping[str, Any],
+    results: Mapping[str, Any] | None = None,
     *,
     model_id: str | None = None,
     final_model_note: str | None = None,
 ) -> Path:
-    """Save weights, config, feature extractor and the rendered model card (README.md).
+    """Save weights, config, feature extractor and, given `results`, the rendered model card
+    (README.md; see `write_model_card`).
 
     The folder then loads with `FlamForSequenceClassification.from_pretrained`,
     `transformers.pipeline("audio-classification", model=folder)` and `eam-ser predict`.
@@ -354,6 +406,22 @@ def save_model(
         return folder
     model.save_pretrained(folder)
     feature_extractor.save_pretrained(folder)
+    if results is not None:
+        write_model_card(folder, results, model_id=model_id, final_model_note=final_model_note)
+    return folder
+
+
+def write_model_card(
+    folder: str | Path,
+    results: Mapping[str, Any],
+    *,
+    model_id: str | None = None,
+    final_model_note: str | None = None,
+) -> Path:
+    """Render the model card of `results` into ``folder/README.md`` (main process only)."""
+    folder = Path(folder)
+    if not is_main_process():
+        return folder
     corpus = CORPORA.get(str(results.get("corpus")))
     card = render_model_card(
         results,
@@ -427,6 +495,36 @@ def is_main_process() -> bool:
     return PartialState().is_main_process
 
 
+def strict_json(results: Mapping[str, Any]) -> str:
+    """`results` as strict JSON (RFC 8259: no NaN or Infinity).
+
+    A non-finite number becomes ``null`` and its place is explained under ``"null_values"``
+    (e.g. ``"folds[0].recall.sad": "recall undefined: no test sample of this class"``).
+    """
+    reasons: dict[str, str] = {}
+
+    def clean(value: Any, where: str) -> Any:
+        if isinstance(value, Mapping):
+            return {key: clean(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            reasons[where] = (
+                "recall undefined: no test sample of this class"
+                if ".recall." in f".{where}"
+                else f"not a finite number ({value})"
+            )
+            return None
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    cleaned = clean(results, "")
+    if reasons:
+        cleaned["null_values"] = reasons
+    return json.dumps(cleaned, indent=2, allow_nan=False) + "\n"
+
+
 def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
     """Write ``results.json``, ``results.md`` and ``confusion_matrix.png`` to `output_dir`
     (in the main process only, see `is_main_process`)."""
@@ -434,7 +532,7 @@ def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
     if not is_main_process():
         return output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (output_dir / "results.json").write_text(strict_json(results), encoding="utf-8")
     title = f"{results['corpus_title']}: {results['protocol']}"
     (output_dir / "results.md").write_text(
         f"# {title}\n\n{results_markdown(results)}\n", encoding="utf-8"
@@ -453,6 +551,11 @@ def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
 # ---------------------------------------------------------------------------------- experiments
 
 
+FOLD_RESULT_NAME = "fold_result.json"
+"""Per-fold record written as soon as a fold is tested; a resumed cross-validation skips folds
+that have one."""
+
+
 def run_split(
     train: Dataset,
     test: Dataset,
@@ -461,14 +564,20 @@ def run_split(
     *,
     fold: int | None = None,
     model_id: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Train on `train`, test on the held-out speakers of `test`, write the results files and
-    save the model with its card to `output_dir`. Returns the results dict (one fold)."""
+    """Train on `train`, save the model to `output_dir`, then test it on the held-out speakers
+    of `test` and write the results files and the model card. Returns the results dict (one
+    fold). The model is saved before testing, so a failure there loses no training; with
+    `resume`, training continues from the last checkpoint in ``output_dir/trainer``."""
     output_dir = Path(output_dir)
     seed = config.training.seed
     start = time.perf_counter()
-    model, feature_extractor = train_model(train, config, output_dir / "trainer", seed=seed)
+    model, feature_extractor = train_model(
+        train, config, output_dir / "trainer", seed=seed, resume=resume
+    )
     runtime_s = time.perf_counter() - start
+    save_model(output_dir, model, feature_extractor)
     metrics = evaluate_model(
         model, feature_extractor, test, config.training.per_device_eval_batch_size
     )
@@ -479,7 +588,7 @@ def run_split(
     fold_result = _fold_result(fold, train, test, metrics, seed, runtime_s)
     results = aggregate_results([fold_result], train, config, protocol=protocol)
     write_results(results, output_dir)
-    save_model(output_dir, model, feature_extractor, results, model_id=model_id)
+    write_model_card(output_dir, results, model_id=model_id)
     return results
 
 
@@ -491,8 +600,14 @@ def run_cross_validation(
     *,
     final_model: bool = False,
     model_id: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train and test on every speaker-independent fold of `dataset` (its ``fold`` column).
+
+    After each fold its record goes to ``fold_<k>/fold_result.json`` and the results files are
+    rewritten over the folds finished so far, so an interrupted run keeps every finished fold.
+    With `resume`, finished folds are read back instead of trained again and the first
+    unfinished fold continues from its last checkpoint.
 
     Args:
         dataset: a corpus Dataset (see `eam_ser.corpora`).
@@ -503,6 +618,7 @@ def run_cross_validation(
         final_model: afterwards train one model on all speakers with the same budget and save
             it, with the cross-validation results in its card, to ``output_dir / "model"``.
         model_id: Hub id shown in that model's card.
+        resume: continue an interrupted run in `output_dir` (see above).
 
     Returns:
         The results dict written to results.json.
@@ -518,16 +634,24 @@ def run_cross_validation(
     seed = config.training.seed
     fold_results = []
     for fold in tqdm(folds, desc="folds", unit="fold"):
+        fold_dir = output_dir / f"fold_{fold}"
+        record = fold_dir / FOLD_RESULT_NAME
+        if resume and record.is_file():
+            fold_results.append(json.loads(record.read_text(encoding="utf-8")))
+            tqdm.write(f"fold {fold}: finished before, read from {record}")
+            continue
         train, test = train_test_split_by_fold(dataset, fold)
         start = time.perf_counter()
-        model, feature_extractor = train_model(
-            train, config, output_dir / f"fold_{fold}", seed=seed
-        )
+        model, feature_extractor = train_model(train, config, fold_dir, seed=seed, resume=resume)
         runtime_s = time.perf_counter() - start
         metrics = evaluate_model(
             model, feature_extractor, test, config.training.per_device_eval_batch_size
         )
         fold_results.append(_fold_result(fold, train, test, metrics, seed, runtime_s))
+        if is_main_process():
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(strict_json(fold_results[-1]), encoding="utf-8")
+        write_results(aggregate_results(fold_results, dataset, config), output_dir)
         tqdm.write(
             f"fold {fold}: WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
             f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
@@ -535,7 +659,9 @@ def run_cross_validation(
     results = aggregate_results(fold_results, dataset, config)
     write_results(results, output_dir)
     if final_model:
-        model, feature_extractor = train_model(dataset, config, output_dir / "final", seed=seed)
+        model, feature_extractor = train_model(
+            dataset, config, output_dir / "final", seed=seed, resume=resume
+        )
         note = (
             "The scores above are the cross-validation estimate. This model was then trained "
             "on all speakers with the same budget, so it has no held-out score of its own."

@@ -60,6 +60,7 @@ from audiomentations.core.transforms_interface import BaseWaveformTransform
 from numpy.lib.stride_tricks import sliding_window_view
 
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
+from eam_ser.mixup_settings import EAM_DEFAULTS, LABEL_MODES, EnergyAdaptiveMixupSettings
 
 __all__ = [
     "EAM_DEFAULTS",
@@ -80,7 +81,6 @@ __all__ = [
     "stream_generator",
 ]
 
-LABEL_MODES = ("energy", "length", "hard")
 SILENCE_THRESHOLD = 1e-10
 """Mean-square energy (full scale = 1.0) below which a segment counts as silent (-100 dB)."""
 
@@ -120,57 +120,6 @@ class MixParameters:
         )
 
 
-@dataclass(frozen=True)
-class EnergyAdaptiveMixupSettings:
-    """The settings of EAM and their defaults: the one place they are declared.
-
-    The collator, the map function, the transform, :func:`draw_mix_parameters`, experiment
-    configs (the ``eam`` section) and the ``eam-ser`` command take their defaults from here.
-
-    Attributes:
-        p: probability that a sample is mixed, in [0, 1].
-        min_snr_db, max_snr_db: range of the segment SNR ``s`` in dB (finite, min <= max).
-            The default [-5, 5] dB lets either utterance dominate the segment.
-        max_mix_fraction: longest mix as a fraction of the shorter clip of a pair, in (0, 1].
-            0.5 keeps the first utterance the majority of every clip (and its label the argmax).
-        min_length_samples: shortest mix in samples (1600 = 0.1 s at 16 kHz); pairs that
-            allow less are not mixed.
-        label_mode: ``"energy"``, ``"length"`` or ``"hard"`` (module docstring).
-
-    Raises:
-        ValueError: a value outside its range, naming the setting and its unit.
-    """
-
-    p: float = 0.5
-    min_snr_db: float = -5.0
-    max_snr_db: float = 5.0
-    max_mix_fraction: float = 0.5
-    min_length_samples: int = 1600
-    label_mode: str = "energy"
-
-    def __post_init__(self) -> None:
-        p, min_snr_db, max_snr_db = self.p, self.min_snr_db, self.max_snr_db
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
-        if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
-            raise ValueError(
-                f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
-            )
-        if not 0.0 < self.max_mix_fraction <= 1.0:
-            raise ValueError(
-                "max_mix_fraction (longest mix as a fraction of the shorter clip) must be in "
-                f"(0, 1], got {self.max_mix_fraction}"
-            )
-        if int(self.min_length_samples) != self.min_length_samples or self.min_length_samples < 1:
-            raise ValueError(
-                f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
-                f"got {self.min_length_samples}"
-            )
-        if self.label_mode not in LABEL_MODES:
-            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
-
-
-EAM_DEFAULTS = EnergyAdaptiveMixupSettings()
 
 
 def one_hot(labels: Any, num_labels: int) -> np.ndarray:
@@ -1035,6 +984,8 @@ class EnergyAdaptiveMixup(BaseWaveformTransform, _ProcessStreams):
     def randomize_parameters(self, samples: np.ndarray, sample_rate: int) -> None:
         """Draw ``should_apply``, the partner, mix length, offsets and SNR from this process's
         generator (``self.generator``)."""
+        # Checked whether or not the transform applies: bad input never passes through silently.
+        load_audio(samples, sample_rate, name="samples")
         generator = self._active_generator()
         self.parameters["should_apply"] = bool(generator.random() < self.p)
         self.parameters.update(mixed=False, partner_label_weight=0.0)
@@ -1063,8 +1014,12 @@ class EnergyAdaptiveMixup(BaseWaveformTransform, _ProcessStreams):
         )
 
     def apply(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Mix the drawn partner segment into `samples` (time,); returns a new float32 array."""
-        samples = np.asarray(samples, dtype=np.float32)
+        """Mix the drawn partner segment into `samples` (time,); returns a new float32 array.
+
+        Raises:
+            ValueError: `samples` is empty, holds NaN/inf or peaks far outside full scale.
+        """
+        samples = load_audio(samples, sample_rate, name="samples")
         partner_index = self.parameters["partner_index"]
         partner = self._partner(partner_index, sample_rate)
         mix_length, start = self.parameters["mix_length"], self.parameters["start"]

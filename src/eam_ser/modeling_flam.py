@@ -67,7 +67,7 @@ from transformers import initialization as init
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import ModelOutput
 
-from .configuration_flam import FlamConfig
+from .configuration_flam import FlamConfig, min_input_samples
 from .losses import MultiLoss, MultiLossSettings
 
 # Weight of the frame itself in context broadcasting (Hyeon-Woo et al. 2022); the mean gets 1 - w.
@@ -126,18 +126,6 @@ def masked_softmax(scores: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tens
     """
     scores = scores.float().masked_fill(~frame_mask, torch.finfo(torch.float32).min)
     return scores.softmax(dim=-1) * frame_mask
-
-
-def min_input_samples(
-    conv_kernel: list[int] | tuple[int, ...], conv_stride: list[int] | tuple[int, ...]
-) -> int:
-    """Fewest input samples for which a stack of unpadded 1-D convolutions yields one frame
-    (the receptive field of one output frame), in samples. (10, 3, 3, 3, 3, 2, 2) kernels with
-    (5, 2, 2, 2, 2, 2, 2) strides -> 400 samples (25 ms at 16 kHz)."""
-    length = 1
-    for kernel, stride in zip(reversed(conv_kernel), reversed(conv_stride), strict=True):
-        length = (length - 1) * stride + kernel
-    return length
 
 
 def whisper_frame_lengths(mel_lengths: torch.Tensor) -> torch.Tensor:
@@ -410,10 +398,7 @@ class FlamForSequenceClassification(PreTrainedModel):
         self.main_input_name = config.encoder_input_name
         self.encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
         self.is_whisper = _is_whisper(config.encoder_config)
-        if not self.is_whisper:
-            self.min_input_samples = min_input_samples(
-                config.encoder_config.conv_kernel, config.encoder_config.conv_stride
-            )
+        self.min_input_samples = config.min_input_samples
         # Group-norm front ends were pretrained without an attention mask (see module docstring).
         self.encoder_takes_attention_mask = (
             getattr(config.encoder_config, "feat_extract_norm", "layer") == "layer"

@@ -12,26 +12,46 @@ where the corpus has sessions); see `eam_ser.corpora.base`. `CORPORA` describes 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from datasets import Dataset
+if TYPE_CHECKING:
+    from datasets import Dataset
 
-from eam_ser.corpora.base import (
-    CorpusLayoutError,
-    label_names,
-    train_test_split_by_fold,
-    train_test_split_by_speakers,
-)
-from eam_ser.corpora.crema_d import CREMA_D_LABELS, load_crema_d
-from eam_ser.corpora.emodb import EMODB_LABELS, load_emodb
-from eam_ser.corpora.iemocap import IEMOCAP_LABELS, load_iemocap
-from eam_ser.corpora.manifest import load_audiofolder, load_local, load_manifest
-from eam_ser.corpora.msp_improv import MSP_IMPROV_LABELS, load_msp_improv
-from eam_ser.corpora.ravdess import RAVDESS_LABELS, load_ravdess
-from eam_ser.corpora.savee import SAVEE_LABELS, load_savee
-from eam_ser.corpora.tess import TESS_LABELS, load_tess
+# Public names -> the submodule defining them, imported on first use: the registry below stays
+# importable without `datasets`, so the `eam-ser` command parses its flags fast.
+_LAZY = {
+    "CorpusLayoutError": "base",
+    "label_names": "base",
+    "train_test_split_by_fold": "base",
+    "train_test_split_by_speakers": "base",
+    "load_audiofolder": "manifest",
+    "load_local": "manifest",
+    "load_manifest": "manifest",
+    "CREMA_D_LABELS": "crema_d",
+    "load_crema_d": "crema_d",
+    "EMODB_LABELS": "emodb",
+    "load_emodb": "emodb",
+    "IEMOCAP_LABELS": "iemocap",
+    "load_iemocap": "iemocap",
+    "MSP_IMPROV_LABELS": "msp_improv",
+    "load_msp_improv": "msp_improv",
+    "RAVDESS_LABELS": "ravdess",
+    "load_ravdess": "ravdess",
+    "SAVEE_LABELS": "savee",
+    "load_savee": "savee",
+    "TESS_LABELS": "tess",
+    "load_tess": "tess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"eam_ser.corpora.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'eam_ser.corpora' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -39,16 +59,26 @@ class Corpus:
     """What the library knows about one corpus: how to load it and how to cite it.
 
     `protocols` lists the values the loader's ``protocol`` argument takes (the first is the
-    default); an empty tuple means the loader has a single fixed protocol.
+    default); an empty tuple means the loader has a single fixed protocol. `module` is the
+    `eam_ser.corpora` submodule holding the loader ``load_<module>`` and ``<MODULE>_LABELS``.
     """
 
     name: str
     title: str
-    loader: Callable[..., Dataset]
-    labels: tuple[str, ...]
+    module: str
     protocol: str
     citation: str
     protocols: tuple[str, ...] = ()
+
+    @property
+    def loader(self) -> Callable[..., Dataset]:
+        """The loader function (imports its module)."""
+        return __getattr__(f"load_{self.module}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The ordered label names."""
+        return tuple(__getattr__(f"{self.module.upper()}_LABELS"))
 
 
 CORPORA: dict[str, Corpus] = {
@@ -57,8 +87,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "iemocap",
             "IEMOCAP",
-            load_iemocap,
-            tuple(IEMOCAP_LABELS),
+            "iemocap",
             "4 classes (excited merged into happy), 5-fold leave-one-session-out",
             "Busso, C. et al. (2008). IEMOCAP: Interactive emotional dyadic motion capture "
             "database. Language Resources and Evaluation, 42(4), 335-359.",
@@ -66,8 +95,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "msp_improv",
             "MSP-IMPROV",
-            load_msp_improv,
-            tuple(MSP_IMPROV_LABELS),
+            "msp_improv",
             "4 classes, 6-fold leave-one-session-out",
             "Busso, C. et al. (2017). MSP-IMPROV: An acted corpus of dyadic interactions to "
             "study emotion perception. IEEE Transactions on Affective Computing, 8(1), 67-80.",
@@ -75,8 +103,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "ravdess",
             "RAVDESS (speech)",
-            load_ravdess,
-            tuple(RAVDESS_LABELS),
+            "ravdess",
             "8 classes, 6 folds of 4 actors (speaker-independent)",
             "Livingstone, S. R. and Russo, F. A. (2018). The Ryerson Audio-Visual Database of "
             "Emotional Speech and Song (RAVDESS). PLoS ONE, 13(5), e0196391.",
@@ -84,8 +111,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "savee",
             "SAVEE",
-            load_savee,
-            tuple(SAVEE_LABELS),
+            "savee",
             "7 classes, leave-one-speaker-out (4 folds)",
             "Haq, S. and Jackson, P. J. B. (2009). Speaker-dependent audio-visual emotion "
             "recognition. Proc. AVSP, 53-58.",
@@ -93,8 +119,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "emodb",
             "EmoDB (Berlin Database of Emotional Speech)",
-            load_emodb,
-            tuple(EMODB_LABELS),
+            "emodb",
             "7 classes, leave-one-speaker-out (10 folds) or 5 folds of one female + one male speaker",
             "Burkhardt, F., Paeschke, A., Rolfes, M., Sendlmeier, W. and Weiss, B. (2005). "
             "A database of German emotional speech. Proc. Interspeech, 1517-1520.",
@@ -103,8 +128,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "crema_d",
             "CREMA-D",
-            load_crema_d,
-            tuple(CREMA_D_LABELS),
+            "crema_d",
             "6 classes, 5 speaker-independent folds",
             "Cao, H. et al. (2014). CREMA-D: Crowd-sourced emotional multimodal actors dataset. "
             "IEEE Transactions on Affective Computing, 5(4), 377-390.",
@@ -112,8 +136,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "tess",
             "TESS",
-            load_tess,
-            tuple(TESS_LABELS),
+            "tess",
             "7 classes, leave-one-speaker-out (2 folds)",
             "Dupuis, K. and Pichora-Fuller, M. K. (2010). Toronto emotional speech set (TESS). "
             "University of Toronto, Psychology Department.",

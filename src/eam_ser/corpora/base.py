@@ -10,6 +10,7 @@ The resulting `datasets.Dataset` has the columns
 - ``gender``: ``"female"``, ``"male"`` or ``"unknown"``,
 - ``fold``: int fold index (0-based) of the corpus's speaker-independent protocol,
 - ``session``: int recording session (IEMOCAP, MSP-IMPROV only),
+- ``manifest_line``: int line of the row in its CSV manifest (manifests only),
 
 and ``dataset.info.dataset_name`` / ``dataset.info.description`` name the corpus and the
 protocol. :func:`train_test_split_by_fold` and :func:`train_test_split_by_speakers` split it
@@ -19,6 +20,7 @@ and refuse any split that puts one speaker on both sides.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -85,6 +87,15 @@ def find_audio_files(
     )
     if not files:
         raise layout_error(corpus, expected, folder)
+    for path in files:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise layout_error(
+                corpus,
+                "file names that are valid UTF-8",
+                f"{os.fsencode(path)!r}; rename it (e.g. convmv -f latin1 -t utf8)",
+            ) from None
     return files
 
 
@@ -144,10 +155,10 @@ def build_dataset(
     if not rows:
         raise ValueError(f"{corpus}: no utterances with one of the labels {list(labels)}")
     label_index = {name: index for index, name in enumerate(labels)}
-    has_session = "session" in rows[0]
+    optional = [name for name in ("session", "manifest_line") if name in rows[0]]
     columns: dict[str, list] = {"audio": [], "label": [], "speaker": [], "gender": [], "fold": []}
-    if has_session:
-        columns["session"] = []
+    for name in optional:
+        columns[name] = []
     for row in sorted(rows, key=lambda r: str(r["audio"])):
         label, speaker, gender = str(row["label"]), str(row["speaker"]), str(row["gender"])
         if label not in label_index:
@@ -165,8 +176,8 @@ def build_dataset(
         columns["speaker"].append(speaker)
         columns["gender"].append(gender)
         columns["fold"].append(int(fold_of[speaker]))
-        if has_session:
-            columns["session"].append(int(row["session"]))  # type: ignore[call-overload]
+        for name in optional:
+            columns[name].append(int(row[name]))  # type: ignore[call-overload]
     feature_types = {
         "audio": Value("string"),
         "label": ClassLabel(names=list(labels)),
@@ -174,8 +185,8 @@ def build_dataset(
         "gender": Value("string"),
         "fold": Value("int32"),
     }
-    if has_session:
-        feature_types["session"] = Value("int32")
+    for name in optional:
+        feature_types[name] = Value("int32")
     features = Features(feature_types)
     info = DatasetInfo(dataset_name=corpus, description=protocol, features=features)
     return Dataset.from_dict(columns, features=features, info=info)

@@ -16,6 +16,7 @@ Labels are ordered as `labels` when given, else alphabetically.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,21 +66,50 @@ def _finish(
     return build_dataset(rows, label_list, fold_of, corpus=corpus, protocol=protocol)
 
 
+def _read_text(path: Path, encoding: str) -> str:
+    """The manifest's text; UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8") by
+    default. Undecodable bytes raise ValueError naming the file, the line and `--encoding`."""
+    data = path.read_bytes()
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError:
+        raise ValueError(f"{path}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: byte {data[error.start:error.start + 1]!r} is not valid "
+            f"{encoding}; if the file was saved in another encoding, say which with "
+            "--encoding (e.g. --encoding latin-1 or --encoding cp1252)"
+        ) from None
+
+
 def load_manifest(
     path: str | Path,
     *,
     labels: Sequence[str] | None = None,
     num_folds: int | None = None,
     corpus: str = "custom",
+    encoding: str = "utf-8",
 ) -> Dataset:
-    """Load a CSV manifest (``file,label,speaker[,gender][,fold]``) into a corpus `Dataset`."""
+    """Load a CSV manifest (``file,label,speaker[,gender][,fold]``) into a corpus `Dataset`.
+
+    The dataset gets a ``manifest_line`` column (line of each row in the file) so problems found
+    later are reported by line. `encoding` is that of the file (UTF-8 with or without BOM by
+    default).
+
+    Raises:
+        ValueError: undecodable bytes, a missing audio file, an empty label or speaker, or a
+            fold that is not an integer, each naming the file and line.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_FILE_NAME
     if not path.is_file():
         raise layout_error(corpus, f"a CSV manifest at {path}", path.parent)
     rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    text = _read_text(path, encoding)
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
         if not set(MANIFEST_REQUIRED_COLUMNS) <= set(columns):
@@ -88,19 +118,29 @@ def load_manifest(
                 f"CSV columns {','.join(MANIFEST_REQUIRED_COLUMNS)}[,gender][,fold] in {path}",
                 f"columns {columns}",
             )
-        for line_number, record in enumerate(reader, start=2):
-            audio = Path(record["file"])
+        for record in reader:
+            line_number = reader.line_num
+            where = f"{path}, line {line_number}"
+            audio = Path((record["file"] or "").strip())
             audio = audio if audio.is_absolute() else path.parent / audio
             if not audio.is_file():
-                raise ValueError(f"{path}, line {line_number}: audio file {audio} does not exist")
+                raise ValueError(f"{where}: audio file {audio} does not exist")
+            for column in ("label", "speaker"):
+                if not (record[column] or "").strip():
+                    raise ValueError(f"{where}: empty {column} for {audio.name}")
             row = {
                 "audio": str(audio.resolve()),
                 "label": record["label"].strip(),
                 "speaker": record["speaker"].strip(),
                 "gender": (record.get("gender") or "unknown").strip().lower(),
+                "manifest_line": line_number,
             }
-            if record.get("fold", "").strip():
-                row["fold"] = int(record["fold"])
+            fold = (record.get("fold") or "").strip()
+            if fold:
+                try:
+                    row["fold"] = int(fold)
+                except ValueError:
+                    raise ValueError(f"{where}: fold {fold!r} is not an integer") from None
             rows.append(row)
     if not rows:
         raise layout_error(corpus, f"at least one row in {path}", "only a header")
@@ -146,9 +186,10 @@ def load_audiofolder(
     return _finish(rows, labels=labels, num_folds=num_folds, corpus=corpus, source=str(root))
 
 
-def load_local(path: str | Path, **kwargs) -> Dataset:
-    """A CSV file or a folder with ``manifest.csv`` -> `load_manifest`; other folders -> `load_audiofolder`."""
+def load_local(path: str | Path, *, encoding: str = "utf-8", **kwargs) -> Dataset:
+    """A CSV file or a folder with ``manifest.csv`` -> `load_manifest` (in `encoding`); other
+    folders -> `load_audiofolder`."""
     path = Path(path)
     if path.suffix.lower() == ".csv" or (path / MANIFEST_FILE_NAME).is_file():
-        return load_manifest(path, **kwargs)
+        return load_manifest(path, encoding=encoding, **kwargs)
     return load_audiofolder(path, **kwargs)
