@@ -149,9 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run in --output-dir from its last checkpoint "
         "(with --cv: finished folds are kept, the first unfinished one continues)",
     )
-    train.add_argument(
-        "--max-steps", type=_positive(int), help="optimizer steps per training run"
-    )
+    train.add_argument("--max-steps", type=_positive(int), help="optimizer steps per training run")
     train.add_argument(
         "--epochs", type=_positive(float), help="epochs per training run (when no --max-steps)"
     )
@@ -327,7 +325,11 @@ def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
     if not is_main_process():
         return
     if not args.resume:
-        for stale in [*output_dir.glob("trainer"), *output_dir.glob("fold_*"), *output_dir.glob("final")]:
+        for stale in [
+            *output_dir.glob("trainer"),
+            *output_dir.glob("fold_*"),
+            *output_dir.glob("final"),
+        ]:
             shutil.rmtree(stale)
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {

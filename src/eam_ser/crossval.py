@@ -118,9 +118,7 @@ class TrainingSettings:
                 f"num_train_epochs), got {self.max_steps}"
             )
         if self.max_steps == -1 and not self.num_train_epochs > 0:
-            raise ValueError(
-                f"training.num_train_epochs must be > 0, got {self.num_train_epochs}"
-            )
+            raise ValueError(f"training.num_train_epochs must be > 0, got {self.num_train_epochs}")
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
@@ -317,7 +315,9 @@ def train_model(
         data_collator=build_collator(config, len(labels), feature_extractor, seed),
         processing_class=feature_extractor,
     )
-    checkpoint = get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
+    checkpoint = (
+        get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
+    )
     if checkpoint is not None:
         tqdm.write(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -505,7 +505,10 @@ def strict_json(results: Mapping[str, Any]) -> str:
 
     def clean(value: Any, where: str) -> Any:
         if isinstance(value, Mapping):
-            return {key: clean(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+            return {
+                key: clean(item, f"{where}.{key}" if where else str(key))
+                for key, item in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [clean(item, f"{where}[{index}]") for index, item in enumerate(value)]
         if isinstance(value, (float, np.floating)) and not np.isfinite(value):

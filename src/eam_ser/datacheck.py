@@ -242,7 +242,9 @@ def check_data(
     for content_hash, holders in owners.items():
         speakers = sorted({speaker for _, speaker in holders})
         split_names = sorted({split for split, _ in holders})
-        files = sorted(p for p, probe in report.probes.items() if probe.content_hash == content_hash)
+        files = sorted(
+            p for p, probe in report.probes.items() if probe.content_hash == content_hash
+        )
         if len(speakers) > 1:
             report.data_problems.append(
                 DataProblem(

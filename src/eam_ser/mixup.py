@@ -120,8 +120,6 @@ class MixParameters:
         )
 
 
-
-
 def one_hot(labels: Any, num_labels: int) -> np.ndarray:
     """One-hot float32 targets of shape (batch, num_labels) for int labels of shape (batch,)."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -731,6 +729,17 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
     def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
         extractor = self.feature_extractor
         input_name = extractor.model_input_names[0]
+        n_fft = getattr(extractor, "n_fft", None)
+        if n_fft is not None:
+            # A centered STFT reflect-pads n_fft / 2 samples, which needs a longer clip.
+            minimum = n_fft // 2 + 1
+            short = np.flatnonzero(lengths < minimum)
+            if short.size:
+                row = int(short[0])
+                raise ValueError(
+                    f"features[{row}] has {int(lengths[row])} samples; the "
+                    f"{type(extractor).__name__} STFT (n_fft {n_fft}) needs at least {minimum}"
+                )
         encoded = extractor(
             [buffer[row, :length] for row, length in enumerate(lengths)],
             sampling_rate=self.sampling_rate,
