@@ -52,6 +52,7 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -65,6 +66,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from datasets import Dataset  # noqa: E402
+from results_file import add_output_arguments, output_path  # noqa: E402
 
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
 from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  # noqa: E402
@@ -514,6 +516,11 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
+def _ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C is handled by the main process, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def row_settings(name: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """What a row was run with, for the JSON."""
     if name in EGEMAPS_ROWS:
@@ -564,7 +571,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated subset of {', '.join(ALL_ROWS)}",
     )
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    add_output_arguments(parser, RESULTS_PATH)
     parser.add_argument(
         "--resume", action="store_true", help="keep the runs already in --output, run the rest"
     )
@@ -608,6 +615,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
         "rows": {},
     }
+    if not (args.resume or args.table_only):
+        args.output = output_path(args.output, args.overwrite)
     if args.resume and args.output.is_file():
         previous = json.loads(args.output.read_text(encoding="utf-8"))
         report["rows"] = previous["rows"]
@@ -636,7 +645,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_report(args.output, report)
             print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=args.workers, initializer=_ignore_interrupts)
+    try:
         futures = {
             pool.submit(
                 run_fold,
@@ -668,6 +678,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"({result['total_s']:.0f} s)",
                 flush=True,
             )
+    except KeyboardInterrupt:
+        # Workers ignore SIGINT (so a Ctrl-C cannot leave half-written runs behind them): stop
+        # them here. Every finished run is already in --output.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+        finished = sum(len(row["runs"]) for row in report["rows"].values())
+        print(
+            f"interrupted: {finished} finished runs are in {args.output}"
+            + ("; --resume continues" if finished else ""),
+            flush=True,
+        )
+        sys.exit(130)
+    pool.shutdown()
     report["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_report(args.output, report)
     print(markdown_table(report))

@@ -25,6 +25,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from results_file import add_output_arguments, output_path  # noqa: E402
 from transformers import Wav2Vec2FeatureExtractor  # noqa: E402
 
 from eam_ser.mixup import EnergyAdaptiveMixupCollator  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per row (median)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    add_output_arguments(parser, RESULTS_PATH)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -126,6 +127,7 @@ def main() -> None:
     for name, milliseconds in timings.items():
         print(f"{name:50s} {milliseconds:9.2f} {result['ratio_to_feature_extractor'][name]:20.2f}")
 
+    args.output = output_path(args.output, args.overwrite)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "batch_size": args.batch_size,

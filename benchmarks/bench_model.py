@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from results_file import add_output_arguments, output_path
 from transformers import WavLMConfig, WavLMForSequenceClassification, WhisperConfig
 
 from eam_ser.configuration_flam import FlamConfig
@@ -158,6 +159,7 @@ def main() -> None:
         "--seconds", type=float, default=4.0, help="clip length for the WavLM comparison"
     )
     parser.add_argument("--repeats", type=int, default=7)
+    add_output_arguments(parser, RESULTS_PATH)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
 
@@ -171,8 +173,9 @@ def main() -> None:
         ),
         "whisper_crop_vs_pad": bench_whisper_crop(2.0, arguments.repeats),
     }
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
+    output = output_path(arguments.output, arguments.overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

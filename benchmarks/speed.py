@@ -54,6 +54,7 @@ from transformers import (  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_collator import collator_timings  # noqa: E402
 from bench_model import benchmark_encoder_config, interleaved_median_ms  # noqa: E402
+from results_file import add_output_arguments, output_path  # noqa: E402
 
 from eam_ser.configuration_flam import FlamConfig  # noqa: E402
 from eam_ser.mixup import EnergyAdaptiveMixupCollator  # noqa: E402
@@ -322,7 +323,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=list(FLAM_HEADS),
         help=f"comma-separated subset of {', '.join(FLAM_HEADS)}",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    add_output_arguments(parser, RESULTS_PATH)
     parser.add_argument("--memory-probe", choices=("flam", "wavlm"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -357,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for head in args.flam_heads:
         report["models"][head] = model_timings(head, args.batch_size, args.seconds, args.repeats)
         report["peak_memory"][head] = peak_memory(head, args.batch_size, args.seconds)
+    args.output = output_path(args.output, args.overwrite)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(markdown_tables(report))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from pathlib import Path
@@ -474,3 +475,120 @@ def test_registry_and_splits(emodb_tree: Path) -> None:
         check_speaker_disjoint(dataset.select([0]), dataset.select(np.arange(dataset.num_rows)))
     with pytest.raises(ValueError, match="name must be one of"):
         load_corpus("emodb2", emodb_tree)
+
+
+# -------------------------------------------------- official releases with their known quirks
+
+TESS_OFFICIAL_FOLDERS = {
+    "OAF_angry": "angry",
+    "OAF_disgust": "disgust",
+    "OAF_Fear": "fear",
+    "OAF_happy": "happy",
+    "OAF_neutral": "neutral",
+    "OAF_Pleasant_surprise": "ps",
+    "OAF_Sad": "sad",
+    "YAF_angry": "angry",
+    "YAF_disgust": "disgust",
+    "YAF_fear": "fear",
+    "YAF_happy": "happy",
+    "YAF_neutral": "neutral",
+    "YAF_pleasant_surprised": "ps",
+    "YAF_sad": "sad",
+}
+
+
+def write_clip(path: Path, sampling_rate: int, channels: int = 1, seconds: float = 0.05) -> Path:
+    """A tone at `sampling_rate` Hz with `channels` channels (amplitude from the name, so no
+    two files hold the same audio)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    amplitude = 0.1 + int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % 10**6 / 2e6
+    waveform = tone(seconds, 330.0, sampling_rate, amplitude)
+    sf.write(
+        path, np.stack([waveform] * channels, axis=1) if channels > 1 else waveform, sampling_rate
+    )
+    return path
+
+
+def check_every_file_loads(dataset) -> None:
+    from eam_ser.datacheck import check_data
+
+    _, report = check_data({"all": dataset}, min_input_samples=400, progress=False)
+    assert report.audio_problems == [] and report.data_problems == []
+
+
+def test_tess_official_release_quirks(tmp_path: Path) -> None:
+    """The release's folder capitalisation, the misnamed OA_bite_neutral.wav and the 96 kHz
+    file, inside the extra top folder of the common download."""
+    top = tmp_path / "TESS Toronto emotional speech set data"
+    for folder, emotion in TESS_OFFICIAL_FOLDERS.items():
+        for word in ("back", "bar"):
+            write_clip(top / folder / f"{folder[:3]}_{word}_{emotion}.wav", 24414)
+    write_clip(top / "OAF_neutral" / "OA_bite_neutral.wav", 24414)
+    write_clip(top / "YAF_happy" / "YAF_germ_happy.wav", 96000)
+    dataset = load_tess(tmp_path)
+    rows = rows_by_file(dataset)
+    assert dataset.num_rows == 14 * 2 + 2
+    assert rows["OA_bite_neutral.wav"]["speaker"] == "OAF"
+    assert rows["OA_bite_neutral.wav"]["label"] == "neutral"
+    assert Counter(r["label"] for r in rows.values()) == {
+        "neutral": 5, "happy": 5, "angry": 4, "disgust": 4, "fearful": 4,
+        "pleasant_surprise": 4, "sad": 4,
+    }  # fmt: skip
+    assert Counter(r["speaker"] for r in rows.values()) == {"OAF": 15, "YAF": 15}
+    check_every_file_loads(dataset)
+    from eam_ser.audio import load_audio
+
+    assert load_audio(rows["YAF_germ_happy.wav"]["audio"]).shape == (800,)  # 0.05 s at 16 kHz
+
+
+def test_ravdess_official_release_stereo_song_and_video_files(tmp_path: Path) -> None:
+    """Some speech files of the release are stereo; song (channel 02) and video (modality
+    01/02) files in the same folders are not part of the speech protocol."""
+    write_clip(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav", 48000)
+    write_clip(tmp_path / "Actor_01" / "03-01-03-02-01-02-01.wav", 48000, channels=2)
+    write_clip(tmp_path / "Actor_02" / "03-01-01-01-01-01-02.wav", 48000, channels=2)
+    write_clip(tmp_path / "Actor_02" / "03-02-05-01-02-01-02.wav", 48000)  # song
+    write_clip(tmp_path / "Actor_02" / "01-01-05-01-02-01-02.wav", 48000)  # audio-video
+    dataset = load_ravdess(tmp_path)
+    rows = rows_by_file(dataset)
+    assert sorted(rows) == [
+        "03-01-01-01-01-01-02.wav",
+        "03-01-03-02-01-02-01.wav",
+        "03-01-05-01-02-01-01.wav",
+    ]
+    check_every_file_loads(dataset)
+    from eam_ser.datacheck import probe_audio
+
+    assert probe_audio(rows["03-01-03-02-01-02-01.wav"]["audio"]).channels == 2
+
+
+def test_crema_d_misnamed_file_and_git_lfs_pointers(tmp_path: Path) -> None:
+    """`1040_ITH_SAD_X.wav` (one X) of older copies is read; a copy cloned without git-lfs
+    holds pointer files, which the data check names as such."""
+    audio = tmp_path / "AudioWAV"
+    write_clip(audio / "1001_DFA_ANG_XX.wav", 16000)
+    write_clip(audio / "1040_ITH_SAD_X.wav", 16000)
+    write_clip(audio / "1002_IEO_HAP_HI.wav", 16000)
+    dataset = load_crema_d(tmp_path)
+    assert rows_by_file(dataset)["1040_ITH_SAD_X.wav"]["label"] == "sad"
+    check_every_file_loads(dataset)
+    (audio / "1002_IEO_HAP_HI.wav").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:c6f9\nsize 72862\n"
+    )
+    from eam_ser.datacheck import DataCheckError, check_data
+
+    with pytest.raises(DataCheckError, match=r"1002_IEO_HAP_HI.wav: a git-lfs pointer, not audio"):
+        check_data({"train": load_crema_d(tmp_path)}, progress=False)
+
+
+def test_savee_official_release_with_info_file(tmp_path: Path) -> None:
+    """AudioData/<speaker>/ at 44.1 kHz, with the release's Info.txt beside the speakers."""
+    audio = tmp_path / "AudioData"
+    audio.mkdir()
+    (audio / "Info.txt").write_text("'DC', 'JE', 'JK' and 'KL' are four male speakers\n")
+    for speaker in ("DC", "JE", "JK", "KL"):
+        for name in ("a01", "sa02", "su03"):
+            write_clip(audio / speaker / f"{name}.wav", 44100)
+    dataset = load_savee(tmp_path)
+    assert dataset.num_rows == 12
+    check_every_file_loads(dataset)

@@ -106,10 +106,25 @@ def _downmix(array: np.ndarray, *, name: str) -> np.ndarray:
     return array.mean(axis=channel_axis, dtype=np.float64).astype(np.float32)
 
 
+GIT_LFS_POINTER_PREFIX = b"version https://git-lfs"
+"""How a git-lfs pointer file starts: what a corpus cloned without git-lfs (CREMA-D) holds in
+place of its audio."""
+
+
 def _read_file(file: str | io.BytesIO, *, name: str) -> tuple[np.ndarray, int]:
     try:
         data, file_rate = soundfile.read(file, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:
+        if isinstance(file, io.BytesIO):
+            head = file.getvalue()[: len(GIT_LFS_POINTER_PREFIX)]
+        else:
+            with open(file, "rb") as handle:
+                head = handle.read(len(GIT_LFS_POINTER_PREFIX))
+        if head == GIT_LFS_POINTER_PREFIX:
+            raise ValueError(
+                f"{name}: a git-lfs pointer, not audio (the corpus was cloned without git-lfs: "
+                "run `git lfs pull` in it)"
+            ) from error
         raise ValueError(f"{name}: unreadable audio ({error})") from error
     return data, int(file_rate)
 

@@ -129,8 +129,12 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
     """
     try:
         info = soundfile.info(path)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:
-        return AudioProbe(path, None, None, 0.0, None, f"unreadable audio ({error})")
+    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError):
+        try:
+            load_audio(path)
+        except ValueError as error:  # the reason, e.g. a git-lfs pointer in place of audio
+            return AudioProbe(path, None, None, 0.0, None, str(error).removeprefix(f"{path}: "))
+        return AudioProbe(path, None, None, 0.0, None, "unreadable audio header")
     rate, channels = int(info.samplerate), int(info.channels)
     try:
         waveform = load_audio(path, DEFAULT_SAMPLING_RATE, allow_silence=False)

@@ -5,6 +5,12 @@ Layout: ``<root>/<folder>/OAF_back_angry.wav`` with folders such as ``OAF_angry`
 female, YAF = younger adult female), target word and emotion (angry, disgust, fear, happy,
 neutral, ps = pleasant surprise, sad). 2800 files.
 
+Quirks of the official release, all read as intended: the folders are capitalised
+inconsistently (``OAF_Fear``, ``OAF_Pleasant_surprise``, ``YAF_pleasant_surprised``); one file
+is misnamed ``OA_bite_neutral.wav`` (inside ``OAF_neutral``): the speaker is taken from the
+``OAF_`` / ``YAF_`` folder a file sits in, and from its name only outside such a folder; files
+are 24.4 kHz, one at 96 kHz, all resampled when loaded.
+
 Protocol: with two speakers the only speaker-independent scheme is leave one speaker out
 (2 folds: train on OAF, test on YAF and the reverse).
 """
@@ -37,9 +43,21 @@ TESS_EMOTION_CODES = {
 TESS_SPEAKERS = ("OAF", "YAF")
 TESS_NUM_UTTERANCES = 2800
 
+# The speaker prefix of a file name is matched loosely (OA_ as well as OAF_): the folder says
+# which speaker it is.
 _NAME = re.compile(
-    r"^(?P<speaker>OAF|YAF)_(?P<word>[A-Za-z]+)_(?P<emotion>[A-Za-z]+)$", re.IGNORECASE
+    r"^(?P<speaker>OAF?|YAF?)_(?P<word>[A-Za-z]+)_(?P<emotion>[A-Za-z]+)$", re.IGNORECASE
 )
+_SPEAKER_FOLDER = re.compile(r"^(?P<speaker>OAF|YAF)_", re.IGNORECASE)
+
+
+def _folder_speaker(path: Path, root: Path) -> str | None:
+    """The speaker of the nearest ``OAF_*`` / ``YAF_*`` folder between `path` and `root`."""
+    for parent in path.relative_to(root).parents:
+        match = _SPEAKER_FOLDER.match(parent.name)
+        if match is not None:
+            return match["speaker"].upper()
+    return None
 
 
 def load_tess(root: str | Path) -> Dataset:
@@ -54,11 +72,15 @@ def load_tess(root: str | Path) -> Dataset:
         if match is None or match["emotion"].lower() not in TESS_EMOTION_CODES:
             unparsed.append(path)
             continue
+        speaker = _folder_speaker(path, root) or match["speaker"].upper()
+        if speaker not in TESS_SPEAKERS:
+            unparsed.append(path)
+            continue
         rows.append(
             {
                 "audio": str(path.resolve()),
                 "label": TESS_EMOTION_CODES[match["emotion"].lower()],
-                "speaker": match["speaker"].upper(),
+                "speaker": speaker,
                 "gender": "female",
             }
         )

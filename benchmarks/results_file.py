@@ -1,0 +1,36 @@
+"""Where a benchmark writes its JSON: never over a committed result unless told to.
+
+Every script takes ``--output PATH`` (default: its file in ``benchmarks/results/``) and
+``--overwrite``. When PATH exists and ``--overwrite`` is not given, the results go to a new file
+beside it, ``<stem>-<YYYYmmdd-HHMMSS>.json``, and the script says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["add_output_arguments", "output_path"]
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, default: Path) -> None:
+    """``--output`` (default `default`) and ``--overwrite``."""
+    parser.add_argument(
+        "--output", type=Path, default=default, help=f"result JSON (default {default.name})"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output if it exists (otherwise a new timestamped file is written)",
+    )
+
+
+def output_path(requested: Path, overwrite: bool) -> Path:
+    """`requested`, or a new timestamped sibling when it exists and `overwrite` is False."""
+    if overwrite or not requested.exists():
+        return requested
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    fresh = requested.with_name(f"{requested.stem}-{stamp}{requested.suffix}")
+    print(f"{requested} exists (pass --overwrite to replace it): writing {fresh}", flush=True)
+    return fresh
