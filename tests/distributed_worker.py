@@ -21,6 +21,7 @@ import torch.distributed as dist
 from datasets import Dataset
 from transformers import set_seed
 
+from conftest import tiny_wavlm_config
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.losses import cross_process_supervised_contrastive_loss
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
@@ -77,22 +78,14 @@ def main() -> None:
         disable_tqdm=True,
     )
     set_seed(0)
-    encoder_config = {
-        "model_type": "wavlm",
-        "hidden_size": 16,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "conv_dim": (16, 16),
-        "conv_kernel": (10, 3),
-        "conv_stride": (5, 2),
-        "feat_extract_norm": "layer",
-        "num_conv_pos_embeddings": 8,
-        "num_conv_pos_embedding_groups": 2,
-        "hidden_dropout": 0.0,
-        "layerdrop": 0.0,
-        "apply_spec_augment": False,
-    }
+    encoder_config = tiny_wavlm_config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        conv_dim=(16, 16),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+    )
     model = FlamForSequenceClassification(
         FlamConfig(
             encoder_config=encoder_config,

@@ -64,6 +64,13 @@ def _check_logits_and_targets(logits: torch.Tensor, soft_labels: torch.Tensor) -
         )
 
 
+def _check_embeddings(embeddings: torch.Tensor) -> None:
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
+        )
+
+
 def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
     """Half-precision inputs are computed in float32; float32/float64 keep their precision."""
     return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
@@ -192,10 +199,7 @@ def center_loss(
     Returns:
         Scalar tensor.
     """
-    if embeddings.ndim != 2:
-        raise ValueError(
-            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
-        )
+    _check_embeddings(embeddings)
     if centers.ndim != 2 or centers.shape[1] != embeddings.shape[1]:
         raise ValueError(
             f"`centers` must have shape (num_labels, {embeddings.shape[1]}), "
@@ -215,10 +219,7 @@ def center_loss(
 def _check_supcon_inputs(
     embeddings: torch.Tensor, labels: torch.Tensor, temperature: float
 ) -> None:
-    if embeddings.ndim != 2:
-        raise ValueError(
-            f"`embeddings` must have shape (batch, embedding_size), got {tuple(embeddings.shape)}"
-        )
+    _check_embeddings(embeddings)
     if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
             f"`labels` must have shape ({embeddings.shape[0]},), got {tuple(labels.shape)}"
