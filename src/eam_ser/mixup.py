@@ -59,6 +59,7 @@ import torch
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 from numpy.lib.stride_tricks import sliding_window_view
 
+from eam_ser import mix_kernel
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
 from eam_ser.mixup_settings import EAM_DEFAULTS, LABEL_MODES, EnergyAdaptiveMixupSettings
 
@@ -75,12 +76,16 @@ __all__ = [
     "draw_partner_index",
     "energy_adaptive_mix",
     "mix_soft_labels",
+    "mix_tensors",
+    "normalize_tensors",
     "one_hot",
     "partner_label_weight",
     "process_stream_key",
     "stream_generator",
+    "whisper_log_mel",
 ]
 
+MIX_IMPLEMENTATIONS = ("auto", "compiled", "numpy", "torch")
 SILENCE_THRESHOLD = 1e-10
 """Mean-square energy (full scale = 1.0) below which a segment counts as silent (-100 dB)."""
 
@@ -199,27 +204,39 @@ def draw_mix_parameters(
 
 def partner_label_weight(
     mix_length: Any, lengths: Any, snr_db: Any, label_mode: str = "energy"
-) -> np.ndarray:
+) -> np.ndarray | torch.Tensor:
     """Weight ``w`` of the partner's label in the soft label, shape (batch,), float64.
 
     ``"energy"``: ``w = (l / len(x_i)) / (1 + 10^(s/10))``; ``"length"``: ``w = l / len(x_i)``;
     ``"hard"``: ``w = 0``. ``mix_length`` (``l``) and ``lengths`` (``len(x_i)``) in samples,
-    ``snr_db`` (``s``) in dB; ``l = 0`` gives ``w = 0``.
+    ``snr_db`` (``s``) in dB; ``l = 0`` gives ``w = 0``. Torch tensors in give a tensor out
+    on their device.
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
-    length_share = np.asarray(mix_length, dtype=np.float64) / np.asarray(lengths, dtype=np.float64)
+    if isinstance(mix_length, torch.Tensor):
+        length_share = mix_length.double() / lengths.double()
+        snr_db = snr_db.double()
+    else:
+        length_share = np.asarray(mix_length, np.float64) / np.asarray(lengths, np.float64)
+        snr_db = np.asarray(snr_db, dtype=np.float64)
     if label_mode == "hard":
-        return np.zeros_like(length_share)
+        return length_share * 0.0
     if label_mode == "length":
         return length_share
-    return length_share / (1.0 + 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0))
+    return length_share / (1.0 + 10.0 ** (snr_db / 10.0))
 
 
 def mix_soft_labels(
     labels: Any, partner_labels: Any, partner_weight: Any, num_labels: int
-) -> np.ndarray:
-    """Soft labels ``(1 - w) * onehot(y_i) + w * onehot(y_j)``, float32 (batch, num_labels)."""
+) -> np.ndarray | torch.Tensor:
+    """Soft labels ``(1 - w) * onehot(y_i) + w * onehot(y_j)``, float32 (batch, num_labels).
+    Torch tensors in give a tensor out on their device."""
+    if isinstance(partner_weight, torch.Tensor):
+        weight = partner_weight.double()[:, None]
+        own = torch.nn.functional.one_hot(labels, num_labels).double()
+        partner = torch.nn.functional.one_hot(partner_labels, num_labels).double()
+        return ((1.0 - weight) * own + weight * partner).float()
     weight = np.asarray(partner_weight, dtype=np.float64)[:, None]
     soft = (1.0 - weight) * one_hot(labels, num_labels) + weight * one_hot(
         partner_labels, num_labels
@@ -234,6 +251,7 @@ def energy_adaptive_mix(
     *,
     silence_threshold: float = SILENCE_THRESHOLD,
     inplace: bool = False,
+    implementation: str = "auto",
 ) -> tuple[np.ndarray | torch.Tensor, np.ndarray]:
     """Mix each sample's partner segment in at the drawn SNR (vectorized, numpy or torch).
 
@@ -244,8 +262,12 @@ def energy_adaptive_mix(
             by ``parameters.partner_index``; ``None`` means the batch itself (the partners are
             read before anything is written, so every partner is unmixed).
         silence_threshold: segments with mean-square energy below this are not mixed.
-        inplace: write into `waveforms` (numpy only; fastest when `waveforms` has at least
-            ``max(parameters.mix_length)`` samples of headroom after the longest clip).
+        inplace: write into `waveforms` (numpy only).
+        implementation: ``"compiled"`` (the numba kernel of `eam_ser.mix_kernel`, for numpy
+            arrays and CPU float32 tensors), ``"numpy"`` (whole-batch array operations, the
+            fallback), ``"torch"`` (gather / scatter on the tensor's device) or ``"auto"`` (the
+            kernel when numba is installed and the input is on the CPU, else numpy for arrays
+            and torch for tensors). All give the same mix within float rounding.
 
     Returns:
         ``(mixed, applied)``: the mixed clips (same kind, shape and dtype as `waveforms`) and a
@@ -253,11 +275,92 @@ def energy_adaptive_mix(
         silent segment). Samples outside each segment keep their exact values, unless the
         clipping policy (module docstring) rescaled the clip.
     """
+    if implementation not in MIX_IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {MIX_IMPLEMENTATIONS}, got {implementation!r}"
+        )
     if isinstance(waveforms, torch.Tensor):
         if inplace:
             raise ValueError("inplace=True is only supported for numpy waveforms")
+        on_cpu = waveforms.device.type == "cpu" and waveforms.dtype == torch.float32
+        partners_on_cpu = partner_waveforms is None or (
+            partner_waveforms.device.type == "cpu" and partner_waveforms.dtype == torch.float32
+        )
+        compiled = implementation == "compiled" or (
+            implementation == "auto" and mix_kernel.AVAILABLE and on_cpu and partners_on_cpu
+        )
+        if compiled or implementation == "numpy":
+            # CPU tensors share memory with numpy views: the array paths run on them directly.
+            mixed, applied = energy_adaptive_mix(
+                waveforms.detach().numpy(),
+                parameters,
+                None if partner_waveforms is None else partner_waveforms.detach().numpy(),
+                silence_threshold=silence_threshold,
+                implementation="compiled" if compiled else "numpy",
+            )
+            return torch.from_numpy(mixed), applied
         return _mix_torch(waveforms, parameters, partner_waveforms, silence_threshold)
+    if implementation == "torch":
+        raise ValueError("implementation='torch' needs torch tensors")
+    if implementation == "compiled" or (implementation == "auto" and mix_kernel.AVAILABLE):
+        return _mix_compiled(waveforms, parameters, partner_waveforms, silence_threshold, inplace)
     return _mix_numpy(waveforms, parameters, partner_waveforms, silence_threshold, inplace)
+
+
+def _mix_compiled(
+    waveforms: np.ndarray,
+    parameters: MixParameters,
+    partner_waveforms: np.ndarray | None,
+    silence_threshold: float,
+    inplace: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`energy_adaptive_mix` through the numba kernel (`eam_ser.mix_kernel.mix_rows`)."""
+    if not mix_kernel.AVAILABLE:
+        raise ValueError("implementation='compiled' needs numba (pip install numba)")
+    contiguous = (
+        isinstance(waveforms, np.ndarray)
+        and waveforms.dtype == np.float32
+        and waveforms.flags.c_contiguous
+    )
+    if inplace and not contiguous:
+        raise ValueError("inplace=True needs a C-contiguous float32 array")
+    source = np.ascontiguousarray(waveforms, dtype=np.float32)
+    out = source if inplace else source.copy()
+    # Not in place, the untouched input is the partner source: no segment needs saving.
+    partners = (
+        source if partner_waveforms is None else np.ascontiguousarray(partner_waveforms, np.float32)
+    )
+    mix_length = np.asarray(parameters.mix_length, np.int64)
+    start = np.asarray(parameters.start, np.int64)
+    partner_start = np.asarray(parameters.partner_start, np.int64)
+    partner_index = np.asarray(parameters.partner_index, np.int64)
+    mixed = mix_length > 0
+    if mixed.any() and (
+        (start[mixed] < 0).any()
+        or (start + mix_length)[mixed].max() > out.shape[1]
+        or (partner_start[mixed] < 0).any()
+        or (partner_start + mix_length)[mixed].max() > partners.shape[1]
+        or (partner_index[mixed] < 0).any()
+        or partner_index[mixed].max() >= partners.shape[0]
+    ):
+        raise ValueError(
+            "parameters: a segment lies outside its clip (start + mix_length beyond the "
+            "array, or a partner_index outside the partners)"
+        )
+    applied = mix_kernel.mix_rows(
+        out,
+        partners,
+        partner_index,
+        mix_length,
+        start,
+        partner_start,
+        np.asarray(parameters.snr_db, np.float64),
+        silence_threshold,
+    )
+    if inplace and out is not waveforms:
+        waveforms[...] = out
+        out = waveforms
+    return out, applied
 
 
 def _scale_and_applied(
@@ -342,35 +445,75 @@ def _mix_torch(
     silence_threshold: float,
 ) -> tuple[torch.Tensor, np.ndarray]:
     device = waveforms.device
-    mix_length = torch.as_tensor(parameters.mix_length, device=device)
-    window = int(parameters.mix_length.max(initial=0))
-    if window == 0:
-        return waveforms.clone(), np.zeros(parameters.mix_length.shape[0], bool)
+    mixed, applied = mix_tensors(
+        waveforms,
+        *(
+            torch.as_tensor(value, device=device)
+            for value in (
+                parameters.partner_index,
+                parameters.mix_length,
+                parameters.start,
+                parameters.partner_start,
+                parameters.snr_db,
+            )
+        ),
+        partner_waveforms=partner_waveforms,
+        silence_threshold=silence_threshold,
+    )
+    return mixed, applied.cpu().numpy()
+
+
+def mix_tensors(
+    waveforms: torch.Tensor,
+    partner_index: torch.Tensor,
+    mix_length: torch.Tensor,
+    start: torch.Tensor,
+    partner_start: torch.Tensor,
+    snr_db: torch.Tensor,
+    *,
+    partner_waveforms: torch.Tensor | None = None,
+    silence_threshold: float = SILENCE_THRESHOLD,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`energy_adaptive_mix` on tensors of any device, with no host synchronisation.
+
+    Args:
+        waveforms: (batch, time) float clips.
+        partner_index, mix_length, start, partner_start: (batch,) int64 (see `MixParameters`).
+        snr_db: (batch,) float segment SNRs in dB.
+        partner_waveforms: (num_partners, partner_time); None = the batch itself (unmixed).
+        silence_threshold: mean-square energy below which a segment counts as silent.
+
+    Returns:
+        (mixed clips (batch, time), applied (batch,) bool tensor).
+    """
+    device = waveforms.device
     partners = waveforms if partner_waveforms is None else partner_waveforms
+    # A window as long as the clip covers every segment without reading the lengths back.
+    window = min(waveforms.shape[1], partners.shape[1])
     offsets = torch.arange(window, device=device)
     segment_mask = offsets < mix_length[:, None]
-    own_index = (torch.as_tensor(parameters.start, device=device)[:, None] + offsets).clamp_max(
-        waveforms.shape[1] - 1
-    )
-    partner_index = (
-        torch.as_tensor(parameters.partner_start, device=device)[:, None] + offsets
-    ).clamp_max(partners.shape[1] - 1)
-    rows = torch.as_tensor(parameters.partner_index, device=device)[:, None]
+    own_index = (start[:, None] + offsets).clamp_max(waveforms.shape[1] - 1)
+    partner_samples = (partner_start[:, None] + offsets).clamp_max(partners.shape[1] - 1)
     own = torch.where(segment_mask, waveforms.gather(1, own_index), 0.0)
-    partner = torch.where(segment_mask, partners[rows, partner_index], 0.0)
+    partner = torch.where(segment_mask, partners[partner_index[:, None], partner_samples], 0.0)
     safe_length = mix_length.clamp_min(1).to(torch.float64)
-    own_energy = (own.double().square().sum(dim=1) / safe_length).cpu().numpy()
-    partner_energy = (partner.double().square().sum(dim=1) / safe_length).cpu().numpy()
-    scale, applied = _scale_and_applied(own_energy, partner_energy, parameters, silence_threshold)
-    scale_t = torch.as_tensor(scale, dtype=waveforms.dtype, device=device)[:, None]
+    own_energy = own.double().square().sum(dim=1) / safe_length
+    partner_energy = partner.double().square().sum(dim=1) / safe_length
+    applied = (
+        (mix_length > 0) & (own_energy >= silence_threshold) & (partner_energy >= silence_threshold)
+    )
+    ratio = own_energy / (
+        10.0 ** (snr_db.double() / 10.0) * partner_energy.clamp_min(silence_threshold)
+    )
+    scale = torch.where(applied, ratio.sqrt(), 0.0).to(torch.float32).to(waveforms.dtype)
     # scatter_add of zeros outside the segment leaves those samples bit-exact, and the
     # clamped duplicate indices only ever add zeros.
-    added = torch.where(segment_mask, scale_t * partner, 0.0)
+    added = torch.where(segment_mask, scale[:, None] * partner, 0.0)
     mixed = waveforms.clone().scatter_add_(1, own_index, added)
     peak = torch.where(segment_mask, (own + added).abs(), 0.0).amax(dim=1)
-    over = peak > 1.0
-    if bool(over.any()):
-        mixed[over] = mixed[over] / peak[over, None]
+    # Only a mix that lifts its segment above full scale is rescaled (clipping policy).
+    rescale = applied & (peak > 1.0)
+    mixed = torch.where(rescale[:, None], mixed / peak.clamp_min(1.0)[:, None], mixed)
     return mixed, applied
 
 
@@ -448,6 +591,24 @@ class _BatchMixer:
         Returns ``(buffer, lengths, soft_labels, parameters, applied)``; the clips are
         ``buffer[i, :lengths[i]]`` and ``buffer[:, lengths.max():]`` is zero headroom.
         """
+        buffer, lengths, parameters = self._pad_and_draw(waveforms, generator, p)
+        _, applied = energy_adaptive_mix(buffer, parameters, inplace=True)
+        weight = np.where(
+            applied,
+            partner_label_weight(
+                parameters.mix_length, lengths, parameters.snr_db, self.label_mode
+            ),
+            0.0,
+        )
+        partner_labels = labels[parameters.partner_index]
+        soft_labels = mix_soft_labels(labels, partner_labels, weight, self.num_labels)
+        return buffer, lengths, soft_labels, parameters, applied
+
+    def _pad_and_draw(
+        self, waveforms: Sequence[np.ndarray], generator: np.random.Generator, p: float
+    ) -> tuple[np.ndarray, np.ndarray, MixParameters]:
+        """Pad to (batch, longest [+ headroom for the numpy path]) and draw within-batch
+        partners and mix parameters: ``(buffer, lengths, parameters)``."""
         lengths = np.fromiter((w.shape[0] for w in waveforms), dtype=np.int64, count=len(waveforms))
         batch = lengths.shape[0]
         partner_index = draw_partner_index(batch, generator)
@@ -463,21 +624,12 @@ class _BatchMixer:
             max_mix_fraction=self.max_mix_fraction,
             min_length_samples=self.min_length_samples,
         )
-        buffer = np.zeros(
-            (batch, int(lengths.max()) + int(parameters.mix_length.max())), np.float32
-        )
+        # The numpy path reads segments through sliding windows, which need headroom.
+        headroom = 0 if mix_kernel.AVAILABLE else int(parameters.mix_length.max())
+        buffer = np.zeros((batch, int(lengths.max()) + headroom), np.float32)
         for row, waveform in enumerate(waveforms):
             buffer[row, : waveform.shape[0]] = waveform
-        _, applied = energy_adaptive_mix(buffer, parameters, inplace=True)
-        weight = np.where(
-            applied,
-            partner_label_weight(
-                parameters.mix_length, lengths, parameters.snr_db, self.label_mode
-            ),
-            0.0,
-        )
-        soft_labels = mix_soft_labels(labels, labels[partner_index], weight, self.num_labels)
-        return buffer, lengths, soft_labels, parameters, applied
+        return buffer, lengths, parameters
 
 
 def _seed_entropy(seed: int | None) -> int:
@@ -587,6 +739,13 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         label2id: mapping for str labels.
         seed: seed of the generator (None: fresh entropy).
         min_length_samples: shortest mix in samples (default 1600 = 0.1 s at 16 kHz).
+        mix_on_device: in training mode, only pad and draw here; the batch then holds the raw
+            padded ``input_values``, the sample ``attention_mask``, ``labels`` and the draw
+            (``mix_partner_index``, ``mix_length``, ``mix_start``, ``mix_partner_start``,
+            ``mix_snr_db``), and :meth:`complete_on_device` mixes, builds ``soft_targets`` and
+            normalizes or computes the log-mel features on the tensors' device (a GPU) inside
+            the training step; `MultiLossTrainer` calls it. The same draw gives the same batch
+            as mixing here, within float rounding.
     """
 
     def __init__(
@@ -606,6 +765,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         label2id: Mapping[str, int] | None = None,
         seed: int | None = None,
         min_length_samples: int = EAM_DEFAULTS.min_length_samples,
+        mix_on_device: bool = False,
     ) -> None:
         super().__init__(
             num_labels,
@@ -620,8 +780,18 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             label2id=label2id,
             min_length_samples=min_length_samples,
         )
+        if mix_on_device and not (
+            feature_extractor is None
+            or _is_log_mel_extractor(feature_extractor)
+            or feature_extractor.model_input_names[0] == "input_values"
+        ):
+            raise ValueError(
+                f"mix_on_device supports waveform input (optionally normalized) and Whisper-style "
+                f"log-mel features, not a {type(feature_extractor).__name__}"
+            )
         self.feature_extractor = feature_extractor
         self.normalize = normalize
+        self.mix_on_device = bool(mix_on_device)
         self._init_streams(seed)
         self.training = True
         self.last_parameters: MixParameters | None = None
@@ -704,6 +874,8 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             [self._label(feature, index) for index, feature in enumerate(features)], np.int64
         )
         p = self.p if self.training else 0.0
+        if self.mix_on_device and self.training:
+            return self._padded_draw(waveforms, labels, p)
         buffer, lengths, soft_labels, parameters, applied = self._pad_and_mix(
             waveforms, labels, self._active_generator(), p
         )
@@ -724,6 +896,66 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             input_values = np.ascontiguousarray(padded)
         batch["input_values"] = torch.from_numpy(input_values)
         batch["attention_mask"] = torch.from_numpy(valid).long()
+        return batch
+
+    def _padded_draw(
+        self, waveforms: Sequence[np.ndarray], labels: np.ndarray, p: float
+    ) -> dict[str, torch.Tensor]:
+        """The host half of `mix_on_device`: the padded clips and the draw, nothing mixed."""
+        buffer, lengths, parameters = self._pad_and_draw(waveforms, self._active_generator(), p)
+        self.last_parameters, self.last_applied = parameters, None
+        time = int(lengths.max())
+        batch = {
+            "input_values": torch.from_numpy(np.ascontiguousarray(buffer[:, :time])),
+            "attention_mask": torch.from_numpy(np.arange(time) < lengths[:, None]).long(),
+            "labels": torch.from_numpy(labels),
+        }
+        for key, name in DEVICE_MIX_KEYS.items():
+            batch[key] = torch.from_numpy(np.asarray(getattr(parameters, name)))
+        return batch
+
+    def complete_on_device(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The device half of `mix_on_device`: mix, soft targets and features on the batch's
+        device. Batches without a draw (evaluation, `mix_on_device=False`) are returned as
+        they are.
+
+        Args:
+            batch: the collator's output, moved to the model's device.
+
+        Returns:
+            the model inputs: ``input_values`` (normalized when `normalize`) or
+            ``input_features`` (log-mel), ``attention_mask``, ``labels``, ``soft_targets``.
+        """
+        if "mix_length" not in batch:
+            return dict(batch)
+        batch = dict(batch)
+        waveforms = batch.pop("input_values")
+        draw = {name: batch.pop(key) for key, name in DEVICE_MIX_KEYS.items()}
+        mixed, applied = mix_tensors(
+            waveforms,
+            draw["partner_index"],
+            draw["mix_length"],
+            draw["start"],
+            draw["partner_start"],
+            draw["snr_db"],
+        )
+        sample_mask = batch.pop("attention_mask")
+        lengths = sample_mask.sum(dim=-1)
+        weight = partner_label_weight(draw["mix_length"], lengths, draw["snr_db"], self.label_mode)
+        weight = torch.where(applied, weight, 0.0)
+        labels = batch["labels"]
+        partner_labels = labels[draw["partner_index"]]
+        batch["soft_targets"] = mix_soft_labels(labels, partner_labels, weight, self.num_labels)
+        extractor = self.feature_extractor
+        if extractor is not None and _is_log_mel_extractor(extractor):
+            features = whisper_log_mel(mixed, extractor)
+            batch["input_features"] = features
+            frames = features.shape[-1]
+            batch["attention_mask"] = sample_mask[:, :: extractor.hop_length][:, :frames]
+            return batch
+        normalize = self.normalize if extractor is None else bool(extractor.do_normalize)
+        batch["input_values"] = normalize_tensors(mixed, sample_mask) if normalize else mixed
+        batch["attention_mask"] = sample_mask
         return batch
 
     def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
@@ -777,6 +1009,51 @@ def _normalize(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np
     variance = np.einsum("ij,ij->i", centered, centered, dtype=np.float64) / count
     centered *= (1.0 / np.sqrt(variance + 1e-7)).astype(np.float32)[:, None]
     return centered
+
+
+DEVICE_MIX_KEYS = {
+    "mix_partner_index": "partner_index",
+    "mix_length": "mix_length",
+    "mix_start": "start",
+    "mix_partner_start": "partner_start",
+    "mix_snr_db": "snr_db",
+}
+"""Batch key -> `MixParameters` field of a `mix_on_device` draw."""
+
+
+def _is_log_mel_extractor(extractor: Any) -> bool:
+    """Whisper-style extractors: a mel filter bank, an STFT size and hop."""
+    return all(hasattr(extractor, name) for name in ("mel_filters", "n_fft", "hop_length"))
+
+
+def normalize_tensors(waveforms: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Zero-mean unit-variance over each clip's real samples (eps 1e-7), padding 0, on the
+    tensors' device: the torch twin of the collator's normalization. (batch, time) in and out."""
+    valid = attention_mask.to(torch.float64)
+    count = valid.sum(dim=1, keepdim=True).clamp_min(1.0)
+    mean = (waveforms.double() * valid).sum(dim=1, keepdim=True) / count
+    centered = (waveforms - mean.to(waveforms.dtype)) * attention_mask.to(waveforms.dtype)
+    variance = centered.double().square().sum(dim=1, keepdim=True) / count
+    return centered * (1.0 / (variance + 1e-7).sqrt()).to(waveforms.dtype)
+
+
+def whisper_log_mel(waveforms: torch.Tensor, extractor: Any) -> torch.Tensor:
+    """Whisper's log-mel spectrogram of (batch, time) waveforms on their device.
+
+    The definition Whisper's feature extractor computes (Radford et al. 2022): power STFT
+    (Hann window `n_fft`, hop `hop_length`, centered), the extractor's mel filter bank,
+    ``log10`` floored at 1e-10, each clip's dynamic range limited to 8 (log10 units) below
+    its maximum, then ``(x + 4) / 4``. Returns (batch, mel_bins, time // hop_length) float32.
+    """
+    window = torch.hann_window(extractor.n_fft, device=waveforms.device)
+    stft = torch.stft(
+        waveforms.float(), extractor.n_fft, extractor.hop_length, window=window, return_complex=True
+    )
+    power = (stft[..., :-1].abs() ** 2).contiguous()
+    filters = torch.as_tensor(extractor.mel_filters, dtype=torch.float32, device=waveforms.device)
+    log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()
+    peak = log_spec.amax(dim=(1, 2), keepdim=True)
+    return (torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0
 
 
 # --------------------------------------------------------------------------------------------

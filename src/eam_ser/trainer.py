@@ -244,6 +244,9 @@ class MultiLossTrainer(Trainer):
       DeepSpeed config that builds its own optimizer: see the README);
     - evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
       has it (no mixing); metrics are computed on hard labels;
+    - a collator built with `mix_on_device=True` leaves the mix and the features to the
+      training step: `compute_loss` calls its `complete_on_device` on the batch, already on
+      the model's device;
     - if `model.config.freeze_encoder_steps > 0`, an `EncoderFreezeCallback` is added;
     - checkpoints save the training collator's `state_dict()` (when it has one) as of the next
       batch a training step will use, one file per process, and
@@ -383,6 +386,10 @@ class MultiLossTrainer(Trainer):
             num_items_in_batch: samples in the whole accumulated batch; when given, the mean
                 loss is scaled by `batch / num_items_in_batch`.
         """
+        complete_on_device = getattr(self.data_collator, "complete_on_device", None)
+        if callable(complete_on_device):
+            # A `mix_on_device` collator left the mixing and featurizing to this step.
+            inputs = complete_on_device(inputs)
         if "labels" not in inputs:
             raise ValueError(
                 "MultiLossTrainer needs `labels` (batch,) in every batch; got keys "
