@@ -2,18 +2,23 @@
 
 1. Collating a batch of 32 clips of 2-6 s: the EAM collator (p=0.5, normalising) vs a plain
    padding collator vs `Wav2Vec2FeatureExtractor` pad + normalize (median of ``--repeats``
-   calls, `bench_collator.collator_timings`). Target: EAM collator <= 1.2x the feature extractor.
+   calls, `bench_collator.collator_timings`). Target: EAM collator <= 0.3x the feature extractor.
 2. One training step (forward + loss + backward, `Trainer.training_step`, no optimizer step):
    `FlamForSequenceClassification` with `MultiLossTrainer` (KL + focal + center + SupCon, EAM
    soft labels) vs `WavLMForSequenceClassification` with the plain `Trainer` (cross-entropy),
    same encoder config (`bench_model.benchmark_encoder_config`: WavLM hidden 256, 4 layers,
    standard 7 x 512 CNN front end, frozen in both as in the transformers audio-classification
-   recipe) and the same encoder weights, batch 8 of 4 s. Target: <= 1.10x.
-3. Inference: forward under `torch.no_grad` in eval mode, same models and batch. Target: <= 1.05x.
+   recipe) and the same encoder weights, batch 8 of 4 s. Target: <= 1.05x.
+3. Inference: forward under `torch.no_grad` in eval mode, same models and batch. Target: <= 1.02x.
 4. Peak memory of both training steps: each runs in its own subprocess; the figure is the
    peak resident set size during one training step minus the resident set size just before
    it (models, trainer and batch built), in MiB, from ``/proc/self/status`` with the peak mark
    reset before the step (Linux).
+5. The EAM mixing core against one copy of the batch (`bench_mix_core.shape_rows`).
+6. Throughput users can plan with (`throughput`): training examples/s, inference real-time
+   factor and the EAM collator's share of a training step, FLAM + MLL against the Hugging Face
+   baseline with its stock input, for the WavLM encoder above and the pretrained Whisper
+   tiny.en and base encoders in ``../shared/models`` (rows skipped when absent).
 
 The models are timed interleaved (FLAM, WavLM, FLAM, ...; `bench_model.interleaved_median_ms`)
 so that drifting machine load hits both alike. Every FLAM head in ``--flam-heads`` gets its own
@@ -43,16 +48,20 @@ from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import (  # noqa: E402
     Trainer,
     TrainingArguments,
     WavLMForSequenceClassification,
+    WhisperFeatureExtractor,
+    WhisperForAudioClassification,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_collator import collator_timings  # noqa: E402
+from bench_mix_core import SHAPES, shape_rows  # noqa: E402
 from bench_model import benchmark_encoder_config, interleaved_median_ms  # noqa: E402
 from results_file import add_output_arguments, output_path  # noqa: E402
 
@@ -69,7 +78,12 @@ FLAM_HEADS: dict[str, dict[str, Any]] = {
     "default": {},
     "flam_hidden_size=128": {"flam_hidden_size": 128, "flam_num_attention_heads": 4},
 }
-TARGETS = {"collator": 1.2, "training_step": 1.10, "inference": 1.05}
+TARGETS = {"collator": 0.3, "training_step": 1.05, "inference": 1.02}
+MODELS_DIR = Path(__file__).resolve().parents[2] / "shared" / "models"
+WHISPER_ENCODERS = {
+    "whisper-tiny.en": MODELS_DIR / "whisper-tiny-en-encoder",
+    "whisper-base": MODELS_DIR / "whisper-base-encoder",
+}
 
 
 # ---------------------------------------------------------------------------------- collators
@@ -267,6 +281,88 @@ def peak_memory(head_name: str, batch_size: int, seconds: float) -> dict[str, An
     return results
 
 
+# -------------------------------------------------------------------------------- throughput
+
+
+def _whisper_pair(folder: Path) -> tuple[FlamForSequenceClassification, Any]:
+    """FLAM around a pretrained Whisper encoder and the stock `WhisperForAudioClassification`
+    from the same folder (same encoder weights), every weight trainable in both."""
+    flam = FlamForSequenceClassification.from_encoder(
+        str(folder), num_labels=NUM_LABELS, freeze_feature_encoder=False
+    )
+    baseline = WhisperForAudioClassification.from_pretrained(
+        str(folder), num_labels=NUM_LABELS, ignore_mismatched_sizes=True, dtype=torch.float32
+    )
+    return flam, baseline
+
+
+def throughput(name: str, batch_size: int, seconds: float, repeats: int) -> dict[str, Any]:
+    """Training examples/s, inference real-time factor and the EAM collator's share of a
+    training step, FLAM + MLL (`MultiLossTrainer`) against the Hugging Face baseline (plain
+    `Trainer`, cross-entropy) on the same encoder, timed interleaved.
+
+    The baseline gets the stock recipe's input: the whole waveform for WavLM, 30 s of log-mel
+    for Whisper (`WhisperForAudioClassification` requires 3000 frames); FLAM gets what the EAM
+    collator produces (log-mel cropped to the longest clip for Whisper). The collator's share is
+    collate / (collate + FLAM training step) for a batch of the same clips.
+    """
+    rng = np.random.default_rng(0)
+    num_samples = int(seconds * SAMPLING_RATE)
+    clips = [(0.1 * rng.standard_normal(num_samples)).astype(np.float32) for _ in range(batch_size)]
+    features = [{"audio": clip, "label": index % NUM_LABELS} for index, clip in enumerate(clips)]
+    torch.manual_seed(0)
+    if name in WHISPER_ENCODERS:
+        flam, baseline = _whisper_pair(WHISPER_ENCODERS[name])
+        extractor = WhisperFeatureExtractor.from_pretrained(str(WHISPER_ENCODERS[name]))
+        collator = EnergyAdaptiveMixupCollator(
+            NUM_LABELS, feature_extractor=extractor, p=0.5, seed=0
+        )
+        padded = extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        baseline_inputs = {"input_features": padded["input_features"]}
+    else:
+        flam, baseline = build_pair(FLAM_HEADS["default"])
+        collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=0.5, seed=0)
+        baseline_inputs = None
+    flam_batch = collator(features)
+    labels = flam_batch["labels"]
+    if baseline_inputs is None:
+        baseline_inputs = {k: flam_batch[k] for k in ("input_values", "attention_mask")}
+    collate_ms = interleaved_median_ms({"collate": lambda: collator(features)}, repeats)["collate"]
+    with tempfile.TemporaryDirectory() as output_dir:
+        flam_trainer, baseline_trainer = build_trainers(flam, baseline, output_dir)
+        training = interleaved_median_ms(
+            {
+                "flam": step_function(flam_trainer, flam_batch, with_soft_labels=True),
+                "baseline": step_function(
+                    baseline_trainer, {**baseline_inputs, "labels": labels}, with_soft_labels=False
+                ),
+            },
+            repeats,
+        )
+    flam.eval()
+    baseline.eval()
+    flam_inputs = {k: v for k, v in flam_batch.items() if k not in ("labels", "soft_targets")}
+    with torch.no_grad():
+        inference = interleaved_median_ms(
+            {"flam": lambda: flam(**flam_inputs), "baseline": lambda: baseline(**baseline_inputs)},
+            repeats,
+        )
+    audio_seconds = batch_size * seconds
+    return {
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "baseline": type(baseline).__name__,
+        "training_step_ms": training,
+        "training_examples_per_s": {k: 1000 * batch_size / v for k, v in training.items()},
+        "training_step_ratio": training["flam"] / training["baseline"],
+        "inference_ms": inference,
+        "inference_real_time_factor": {k: v / 1000 / audio_seconds for k, v in inference.items()},
+        "inference_ratio": inference["flam"] / inference["baseline"],
+        "collate_ms": collate_ms,
+        "collator_share_of_training_step": collate_ms / (collate_ms + training["flam"]),
+    }
+
+
 # ------------------------------------------------------------------------------------ report
 
 
@@ -277,7 +373,8 @@ def markdown_tables(report: Mapping[str, Any]) -> str:
         f"Collating {collator['batch_size']} clips of 2-6 s, 1 thread, median of "
         f"{collator['repeats']}:",
         "",
-        "| collator | ms / batch | x feature extractor |",
+        f"| collator | ms / batch | x feature extractor (target EAM <= "
+        f"{report['targets']['collator']}) |",
         "|---|---|---|",
     ]
     for name, ms in collator["ms"].items():
@@ -287,8 +384,9 @@ def markdown_tables(report: Mapping[str, Any]) -> str:
         f"Batch {report['batch_size']} x {report['seconds']} s, 1 thread, median of "
         f"{report['repeats']} (interleaved); memory = peak RSS growth during one training step:",
         "",
-        "| FLAM head | train step FLAM / WavLM ms | ratio (target <= 1.10) | inference FLAM / "
-        "WavLM ms | ratio (target <= 1.05) | peak step memory FLAM / WavLM MiB |",
+        f"| FLAM head | train step FLAM / WavLM ms | ratio (target <= "
+        f"{report['targets']['training_step']}) | inference FLAM / WavLM ms | ratio (target <= "
+        f"{report['targets']['inference']}) | peak step memory FLAM / WavLM MiB |",
         "|---|---|---|---|---|---|",
     ]
     for head, timings in report["models"].items():
@@ -305,6 +403,35 @@ def markdown_tables(report: Mapping[str, Any]) -> str:
             f"| {timings['inference_ms']['flam']:.0f} / {timings['inference_ms']['wavlm']:.0f} "
             f"| {timings['inference_ratio']:.3f} | {memory_text} |"
         )
+    lines += [
+        "",
+        "EAM mixing core (p = 1, not in place) against one `np.copy` of the batch (target <= 5x), "
+        "1 thread:",
+        "",
+        "| batch | " + " | ".join(next(iter(report["mix_core_ms"].values()))) + " |",
+        "|---|" + "---|" * len(next(iter(report["mix_core_ms"].values()))),
+    ]
+    for shape, rows in report["mix_core_ms"].items():
+        copy_ms = rows["np.copy"]
+        cells = [f"{ms:.2f} ms ({ms / copy_ms:.1f}x)" for ms in rows.values()]
+        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Throughput, FLAM + MLL vs the Hugging Face baseline on the same encoder, 1 thread "
+        "(training: examples/s; inference: real-time factor, compute s per audio s):",
+        "",
+        "| encoder | batch | train ex/s FLAM / baseline | step ratio | inference RTF FLAM / "
+        "baseline | ratio | EAM collator share of a step |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report.get("throughput", {}).items():
+        examples, rtf = row["training_examples_per_s"], row["inference_real_time_factor"]
+        lines.append(
+            f"| {name} ({row['baseline']}) | {row['batch_size']} x {row['seconds']:g} s "
+            f"| {examples['flam']:.2f} / {examples['baseline']:.2f} "
+            f"| {row['training_step_ratio']:.3f} | {rtf['flam']:.4f} / {rtf['baseline']:.4f} "
+            f"| {row['inference_ratio']:.3f} | {100 * row['collator_share_of_training_step']:.1f} % |"
+        )
     return "\n".join(lines)
 
 
@@ -317,6 +444,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--collator-batch-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--whisper-batch-size",
+        type=int,
+        default=2,
+        help="batch of the Whisper throughput rows (the baseline pads every clip to 30 s)",
+    )
     parser.add_argument(
         "--flam-heads",
         type=lambda s: s.split(","),
@@ -358,6 +491,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     for head in args.flam_heads:
         report["models"][head] = model_timings(head, args.batch_size, args.seconds, args.repeats)
         report["peak_memory"][head] = peak_memory(head, args.batch_size, args.seconds)
+    report["mix_core_ms"] = {
+        name: shape_rows(batch, seconds, repeats=20) for name, (batch, seconds) in SHAPES.items()
+    }
+    report["throughput"] = {
+        "wavlm-256x4 (from config)": throughput(
+            "wavlm", args.batch_size, args.seconds, args.repeats
+        )
+    }
+    for name, folder in WHISPER_ENCODERS.items():
+        if (folder / "config.json").is_file():
+            report["throughput"][name] = throughput(
+                name, args.whisper_batch_size, args.seconds, args.repeats
+            )
+        print(f"throughput {name} done", flush=True)
     args.output = output_path(args.output, args.overwrite)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

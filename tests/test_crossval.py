@@ -135,6 +135,8 @@ def test_cross_validation_two_folds(tmp_path: Path) -> None:
     written = json.loads((tmp_path / "cv" / "results.json").read_text())
     assert written["mean"] == pytest.approx(results["mean"])
     assert written["config"]["training"]["max_steps"] == 2
+    # The rate actually used, not the null that means "the default".
+    assert written["config"]["training"]["learning_rate"] == FROM_SCRATCH_LEARNING_RATE
     table = (tmp_path / "cv" / "results.md").read_text()
     assert "| 0 | s1, s2 | 8 / 8 |" in table and "**mean ± std**" in table
     assert (tmp_path / "cv" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

@@ -73,12 +73,12 @@ def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -
         )
     if array.size == 0:
         raise ValueError(f"{name}: empty audio (0 samples)")
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = int(array.size - np.count_nonzero(finite))
+    # One max and one min pass: NaN propagates through both, so the finite check is free.
+    peak = max(float(array.max()), -float(array.min()))
+    if not np.isfinite(peak):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
         raise ValueError(f"{name}: {what} NaN/inf")
-    peak = float(np.abs(array).max())
     if peak > MAX_ABS_AMPLITUDE:
         raise ValueError(
             f"{name}: peak amplitude {peak:.3g} is far outside full scale (at most "

@@ -147,9 +147,13 @@ class ExperimentConfig:
     loss: MultiLossSettings = field(default_factory=MultiLossSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Nested plain dict (JSON-serialisable), the inverse of `from_dict`."""
-        return dataclasses.asdict(self)
+    def to_dict(self, *, resolved: bool = False) -> dict[str, Any]:
+        """Nested plain dict (JSON-serialisable), the inverse of `from_dict`. With `resolved`,
+        values left to a default (``training.learning_rate`` None) hold the value used."""
+        values = dataclasses.asdict(self)
+        if resolved:
+            values["training"]["learning_rate"] = self.learning_rate
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ExperimentConfig:
@@ -485,7 +489,7 @@ def aggregate_results(
             [fold["confusion_matrix"] for fold in fold_results], axis=0
         ).tolist(),
         "seeds": [fold["seed"] for fold in fold_results],
-        "config": config.to_dict(),
+        "config": config.to_dict(resolved=True),
     }
 
 

@@ -1,12 +1,14 @@
-"""The compiled EAM mixing kernel (numba), near the memory-bandwidth floor on CPU.
+"""The compiled kernels of the EAM collator (numba), near the memory-bandwidth floor on CPU.
 
 `mix_rows` does in two passes over the segments what `eam_ser.mixup._mix_numpy` does with
 whole-batch array operations: it reads each sample's own and partner segment once to get the two
 mean-square energies, then adds the scaled partner segment in place and tracks the peak for the
 clipping policy. Only the segments are touched (a mix of length ``l`` costs about ``3 l`` sample
 reads and ``l`` writes), where the array version materialises several (batch, longest mix)
-temporaries and pads the batch. Numba is a dependency; without it (`AVAILABLE` is False)
-`eam_ser.mixup` uses the pure-numpy path, which gives the same result within float rounding.
+temporaries and pads the batch. `normalize_rows` is the collator's zero-mean unit-variance
+normalization in two passes over each clip's real samples. Numba is a dependency; without it
+(`AVAILABLE` is False) `eam_ser.mixup` uses the pure-numpy paths, which give the same result
+(the mix bit for bit, the normalization within float rounding).
 
 Why numba: it compiles these plain loops to machine code at first use (cached on disk), ships
 wheels for every platform torch supports, and needs no compiler on the user's machine.
@@ -23,7 +25,7 @@ except ImportError:  # the pure-numpy path of eam_ser.mixup is the fallback
 
 AVAILABLE = numba is not None
 
-__all__ = ["AVAILABLE", "mix_rows"]
+__all__ = ["AVAILABLE", "mix_rows", "normalize_rows"]
 
 if numba is not None:
     # Reassociation lets the float64 sum vectorise; the order is fixed by the compiled code, so
@@ -97,6 +99,37 @@ if numba is not None:
             if peak > 1.0:
                 for t in range(own.shape[0]):
                     own[t] = own[t] / peak
+
+
+if numba is not None:
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    def _normalize_rows(padded: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
+        for row in range(padded.shape[0]):
+            length = lengths[row]
+            clip = padded[row]
+            total = 0.0
+            for t in range(length):
+                total += clip[t]
+            mean = np.float32(total / length)
+            squares = 0.0
+            for t in range(length):
+                centered = np.float64(clip[t] - mean)
+                squares += centered * centered
+            scale = np.float32(1.0 / np.sqrt(squares / length + 1e-7))
+            target = out[row]
+            for t in range(length):
+                target[t] = (clip[t] - mean) * scale
+            for t in range(length, target.shape[0]):
+                target[t] = 0.0
+
+
+def normalize_rows(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Zero-mean unit-variance over each clip's first ``lengths[i]`` samples (eps 1e-7), zeros
+    after them: a new (batch, time) float32 array from `padded` (batch, time) float32."""
+    out = np.empty(padded.shape, np.float32)
+    _normalize_rows(np.ascontiguousarray(padded, np.float32), np.asarray(lengths, np.int64), out)
+    return out
 
 
 def mix_rows(

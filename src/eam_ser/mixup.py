@@ -890,7 +890,9 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         time = int(lengths.max())
         valid = np.arange(time) < lengths[:, None]
         padded = buffer[:, :time]
-        if self.normalize:
+        if self.normalize and mix_kernel.AVAILABLE:
+            input_values = mix_kernel.normalize_rows(padded, lengths)
+        elif self.normalize:
             input_values = _normalize(padded, lengths, valid)
         else:
             input_values = np.ascontiguousarray(padded)
