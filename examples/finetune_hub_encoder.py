@@ -54,13 +54,9 @@ def main() -> None:
         config, labels
     )  # FlamForSequenceClassification.from_encoder(...) for a Hub id
     feature_extractor = build_feature_extractor(config)
+    # EAM settings (p, SNR range, ...) default to eam_ser.mixup_settings.EAM_DEFAULTS.
     collator = EnergyAdaptiveMixupCollator(
-        len(labels),
-        feature_extractor=feature_extractor,
-        p=0.5,
-        min_snr_db=-5.0,
-        max_snr_db=5.0,
-        seed=42,
+        len(labels), feature_extractor=feature_extractor, seed=42
     )
     training_args = MultiLossTrainingArguments(
         output_dir=str(args.output_dir),
@@ -69,10 +65,8 @@ def main() -> None:
         max_steps=args.max_steps,
         per_device_train_batch_size=8,
         warmup_steps=0.1,
-        kl_weight=1.0,
-        focal_weight=1.0,
-        center_weight=0.01,
-        supcon_weight=0.1,
+        # Loss weights given here (kl_weight=..., center_weight=...) override the model's
+        # config.multi_loss; left out, the model's own (MultiLossSettings defaults) apply.
         save_strategy="no",  # fixed budget: never pick a checkpoint on the test speakers
         report_to="none",
         seed=42,
