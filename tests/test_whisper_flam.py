@@ -116,7 +116,7 @@ def test_bad_whisper_input_raises():
     with pytest.raises(ValueError, match="3001 mel frames"):
         model(input_features=torch.zeros(1, 16, 3001))
     with pytest.raises(ValueError, match="attention_mask must be"):
-        model(input_features=torch.zeros(1, 16, 100), attention_mask=torch.ones(1, 16000))
+        model(input_features=torch.zeros(1, 16, 100), attention_mask=torch.ones(1, 15000))
 
 
 def test_all_padding_row_and_bf16_are_finite():
@@ -216,3 +216,33 @@ def test_shared_encoder_save_load_round_trip(shared_whisper_flam, tmp_path):
             atol=1e-6,
             rtol=0,
         )
+
+
+def test_stock_audio_classification_pipeline_works_on_a_saved_whisper_folder(tmp_path):
+    """Whisper's extractor hands the stock pipeline a sample-level mask over 30 s; the model
+    reads the real frames from it and scores as the library's own (cropped) path does."""
+    from transformers import WhisperFeatureExtractor, pipeline
+
+    from eam_ser.mixup import EnergyAdaptiveMixupCollator
+
+    model = tiny_whisper_flam()
+    extractor = WhisperFeatureExtractor(feature_size=16, return_attention_mask=True)
+    model.save_pretrained(tmp_path)
+    extractor.save_pretrained(tmp_path)
+    clip = (0.1 * np.random.default_rng(0).standard_normal(25600)).astype(np.float32)  # 1.6 s
+    scores = pipeline("audio-classification", model=str(tmp_path))(
+        {"raw": clip, "sampling_rate": 16000}, top_k=3
+    )
+    batch = EnergyAdaptiveMixupCollator(3, feature_extractor=extractor, seed=0).eval()(
+        [{"audio": clip, "label": 0}]
+    )
+    assert batch["input_features"].shape[-1] == 160  # the library path crops to 1.6 s
+    with torch.no_grad():
+        logits = model(
+            input_features=batch["input_features"], attention_mask=batch["attention_mask"]
+        ).logits
+    probabilities = logits.softmax(-1)[0]
+    expected = {model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
+    assert {row["label"]: pytest.approx(expected[row["label"]], abs=1e-4) for row in scores} == {
+        row["label"]: row["score"] for row in scores
+    }

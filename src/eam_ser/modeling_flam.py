@@ -74,6 +74,8 @@ from .losses import MultiLoss, MultiLossSettings
 CONTEXT_BROADCAST_WEIGHT = 0.5
 # Whisper's conv2 halves the mel frame rate (100 Hz mel frames -> 50 Hz encoder frames).
 WHISPER_FRAME_STRIDE = 2
+# Whisper's STFT hop: one mel frame per 160 samples (10 ms at 16 kHz).
+WHISPER_SAMPLES_PER_MEL_FRAME = 160
 _STD_EPS = 1e-5
 # Sampling rate of every supported pretrained speech encoder, in Hz (used in error messages).
 ENCODER_SAMPLING_RATE = 16000
@@ -617,10 +619,15 @@ class FlamForSequenceClassification(PreTrainedModel):
             )
         if attention_mask is None:
             mel_lengths = torch.full((batch,), mel_frames, device=input_features.device)
+        elif attention_mask.shape == (batch, mel_frames * WHISPER_SAMPLES_PER_MEL_FRAME):
+            # A sample-level mask, as Whisper's feature extractor returns it to the stock
+            # audio-classification pipeline: the mel frames of the real samples.
+            mel_lengths = attention_mask.sum(dim=-1) // WHISPER_SAMPLES_PER_MEL_FRAME
         else:
             if attention_mask.shape != (batch, mel_frames):
                 raise ValueError(
-                    f"attention_mask must be (batch, mel_frames) = {(batch, mel_frames)} for Whisper "
+                    f"attention_mask must be (batch, mel_frames) = {(batch, mel_frames)} or, in "
+                    f"samples, {(batch, mel_frames * WHISPER_SAMPLES_PER_MEL_FRAME)} for Whisper "
                     f"input_features, got {tuple(attention_mask.shape)}"
                 )
             mel_lengths = attention_mask.sum(dim=-1)
