@@ -9,7 +9,6 @@ a fresh process, the Python interpreter's own start-up included.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
@@ -18,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_file import add_output_arguments, output_path
+from results_file import add_output_arguments, write_report
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "cli_startup.json"
 COMMANDS = {
@@ -56,10 +55,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
     }
-    output = output_path(args.output, args.overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_report(report, args.output, args.overwrite)
 
 
 if __name__ == "__main__":

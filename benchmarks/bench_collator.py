@@ -10,7 +10,6 @@ Batch of 32 random clips of 2-6 s at 16 kHz. Each row is the median over `--repe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -25,7 +24,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from results_file import add_output_arguments, output_path  # noqa: E402
+from results_file import add_output_arguments, write_report  # noqa: E402
 from transformers import Wav2Vec2FeatureExtractor  # noqa: E402
 
 from eam_ser.mixup import EnergyAdaptiveMixupCollator  # noqa: E402
@@ -127,8 +126,6 @@ def main() -> None:
     for name, milliseconds in timings.items():
         print(f"{name:50s} {milliseconds:9.2f} {result['ratio_to_feature_extractor'][name]:20.2f}")
 
-    args.output = output_path(args.output, args.overwrite)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "batch_size": args.batch_size,
         "clip_seconds": [2, 6],
@@ -146,8 +143,7 @@ def main() -> None:
         },
         "machine": platform.processor() or platform.machine(),
     }
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_report(report, args.output, args.overwrite)
 
 
 if __name__ == "__main__":

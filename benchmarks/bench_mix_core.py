@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_file import add_output_arguments, output_path
+from results_file import add_output_arguments, write_report
 
 from eam_ser import mix_kernel
 from eam_ser.mixup import draw_mix_parameters, draw_partner_index, energy_adaptive_mix
@@ -105,10 +104,7 @@ def main() -> None:
         "torch": torch.__version__,
         "numba": getattr(mix_kernel.numba, "__version__", None),
     }
-    output = output_path(args.output, args.overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_report(report, args.output, args.overwrite)
 
 
 if __name__ == "__main__":

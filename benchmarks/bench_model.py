@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from results_file import add_output_arguments, output_path
+from results_file import add_output_arguments, write_report
 from transformers import WavLMConfig, WavLMForSequenceClassification, WhisperConfig
 
 from eam_ser.configuration_flam import FlamConfig
@@ -173,10 +173,8 @@ def main() -> None:
         ),
         "whisper_crop_vs_pad": bench_whisper_crop(2.0, arguments.repeats),
     }
-    output = output_path(arguments.output, arguments.overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    write_report(results, arguments.output, arguments.overwrite)
 
 
 if __name__ == "__main__":

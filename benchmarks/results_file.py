@@ -8,10 +8,11 @@ beside it, ``<stem>-<YYYYmmdd-HHMMSS>.json``, and the script says so.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
-__all__ = ["add_output_arguments", "output_path"]
+__all__ = ["add_output_arguments", "output_path", "write_report"]
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: Path) -> None:
@@ -34,3 +35,12 @@ def output_path(requested: Path, overwrite: bool) -> Path:
     fresh = requested.with_name(f"{requested.stem}-{stamp}{requested.suffix}")
     print(f"{requested} exists (pass --overwrite to replace it): writing {fresh}", flush=True)
     return fresh
+
+
+def write_report(report: dict, requested: Path, overwrite: bool) -> Path:
+    """Write `report` as indented JSON to `output_path(requested, overwrite)`; returns where."""
+    output = output_path(requested, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {output}")
+    return output

@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_collator import collator_timings  # noqa: E402
 from bench_mix_core import SHAPES, shape_rows  # noqa: E402
 from bench_model import benchmark_encoder_config, interleaved_median_ms  # noqa: E402
-from results_file import add_output_arguments, output_path  # noqa: E402
+from results_file import add_output_arguments, write_report  # noqa: E402
 
 from eam_ser.configuration_flam import FlamConfig  # noqa: E402
 from eam_ser.mixup import EnergyAdaptiveMixupCollator  # noqa: E402
@@ -505,11 +505,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 name, args.whisper_batch_size, args.seconds, args.repeats
             )
         print(f"throughput {name} done", flush=True)
-    args.output = output_path(args.output, args.overwrite)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(markdown_tables(report))
-    print(f"wrote {args.output}")
+    write_report(report, args.output, args.overwrite)
 
 
 if __name__ == "__main__":
