@@ -459,3 +459,36 @@ def test_bf16_autocast_forward_is_finite():
     with torch.no_grad():
         reference = model(values, attention_mask=mask).logits
     np.testing.assert_allclose(output.logits.float().numpy(), reference.numpy(), atol=0.05)
+
+
+def test_torch_export_and_compile_fullgraph_match_eager_and_checks_stay_in_python():
+    """The data-dependent length checks run in eager mode and in `check_inputs`, never inside a
+    traced graph, so torch.export and torch.compile(fullgraph=True) take the model whole."""
+    model = tiny_model()
+    values = torch.stack(waveforms(3000, 3000))
+    mask = torch.ones(2, 3000, dtype=torch.long)
+    mask[1, 2000:] = 0
+    auto = torch.export.Dim.AUTO
+    exported = torch.export.export(
+        model,
+        (),
+        {"input_values": values, "attention_mask": mask},
+        dynamic_shapes={"input_values": {0: auto, 1: auto}, "attention_mask": {0: auto, 1: auto}},
+    )
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    # Another batch size and length than the export example.
+    other = torch.stack(waveforms(5123, 5123, 5123, seed=1))
+    other_mask = torch.ones(3, 5123, dtype=torch.long)
+    other_mask[0, 4000:] = 0
+    with torch.no_grad():
+        eager = model(input_values=other, attention_mask=other_mask).logits
+        from_export = exported.module()(input_values=other, attention_mask=other_mask).logits
+        from_compile = compiled(input_values=other, attention_mask=other_mask).logits
+    torch.testing.assert_close(from_export, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(from_compile, eager, rtol=1e-5, atol=1e-5)
+    short_mask = other_mask.clone()
+    short_mask[2, 30:] = 0  # 30 samples: below the 40-sample receptive field
+    with pytest.raises(ValueError, match="row 2 has 30 samples"):
+        model(input_values=other, attention_mask=short_mask)
+    with pytest.raises(ValueError, match="row 2 has 30 samples"):
+        model.check_inputs(input_values=other, attention_mask=short_mask)

@@ -246,3 +246,25 @@ def test_stock_audio_classification_pipeline_works_on_a_saved_whisper_folder(tmp
     assert {row["label"]: pytest.approx(expected[row["label"]], abs=1e-4) for row in scores} == {
         row["label"]: row["score"] for row in scores
     }
+
+
+def test_whisper_flam_exports_and_compiles_whole():
+    model = tiny_whisper_flam()
+    auto = torch.export.Dim.AUTO
+    features, mask = padded_features([300, 200], 16)
+    features, mask = features[..., :300], mask[:, :300]
+    exported = torch.export.export(
+        model,
+        (),
+        {"input_features": features, "attention_mask": mask},
+        dynamic_shapes={"input_features": {0: auto, 2: auto}, "attention_mask": {0: auto, 1: auto}},
+    )
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    other, other_mask = padded_features([411, 411, 100], 16, seed=3)
+    other, other_mask = other[..., :411], other_mask[:, :411]
+    with torch.no_grad():
+        eager = model(input_features=other, attention_mask=other_mask).logits
+        from_export = exported.module()(input_features=other, attention_mask=other_mask).logits
+        from_compile = compiled(input_features=other, attention_mask=other_mask).logits
+    torch.testing.assert_close(from_export, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(from_compile, eager, rtol=1e-5, atol=1e-5)

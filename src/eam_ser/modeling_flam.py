@@ -130,6 +130,22 @@ def masked_softmax(scores: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tens
     return scores.softmax(dim=-1) * frame_mask
 
 
+def is_tracing() -> bool:
+    """True while torch.compile, torch.export, the ONNX exporter or TorchScript traces the model.
+
+    The model's data-dependent input checks and Whisper's crop to the longest clip read tensor
+    values on the host; traced, they are left out (a traced graph takes every frame it is
+    given, masked), and callers check inputs in Python first with
+    `FlamForSequenceClassification.check_inputs`.
+    """
+    return (
+        torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+    )
+
+
 def whisper_frame_lengths(mel_lengths: torch.Tensor) -> torch.Tensor:
     """Number of Whisper encoder frames (50 Hz) produced by `mel_lengths` real mel frames
     (100 Hz): `ceil(mel_lengths / 2)` (conv2 has kernel 3, stride 2, padding 1)."""
@@ -536,6 +552,21 @@ class FlamForSequenceClassification(PreTrainedModel):
 
     # -- forward ----------------------------------------------------------------------------
 
+    def check_inputs(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> None:
+        """The checks `forward` runs in eager mode, for callers of a compiled or exported graph
+        (which leaves them out, see `is_tracing`): every non-empty waveform row is at least the
+        encoder's receptive field long. Log-mel input (Whisper) needs no value check.
+
+        Raises:
+            ValueError: naming the row, its length and the minimum.
+        """
+        if input_values is not None and not self.is_whisper:
+            self._check_waveform_lengths(input_values, attention_mask)
+
     def _check_waveform_lengths(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
     ) -> None:
@@ -568,7 +599,8 @@ class FlamForSequenceClassification(PreTrainedModel):
             raise ValueError(
                 f"input_values must be (batch, samples), got shape {tuple(input_values.shape)}"
             )
-        self._check_waveform_lengths(input_values, attention_mask)
+        if not is_tracing():
+            self._check_waveform_lengths(input_values, attention_mask)
         outputs = self.encoder(
             input_values,
             attention_mask=attention_mask if self.encoder_takes_attention_mask else None,
@@ -631,7 +663,9 @@ class FlamForSequenceClassification(PreTrainedModel):
                     f"input_features, got {tuple(attention_mask.shape)}"
                 )
             mel_lengths = attention_mask.sum(dim=-1)
-        cropped = max(int(mel_lengths.max()), 1)
+        # Traced, the graph keeps every frame it is given (the caller crops); eager, the
+        # longest real clip decides.
+        cropped = mel_frames if is_tracing() else max(int(mel_lengths.max()), 1)
         mel_mask = torch.arange(cropped, device=input_features.device) < mel_lengths[:, None]
         channel_mask = mel_mask[:, None, :].to(input_features.dtype)
         # Zeroing padded mel frames (and conv1 outputs) makes the boundary frames see the same
@@ -647,7 +681,7 @@ class FlamForSequenceClassification(PreTrainedModel):
         hidden_states = hidden_states + encoder.embed_positions.weight[:frames]
         hidden_states = F.dropout(hidden_states, p=encoder.dropout, training=self.training)
         attention_bias = None
-        if not bool(frame_mask.all()):
+        if is_tracing() or not bool(frame_mask.all()):
             attention_bias = torch.zeros(
                 batch, 1, 1, frames, dtype=hidden_states.dtype, device=hidden_states.device
             )
@@ -781,7 +815,11 @@ class FlamForSequenceClassification(PreTrainedModel):
             raise ValueError(
                 f"labels must be (batch,) = ({logits.shape[0]},), got {tuple(labels.shape)}"
             )
-        if labels.numel() and bool((labels < 0).any() | (labels >= num_labels).any()):
+        if (
+            not is_tracing()
+            and labels.numel()
+            and bool((labels < 0).any() | (labels >= num_labels).any())
+        ):
             raise ValueError(f"labels hold a class index outside [0, {num_labels})")
         if soft_targets is None:
             soft_targets = F.one_hot(labels, num_labels).to(logits.dtype)
@@ -804,6 +842,7 @@ __all__ = [
     "FrameLevelAttentionLayer",
     "build_encoder",
     "context_broadcast",
+    "is_tracing",
     "load_pretrained_encoder",
     "masked_mean",
     "masked_softmax",
