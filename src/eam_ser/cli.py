@@ -306,9 +306,9 @@ def run_data_check(
     return kept, report
 
 
-def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
-    """Refuse a non-empty folder that is not an eam-ser run (unless --overwrite), drop stale
-    checkpoints unless resuming, and mark the folder as an eam-ser run."""
+def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
+    """Refuse, before any work, a non-empty folder that is not an eam-ser run (unless
+    --overwrite) and --resume without a run to continue."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output-dir {output_dir} is a file, not a folder")
     marker = output_dir / RUN_MARKER
@@ -320,6 +320,11 @@ def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
             )
     if args.resume and not marker.is_file():
         raise ValueError(f"--resume: {output_dir} holds no eam-ser run to continue")
+
+
+def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
+    """Once the data passed its check: drop a previous run's checkpoints unless resuming, and
+    mark the folder as an eam-ser run (main process only)."""
     from eam_ser.crossval import is_main_process
 
     if not is_main_process():
@@ -337,7 +342,7 @@ def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "resumed": bool(args.resume),
     }
-    marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (output_dir / RUN_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _format_scores(metrics: dict[str, Any]) -> str:
@@ -374,7 +379,7 @@ def command_train(args: argparse.Namespace) -> int:
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
-    prepare_output_dir(args.output_dir, args)
+    check_output_dir(args.output_dir, args)
     dataset = load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
     if args.cv:
@@ -392,6 +397,7 @@ def command_train(args: argparse.Namespace) -> int:
         train, test = kept["train"], kept["test"]
         if test.num_rows == 0:
             raise ValueError("data check: no usable test file left")
+    prepare_output_dir(args.output_dir, args)
     if report.skipped and is_main_process():
         print(f"  list: {report.write_skipped(args.output_dir / 'skipped_files.csv')}")
     if args.cv:
