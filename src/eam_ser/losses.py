@@ -478,6 +478,12 @@ class MultiLossSettings:
             "supcon": self.supcon_weight,
         }
 
+    def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The objective `sum_k weight_k * terms[k]` over the given unweighted terms (keys from
+        `LOSS_TERMS`)."""
+        weights = self.weights
+        return sum(weights[name] * value for name, value in terms.items())
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain (JSON-serialisable) dict."""
         return dataclasses.asdict(self)
@@ -573,5 +579,5 @@ class MultiLoss(nn.Module):
         return MultiLossOutput(loss=self.combine(terms), terms=terms)
 
     def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """`sum_k weight_k * terms[k]` over the given terms (keys from `LOSS_TERMS`)."""
-        return sum(self.weights[name] * value for name, value in terms.items())
+        """`sum_k weight_k * terms[k]` (see `MultiLossSettings.combine`)."""
+        return self.settings.combine(terms)

@@ -282,7 +282,12 @@ def energy_adaptive_mix(
     if isinstance(waveforms, torch.Tensor):
         if inplace:
             raise ValueError("inplace=True is only supported for numpy waveforms")
-        on_cpu = waveforms.device.type == "cpu" and waveforms.dtype == torch.float32
+        # Tensors that carry gradients stay on the torch path, which keeps the graph.
+        on_cpu = (
+            waveforms.device.type == "cpu"
+            and waveforms.dtype == torch.float32
+            and not waveforms.requires_grad
+        )
         partners_on_cpu = partner_waveforms is None or (
             partner_waveforms.device.type == "cpu" and partner_waveforms.dtype == torch.float32
         )
@@ -317,13 +322,9 @@ def _mix_compiled(
     """`energy_adaptive_mix` through the numba kernel (`eam_ser.mix_kernel.mix_rows`)."""
     if not mix_kernel.AVAILABLE:
         raise ValueError("implementation='compiled' needs numba (pip install numba)")
-    contiguous = (
-        isinstance(waveforms, np.ndarray)
-        and waveforms.dtype == np.float32
-        and waveforms.flags.c_contiguous
-    )
-    if inplace and not contiguous:
+    if inplace and not (waveforms.dtype == np.float32 and waveforms.flags.c_contiguous):
         raise ValueError("inplace=True needs a C-contiguous float32 array")
+    # In place, `source` is `waveforms` itself (no conversion is needed).
     source = np.ascontiguousarray(waveforms, dtype=np.float32)
     out = source if inplace else source.copy()
     # Not in place, the untouched input is the partner source: no segment needs saving.
@@ -357,9 +358,6 @@ def _mix_compiled(
         np.asarray(parameters.snr_db, np.float64),
         silence_threshold,
     )
-    if inplace and out is not waveforms:
-        waveforms[...] = out
-        out = waveforms
     return out, applied
 
 

@@ -418,8 +418,7 @@ class MultiLossTrainer(Trainer):
             terms["supcon"] = cross_process_supervised_contrastive_loss(
                 outputs["embeddings"], labels.long(), settings.supcon_temperature
             )
-            weights = settings.weights
-            loss = sum(weights[name] * value for name, value in terms.items())
+            loss = settings.combine(terms)
 
         batch_size = labels.shape[0]
         if model.training:
