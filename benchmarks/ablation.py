@@ -1,43 +1,42 @@
-"""Accuracy ablation on EmoDB: baseline -> + EAM -> + FLAM -> + focal -> + center -> + SupCon.
+"""Does EAM help? EmoDB ablation with a fine-tuned Whisper base encoder, clean and under noise.
 
 Speaker-independent 5-fold cross-validation on ``../shared/data/emodb`` (each fold holds out
-one female and one male speaker, `load_emodb(protocol="speaker_pairs")`). Every row trains the
-same encoder for the same fixed number of optimizer steps with the same seeds, then tests the
-last model on the held-out speakers (no checkpoint or epoch is chosen on the test fold).
+one female and one male speaker, `load_emodb(protocol="speaker_pairs")`). Every row fine-tunes
+the same pretrained encoder (default ``../shared/models/whisper-base-encoder``, all six layers;
+``--trainable-encoder-layers N`` for the top N) with the same budget, seeds and learning
+rates, through the library's one training path (`eam_ser.crossval.run_fold`); a row is an
+`ExperimentConfig` and nothing else. The last model is tested on the held-out speakers' whole
+clips, then on the same clips with interference added (see ROBUSTNESS below).
 
-Rows (the ``--rows`` names):
+Rows (``--rows`` names); "CE" is the KL term alone with one-hot targets:
 
-- ``baseline``: mean pooling + cross-entropy, no mixup (what `WavLMForSequenceClassification`
-  does: FLAM with ``num_flam_layers=0, pooling="mean"``, KL to one-hot labels = cross-entropy);
-- ``eam``: + energy-adaptive mixup (p=0.5, soft labels, KL);
-- ``flam``: + one FLAM block, context broadcasting and attentive pooling;
-- ``focal``: + focal loss; ``center``: + center loss; ``full``: + supervised contrastive loss
-  (the full method);
-- ``mixup``: the full method with EAM replaced by whole-clip mixup without energy adaptation
-  (`WholeClipMixupCollator`), to show what the energy and segment choices add;
-- ``whisper_baseline`` / ``whisper_full``: rows ``baseline`` and ``full`` on the pretrained
-  Whisper tiny.en encoder (``../shared/models/whisper-tiny-en-encoder``), frozen
-  (``freeze_encoder_steps=-1``: only the head trains); the collator mixes the waveform and
-  then computes log-mel features with the folder's `WhisperFeatureExtractor`;
-- ``egemaps``: classic reference, openSMILE eGeMAPS v02 functionals (88 features) +
-  standardisation + linear SVM, C chosen by speaker-grouped 4-fold CV on the training speakers;
-- ``egemaps_speaker_norm``: the same with every speaker's features z-normalised over that
-  speaker's utterances first (as in Eyben et al. 2016; uses the test speakers' unlabelled
-  features, a common but transductive step the neural rows do not take).
+- ``baseline``: mean pooling + CE, no mixup (`WhisperForAudioClassification`'s recipe);
+- ``flam``: + FLAM (one block, context broadcasting, attentive pooling), CE, no mixup;
+- ``no_mix``: FLAM + the four MLL losses, no mixup (the reference of the paired differences);
+- ``eam``: + EAM, energy labels (the default); ``eam_length``: label_mode "length";
+  ``eam_hard``: label_mode "hard";
+- ``mix_original`` / ``mix_union``: whole-clip in-batch mixing at EAM's SNRs (the
+  torch-audiomentations ``Mix`` recipe) with its "original" / "union" targets;
+- ``mixup``: classic mixup (Zhang et al. 2018), Beta(0.4, 0.4) weight, soft label;
+- ``egemaps`` / ``egemaps_speaker_norm``: openSMILE eGeMAPS v02 functionals + linear SVM
+  references (CPU only; the second z-normalises each speaker's features, transductively).
 
-The first six rows and ``mixup`` train a small WavLM encoder from its config (no pretrained
-speech encoder can be downloaded here), see `SCRATCH_ENCODER`. Training clips are randomly
-cropped to at most ``--max-train-seconds``; testing uses the full clips.
+Every mixing row mixes a sample with probability ``--p`` (0.5). Robustness: each test clip
+with stationary white noise, and with interfering speech (an utterance of a training speaker,
+never a test speaker, looped to the clip's length), at ``--snrs`` dB over the whole clip; the
+interferers and noise depend on the fold only, so every row and seed gets the same test sets.
 
-Reproduce the reported run (51 minutes on 2 cores) and a cheap smoke run:
+Reproduce (GPU: ``--workers`` trainings share it; on 2 CPU cores one row-fold takes about
+15 minutes) and a smoke run:
 
-    python benchmarks/ablation.py
-    python benchmarks/ablation.py --steps 20 --whisper-steps 20 --folds 0 --seeds 0 \\
-        --output /tmp/ablation_smoke.json
+    python benchmarks/ablation.py --workers 8 --loader-workers 1
+    python benchmarks/ablation.py --rows egemaps,egemaps_speaker_norm --resume
+    python benchmarks/ablation.py --encoder ../shared/models/whisper-tiny-en-encoder \\
+        --epochs 0.2 --folds 0 --seeds 0 --rows no_mix,eam --output /tmp/ablation_smoke.json
+    python benchmarks/ablation.py --print-config eam   # the row as an `eam-ser train --config`
 
-Writes ``benchmarks/results/ablation.json`` after every finished fold (partial results
-survive an interruption; ``--resume`` skips the folds already there) and prints the markdown
-table.
+Writes ``benchmarks/results/ablation.json`` after every finished run (``--resume`` keeps the
+runs already there), prints the table and draws ``benchmarks/results/robustness.png``.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -65,6 +65,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+import yaml  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from results_file import add_output_arguments, output_path  # noqa: E402
 
@@ -73,172 +74,137 @@ from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  #
 from eam_ser.crossval import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
-    build_collator,
-    build_feature_extractor,
-    build_model,
-    evaluate_model,
-    training_arguments,
+    predict_logits,
+    run_fold,
+    summarize_runs,
 )
-from eam_ser.losses import MultiLossSettings as LossSettings  # noqa: E402
+from eam_ser.losses import MultiLossSettings  # noqa: E402
 from eam_ser.metrics import ser_metrics  # noqa: E402
-from eam_ser.mixup import EnergyAdaptiveMixupCollator, draw_partner_index, one_hot  # noqa: E402
-from eam_ser.mixup import EnergyAdaptiveMixupSettings as EamSettings  # noqa: E402
-from eam_ser.trainer import MultiLossTrainer  # noqa: E402
+from eam_ser.mixup import EnergyAdaptiveMixupSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EMODB_DIR = ROOT / "shared" / "data" / "emodb"
-WHISPER_DIR = ROOT / "shared" / "models" / "whisper-tiny-en-encoder"
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "ablation.json"
+ENCODER_DIR = ROOT / "shared" / "models" / "whisper-base-encoder"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_PATH = RESULTS_DIR / "ablation.json"
+PLOT_PATH = RESULTS_DIR / "robustness.png"
 
-# Small WavLM trained from scratch (0.10 M encoder parameters): the crossval default encoder,
-# 7-layer CNN front end with 32 channels and a 320-sample stride (50 frames/s), 2 transformer
-# layers of width 64. Chosen so the whole ablation fits in under an hour on 2 CPU cores; a
-# 128-wide encoder with a 64-channel CNN costs 3x per step.
-SCRATCH_ENCODER: dict[str, Any] = {}
-SCRATCH_LEARNING_RATE = 1e-3
-# Only the head trains on the frozen Whisper encoder.
-WHISPER_LEARNING_RATE = 1e-3
-WHOLE_CLIP_MIXUP_ALPHA = 0.4
 EGEMAPS_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+ROBUSTNESS_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
+INTERFERENCES = ("noise", "speech")
+REFERENCE_ROW = "no_mix"
 
 BASELINE_HEAD = {"num_flam_layers": 0, "pooling": "mean"}
 FLAM_HEAD = {"num_flam_layers": 1, "pooling": "attentive"}
-NO_MIX = EamSettings(p=0.0)
-EAM = EamSettings(p=0.5)
-KL_ONLY = LossSettings(focal_weight=0.0, center_weight=0.0, supcon_weight=0.0)
-PLUS_FOCAL = LossSettings(center_weight=0.0, supcon_weight=0.0)
-PLUS_CENTER = LossSettings(supcon_weight=0.0)
-ALL_FOUR = LossSettings()
+CE_ONLY = MultiLossSettings(focal_weight=0.0, center_weight=0.0, supcon_weight=0.0)
+ALL_FOUR = MultiLossSettings()
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One ablation row: its table title, head, EAM settings, losses and encoder."""
+    """One ablation row: its title, head, losses and mixing (None: no mixing)."""
 
     title: str
     head: Mapping[str, Any]
-    eam: EamSettings
-    loss: LossSettings
-    pretrained: bool = False
-    whole_clip_mixup: bool = False
+    loss: MultiLossSettings
+    label_mode: str | None = None
+    baseline_mixing: Mapping[str, Any] | None = None
+    eam_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def mixes(self) -> bool:
+        return self.label_mode is not None or self.baseline_mixing is not None
 
 
 ROWS: dict[str, Row] = {
-    "baseline": Row("1. baseline: mean pooling + CE, no mixup", BASELINE_HEAD, NO_MIX, KL_ONLY),
-    "eam": Row("2. + EAM (soft labels, KL)", BASELINE_HEAD, EAM, KL_ONLY),
-    "flam": Row("3. + FLAM", FLAM_HEAD, EAM, KL_ONLY),
-    "focal": Row("4. + focal", FLAM_HEAD, EAM, PLUS_FOCAL),
-    "center": Row("5. + center", FLAM_HEAD, EAM, PLUS_CENTER),
-    "full": Row("6. + SupCon = full method", FLAM_HEAD, EAM, ALL_FOUR),
-    "mixup": Row(
-        "7. full method, whole-clip mixup instead of EAM",
+    "baseline": Row("mean pooling + CE, no mixup", BASELINE_HEAD, CE_ONLY),
+    "flam": Row("FLAM + CE, no mixup", FLAM_HEAD, CE_ONLY),
+    "no_mix": Row("FLAM + four losses, no mixup", FLAM_HEAD, ALL_FOUR),
+    "eam": Row("+ EAM, energy labels (default)", FLAM_HEAD, ALL_FOUR, "energy"),
+    "eam_length": Row("+ EAM, length labels", FLAM_HEAD, ALL_FOUR, "length"),
+    "eam_hard": Row("+ EAM, hard labels", FLAM_HEAD, ALL_FOUR, "hard"),
+    "mix_original": Row(
+        "+ whole-clip mix (Mix recipe), original target",
         FLAM_HEAD,
-        EAM,
         ALL_FOUR,
-        whole_clip_mixup=True,
+        baseline_mixing={"method": "whole_clip", "target": "original"},
     ),
-    "whisper_baseline": Row(
-        "Whisper tiny.en frozen: baseline", BASELINE_HEAD, NO_MIX, KL_ONLY, pretrained=True
+    "mix_union": Row(
+        "+ whole-clip mix (Mix recipe), union target",
+        FLAM_HEAD,
+        ALL_FOUR,
+        baseline_mixing={"method": "whole_clip", "target": "union"},
     ),
-    "whisper_full": Row(
-        "Whisper tiny.en frozen: full method", FLAM_HEAD, EAM, ALL_FOUR, pretrained=True
+    "mixup": Row(
+        "+ classic mixup, Beta(0.4, 0.4)",
+        FLAM_HEAD,
+        ALL_FOUR,
+        baseline_mixing={"method": "mixup", "alpha": 0.4},
     ),
 }
+# Rows that vary one EAM setting, run when named in --rows (not by default): where EAM's
+# default does not help, which of its settings would?
+SWEEP_ROWS: dict[str, Row] = {
+    "eam_p1": Row("EAM, p = 1", FLAM_HEAD, ALL_FOUR, "energy", eam_overrides={"p": 1.0}),
+    "eam_snr_high": Row(
+        "EAM, SNR 5 to 15 dB",
+        FLAM_HEAD,
+        ALL_FOUR,
+        "energy",
+        eam_overrides={"min_snr_db": 5.0, "max_snr_db": 15.0},
+    ),
+    "eam_snr_low": Row(
+        "EAM, SNR -10 to 0 dB",
+        FLAM_HEAD,
+        ALL_FOUR,
+        "energy",
+        eam_overrides={"min_snr_db": -10.0, "max_snr_db": 0.0},
+    ),
+    "eam_short": Row(
+        "EAM, segments up to 25 %",
+        FLAM_HEAD,
+        ALL_FOUR,
+        "energy",
+        eam_overrides={"max_mix_fraction": 0.25},
+    ),
+}
+ROWS.update(SWEEP_ROWS)
 EGEMAPS_ROWS = {
     "egemaps": "reference: eGeMAPS functionals + linear SVM",
     "egemaps_speaker_norm": "reference: eGeMAPS + per-speaker z-norm + linear SVM",
 }
 ALL_ROWS = (*ROWS, *EGEMAPS_ROWS)
-# Rows run with every seed of --seeds; the others with its first seed only.
-MULTI_SEED_ROWS = ("baseline", "full", "whisper_baseline", "whisper_full")
+DEFAULT_ROWS = [name for name in ALL_ROWS if name not in SWEEP_ROWS]
 
 
-# ---------------------------------------------------------------------------------- collators
-
-
-class RandomCropCollator:
-    """Crop each training clip to at most `max_samples` (random offset), then collate.
-
-    Features carry the audio path under ``audio``; the waveform comes from `waveforms`
-    (path -> float32 (samples,) array at 16 kHz), so nothing is decoded during training.
-    """
-
-    def __init__(
-        self,
-        collator: Any,
-        waveforms: Mapping[str, np.ndarray],
-        max_samples: int,
-        seed: int,
-    ) -> None:
-        self.collator = collator
-        self.waveforms = waveforms
-        self.max_samples = max_samples
-        self.generator = np.random.default_rng([seed, 1])
-
-    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        cropped = []
-        for feature in features:
-            waveform = self.waveforms[feature["audio"]]
-            excess = waveform.shape[0] - self.max_samples
-            if excess > 0:
-                start = int(self.generator.integers(0, excess + 1))
-                waveform = waveform[start : start + self.max_samples]
-            cropped.append({"audio": waveform, "label": feature["label"]})
-        return self.collator(cropped)
-
-
-class WholeClipMixupCollator:
-    """Classic mixup over the whole clip, without energy adaptation (ablation row 7).
-
-    With probability `p` a sample ``x_i`` is mixed with a partner ``x_j`` of the batch (the
-    same cyclic derangement as EAM): ``lam * x_i + (1 - lam) * x_j`` over their common length
-    (the partner is cut to ``len(x_i)``; a shorter partner adds nothing after its end), with
-    ``lam = max(u, 1 - u)``, ``u ~ Beta(alpha, alpha)``, so ``y_i`` stays the argmax of the soft
-    label ``lam * onehot(y_i) + (1 - lam) * onehot(y_j)``. Padding, normalisation and features
-    come from `padding_collator`, an eval-mode EAM collator (so every row shares that path).
-    """
-
-    def __init__(
-        self,
-        num_labels: int,
-        padding_collator: EnergyAdaptiveMixupCollator,
-        *,
-        p: float,
-        alpha: float,
-        seed: int,
-    ) -> None:
-        self.num_labels = num_labels
-        self.padding_collator = padding_collator
-        self.p = p
-        self.alpha = alpha
-        self.generator = np.random.default_rng([seed, 2])
-
-    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        waveforms = [np.asarray(feature["audio"], dtype=np.float32) for feature in features]
-        labels = np.array([int(feature["label"]) for feature in features])
-        batch_size = len(features)
-        partners = draw_partner_index(batch_size, self.generator)
-        draws = self.generator.beta(self.alpha, self.alpha, size=batch_size)
-        own_weight = np.maximum(draws, 1.0 - draws)
-        mixed = (self.generator.random(batch_size) < self.p) & (batch_size > 1)
-        soft_labels = one_hot(labels, self.num_labels)
-        mixed_waveforms = []
-        for row, waveform in enumerate(waveforms):
-            if mixed[row]:
-                partner = waveforms[partners[row]][: waveform.shape[0]]
-                waveform = own_weight[row] * waveform
-                waveform[: partner.shape[0]] += (1.0 - own_weight[row]) * partner
-                soft_labels[row] = (
-                    own_weight[row] * soft_labels[row]
-                    + (1.0 - own_weight[row])
-                    * one_hot(labels[partners[row] : partners[row] + 1], self.num_labels)[0]
-                )
-            mixed_waveforms.append(waveform.astype(np.float32))
-        batch = self.padding_collator(
-            [{"audio": w, "label": int(y)} for w, y in zip(mixed_waveforms, labels, strict=True)]
-        )
-        batch["soft_targets"] = torch.from_numpy(soft_labels.astype(np.float32))
-        return batch
+def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> ExperimentConfig:
+    """The `ExperimentConfig` of `row`: the same encoder, budget and rates for every row."""
+    head = dict(row.head)
+    if args.trainable_encoder_layers is not None:
+        head["trainable_encoder_layers"] = args.trainable_encoder_layers
+    mode = row.label_mode or "energy"
+    return ExperimentConfig(
+        encoder=str(args.encoder),
+        flam=head,
+        eam=EnergyAdaptiveMixupSettings(
+            **{"p": args.p if row.mixes else 0.0, "label_mode": mode, **row.eam_overrides}
+        ),
+        loss=row.loss,
+        training=TrainingSettings(
+            head_learning_rate=args.head_learning_rate,
+            encoder_learning_rate=args.encoder_learning_rate,
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=32,
+            warmup_steps=0.1,
+            seed=seed,
+            logging_steps=50,
+            dataloader_num_workers=args.loader_workers,
+            save_steps=100_000,
+            max_train_seconds=args.max_train_seconds,
+        ),
+        baseline_mixing=None if row.baseline_mixing is None else dict(row.baseline_mixing),
+    )
 
 
 # --------------------------------------------------------------------------------------- data
@@ -256,82 +222,84 @@ def emodb_waveforms() -> dict[str, np.ndarray]:
     return {path: load_audio(path) for path in emodb()["audio"]}
 
 
+def add_at_snr(clip: np.ndarray, interference: np.ndarray, snr_db: float) -> np.ndarray:
+    """`clip` plus `interference` (looped or cut to the clip's length) scaled so that
+    ``10 log10(P_clip / P_added) = snr_db`` over the whole clip (P: mean square)."""
+    repeats = -(-clip.shape[0] // interference.shape[0])
+    interference = np.tile(interference, repeats)[: clip.shape[0]].astype(np.float64)
+    scale = np.sqrt(
+        np.mean(np.square(clip, dtype=np.float64))
+        / (10.0 ** (snr_db / 10.0) * np.mean(np.square(interference)))
+    )
+    return (clip + scale * interference).astype(np.float32)
+
+
+def robustness_sets(fold: int, snrs: Sequence[float]) -> dict[str, dict[float, list[np.ndarray]]]:
+    """For every interference and SNR, the test clips of `fold` with it added.
+
+    Noise: white Gaussian. Speech: per test clip an utterance of a training speaker (the other
+    folds), drawn once per fold. Both depend only on `fold` (seed ``[fold, 7]``)."""
+    dataset = emodb()
+    train, test = train_test_split_by_fold(dataset, fold)
+    waveforms = emodb_waveforms()
+    generator = np.random.default_rng([fold, 7])
+    clips = [waveforms[path] for path in test["audio"]]
+    interferers = generator.choice(np.asarray(train["audio"]), size=len(clips))
+    noises = [generator.standard_normal(clip.shape[0]) for clip in clips]
+    return {
+        "noise": {
+            snr: [add_at_snr(c, n, snr) for c, n in zip(clips, noises, strict=True)] for snr in snrs
+        },
+        "speech": {
+            snr: [
+                add_at_snr(c, waveforms[path], snr)
+                for c, path in zip(clips, interferers, strict=True)
+            ]
+            for snr in snrs
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------- training
 
 
-def experiment_config(row: Row, steps: int, seed: int, batch_size: int) -> ExperimentConfig:
-    """The `ExperimentConfig` of `row`: same encoder, budget and seed for every row."""
-    head = dict(row.head)
-    if row.pretrained:
-        head["freeze_encoder_steps"] = -1
-    return ExperimentConfig(
-        encoder=str(WHISPER_DIR) if row.pretrained else None,
-        encoder_config={} if row.pretrained else dict(SCRATCH_ENCODER),
-        flam=head,
-        eam=row.eam,
-        loss=row.loss,
-        training=TrainingSettings(
-            learning_rate=WHISPER_LEARNING_RATE if row.pretrained else SCRATCH_LEARNING_RATE,
-            max_steps=steps,
-            per_device_train_batch_size=batch_size,
-            warmup_steps=0.1,
-            seed=seed,
-            logging_steps=max(steps // 4, 1),
-        ),
-    )
-
-
-def run_fold(
-    row_name: str, fold: int, seed: int, steps: int, batch_size: int, max_train_seconds: float
-) -> dict[str, Any]:
-    """Train row `row_name` on every fold but `fold`, test on `fold`; WA/UA and wall times."""
+def run_job(name: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train row `name` on every fold but `fold` with `seed`; test it on `fold` clean and
+    under every interference; also score the (unmixed, uncropped) training clips."""
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
-    row = ROWS[row_name]
+    config = experiment_config(ROWS[name], args, seed)
     dataset = emodb()
     train, test = train_test_split_by_fold(dataset, fold)
-    labels = label_names(dataset)
-    config = experiment_config(row, steps, seed, batch_size)
     start = time.perf_counter()
-    transformers.set_seed(seed)
-    model = build_model(config, labels)
-    feature_extractor = build_feature_extractor(config)
-    collator = build_collator(config, len(labels), feature_extractor, seed)
-    if row.whole_clip_mixup:
-        collator = WholeClipMixupCollator(
-            len(labels),
-            collator.as_eval(),
-            p=row.eam.p,
-            alpha=WHOLE_CLIP_MIXUP_ALPHA,
-            seed=seed,
-        )
-    collator = RandomCropCollator(
-        collator, emodb_waveforms(), int(max_train_seconds * DEFAULT_SAMPLING_RATE), seed
-    )
     with tempfile.TemporaryDirectory() as output_dir:
-        arguments = dataclasses.replace(
-            training_arguments(config, output_dir, seed), disable_tqdm=True
+        record, model, feature_extractor = run_fold(
+            dataset, fold, config, output_dir, disable_tqdm=True
         )
-        trainer = MultiLossTrainer(
-            model=model, args=arguments, train_dataset=train, data_collator=collator
-        )
-        train_output = trainer.train()
-    train_s = time.perf_counter() - start
-    metrics = evaluate_model(model, feature_extractor, test, batch_size=8)
+    model.eval()
+    num_labels = len(label_names(dataset))
+
+    def ua_of(clips: Sequence[Any], labels: Sequence[int]) -> dict[str, float]:
+        features = [{"audio": clip, "label": 0} for clip in clips]
+        predictions = predict_logits(model, feature_extractor, features, batch_size=32)
+        metrics = ser_metrics(predictions.argmax(-1), np.asarray(labels), num_labels=num_labels)
+        return {"wa": metrics["wa"], "ua": metrics["ua"]}
+
+    train_scores = ua_of(train["audio"], train["label"])
+    robustness = {
+        interference: {str(snr): ua_of(clips, test["label"])["ua"] for snr, clips in sets.items()}
+        for interference, sets in robustness_sets(fold, args.snrs).items()
+    }
     return {
-        "row": row_name,
-        "fold": fold,
-        "seed": seed,
-        "test_speakers": sorted(set(test["speaker"])),
-        "num_train": train.num_rows,
-        "num_test": test.num_rows,
-        "wa": metrics["wa"],
-        "ua": metrics["ua"],
-        "macro_f1": metrics["macro_f1"],
-        "confusion_matrix": metrics["confusion_matrix"],
-        "final_train_loss": train_output.training_loss,
-        "train_s": round(train_s, 1),
+        "row": name,
+        **{key: record[key] for key in ("fold", "seed", "test_speakers", "num_train", "num_test")},
+        **{key: record[key] for key in ("wa", "ua", "macro_f1", "confusion_matrix")},
+        "train_wa": train_scores["wa"],
+        "train_ua": train_scores["ua"],
+        "robustness_ua": robustness,
+        "train_s": record["train_runtime_s"],
         "total_s": round(time.perf_counter() - start, 1),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
     }
 
 
@@ -416,101 +384,172 @@ def egemaps_results(row_name: str, folds: Sequence[int]) -> list[dict[str, Any]]
 
 
 def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean and sample std (ddof=1) of WA/UA over every (seed, fold) run, per-seed means."""
-    summary: dict[str, Any] = {"num_runs": len(runs)}
-    for key in ("wa", "ua", "macro_f1"):
-        values = np.array([run[key] for run in runs], dtype=float)
-        summary[f"{key}_mean"] = float(values.mean())
-        summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    """`summarize_runs` (mean, sample std over every seed x fold run) plus per-seed UA, the
+    training-set scores, mean UA per interference and SNR, and the wall time."""
+    summary = summarize_runs(runs)
     seeds = sorted({run["seed"] for run in runs}, key=lambda seed: (seed is None, seed))
     summary["seeds"] = seeds
     summary["ua_mean_per_seed"] = {
         str(seed): float(np.mean([run["ua"] for run in runs if run["seed"] == seed]))
         for seed in seeds
     }
+    if all("train_ua" in run for run in runs):
+        summary["train_wa_mean"] = float(np.mean([run["train_wa"] for run in runs]))
+    if all("robustness_ua" in run for run in runs):
+        first = runs[0]["robustness_ua"]
+        summary["robustness_ua_mean"] = {
+            interference: {
+                snr: float(np.mean([run["robustness_ua"][interference][snr] for run in runs]))
+                for snr in first[interference]
+            }
+            for interference in first
+        }
     summary["wall_time_s"] = round(sum(run["total_s"] for run in runs), 1)
     return summary
 
 
-# Row each row is compared with in the "vs previous" column (same seed and fold).
-PREVIOUS_ROW = {
-    "eam": "baseline",
-    "flam": "eam",
-    "focal": "flam",
-    "center": "focal",
-    "full": "center",
-    "mixup": "full",
-    "whisper_full": "whisper_baseline",
-}
+def paired_difference(
+    runs: Sequence[Mapping[str, Any]],
+    reference_runs: Sequence[Mapping[str, Any]],
+    value: Any = lambda run: run["ua"],
+) -> dict[str, Any] | None:
+    """Mean of ``value(run) - value(reference)`` over the (seed, fold) pairs in both lists, with
+    a 95 % t-interval over those pairs (treated as independent); None without pairs."""
+    from scipy import stats
+
+    reference = {(run["seed"], run["fold"]): run for run in reference_runs}
+    differences = np.array(
+        [
+            value(run) - value(reference[(run["seed"], run["fold"])])
+            for run in runs
+            if (run["seed"], run["fold"]) in reference
+        ]
+    )
+    if differences.size == 0:
+        return None
+    mean = float(differences.mean())
+    if differences.size == 1:
+        return {"mean": mean, "low": None, "high": None, "pairs": 1, "better": int(mean > 0)}
+    half = float(
+        stats.t.ppf(0.975, differences.size - 1)
+        * differences.std(ddof=1)
+        / np.sqrt(differences.size)
+    )
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "pairs": int(differences.size),
+        "better": int((differences > 0).sum()),
+    }
 
 
-def paired_ua_difference(
-    runs: Sequence[Mapping[str, Any]], reference_runs: Sequence[Mapping[str, Any]]
-) -> float | None:
-    """Mean UA difference over the (seed, fold) pairs present in both lists; None if none."""
-    reference = {(run["seed"], run["fold"]): run["ua"] for run in reference_runs}
-    differences = [
-        run["ua"] - reference[(run["seed"], run["fold"])]
-        for run in runs
-        if (run["seed"], run["fold"]) in reference
-    ]
-    return float(np.mean(differences)) if differences else None
+def mean_interference_ua(run: Mapping[str, Any]) -> float:
+    """A run's UA averaged over every interference and SNR (10 test conditions by default)."""
+    return float(np.mean([ua for curve in run["robustness_ua"].values() for ua in curve.values()]))
+
+
+def _interval_text(difference: Mapping[str, Any] | None) -> str:
+    """``+1.3 [-4.7, +7.3] (3/5)`` in points, or "" without an interval."""
+    if difference is None or difference["low"] is None:
+        return ""
+    return (
+        f"{100 * difference['mean']:+.1f} [{100 * difference['low']:+.1f}, "
+        f"{100 * difference['high']:+.1f}] ({difference['better']}/{difference['pairs']})"
+    )
 
 
 def markdown_table(report: Mapping[str, Any]) -> str:
-    """The ablation table: WA and UA mean ± std (over every seed x fold run) in %, the UA
-    difference to the baseline of the same encoder and to the previous row (both paired on
-    seed and fold; eGeMAPS against the mean of the from-scratch baseline), seeds, minutes."""
-    lines = [
-        "| row | WA % | UA % | UA vs baseline | UA vs previous row | seeds x folds | "
-        "1-thread min |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """The results table: WA and UA mean ± std in %, the paired UA difference to ``no_mix``
+    with its 95 % interval and how many pairs improved, UA under 0 dB noise and 0 dB
+    interfering speech, the paired difference of the UA averaged over every interference
+    condition, training-set WA, seeds x folds and minutes of wall time (summed over runs)."""
     rows = report["rows"]
-
-    def runs_of(name: str) -> list[Mapping[str, Any]]:
-        return rows[name]["runs"] if name in rows else []
-
-    def points(value: float | None) -> str:
-        return "" if value is None else f"{100 * value:+.1f}"
-
+    reference = rows.get(REFERENCE_ROW, {}).get("runs", [])
+    lines = [
+        "| row | WA % | UA % | UA vs no mixup [95 % CI] (pairs better) | UA, noise 0 dB | "
+        "UA, speech 0 dB | interference UA vs no mixup | train WA % | seeds x folds | min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in ALL_ROWS:
-        if not runs_of(name):
+        if not rows.get(name, {}).get("runs"):
             continue
-        summary = rows[name]["summary"]
-        if name in EGEMAPS_ROWS:
-            baseline_runs = runs_of("baseline")
-            versus_baseline = (
-                summary["ua_mean"] - float(np.mean([run["ua"] for run in baseline_runs]))
-                if baseline_runs
-                else None
-            )
-        else:
-            base = "whisper_baseline" if ROWS[name].pretrained else "baseline"
-            versus_baseline = (
-                None if name == base else paired_ua_difference(runs_of(name), runs_of(base))
-            )
-        previous = PREVIOUS_ROW.get(name)
-        versus_previous = (
-            paired_ua_difference(runs_of(name), runs_of(previous)) if previous else None
+        entry = rows[name]
+        summary = entry["summary"]
+        difference = (
+            paired_difference(entry["runs"], reference)
+            if name in ROWS and name != REFERENCE_ROW
+            else None
         )
+        versus = _interval_text(difference)
+        robust_difference = (
+            paired_difference(entry["runs"], reference, mean_interference_ua)
+            if name in ROWS and name != REFERENCE_ROW
+            else None
+        )
+        robust = summary.get("robustness_ua_mean", {})
+        noise = robust.get("noise", {}).get("0.0")
+        speech = robust.get("speech", {}).get("0.0")
+        train_wa = summary.get("train_wa_mean")
         seeds = summary["seeds"]
-        folds = summary["num_runs"] // max(len(seeds), 1)
         seed_text = "-" if seeds == [None] else ",".join(map(str, seeds))
+        folds = summary["num_runs"] // max(len(seeds), 1)
+
+        def percent(value: float | None) -> str:
+            return "" if value is None else f"{100 * value:.1f}"
+
         lines.append(
-            f"| {rows[name]['title']} "
-            f"| {100 * summary['wa_mean']:.1f} ± {100 * summary['wa_std']:.1f} "
-            f"| {100 * summary['ua_mean']:.1f} ± {100 * summary['ua_std']:.1f} "
-            f"| {points(versus_baseline)} | {points(versus_previous)} "
+            f"| {entry['title']} "
+            f"| {100 * summary['mean']['wa']:.1f} ± {100 * summary['std']['wa']:.1f} "
+            f"| {100 * summary['mean']['ua']:.1f} ± {100 * summary['std']['ua']:.1f} "
+            f"| {versus} | {percent(noise)} | {percent(speech)} "
+            f"| {_interval_text(robust_difference)} | {percent(train_wa)} "
             f"| {seed_text} x {folds} | {summary['wall_time_s'] / 60:.1f} |"
         )
     return "\n".join(lines)
 
 
+def plot_robustness(report: Mapping[str, Any], path: Path) -> Path:
+    """UA against SNR, one line per trained row, one panel per interference (clean UA drawn
+    at the right edge, labelled "clean")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(INTERFERENCES), figsize=(12, 4.8), sharey=True)
+    for axis, interference in zip(axes, INTERFERENCES, strict=True):
+        for name in (name for name in ROWS if name not in SWEEP_ROWS):
+            summary = report["rows"].get(name, {}).get("summary", {})
+            curve = summary.get("robustness_ua_mean", {}).get(interference)
+            if not curve:
+                continue
+            snrs = sorted(float(snr) for snr in curve)
+            values = [100 * curve[str(snr)] for snr in snrs] + [100 * summary["mean"]["ua"]]
+            positions = [*snrs, max(snrs) + 10]
+            style = "-" if name.startswith("eam") else "--"
+            axis.plot(positions, values, style, marker="o", markersize=3, label=name)
+        axis.set_xticks([*ROBUSTNESS_SNRS, max(ROBUSTNESS_SNRS) + 10])
+        axis.set_xticklabels([*(f"{snr:g}" for snr in ROBUSTNESS_SNRS), "clean"])
+        axis.invert_xaxis()
+        axis.set_xlabel(
+            f"SNR of the added {'white noise' if interference == 'noise' else 'interfering speech'} (dB)"
+        )
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("UA % (held-out speakers, mean over seeds x folds)")
+    axes[-1].legend(fontsize=8, loc="lower left")
+    figure.suptitle("EmoDB, Whisper base fine-tuned: UA under interference")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Recompute every row's summary and write the JSON atomically."""
     for row in report["rows"].values():
-        row["summary"] = summarize(row["runs"])
+        if row["runs"]:
+            row["summary"] = summarize(row["runs"])
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)
@@ -521,8 +560,8 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def row_settings(name: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """What a row was run with, for the JSON."""
+def row_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What a row was run with, for the JSON: its resolved `ExperimentConfig` (seed aside)."""
     if name in EGEMAPS_ROWS:
         return {
             "features": "openSMILE eGeMAPSv02 functionals (88)",
@@ -531,16 +570,11 @@ def row_settings(name: str, args: argparse.Namespace, seed: int) -> dict[str, An
             "c_grid": list(EGEMAPS_C_GRID),
             "c_selection": "GroupKFold(4) over training speakers, balanced accuracy",
         }
-    row = ROWS[name]
-    steps = args.whisper_steps if row.pretrained else args.steps
-    settings = experiment_config(row, steps, seed, args.batch_size).to_dict()
-    settings["max_train_seconds"] = args.max_train_seconds
-    settings["mixup"] = (
-        {"kind": "whole-clip mixup", "p": row.eam.p, "alpha": WHOLE_CLIP_MIXUP_ALPHA}
-        if row.whole_clip_mixup
-        else {"kind": "energy-adaptive mixup" if row.eam.p > 0 else "none"}
-    )
-    return settings
+    return experiment_config(ROWS[name], args, args.seeds[0]).to_dict(resolved=True)
+
+
+def _seeds(text: str) -> list[int]:
+    return [int(value) for value in text.split(",")]
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -549,88 +583,108 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--steps", type=int, default=200, help="optimizer steps, scratch rows")
+    parser.add_argument("--encoder", type=Path, default=ENCODER_DIR, help="pretrained encoder")
     parser.add_argument(
-        "--whisper-steps", type=int, default=120, help="optimizer steps, frozen Whisper rows"
+        "--trainable-encoder-layers",
+        type=int,
+        default=None,
+        help="fine-tune the top N encoder layers (default: all)",
     )
+    parser.add_argument("--epochs", type=float, default=15.0)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-train-seconds", type=float, default=2.5)
+    parser.add_argument("--head-learning-rate", type=float, default=None)
+    parser.add_argument("--encoder-learning-rate", type=float, default=None)
+    parser.add_argument("--max-train-seconds", type=float, default=4.0)
+    parser.add_argument("--p", type=float, default=0.5, help="mixing probability of every row")
     parser.add_argument(
-        "--folds", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2, 3, 4]
+        "--snrs", type=lambda s: [float(v) for v in s.split(",")], default=list(ROBUSTNESS_SNRS)
     )
-    parser.add_argument(
-        "--seeds",
-        type=lambda s: [int(v) for v in s.split(",")],
-        default=[0, 1],
-        help=f"all seeds run for {', '.join(MULTI_SEED_ROWS)}; the first only for the others",
-    )
+    parser.add_argument("--folds", type=_seeds, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=_seeds, default=[0, 1])
     parser.add_argument(
         "--rows",
         type=lambda s: s.split(","),
-        default=list(ALL_ROWS),
-        help=f"comma-separated subset of {', '.join(ALL_ROWS)}",
+        default=DEFAULT_ROWS,
+        help=f"comma-separated subset of {', '.join(ALL_ROWS)} (default all but the EAM "
+        f"sweep rows {', '.join(SWEEP_ROWS)})",
     )
-    parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--workers", type=int, default=1, help="parallel training processes")
+    parser.add_argument(
+        "--loader-workers", type=int, default=0, help="DataLoader workers per training process"
+    )
     add_output_arguments(parser, RESULTS_PATH)
+    parser.add_argument("--plot", type=Path, default=PLOT_PATH, help="robustness plot (PNG)")
     parser.add_argument(
         "--resume", action="store_true", help="keep the runs already in --output, run the rest"
     )
     parser.add_argument(
-        "--table-only", action="store_true", help="print the table of --output and exit"
+        "--table-only", action="store_true", help="print the table of --output, redraw the plot"
+    )
+    parser.add_argument(
+        "--print-config", metavar="ROW", help="print ROW's config (YAML for eam-ser train --config)"
     )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.rows) - set(ALL_ROWS))
     if unknown:
         parser.error(f"--rows: unknown {unknown}; known: {', '.join(ALL_ROWS)}")
+    if args.print_config is not None and args.print_config not in ROWS:
+        parser.error(f"--print-config: unknown row {args.print_config!r}; known: {', '.join(ROWS)}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_arguments(argv)
+    if args.print_config:
+        config = experiment_config(ROWS[args.print_config], args, args.seeds[0])
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return
     if args.table_only:
-        print(markdown_table(json.loads(args.output.read_text(encoding="utf-8"))))
+        report = json.loads(args.output.read_text(encoding="utf-8"))
+        print(markdown_table(report))
+        print(f"plot: {plot_robustness(report, args.plot)}")
         return
     started = time.perf_counter()
-    jobs = []
-    # Seed-major order so that every row has its first seed before any second seed runs; the
-    # headline rows first, so that an interrupted run still has them.
-    order = [*MULTI_SEED_ROWS, *(name for name in ROWS if name not in MULTI_SEED_ROWS)]
-    for seed_index, seed in enumerate(args.seeds):
-        for name in order:
-            if name in args.rows and (seed_index == 0 or name in MULTI_SEED_ROWS):
-                jobs.extend((name, fold, seed) for fold in args.folds)
+    # Seed-major order: every row has its first seed before any second seed runs.
+    jobs = [
+        (name, fold, seed)
+        for seed in args.seeds
+        for name in ROWS
+        if name in args.rows
+        for fold in args.folds
+    ]
+    arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report: dict[str, Any] = {
         "corpus": "EmoDB, 535 utterances, 7 classes",
         "protocol": "speaker-independent, 5 folds of one female + one male speaker",
         "commands": [" ".join(["python", "benchmarks/ablation.py", *(argv or sys.argv[1:])])],
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "threads_per_worker": 1,
-            "workers": args.workers,
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
+        "arguments": arguments,
+        # One entry per command (a resumed run may continue on another machine).
+        "machines": [
+            {
+                "cpu_count": os.cpu_count(),
+                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                "workers": args.workers,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+            }
+        ],
         "rows": {},
     }
-    if not (args.resume or args.table_only):
+    if not args.resume:
         args.output = output_path(args.output, args.overwrite)
     if args.resume and args.output.is_file():
         previous = json.loads(args.output.read_text(encoding="utf-8"))
         report["rows"] = previous["rows"]
-        earlier = previous.get("commands") or [previous.get("command", "")]
-        report["commands"] = [*earlier, *report["commands"]]
-        report["arguments"] = previous.get("arguments", report["arguments"])
+        report["commands"] = [*previous.get("commands", []), *report["commands"]]
+        report["machines"] = [*previous.get("machines", []), *report["machines"]]
+        report["arguments"] = previous.get("arguments", arguments)
         started -= previous.get("wall_time_s", 0.0)
     for name in args.rows:
-        seed = args.seeds[0]
         entry = report["rows"].setdefault(
-            name,
-            {"title": ROWS[name].title if name in ROWS else EGEMAPS_ROWS[name], "runs": []},
+            name, {"title": ROWS[name].title if name in ROWS else EGEMAPS_ROWS[name], "runs": []}
         )
-        entry["settings"] = row_settings(name, args, seed)
+        entry["settings"] = row_settings(name, args)
     done = {
         (run["row"], run["fold"], run["seed"])
         for row in report["rows"].values()
@@ -645,24 +699,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_report(args.output, report)
             print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    pool = ProcessPoolExecutor(max_workers=args.workers, initializer=_ignore_interrupts)
+    # Spawned workers: a CUDA context cannot be inherited by fork.
+    pool = ProcessPoolExecutor(
+        max_workers=args.workers,
+        initializer=_ignore_interrupts,
+        mp_context=multiprocessing.get_context("spawn"),
+    )
     try:
         futures = {
-            pool.submit(
-                run_fold,
-                name,
-                fold,
-                seed,
-                args.whisper_steps if ROWS[name].pretrained else args.steps,
-                args.batch_size,
-                args.max_train_seconds,
-            ): (name, fold, seed)
+            pool.submit(run_job, name, fold, seed, args): (name, fold, seed)
             for name, fold, seed in jobs
         }
         for future in as_completed(futures):
             try:
                 result = future.result()
-            except Exception as error:  # one failed fold must not lose the others
+            except Exception as error:  # one failed run must not lose the others
                 name, fold, seed = futures[future]
                 report.setdefault("errors", []).append(
                     {"row": name, "fold": fold, "seed": seed, "error": repr(error)}
@@ -673,9 +724,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             report["wall_time_s"] = round(time.perf_counter() - started, 1)
             write_report(args.output, report)
             print(
-                f"[{report['wall_time_s']:7.0f} s] {result['row']:16s} seed {result['seed']} "
-                f"fold {result['fold']}: WA {100 * result['wa']:.1f} UA {100 * result['ua']:.1f} "
-                f"({result['total_s']:.0f} s)",
+                f"[{report['wall_time_s']:7.0f} s] {result['row']:13s} seed {result['seed']} "
+                f"fold {result['fold']}: UA {100 * result['ua']:.1f} train WA "
+                f"{100 * result['train_wa']:.1f} ({result['train_s']:.0f} s)",
                 flush=True,
             )
     except KeyboardInterrupt:
@@ -696,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_report(args.output, report)
     print(markdown_table(report))
+    if any(report["rows"].get(name, {}).get("runs") for name in ROWS):
+        print(f"plot: {plot_robustness(report, args.plot)}")
     print(f"wrote {args.output} ({report['wall_time_s'] / 60:.1f} min)")
 
 

@@ -60,7 +60,9 @@ def main() -> None:
     )
     training_args = MultiLossTrainingArguments(
         output_dir=str(args.output_dir),
-        learning_rate=config.learning_rate,
+        # The head starts from scratch and trains faster than the pretrained encoder.
+        learning_rate=config.learning_rates["head_learning_rate"],
+        encoder_learning_rate=config.learning_rates["encoder_learning_rate"],
         num_train_epochs=args.epochs,
         max_steps=args.max_steps,
         per_device_train_batch_size=8,

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
@@ -50,20 +52,48 @@ def test_collator_benchmark_writes_a_new_file_beside_committed_results(tmp_path)
     assert json.loads(written.read_text())["repeats"] == 1
 
 
-def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir):
+def _descendants(pid: int) -> list[int]:
+    """Process ids of every descendant of `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_dir):
     output = tmp_path / "ablation_interrupted.json"
     process = subprocess.Popen(
         [
             sys.executable,
             str(BENCHMARKS / "ablation.py"),
-            "--steps",
-            "2000",
+            "--encoder",
+            str(whisper_tiny_dir),
+            "--epochs",
+            "50",
             "--folds",
             "0,1",
             "--seeds",
             "0",
             "--rows",
-            "baseline,full",
+            "baseline,no_mix",
+            "--workers",
+            "2",
             "--output",
             str(output),
         ],
@@ -72,10 +102,37 @@ def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir):
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    time.sleep(20)  # the workers are training by now
+    time.sleep(25)  # the spawned workers are training by now
+    workers = _descendants(process.pid)
+    assert len(workers) >= 2
     process.send_signal(signal.SIGINT)
-    stdout, _ = process.communicate(timeout=30)
+    stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 130, stdout[-3000:]
     assert "interrupted: 0 finished runs" in stdout
-    leftover = subprocess.run(["pgrep", "-f", str(output)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = {pid: _command_line(pid) for pid in workers if Path(f"/proc/{pid}").exists()}
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert alive == {}, f"workers still running: {alive}"
+
+
+def test_ablation_interference_and_paired_interval_hand_worked():
+    import ablation
+    import numpy as np
+
+    clip = np.full(1000, 0.5, np.float32)
+    speech = np.array([1.0, -1.0, 2.0], np.float32)  # looped to the clip's length
+    mixed = ablation.add_at_snr(clip, speech, 6.0)
+    added = mixed.astype(np.float64) - clip
+    assert np.allclose(added[:6] / added[0], [1, -1, 2, 1, -1, 2], atol=1e-5)
+    assert 10 * np.log10(0.25 / np.mean(added**2)) == pytest.approx(6.0, abs=1e-4)
+    runs = [{"seed": 0, "fold": f, "ua": u} for f, u in enumerate([0.6, 0.7, 0.8])]
+    reference = [{"seed": 0, "fold": f, "ua": u} for f, u in enumerate([0.5, 0.7, 0.6])]
+    difference = ablation.paired_difference(runs, reference)
+    # differences 0.1, 0.0, 0.2: mean 0.1, sample std 0.1, t(0.975, 2) = 4.3027
+    assert difference["mean"] == pytest.approx(0.1)
+    assert difference["high"] - difference["mean"] == pytest.approx(4.302653 * 0.1 / np.sqrt(3))
+    assert (difference["pairs"], difference["better"]) == (3, 2)
+    assert ablation.paired_difference(runs, []) is None

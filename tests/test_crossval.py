@@ -13,8 +13,9 @@ import soundfile as sf
 from conftest import tone
 from eam_ser.corpora import load_manifest
 from eam_ser.crossval import (
-    FROM_SCRATCH_LEARNING_RATE,
-    PRETRAINED_LEARNING_RATE,
+    FROM_SCRATCH_ENCODER_LEARNING_RATE,
+    HEAD_LEARNING_RATE,
+    PRETRAINED_ENCODER_LEARNING_RATE,
     ExperimentConfig,
     aggregate_results,
     default_encoder_config,
@@ -73,8 +74,14 @@ def test_config_round_trip_files_and_errors(tmp_path: Path) -> None:
         0.8,
         "length",
     )
-    assert from_yaml.learning_rate == PRETRAINED_LEARNING_RATE
-    assert config.learning_rate == FROM_SCRATCH_LEARNING_RATE
+    assert from_yaml.learning_rates == {
+        "head_learning_rate": HEAD_LEARNING_RATE,
+        "encoder_learning_rate": PRETRAINED_ENCODER_LEARNING_RATE,
+        "center_learning_rate": HEAD_LEARNING_RATE,
+    }
+    assert config.learning_rates["encoder_learning_rate"] == FROM_SCRATCH_ENCODER_LEARNING_RATE
+    with pytest.raises(ValueError, match="split into 'head_learning_rate' and"):
+        ExperimentConfig.from_dict({"training": {"learning_rate": 1e-4}})
     with pytest.raises(ValueError, match=r"config\['eam'\]: unknown keys \['snr'\]"):
         ExperimentConfig.from_dict({"eam": {"snr": 3}})
     with pytest.raises(ValueError, match=r"unknown keys \['epochs'\]"):
@@ -136,7 +143,10 @@ def test_cross_validation_two_folds(tmp_path: Path) -> None:
     assert written["mean"] == pytest.approx(results["mean"])
     assert written["config"]["training"]["max_steps"] == 2
     # The rate actually used, not the null that means "the default".
-    assert written["config"]["training"]["learning_rate"] == FROM_SCRATCH_LEARNING_RATE
+    assert written["config"]["training"]["head_learning_rate"] == HEAD_LEARNING_RATE
+    assert (
+        written["config"]["training"]["encoder_learning_rate"] == FROM_SCRATCH_ENCODER_LEARNING_RATE
+    )
     table = (tmp_path / "cv" / "results.md").read_text()
     assert "| 0 | s1, s2 | 8 / 8 |" in table and "**mean ± std**" in table
     assert (tmp_path / "cv" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

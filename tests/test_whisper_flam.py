@@ -268,3 +268,26 @@ def test_whisper_flam_exports_and_compiles_whole():
         from_compile = compiled(input_features=other, attention_mask=other_mask).logits
     torch.testing.assert_close(from_export, eager, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(from_compile, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_collated_whisper_batch_gives_each_clip_its_own_logits():
+    from eam_ser.mixup import EnergyAdaptiveMixupCollator
+
+    model = tiny_whisper_flam()
+    extractor = WhisperFeatureExtractor(feature_size=16)
+    collator = EnergyAdaptiveMixupCollator(3, feature_extractor=extractor, seed=0).eval()
+    # Lengths that are not multiples of the 160-sample hop: a clip alone gets samples // 160
+    # mel frames, and so must its row of a padded batch.
+    clips = [np.concatenate([tone(0.5), tone(0.005)]), tone(0.61, 350.0), tone(0.8, 500.0)]
+    batch = collator([{"audio": clip, "label": 0} for clip in clips])
+    assert batch["attention_mask"].sum(dim=1).tolist() == [len(c) // 160 for c in clips]
+    with torch.no_grad():
+        together = model(
+            input_features=batch["input_features"], attention_mask=batch["attention_mask"]
+        ).logits
+        for row, clip in enumerate(clips):
+            alone = collator([{"audio": clip, "label": 0}])
+            logits = model(
+                input_features=alone["input_features"], attention_mask=alone["attention_mask"]
+            ).logits
+            torch.testing.assert_close(together[row], logits[0], atol=1e-5, rtol=0)

@@ -222,3 +222,15 @@ def load_audio(
             )
         waveform = np.ascontiguousarray(waveform, dtype=np.float32)
     return waveform
+
+
+def random_crop(
+    waveform: np.ndarray, max_samples: int, generator: np.random.Generator
+) -> np.ndarray:
+    """A window of at most `max_samples` samples of `waveform` (samples,) at a uniformly drawn
+    offset; a clip that short or shorter is returned whole (and nothing is drawn)."""
+    excess = waveform.shape[0] - max_samples
+    if excess <= 0:
+        return waveform
+    start = int(generator.integers(0, excess + 1))
+    return waveform[start : start + max_samples]

@@ -33,6 +33,12 @@ from typing import TYPE_CHECKING, Any
 from eam_ser.corpora import CORPORA
 from eam_ser.datacheck import ON_BAD_AUDIO
 from eam_ser.mixup_settings import EAM_DEFAULTS, LABEL_MODES
+from eam_ser.segmentation import (
+    DEFAULT_HOP_S,
+    DEFAULT_LONG_INPUT_S,
+    DEFAULT_WINDOW_S,
+    SEGMENTATIONS,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,25 +46,13 @@ if TYPE_CHECKING:
 
     from eam_ser.crossval import ExperimentConfig
     from eam_ser.datacheck import DataCheckReport
+    from eam_ser.inference import EmotionRecognizer, RecordingPrediction
     from eam_ser.modeling_flam import FlamForSequenceClassification
 
 RUN_MARKER = "eam_ser_run.json"
 """Written into every `eam-ser train` output folder; a non-empty folder without it is refused
 unless --overwrite is given."""
 INTERRUPTED_EXIT_STATUS = 130
-
-# flag name -> (section of ExperimentConfig or None for top level, field)
-CONFIG_FLAGS = {
-    "encoder": (None, "encoder"),
-    "max_steps": ("training", "max_steps"),
-    "epochs": ("training", "num_train_epochs"),
-    "batch_size": ("training", "per_device_train_batch_size"),
-    "learning_rate": ("training", "learning_rate"),
-    "seed": ("training", "seed"),
-    "eam_p": ("eam", "p"),
-    "label_mode": ("eam", "label_mode"),
-}
-
 
 # ------------------------------------------------------------------------------------- parser
 
@@ -155,7 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--batch-size", type=_positive(int), help="training batch size")
     train.add_argument("--save-steps", type=_positive(int), help="checkpoint every N steps")
-    train.add_argument("--learning-rate", type=_positive(float))
+    train.add_argument(
+        "--head-learning-rate",
+        type=_positive(float),
+        help="learning rate of FLAM, projector, classifier and centers (default 1e-3)",
+    )
+    train.add_argument(
+        "--encoder-learning-rate",
+        type=_positive(float),
+        help="learning rate of the encoder layers that train (default 5e-5 pretrained, "
+        "1e-3 for the small encoder trained from scratch)",
+    )
+    train.add_argument(
+        "--trainable-encoder-layers",
+        type=int,
+        help="fine-tune only the encoder's top N transformer layers (0: frozen encoder)",
+    )
+    train.add_argument(
+        "--validation-speakers",
+        type=int,
+        help="hold N training speakers out and test the epoch with the best UA on them",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--eam-p", type=float, help="probability of mixing a training utterance")
     train.add_argument("--label-mode", choices=LABEL_MODES, help="EAM soft-label weighting")
@@ -188,14 +202,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", type=Path, help="write every problem found, one per line")
 
-    predict = commands.add_parser("predict", help="label and class probabilities of audio files")
+    predict = commands.add_parser(
+        "predict",
+        help="emotions of audio files or folders, whole or segment by segment",
+        description="Label and class probabilities of each recording. Long recordings are cut "
+        f"into segments (--segment; by default voice-activity segments beyond "
+        f"{DEFAULT_LONG_INPUT_S:g} s) and scored "
+        "batch by batch: a table of (start, end, label, scores) per recording plus a "
+        "duration-weighted summary.",
+    )
     predict.add_argument("model", help="saved model folder or Hub id")
-    predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    predict.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="INPUT",
+        help="audio files, or folders searched recursively for audio files",
+    )
+    predict.add_argument(
+        "--file-list", type=Path, help="a text file with one audio path per line (# comments)"
+    )
+    predict.add_argument(
+        "--segment",
+        choices=SEGMENTATIONS,
+        default="auto",
+        help=f"auto: the whole clip up to {DEFAULT_LONG_INPUT_S:g} s, voice-activity segments "
+        "(Silero VAD) beyond; fixed: --window second windows every --hop seconds; vad; none "
+        "(default auto)",
+    )
+    predict.add_argument(
+        "--window", type=_positive(float), default=DEFAULT_WINDOW_S, help="seconds (%(default)s)"
+    )
+    predict.add_argument(
+        "--hop", type=_positive(float), default=DEFAULT_HOP_S, help="seconds (%(default)s)"
+    )
+    predict.add_argument("--batch-size", type=_positive(int), default=8)
+    predict.add_argument(
+        "--output",
+        type=Path,
+        help="write every segment and summary to this .csv or .json file",
+    )
     predict.add_argument(
         "--explain",
         type=Path,
         metavar="OUT.png",
-        help="plot the waveform with FLAM's frame attention over it",
+        help="plot the waveform with FLAM's frame attention over it (whole clips only)",
     )
 
     augment = commands.add_parser("augment", help="write EAM-mixed examples and their soft labels")
@@ -259,7 +310,10 @@ CONFIG_FLAGS = {
     "epochs": ("training", "num_train_epochs"),
     "batch_size": ("training", "per_device_train_batch_size"),
     "save_steps": ("training", "save_steps"),
-    "learning_rate": ("training", "learning_rate"),
+    "head_learning_rate": ("training", "head_learning_rate"),
+    "encoder_learning_rate": ("training", "encoder_learning_rate"),
+    "trainable_encoder_layers": ("flam", "trainable_encoder_layers"),
+    "validation_speakers": ("training", "validation_speakers"),
     "seed": ("training", "seed"),
     "eam_p": ("eam", "p"),
     "label_mode": ("eam", "label_mode"),
@@ -542,46 +596,146 @@ def plot_frame_attention(
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    import torch
+    return _predict(args)
 
-    with torch.no_grad():
-        return _predict(args)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
+
+
+def predict_inputs(args: argparse.Namespace) -> list[Path]:
+    """The audio files named by the arguments: files as given, folders searched recursively
+    for `AUDIO_SUFFIXES`, and the lines of ``--file-list``.
+
+    Raises:
+        ValueError: naming the path, for a missing input, a folder without audio, a missing
+            list entry (with its line number), or no input at all.
+    """
+    files: list[Path] = []
+    for path in args.inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise ValueError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"{path}: no such file or folder")
+    if args.file_list is not None:
+        if not args.file_list.is_file():
+            raise ValueError(f"--file-list {args.file_list}: no such file")
+        lines = args.file_list.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            if not Path(entry).is_file():
+                raise ValueError(f"{args.file_list}, line {number}: {entry}: no such file")
+            files.append(Path(entry))
+    if not files:
+        raise ValueError("predict: give audio files, folders or --file-list")
+    return files
+
+
+def write_predictions(path: Path, predictions: dict[str, RecordingPrediction]) -> None:
+    """``.json``: a list of recordings with their segments; ``.csv``: one row per segment
+    (``kind`` "segment") and per recording summary (``kind`` "recording"), a probability
+    column per label."""
+    if path.suffix.lower() == ".json":
+        rows = [{"file": name, **p.to_dict()} for name, p in predictions.items()]
+        path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        return
+    labels = list(next(iter(predictions.values())).scores) or sorted(
+        {label for p in predictions.values() for s in p.segments for label in s.scores}
+    )
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "kind", "start_s", "end_s", "label", *labels])
+        for name, prediction in predictions.items():
+            for segment in prediction.segments:
+                writer.writerow(
+                    [
+                        name,
+                        "segment",
+                        f"{segment.start_s:.3f}",
+                        f"{segment.end_s:.3f}",
+                        segment.label,
+                        *(f"{segment.scores[label]:.6f}" for label in labels),
+                    ]
+                )
+            writer.writerow(
+                [
+                    name,
+                    "recording",
+                    "0.000",
+                    f"{prediction.duration_s:.3f}",
+                    prediction.label or "",
+                    *(f"{prediction.scores.get(label, float('nan')):.6f}" for label in labels),
+                ]
+            )
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    from tqdm.auto import tqdm
+
+    from eam_ser.inference import EmotionRecognizer
+
+    files = predict_inputs(args)
+    if args.output is not None and args.output.suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"--output {args.output}: give a .csv or .json file")
+    if args.explain is not None and args.segment not in ("none", "auto"):
+        raise ValueError("--explain plots whole clips: use it with --segment none")
+    recognizer = EmotionRecognizer.from_pretrained(args.model, batch_size=args.batch_size)
+    predictions: dict[str, RecordingPrediction] = {}
+    progress = tqdm(files, unit="file", disable=len(files) == 1 or None)
+    for path in progress:
+        prediction = recognizer.predict_recording(
+            path, args.segment, name=str(path), window_s=args.window, hop_s=args.hop
+        )
+        predictions[str(path)] = prediction
+        if prediction.label is None:
+            tqdm.write(f"{path}: no speech found ({prediction.duration_s:.1f} s)")
+            continue
+        ranked = "  ".join(
+            f"{label} {score:.3f}"
+            for label, score in sorted(prediction.scores.items(), key=lambda item: -item[1])
+        )
+        tqdm.write(f"{path}: {prediction.label}  ({ranked})")
+        if len(prediction.segments) > 1 and args.output is None:
+            for segment in prediction.segments:
+                tqdm.write(
+                    f"  {segment.start_s:8.2f}-{segment.end_s:8.2f} s  {segment.label}  "
+                    f"{segment.scores[segment.label]:.3f}"
+                )
+        if args.explain is not None and prediction.segmentation == "none":
+            explain_recording(recognizer, path, args.explain, len(files), prediction.label)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        write_predictions(args.output, predictions)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def explain_recording(
+    recognizer: EmotionRecognizer, path: Path, explain: Path, num_files: int, label: str
+) -> None:
+    """Plot `path`'s waveform with FLAM's frame attention (see `plot_frame_attention`)."""
     import torch
 
-    from eam_ser.audio import load_audio
-    from eam_ser.mixup import EnergyAdaptiveMixupCollator
-
-    model, feature_extractor = load_model(args.model)
-    sampling_rate = feature_extractor.sampling_rate
-    collator = EnergyAdaptiveMixupCollator(
-        model.config.num_labels,
-        feature_extractor=feature_extractor,
-        sampling_rate=sampling_rate,
-        seed=0,
-    ).eval()
-    input_name = model.config.encoder_input_name
-    for path in args.files:
-        waveform = load_audio(path, sampling_rate, name=str(path), allow_silence=False)
-        batch = collator([{"audio": waveform, "label": 0}])
-        output = model(
-            **{key: batch[key] for key in (input_name, "attention_mask")},
-            output_attentions=args.explain is not None,
+    waveform = recognizer.load(path, name=str(path))
+    batch = recognizer.collator.collate_waveforms([waveform])
+    with torch.no_grad():
+        output = recognizer.model(
+            **{recognizer.input_name: batch[recognizer.input_name]},
+            attention_mask=batch["attention_mask"],
+            output_attentions=True,
         )
-        probabilities = torch.softmax(output.logits[0].float(), dim=-1).numpy()
-        order = np.argsort(-probabilities)
-        label = model.config.id2label[int(order[0])]
-        ranked = "  ".join(f"{model.config.id2label[int(i)]} {probabilities[i]:.3f}" for i in order)
-        print(f"{path}: {label}  ({ranked})")
-        if args.explain is not None:
-            attention = output.frame_attention[0].float().numpy()
-            out = explain_path(args.explain, path, len(args.files))
-            plot_frame_attention(waveform, attention, sampling_rate, out, f"{path.name}: {label}")
-            print(f"  frame attention: {out}")
-    return 0
+    attention = output.frame_attention[0].float().numpy()
+    out = explain_path(explain, path, num_files)
+    plot_frame_attention(
+        waveform, attention, recognizer.sampling_rate, out, f"{path.name}: {label}"
+    )
+    print(f"  frame attention: {out}")
 
 
 def command_augment(args: argparse.Namespace) -> int:

@@ -101,6 +101,12 @@ class FlamConfig(PretrainedConfig):
             `N` optimizer steps (the trainer callback calls `freeze_encoder()` at the start and
             `unfreeze_encoder()` at step `N`), `-1` = always frozen (applied when the model is
             built; only the head trains).
+        trainable_encoder_layers (`int`, *optional*, defaults to `None`):
+            How much of the encoder trains while it is not frozen: `None` = all of it (except
+            the front end when `freeze_feature_encoder`), `N >= 0` = only its top `N`
+            transformer layers and the final layer norm (`0` = none: a frozen encoder). The
+            layers below stay frozen for the whole run; fine-tuning the top layers of a
+            pretrained encoder costs a fraction of full fine-tuning and overfits less.
         multi_loss (`dict`, *optional*, defaults to `None`):
             The training objective computed by the model's forward when `labels` are given:
             the fields of `eam_ser.losses.MultiLossSettings` (`kl_weight` 1.0, `focal_weight`
@@ -158,6 +164,7 @@ class FlamConfig(PretrainedConfig):
     initializer_range: float = 0.02
     freeze_feature_encoder: bool = True
     freeze_encoder_steps: int = 0
+    trainable_encoder_layers: int | None = None
     multi_loss: dict | None = None
 
     def __post_init__(self, **kwargs) -> None:
@@ -192,6 +199,14 @@ class FlamConfig(PretrainedConfig):
             raise ValueError(
                 "freeze_encoder_steps must be -1 (always frozen), 0 (never) or a positive "
                 f"number of optimizer steps, got {self.freeze_encoder_steps}"
+            )
+        layers = self.encoder_config.num_hidden_layers
+        if self.trainable_encoder_layers is not None and not (
+            0 <= self.trainable_encoder_layers <= layers
+        ):
+            raise ValueError(
+                f"trainable_encoder_layers must be None (all) or between 0 and the encoder's "
+                f"{layers} layers, got {self.trainable_encoder_layers}"
             )
 
     @property

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,11 @@ import torch
 import yaml
 from accelerate import PartialState
 from datasets import Dataset
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
+    EvalPrediction,
     FeatureExtractionMixin,
     Wav2Vec2FeatureExtractor,
     WavLMConfig,
@@ -47,6 +47,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from eam_ser.audio import DEFAULT_SAMPLING_RATE
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import CORPORA, label_names, train_test_split_by_fold
+from eam_ser.feature_cache import CachedFeatureCollator, EncoderFeatureCache, encoder_is_frozen
+from eam_ser.inference import EmotionRecognizer
 from eam_ser.losses import MultiLossSettings
 from eam_ser.metrics import plot_confusion_matrix, ser_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupSettings
@@ -54,10 +56,13 @@ from eam_ser.modelcard import render_model_card, results_markdown
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
 
-# Learning rates when `TrainingSettings.learning_rate` is None: fine-tuning a pretrained encoder
-# needs a small rate; the small encoder built from a config trains from scratch.
-PRETRAINED_LEARNING_RATE = 5e-5
-FROM_SCRATCH_LEARNING_RATE = 1e-3
+# Learning rates when `TrainingSettings` leaves them None. The head (FLAM, projector,
+# classifier, centers) always starts from scratch, so it trains at a from-scratch rate whether
+# the encoder is frozen, partly or fully fine-tuned; a pretrained encoder's trainable layers
+# take a fine-tuning rate; the small encoder built from a config trains from scratch too.
+HEAD_LEARNING_RATE = 1e-3
+PRETRAINED_ENCODER_LEARNING_RATE = 5e-5
+FROM_SCRATCH_ENCODER_LEARNING_RATE = 1e-3
 
 
 def default_encoder_config(**overrides: Any) -> WavLMConfig:
@@ -88,16 +93,31 @@ def default_encoder_config(**overrides: Any) -> WavLMConfig:
 
 @dataclass
 class TrainingSettings:
-    """Optimisation budget and batch settings.
+    """Optimisation budget, learning rates, batches and training-data options.
 
-    `learning_rate` None picks 5e-5 for a pretrained encoder and 1e-3 for the small encoder
-    trained from scratch. `max_steps` > 0 overrides `num_train_epochs`. `warmup_steps` is an
-    int (steps) or a float in [0, 1) (fraction of the total steps). `center_learning_rate`:
-    learning rate of the class centers (None: `learning_rate`). `save_steps`: a checkpoint
+    Learning rates: `head_learning_rate` (None: 1e-3) for FLAM, projector and classifier;
+    `encoder_learning_rate` (None: 5e-5 for a pretrained encoder, 1e-3 for the small encoder
+    trained from scratch) for the encoder layers that train (`flam.trainable_encoder_layers`,
+    `flam.freeze_encoder_steps`); `center_learning_rate` (None: the head's) for the class
+    centers. The budget is `num_train_epochs` unless `max_steps` > 0. `warmup_steps` is an int
+    (steps) or a float in [0, 1) (fraction of the total steps). `save_steps`: a checkpoint
     (the last one kept) every that many steps, from which an interrupted run resumes.
+
+    Training data: `max_train_seconds` cuts training clips longer than that to a random window
+    (drawn per batch; testing always uses whole clips); `balanced_sampling` draws every class
+    equally often; `validation_speakers` > 0 holds that many of the *training* speakers out,
+    evaluates on them after every epoch and tests the epoch with the best validation UA
+    (the test speakers are never used to choose); 0 tests the last model.
+
+    `cache_encoder_features`: when the encoder does not train and training batches are
+    neither mixed nor cropped (``eam.p = 0``, no `max_train_seconds`, no `baseline_mixing`),
+    run it once over the training (and validation) clips and train the head on the cached
+    frames (`eam_ser.feature_cache`; eval-mode encoder features).
     """
 
-    learning_rate: float | None = None
+    head_learning_rate: float | None = None
+    encoder_learning_rate: float | None = None
+    center_learning_rate: float | None = None
     max_steps: int = -1
     num_train_epochs: float = 10.0
     per_device_train_batch_size: int = 8
@@ -108,8 +128,11 @@ class TrainingSettings:
     seed: int = 42
     logging_steps: int = 10
     dataloader_num_workers: int = 0
-    center_learning_rate: float | None = None
     save_steps: int = 200
+    max_train_seconds: float | None = None
+    balanced_sampling: bool = False
+    validation_speakers: int = 0
+    cache_encoder_features: bool = True
 
     def __post_init__(self) -> None:
         if self.max_steps == 0 or self.max_steps < -1:
@@ -122,6 +145,22 @@ class TrainingSettings:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("head_learning_rate", "encoder_learning_rate", "center_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"training.{name} must be >= 0, got {value}")
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ValueError(
+                f"training.max_train_seconds must be > 0 (or None), got {self.max_train_seconds}"
+            )
+        if self.validation_speakers < 0:
+            raise ValueError(
+                f"training.validation_speakers must be >= 0, got {self.validation_speakers}"
+            )
+
+
+BASELINE_MIXING_OPTIONS = {"whole_clip": {"target"}, "mixup": {"alpha"}}
+"""`ExperimentConfig.baseline_mixing` methods and the options each takes."""
 
 
 @dataclass
@@ -138,6 +177,10 @@ class ExperimentConfig:
         eam: `eam_ser.mixup.EnergyAdaptiveMixupSettings` (defaults declared there).
         loss: `eam_ser.losses.MultiLossSettings`, stored in the model's `config.multi_loss`.
         training: see `TrainingSettings`.
+        baseline_mixing: train with another mixing method than EAM, for comparisons (see
+            `eam_ser.mixing_baselines`): ``{"method": "whole_clip", "target": "original" |
+            "union"}`` (SNRs from `eam`) or ``{"method": "mixup", "alpha": 0.4}``; the mixing
+            probability is ``eam.p``. None (default): EAM.
     """
 
     encoder: str | None = None
@@ -146,13 +189,30 @@ class ExperimentConfig:
     eam: EnergyAdaptiveMixupSettings = field(default_factory=EnergyAdaptiveMixupSettings)
     loss: MultiLossSettings = field(default_factory=MultiLossSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    baseline_mixing: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.baseline_mixing is not None:
+            method = self.baseline_mixing.get("method")
+            options = set(self.baseline_mixing) - {"method"}
+            allowed = BASELINE_MIXING_OPTIONS.get(method)
+            if allowed is None:
+                raise ValueError(
+                    f"config['baseline_mixing']['method'] must be one of "
+                    f"{sorted(BASELINE_MIXING_OPTIONS)}, got {method!r}"
+                )
+            if options - allowed:
+                raise ValueError(
+                    f"config['baseline_mixing']: unknown keys {sorted(options - allowed)} for "
+                    f"method {method!r}; known: {sorted(allowed)}"
+                )
 
     def to_dict(self, *, resolved: bool = False) -> dict[str, Any]:
         """Nested plain dict (JSON-serialisable), the inverse of `from_dict`. With `resolved`,
-        values left to a default (``training.learning_rate`` None) hold the value used."""
+        values left to a default (the learning rates None) hold the value used."""
         values = dataclasses.asdict(self)
         if resolved:
-            values["training"]["learning_rate"] = self.learning_rate
+            values["training"].update(self.learning_rates)
         return values
 
     @classmethod
@@ -165,6 +225,11 @@ class ExperimentConfig:
         }
         top_level = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - top_level)
+        if "learning_rate" in (values.get("training") or {}):
+            raise ValueError(
+                "config['training']: 'learning_rate' was split into 'head_learning_rate' and "
+                "'encoder_learning_rate' (eam-ser 0.3); give those instead"
+            )
         if unknown:
             raise ValueError(f"config: unknown keys {unknown}; known: {sorted(top_level)}")
         kwargs: dict[str, Any] = {}
@@ -192,11 +257,27 @@ class ExperimentConfig:
         return cls.from_dict(values)
 
     @property
-    def learning_rate(self) -> float:
-        """The learning rate actually used (see `TrainingSettings`)."""
-        if self.training.learning_rate is not None:
-            return self.training.learning_rate
-        return PRETRAINED_LEARNING_RATE if self.encoder else FROM_SCRATCH_LEARNING_RATE
+    def learning_rates(self) -> dict[str, float]:
+        """The learning rates actually used: ``head_learning_rate``, ``encoder_learning_rate``
+        and ``center_learning_rate`` (see `TrainingSettings` for the defaults)."""
+        training = self.training
+        head = (
+            HEAD_LEARNING_RATE
+            if training.head_learning_rate is None
+            else (training.head_learning_rate)
+        )
+        if training.encoder_learning_rate is not None:
+            encoder = training.encoder_learning_rate
+        elif self.encoder:
+            encoder = PRETRAINED_ENCODER_LEARNING_RATE
+        else:
+            encoder = FROM_SCRATCH_ENCODER_LEARNING_RATE
+        center = head if training.center_learning_rate is None else training.center_learning_rate
+        return {
+            "head_learning_rate": head,
+            "encoder_learning_rate": encoder,
+            "center_learning_rate": center,
+        }
 
 
 # ------------------------------------------------------------------------------ building blocks
@@ -248,28 +329,79 @@ def build_feature_extractor(config: ExperimentConfig) -> FeatureExtractionMixin:
     )
 
 
+CollatorFactory = Callable[[ExperimentConfig, int, FeatureExtractionMixin, int], Any]
+"""``(config, num_labels, feature_extractor, seed) -> training collator``: how `train_model`
+builds the collator of training batches (default `build_collator`). The collator must give
+the batches `FlamForSequenceClassification` takes and may have ``as_eval()`` (a collator that
+never mixes, used for validation batches)."""
+
+
 def build_collator(
     config: ExperimentConfig, num_labels: int, feature_extractor: FeatureExtractionMixin, seed: int
 ) -> EnergyAdaptiveMixupCollator:
-    """EAM collator that mixes training batches and featurises with `feature_extractor`."""
-    return EnergyAdaptiveMixupCollator(
+    """The training collator: EAM as configured (or `config.baseline_mixing`), cropping with
+    `training.max_train_seconds`, featurising with `feature_extractor`."""
+    eam = EnergyAdaptiveMixupCollator(
         num_labels,
         feature_extractor=feature_extractor,
         seed=seed,
         sampling_rate=feature_extractor.sampling_rate,
+        max_train_seconds=config.training.max_train_seconds,
         **dataclasses.asdict(config.eam),
+    )
+    if config.baseline_mixing is None:
+        return eam
+    from eam_ser.mixing_baselines import MixupCollator, WholeClipMixCollator
+
+    options = {key: value for key, value in config.baseline_mixing.items() if key != "method"}
+    common = {
+        "p": config.eam.p,
+        "seed": seed,
+        "max_train_seconds": config.training.max_train_seconds,
+    }
+    if config.baseline_mixing["method"] == "mixup":
+        return MixupCollator(eam, **common, **options)
+    return WholeClipMixCollator(
+        eam, min_snr_db=config.eam.min_snr_db, max_snr_db=config.eam.max_snr_db, **common, **options
     )
 
 
 def training_arguments(
-    config: ExperimentConfig, output_dir: str | Path, seed: int
+    config: ExperimentConfig, output_dir: str | Path, seed: int, *, validation: bool = False
 ) -> MultiLossTrainingArguments:
-    """`MultiLossTrainingArguments` for a fixed budget: no evaluation, no checkpoint selection;
-    a checkpoint every `training.save_steps` steps (the last one kept) to resume from."""
+    """`MultiLossTrainingArguments` for a fixed budget with the configured learning rates.
+
+    Without `validation`: no evaluation, the last model is kept, a checkpoint every
+    `training.save_steps` steps (the last one kept) to resume from. With `validation`: an
+    evaluation on the validation speakers after every epoch, a checkpoint per epoch, and the
+    epoch with the best validation UA loaded at the end.
+    """
     training = config.training
+    rates = config.learning_rates
+    checkpoints: dict[str, Any] = (
+        {
+            "eval_strategy": "epoch",
+            "save_strategy": "epoch",
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "ua",
+            "greater_is_better": True,
+            # The best epoch's checkpoint and the last one (to resume from).
+            "save_total_limit": 2,
+        }
+        if validation
+        else {
+            "eval_strategy": "no",
+            "save_strategy": "steps",
+            "save_steps": training.save_steps,
+            "save_total_limit": 1,
+        }
+    )
     return MultiLossTrainingArguments(
         output_dir=str(output_dir),
-        learning_rate=config.learning_rate,
+        learning_rate=rates["head_learning_rate"],
+        head_learning_rate=rates["head_learning_rate"],
+        encoder_learning_rate=rates["encoder_learning_rate"],
+        center_learning_rate=rates["center_learning_rate"],
         max_steps=training.max_steps,
         num_train_epochs=training.num_train_epochs,
         per_device_train_batch_size=training.per_device_train_batch_size,
@@ -285,13 +417,56 @@ def training_arguments(
         # Without GPUs, processes started by torchrun / accelerate launch train as one gloo
         # DDP group (TrainingArguments needs use_cpu for that); with GPUs this stays False.
         use_cpu=not torch.cuda.is_available(),
-        eval_strategy="no",
-        save_strategy="steps",
-        save_steps=training.save_steps,
-        save_total_limit=1,
         report_to="none",
-        center_learning_rate=training.center_learning_rate,
+        balanced_sampling=training.balanced_sampling,
+        **checkpoints,
     )
+
+
+def uses_feature_cache(config: ExperimentConfig, model: FlamForSequenceClassification) -> bool:
+    """Whether `train_model` trains `model` on cached encoder features: the setting is on, the
+    encoder never trains, and training batches are not mixed, cropped or layer-weighted."""
+    return (
+        config.training.cache_encoder_features
+        and encoder_is_frozen(model)
+        and config.eam.p == 0
+        and config.baseline_mixing is None
+        and config.training.max_train_seconds is None
+        and not model.config.use_weighted_layer_sum
+    )
+
+
+def split_validation_speakers(
+    train_dataset: Dataset, num_speakers: int, seed: int
+) -> tuple[Dataset, Dataset]:
+    """Hold `num_speakers` of the training speakers out for validation.
+
+    The speakers are drawn with `seed` (``numpy.random.default_rng``) from the sorted training
+    speakers; returns (training part, validation part).
+
+    Raises:
+        ValueError: fewer than ``num_speakers + 1`` speakers to split.
+    """
+    speakers = sorted(set(train_dataset["speaker"]))
+    if len(speakers) <= num_speakers:
+        raise ValueError(
+            f"training.validation_speakers={num_speakers} needs more training speakers than "
+            f"that; the training data has {len(speakers)} ({', '.join(speakers)})"
+        )
+    held_out = set(np.random.default_rng(seed).choice(speakers, num_speakers, replace=False))
+    column = train_dataset["speaker"]
+    validation = [index for index, speaker in enumerate(column) if speaker in held_out]
+    training = [index for index, speaker in enumerate(column) if speaker not in held_out]
+    return train_dataset.select(training), train_dataset.select(validation)
+
+
+def _validation_ua(prediction: EvalPrediction) -> dict[str, float]:
+    """`compute_metrics` of the validation split: UA (and WA) of the logits."""
+    logits = prediction.predictions
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    labels = np.asarray(prediction.label_ids)
+    metrics = ser_metrics(logits.argmax(axis=-1), labels, num_labels=logits.shape[-1])
+    return {"ua": metrics["ua"], "wa": metrics["wa"]}
 
 
 def train_model(
@@ -301,23 +476,54 @@ def train_model(
     *,
     seed: int | None = None,
     resume: bool = False,
+    collator_factory: CollatorFactory | None = None,
+    disable_tqdm: bool | None = None,
 ) -> tuple[FlamForSequenceClassification, FeatureExtractionMixin]:
-    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel) for the fixed budget.
+    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel, ``speaker``) for
+    the fixed budget.
 
     Checkpoints go to `output_dir`; with `resume`, training continues from the last one there
-    (and starts afresh when there is none).
+    (and starts afresh when there is none). `collator_factory` builds the training collator
+    (default `build_collator`: EAM as configured). With `training.validation_speakers`, that
+    many training speakers are held out (`split_validation_speakers`) and the epoch with the
+    best UA on them is returned.
     """
-    seed = config.training.seed if seed is None else seed
+    training = config.training
+    seed = training.seed if seed is None else seed
     labels = label_names(train_dataset)
     set_seed(seed)
     model = build_model(config, labels)
     feature_extractor = build_feature_extractor(config)
+    validation_dataset = None
+    if training.validation_speakers:
+        train_dataset, validation_dataset = split_validation_speakers(
+            train_dataset, training.validation_speakers, seed
+        )
+    arguments = training_arguments(
+        config, output_dir, seed, validation=validation_dataset is not None
+    )
+    if disable_tqdm is not None:
+        arguments.disable_tqdm = disable_tqdm
+    if collator_factory is None and uses_feature_cache(config, model):
+        model.to(arguments.device)
+        batch_size = training.per_device_eval_batch_size
+        train_dataset = EncoderFeatureCache(model, feature_extractor, train_dataset, batch_size)
+        if validation_dataset is not None:
+            validation_dataset = EncoderFeatureCache(
+                model, feature_extractor, validation_dataset, batch_size
+            )
+        collator = CachedFeatureCollator(len(labels))
+    else:
+        factory = build_collator if collator_factory is None else collator_factory
+        collator = factory(config, len(labels), feature_extractor, seed)
     trainer = MultiLossTrainer(
         model=model,
-        args=training_arguments(config, output_dir, seed),
+        args=arguments,
         train_dataset=train_dataset,
-        data_collator=build_collator(config, len(labels), feature_extractor, seed),
+        eval_dataset=validation_dataset,
+        data_collator=collator,
         processing_class=feature_extractor,
+        compute_metrics=_validation_ua if validation_dataset is not None else None,
     )
     checkpoint = (
         get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
@@ -328,29 +534,18 @@ def train_model(
     return trainer.model, feature_extractor
 
 
-@torch.no_grad()
 def predict_logits(
     model: FlamForSequenceClassification,
     feature_extractor: FeatureExtractionMixin,
-    dataset: Dataset,
+    dataset: Dataset | Sequence[Mapping[str, Any]],
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Logits (num_rows, num_labels) of `model` on `dataset` (``audio`` column), no mixing."""
-    collator = EnergyAdaptiveMixupCollator(
-        model.config.num_labels,
-        feature_extractor=feature_extractor,
-        sampling_rate=feature_extractor.sampling_rate,
-        seed=0,
-    ).eval()
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator, shuffle=False)
-    model.eval()
-    device = next(model.parameters()).device
-    input_name = model.config.encoder_input_name
-    logits = []
-    for batch in loader:
-        inputs = {key: batch[key].to(device) for key in (input_name, "attention_mask")}
-        logits.append(model(**inputs).logits.float().cpu().numpy())
-    return np.concatenate(logits)
+    """Logits (num_rows, num_labels) of `model` on `dataset` (rows with ``audio``), whole clips,
+    no mixing: `eam_ser.inference.EmotionRecognizer.predict_logits`."""
+    recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
+    audio = dataset["audio"] if isinstance(dataset, Dataset) else [row["audio"] for row in dataset]
+    waveforms = recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
+    return recognizer.predict_logits(waveforms)
 
 
 def evaluate_model(
@@ -461,6 +656,23 @@ def _fold_result(
     }
 
 
+SUMMARY_METRICS = ("wa", "ua", "macro_f1")
+
+
+def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std (ddof=1; 0 for a single run) of WA, UA and macro-F1 over `runs`
+    (fold records, or seed x fold records of several seeds)."""
+    if not runs:
+        raise ValueError("summarize_runs: no runs")
+    values = {key: np.array([run[key] for run in runs], dtype=float) for key in SUMMARY_METRICS}
+    ddof = 1 if len(runs) > 1 else 0
+    return {
+        "num_runs": len(runs),
+        "mean": {key: float(values[key].mean()) for key in SUMMARY_METRICS},
+        "std": {key: float(values[key].std(ddof=ddof)) for key in SUMMARY_METRICS},
+    }
+
+
 def aggregate_results(
     fold_results: Sequence[Mapping[str, Any]],
     dataset: Dataset,
@@ -472,9 +684,7 @@ def aggregate_results(
     single fold), summed confusion matrix, seeds, config and corpus description.
 
     `protocol` defaults to the dataset's own (``dataset.info.description``)."""
-    keys = ("wa", "ua", "macro_f1")
-    values = {key: np.array([fold[key] for fold in fold_results], dtype=float) for key in keys}
-    ddof = 1 if len(fold_results) > 1 else 0
+    summary = summarize_runs(fold_results)
     corpus_name = dataset.info.dataset_name or "custom"
     corpus = CORPORA.get(corpus_name)
     return {
@@ -483,8 +693,8 @@ def aggregate_results(
         "protocol": protocol if protocol is not None else dataset.info.description or "",
         "label_names": label_names(dataset),
         "folds": [dict(fold) for fold in fold_results],
-        "mean": {key: float(values[key].mean()) for key in keys},
-        "std": {key: float(values[key].std(ddof=ddof)) for key in keys},
+        "mean": summary["mean"],
+        "std": summary["std"],
         "confusion_matrix": np.sum(
             [fold["confusion_matrix"] for fold in fold_results], axis=0
         ).tolist(),
@@ -599,6 +809,53 @@ def run_split(
     return results
 
 
+def run_fold(
+    dataset: Dataset,
+    fold: int,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    seed: int | None = None,
+    resume: bool = False,
+    collator_factory: CollatorFactory | None = None,
+    disable_tqdm: bool | None = None,
+) -> tuple[dict[str, Any], FlamForSequenceClassification, FeatureExtractionMixin]:
+    """Train on every fold of `dataset` but `fold` and test on `fold` (hard labels, whole
+    clips, no mixing): the one training path of `run_cross_validation` and the benchmarks.
+
+    Args:
+        dataset: a corpus Dataset with a ``fold`` column (see `eam_ser.corpora`).
+        fold: the held-out fold.
+        config: the experiment settings.
+        output_dir: the trainer's checkpoint folder.
+        seed: overrides `config.training.seed`.
+        resume: continue from the last checkpoint in `output_dir`.
+        collator_factory: builds the training collator (default `build_collator`).
+        disable_tqdm: overrides Trainer's progress bars.
+
+    Returns:
+        (fold record: test speakers, sizes, metrics, seed, training seconds; the trained
+        model; its feature extractor).
+    """
+    seed = config.training.seed if seed is None else seed
+    train, test = train_test_split_by_fold(dataset, fold)
+    start = time.perf_counter()
+    model, feature_extractor = train_model(
+        train,
+        config,
+        output_dir,
+        seed=seed,
+        resume=resume,
+        collator_factory=collator_factory,
+        disable_tqdm=disable_tqdm,
+    )
+    runtime_s = time.perf_counter() - start
+    metrics = evaluate_model(
+        model, feature_extractor, test, config.training.per_device_eval_batch_size
+    )
+    return _fold_result(fold, train, test, metrics, seed, runtime_s), model, feature_extractor
+
+
 def run_cross_validation(
     dataset: Dataset,
     config: ExperimentConfig,
@@ -647,21 +904,15 @@ def run_cross_validation(
             fold_results.append(json.loads(record.read_text(encoding="utf-8")))
             tqdm.write(f"fold {fold}: finished before, read from {record}")
             continue
-        train, test = train_test_split_by_fold(dataset, fold)
-        start = time.perf_counter()
-        model, feature_extractor = train_model(train, config, fold_dir, seed=seed, resume=resume)
-        runtime_s = time.perf_counter() - start
-        metrics = evaluate_model(
-            model, feature_extractor, test, config.training.per_device_eval_batch_size
-        )
-        fold_results.append(_fold_result(fold, train, test, metrics, seed, runtime_s))
+        fold_result, _, _ = run_fold(dataset, fold, config, fold_dir, resume=resume)
+        fold_results.append(fold_result)
         if is_main_process():
             record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(strict_json(fold_results[-1]), encoding="utf-8")
+            record.write_text(strict_json(fold_result), encoding="utf-8")
         write_results(aggregate_results(fold_results, dataset, config), output_dir)
         tqdm.write(
-            f"fold {fold}: WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
-            f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
+            f"fold {fold}: WA {100 * fold_result['wa']:.2f} %  UA {100 * fold_result['ua']:.2f} %  "
+            f"macro-F1 {100 * fold_result['macro_f1']:.2f} %"
         )
     results = aggregate_results(fold_results, dataset, config)
     write_results(results, output_dir)

@@ -60,7 +60,8 @@ from audiomentations.core.transforms_interface import BaseWaveformTransform
 from numpy.lib.stride_tricks import sliding_window_view
 
 from eam_ser import mix_kernel
-from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
+from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio, random_crop
+from eam_ser.collator import AudioCollator, is_log_mel_extractor, mel_frame_mask, parse_label
 from eam_ser.mixup_settings import EAM_DEFAULTS, LABEL_MODES, EnergyAdaptiveMixupSettings
 
 __all__ = [
@@ -561,21 +562,7 @@ class _BatchMixer:
         self.min_length_samples = int(min_length_samples)
 
     def _label_index(self, value: Any, where: str) -> int:
-        if isinstance(value, str):
-            if self.label2id is None or value not in self.label2id:
-                known = sorted(self.label2id) if self.label2id else "none (label2id not given)"
-                raise ValueError(f"{where}: unknown label {value!r}; known labels: {known}")
-            index = self.label2id[value]
-        else:
-            try:
-                index = int(value)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"{where}: label must be an int or str, got {value!r}") from error
-            if index != value:
-                raise ValueError(f"{where}: label must be an int or str, got {value!r}")
-        if not 0 <= index < self.num_labels:
-            raise ValueError(f"{where}: label {index} is outside [0, {self.num_labels})")
-        return index
+        return parse_label(value, where, self.num_labels, self.label2id)
 
     def _pad_and_mix(
         self,
@@ -682,8 +669,9 @@ class _ProcessStreams:
 # --------------------------------------------------------------------------------------------
 
 
-class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
-    """Trainer / DataLoader collator: load, pad, mix within the batch, normalize or featurize.
+class EnergyAdaptiveMixupCollator(AudioCollator, _BatchMixer, _ProcessStreams):
+    """Trainer / DataLoader collator: `eam_ser.collator.AudioCollator` plus the EAM mixing step
+    (load, crop, mix within the batch, then pad and normalize or featurize).
 
     Each feature is a dict with the audio under `audio_column` (anything :func:`load_audio`
     accepts: array, list of floats, path, bytes, datasets audio value) or, if that key is
@@ -744,6 +732,9 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             normalizes or computes the log-mel features on the tensors' device (a GPU) inside
             the training step; `MultiLossTrainer` calls it. The same draw gives the same batch
             as mixing here, within float rounding.
+        max_train_seconds: in training mode, cut clips longer than this to a random window
+            of this length (from the collator's generator) before mixing; None keeps whole
+            clips. Evaluation batches are never cut.
     """
 
     def __init__(
@@ -764,8 +755,20 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         seed: int | None = None,
         min_length_samples: int = EAM_DEFAULTS.min_length_samples,
         mix_on_device: bool = False,
+        max_train_seconds: float | None = None,
     ) -> None:
-        super().__init__(
+        AudioCollator.__init__(
+            self,
+            feature_extractor,
+            sampling_rate=sampling_rate,
+            normalize=normalize,
+            audio_column=audio_column,
+            label_column=label_column,
+            label2id=label2id,
+            num_labels=num_labels,
+        )
+        _BatchMixer.__init__(
+            self,
             num_labels,
             p=p,
             min_snr_db=min_snr_db,
@@ -780,16 +783,19 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         )
         if mix_on_device and not (
             feature_extractor is None
-            or _is_log_mel_extractor(feature_extractor)
+            or is_log_mel_extractor(feature_extractor)
             or feature_extractor.model_input_names[0] == "input_values"
         ):
             raise ValueError(
                 f"mix_on_device supports waveform input (optionally normalized) and Whisper-style "
                 f"log-mel features, not a {type(feature_extractor).__name__}"
             )
-        self.feature_extractor = feature_extractor
-        self.normalize = normalize
         self.mix_on_device = bool(mix_on_device)
+        if max_train_seconds is not None and not max_train_seconds > 0:
+            raise ValueError(f"max_train_seconds must be > 0 (or None), got {max_train_seconds}")
+        self.max_train_samples = (
+            None if max_train_seconds is None else round(max_train_seconds * sampling_rate)
+        )
         self._init_streams(seed)
         self.training = True
         self.last_parameters: MixParameters | None = None
@@ -847,31 +853,16 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             )
         bit_generator.state = state["bit_generator"]
 
-    def _load(self, feature: Mapping[str, Any], index: int) -> np.ndarray:
-        if not isinstance(feature, Mapping):
-            raise TypeError(f"features[{index}]: expected a dict, got {type(feature).__name__}")
-        key = self.audio_column if self.audio_column in feature else "input_values"
-        if key not in feature:
-            raise ValueError(
-                f"features[{index}]: no audio under {self.audio_column!r} or 'input_values'"
-            )
-        return load_audio(feature[key], self.sampling_rate, name=f"features[{index}][{key!r}]")
-
-    def _label(self, feature: Mapping[str, Any], index: int) -> int:
-        key = self.label_column if self.label_column in feature else "labels"
-        if key not in feature:
-            raise ValueError(f"features[{index}]: no label under {self.label_column!r} or 'labels'")
-        return self._label_index(feature[key], f"features[{index}][{key!r}]")
-
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Collate a list of features into a batch; see the class docstring for the keys."""
         if len(features) == 0:
             raise ValueError("features: empty batch")
-        waveforms = [self._load(feature, index) for index, feature in enumerate(features)]
-        labels = np.array(
-            [self._label(feature, index) for index, feature in enumerate(features)], np.int64
-        )
+        waveforms = self.load_waveforms(features)
+        labels = self.parse_labels(features, required=True)
         p = self.p if self.training else 0.0
+        if self.training and self.max_train_samples is not None:
+            generator = self._active_generator()
+            waveforms = [random_crop(w, self.max_train_samples, generator) for w in waveforms]
         if self.mix_on_device and self.training:
             return self._padded_draw(waveforms, labels, p)
         buffer, lengths, soft_labels, parameters, applied = self._pad_and_mix(
@@ -882,20 +873,7 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
             "labels": torch.from_numpy(labels),
             "soft_targets": torch.from_numpy(soft_labels),
         }
-        if self.feature_extractor is not None:
-            batch.update(self._featurize(buffer, lengths))
-            return batch
-        time = int(lengths.max())
-        valid = np.arange(time) < lengths[:, None]
-        padded = buffer[:, :time]
-        if self.normalize and mix_kernel.AVAILABLE:
-            input_values = mix_kernel.normalize_rows(padded, lengths)
-        elif self.normalize:
-            input_values = _normalize(padded, lengths, valid)
-        else:
-            input_values = np.ascontiguousarray(padded)
-        batch["input_values"] = torch.from_numpy(input_values)
-        batch["attention_mask"] = torch.from_numpy(valid).long()
+        batch.update(self.collate_padded(buffer, lengths))
         return batch
 
     def _padded_draw(
@@ -947,48 +925,16 @@ class EnergyAdaptiveMixupCollator(_BatchMixer, _ProcessStreams):
         partner_labels = labels[draw["partner_index"]]
         batch["soft_targets"] = mix_soft_labels(labels, partner_labels, weight, self.num_labels)
         extractor = self.feature_extractor
-        if extractor is not None and _is_log_mel_extractor(extractor):
+        if extractor is not None and is_log_mel_extractor(extractor):
             features = whisper_log_mel(mixed, extractor)
             batch["input_features"] = features
             frames = features.shape[-1]
-            batch["attention_mask"] = sample_mask[:, :: extractor.hop_length][:, :frames]
+            batch["attention_mask"] = mel_frame_mask(lengths, extractor.hop_length)[:, :frames]
             return batch
         normalize = self.normalize if extractor is None else bool(extractor.do_normalize)
         batch["input_values"] = normalize_tensors(mixed, sample_mask) if normalize else mixed
         batch["attention_mask"] = sample_mask
         return batch
-
-    def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
-        extractor = self.feature_extractor
-        input_name = extractor.model_input_names[0]
-        n_fft = getattr(extractor, "n_fft", None)
-        if n_fft is not None:
-            # A centered STFT reflect-pads n_fft / 2 samples, which needs a longer clip.
-            minimum = n_fft // 2 + 1
-            short = np.flatnonzero(lengths < minimum)
-            if short.size:
-                row = int(short[0])
-                raise ValueError(
-                    f"features[{row}] has {int(lengths[row])} samples; the "
-                    f"{type(extractor).__name__} STFT (n_fft {n_fft}) needs at least {minimum}"
-                )
-        encoded = extractor(
-            [buffer[row, :length] for row, length in enumerate(lengths)],
-            sampling_rate=self.sampling_rate,
-            padding="longest",
-            return_attention_mask=True,
-            return_tensors="pt",
-        )
-        features = encoded[input_name]
-        hop_length = getattr(extractor, "hop_length", None)
-        if input_name == "input_features" and hop_length is not None:
-            expected_frames = int(lengths.max()) // hop_length
-            if features.shape[-1] != expected_frames:
-                raise ValueError(
-                    f"feature_extractor returned {features.shape[-1]} frames for a longest clip of "
-                    f"{int(lengths.max())} samples; expected {expected_frames} (padding='longest')"
-                )
-        return {input_name: features, "attention_mask": encoded["attention_mask"].long()}
 
 
 def _json_ready(value: Any) -> Any:
@@ -1000,17 +946,6 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _normalize(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Zero-mean unit-variance over each clip's real samples (eps 1e-7), padding 0; (batch, time)."""
-    count = lengths.astype(np.float64)
-    mean = (padded.sum(axis=1, dtype=np.float64) / count).astype(np.float32)
-    centered = np.subtract(padded, mean[:, None])
-    centered *= valid
-    variance = np.einsum("ij,ij->i", centered, centered, dtype=np.float64) / count
-    centered *= (1.0 / np.sqrt(variance + 1e-7)).astype(np.float32)[:, None]
-    return centered
-
-
 DEVICE_MIX_KEYS = {
     "mix_partner_index": "partner_index",
     "mix_length": "mix_length",
@@ -1019,11 +954,6 @@ DEVICE_MIX_KEYS = {
     "mix_snr_db": "snr_db",
 }
 """Batch key -> `MixParameters` field of a `mix_on_device` draw."""
-
-
-def _is_log_mel_extractor(extractor: Any) -> bool:
-    """Whisper-style extractors: a mel filter bank, an STFT size and hop."""
-    return all(hasattr(extractor, name) for name in ("mel_filters", "n_fft", "hop_length"))
 
 
 def normalize_tensors(waveforms: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -97,7 +97,7 @@ LOSS_DESCRIPTIONS = {
     "focal_gamma": "focal loss gamma",
     "focal_alpha": "focal loss class weights",
     "supcon_temperature": "supervised contrastive temperature",
-    "center_learning_rate": "learning rate of the class centers (None: main rate)",
+    "center_learning_rate": "learning rate of the class centers",
 }
 
 

@@ -441,6 +441,8 @@ class FlamForSequenceClassification(PreTrainedModel):
             self.freeze_feature_encoder()
         if config.freeze_encoder_steps == -1:
             self.freeze_encoder()
+        else:
+            self._freeze_lower_layers()
 
     def set_loss_settings(self, settings: MultiLossSettings) -> None:
         """Use `settings` as the training objective from now on and record it in the config.
@@ -541,7 +543,8 @@ class FlamForSequenceClassification(PreTrainedModel):
 
     def unfreeze_encoder(self) -> None:
         """Train the encoder again, except the parts that stay frozen by design: the front end
-        when `config.freeze_feature_encoder`, and Whisper's fixed sinusoidal positions."""
+        when `config.freeze_feature_encoder`, Whisper's fixed sinusoidal positions and the
+        layers below `config.trainable_encoder_layers`."""
         self.encoder.requires_grad_(True)
         if not self.is_whisper:
             self.encoder.feature_extractor._requires_grad = True
@@ -549,6 +552,25 @@ class FlamForSequenceClassification(PreTrainedModel):
             self.encoder.embed_positions.requires_grad_(False)
         if self.config.freeze_feature_encoder:
             self.freeze_feature_encoder()
+        self._freeze_lower_layers()
+
+    def _freeze_lower_layers(self) -> None:
+        """With `config.trainable_encoder_layers = N`, freeze everything of the encoder but its
+        top `N` transformer layers and the layer norm after them (Whisper's `layer_norm`, the
+        stable-layer-norm variants' `encoder.layer_norm`)."""
+        keep = self.config.trainable_encoder_layers
+        if keep is None:
+            return
+        body = self.encoder if self.is_whisper else self.encoder.encoder
+        trainable = list(body.layers[len(body.layers) - keep :]) if keep else []
+        final_norm = self.is_whisper or getattr(self.encoder.config, "do_stable_layer_norm", False)
+        if keep and final_norm:
+            trainable.append(body.layer_norm)
+        self.encoder.requires_grad_(False)
+        if not self.is_whisper:
+            self.encoder.feature_extractor._requires_grad = False
+        for module in trainable:
+            module.requires_grad_(True)
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -706,6 +728,7 @@ class FlamForSequenceClassification(PreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
     ) -> FlamSequenceClassifierOutput | tuple[torch.Tensor, ...]:
         """Classify a batch of clips.
 
@@ -723,6 +746,11 @@ class FlamForSequenceClassification(PreTrainedModel):
             output_attentions: return `frame_attention` and the encoder's attentions.
             output_hidden_states: return the encoder's hidden states.
             return_dict: return a `FlamSequenceClassifierOutput` (default) or a tuple.
+            encoder_hidden_states: (batch, frames, hidden) the encoder's last hidden state,
+                computed before (`encode`; e.g. cached for a frozen encoder, see
+                `eam_ser.feature_cache`), instead of `input_values` / `input_features`; then
+                `attention_mask` is the (batch, frames) frame mask. Not with
+                `use_weighted_layer_sum`.
 
         Raises:
             ValueError: the wrong input for the encoder, a clip shorter than the receptive
@@ -734,28 +762,19 @@ class FlamForSequenceClassification(PreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        expected, other = (
-            self.main_input_name,
-            ("input_features" if self.main_input_name == "input_values" else "input_values"),
-        )
-        inputs = {"input_values": input_values, "input_features": input_features}
-        if inputs[expected] is None or inputs[other] is not None:
-            raise ValueError(
-                f"this FLAM model's {self.config.encoder_config.model_type} encoder takes {expected}, "
-                f"got input_values={input_values is not None}, input_features={input_features is not None}"
-            )
-
-        need_hidden_states = output_hidden_states or self.layer_weights is not None
         encoder_attentions = None
-        if self.is_whisper:
-            last_hidden_state, hidden_states, frame_mask = self._encode_log_mel(
-                input_features, attention_mask
+        if encoder_hidden_states is not None:
+            last_hidden_state, frame_mask = self._check_encoder_hidden_states(
+                encoder_hidden_states, attention_mask, input_values, input_features
             )
+            hidden_states = None
         else:
-            last_hidden_state, hidden_states, encoder_attentions, frame_mask = (
-                self._encode_waveform(
-                    input_values, attention_mask, need_hidden_states, output_attentions
-                )
+            last_hidden_state, hidden_states, encoder_attentions, frame_mask = self._run_encoder(
+                input_values,
+                input_features,
+                attention_mask,
+                output_hidden_states,
+                output_attentions,
             )
 
         if self.layer_weights is not None:
@@ -792,6 +811,90 @@ class FlamForSequenceClassification(PreTrainedModel):
             attentions=encoder_attentions if output_attentions else None,
         )
         return output if return_dict else output.to_tuple()
+
+    def _run_encoder(
+        self,
+        input_values: torch.Tensor | None,
+        input_features: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> tuple[
+        torch.Tensor,
+        tuple[torch.Tensor, ...] | None,
+        tuple[torch.Tensor, ...] | None,
+        torch.Tensor,
+    ]:
+        """The encoder on the input it takes -> last hidden state (batch, frames, hidden), hidden
+        states, attentions, frame mask (batch, frames) bool."""
+        expected, other = (
+            self.main_input_name,
+            ("input_features" if self.main_input_name == "input_values" else "input_values"),
+        )
+        inputs = {"input_values": input_values, "input_features": input_features}
+        if inputs[expected] is None or inputs[other] is not None:
+            raise ValueError(
+                f"this FLAM model's {self.config.encoder_config.model_type} encoder takes {expected}, "
+                f"got input_values={input_values is not None}, input_features={input_features is not None}"
+            )
+        if self.is_whisper:
+            last_hidden_state, hidden_states, frame_mask = self._encode_log_mel(
+                input_features, attention_mask
+            )
+            return last_hidden_state, hidden_states, None, frame_mask
+        need_hidden_states = output_hidden_states or self.layer_weights is not None
+        return self._encode_waveform(
+            input_values, attention_mask, need_hidden_states, output_attentions
+        )
+
+    @torch.no_grad()
+    def encode(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's output for a batch, without gradients: last hidden state
+        (batch, frames, hidden) and frame mask (batch, frames) bool. Feeding these back as
+        ``forward(encoder_hidden_states=..., attention_mask=frame_mask)`` gives the logits of
+        ``forward(input_values or input_features, attention_mask)``."""
+        last_hidden_state, _, _, frame_mask = self._run_encoder(
+            input_values, input_features, attention_mask, False, False
+        )
+        return last_hidden_state, frame_mask
+
+    def _check_encoder_hidden_states(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        input_values: torch.Tensor | None,
+        input_features: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate precomputed encoder output; returns it and its frame mask (bool)."""
+        if input_values is not None or input_features is not None:
+            raise ValueError("give encoder_hidden_states or the encoder's input, not both")
+        if self.layer_weights is not None:
+            raise ValueError(
+                "encoder_hidden_states holds the last hidden state only; a model with "
+                "use_weighted_layer_sum needs every layer, so give it the encoder's input"
+            )
+        width = self.config.encoder_hidden_size
+        if encoder_hidden_states.dim() != 3 or encoder_hidden_states.shape[-1] != width:
+            raise ValueError(
+                f"encoder_hidden_states must be (batch, frames, {width}), got shape "
+                f"{tuple(encoder_hidden_states.shape)}"
+            )
+        batch, frames = encoder_hidden_states.shape[:2]
+        if attention_mask is None:
+            return encoder_hidden_states, torch.ones(
+                batch, frames, dtype=torch.bool, device=encoder_hidden_states.device
+            )
+        if attention_mask.shape != (batch, frames):
+            raise ValueError(
+                f"with encoder_hidden_states, attention_mask is the frame mask (batch, frames) = "
+                f"{(batch, frames)}, got {tuple(attention_mask.shape)}"
+            )
+        return encoder_hidden_states, attention_mask.bool()
 
     def _multi_loss(
         self,

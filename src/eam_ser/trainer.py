@@ -14,7 +14,8 @@ it too. `MultiLossTrainer` adds what only a trainer can do:
 - per-term logs (`loss_kl`, ...) reduced over processes, so the logged `loss` is the weighted
   sum of the logged terms;
 - exact gradient accumulation over unequal micro-batches;
-- the centers' own parameter group (learning rate, no weight decay);
+- learning rates per part: `head_learning_rate`, `encoder_learning_rate`,
+  `center_learning_rate` (the centers without weight decay); optional class-balanced sampling;
 - evaluation batches that are never mixed, and the collator's random state in every
   checkpoint (`collator_rng_state.json`, one per process), restored on resume so the mixes
   after resuming are those of the uninterrupted run.
@@ -133,11 +134,36 @@ class MultiLossTrainingArguments(TrainingArguments):
             "as one process with the global batch would. False: per-device batches only."
         },
     )
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate of the head: every parameter outside the model's `encoder` "
+            "(FLAM, projector, classifier; the centers unless center_learning_rate is given). "
+            "None: `learning_rate`. A head trained from scratch on a pretrained encoder "
+            "usually wants 10-100x the encoder's rate."
+        },
+    )
+    encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate of the parameters of the model's `encoder` that train (see "
+            "FlamConfig.trainable_encoder_layers). None: `learning_rate`."
+        },
+    )
     center_learning_rate: float | None = field(
         default=None,
         metadata={
-            "help": "Learning rate of `class_centers` (None: `learning_rate`). The centers never "
+            "help": "Learning rate of `class_centers` (None: the head's rate). The centers never "
             "get weight decay and follow the same schedule."
+        },
+    )
+    balanced_sampling: bool = field(
+        default=False,
+        metadata={
+            "help": "Draw training samples with replacement, each with probability inversely "
+            "proportional to its class's count (torch WeightedRandomSampler), so every class "
+            "is seen equally often; an epoch keeps the dataset's length. Needs a training set "
+            "with a length and a 'label' (or 'labels') column."
         },
     )
     label_counts: list[int] | None = field(
@@ -167,9 +193,20 @@ class MultiLossTrainingArguments(TrainingArguments):
         MultiLossSettings.from_dict(
             {**self.loss_overrides(), "focal_alpha": None}, where="MultiLossTrainingArguments"
         )
-        if self.center_learning_rate is not None and self.center_learning_rate < 0:
-            raise ValueError(f"center_learning_rate must be >= 0, got {self.center_learning_rate}")
+        for name in ("head_learning_rate", "encoder_learning_rate", "center_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         super().__post_init__()
+
+    def group_learning_rates(self) -> dict[str, float]:
+        """Learning rate of each parameter group: ``{"encoder", "head", "centers"}``."""
+        head = self.learning_rate if self.head_learning_rate is None else self.head_learning_rate
+        encoder = (
+            self.learning_rate if self.encoder_learning_rate is None else self.encoder_learning_rate
+        )
+        centers = head if self.center_learning_rate is None else self.center_learning_rate
+        return {"encoder": encoder, "head": head, "centers": centers}
 
     def loss_overrides(self) -> dict[str, Any]:
         """The `MultiLossSettings` fields set here (not None); `focal_alpha` may still be
@@ -239,9 +276,10 @@ class MultiLossTrainer(Trainer):
       `micro_batch_size / samples_in_the_accumulated_batch`, so the accumulated gradient is the
       large-batch gradient for KL, focal and center loss even when the last micro-batch is
       short (supervised contrastive loss depends on which samples share a micro-batch);
-    - `class_centers` get their own optimizer parameter group: learning rate
-      `center_learning_rate` (default `learning_rate`) and no weight decay (not with a
-      DeepSpeed config that builds its own optimizer: see the README);
+    - optimizer parameter groups per part: the encoder at `encoder_learning_rate`, the head at
+      `head_learning_rate`, `class_centers` at `center_learning_rate` (default the head's) and
+      no weight decay (not with a DeepSpeed config that builds its own optimizer: see the
+      README); `balanced_sampling` draws classes equally often;
     - evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
       has it (no mixing); metrics are computed on hard labels;
     - a collator built with `mix_on_device=True` leaves the mix and the features to the
@@ -477,36 +515,75 @@ class MultiLossTrainer(Trainer):
     # ---- optimizer ----
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
-        """Trainer's optimizer with `class_centers` moved to their own parameter group.
+        """Trainer's optimizer with one parameter group per part of the model and decay class.
 
-        The centers' group has `lr=center_learning_rate` (or `learning_rate`) and
-        `weight_decay=0`. An optimizer passed to the Trainer by the user is left untouched.
+        Parameters of the model's `encoder` get `encoder_learning_rate`, `class_centers` get
+        `center_learning_rate` and no weight decay, every other parameter (the head) gets
+        `head_learning_rate` (see `MultiLossTrainingArguments.group_learning_rates`); each
+        group keeps Trainer's weight-decay split. An optimizer passed to the Trainer by the
+        user is left untouched.
         """
         if self.optimizer is not None:
             return self.optimizer
         optimizer = super().create_optimizer(model)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            return optimizer
         opt_model = self.accelerator.unwrap_model(self.model if model is None else model)
-        centers = getattr(opt_model, "class_centers", None)
-        if not isinstance(centers, nn.Parameter) or not isinstance(
-            optimizer, torch.optim.Optimizer
-        ):
-            return optimizer
-        found = False
-        for group in optimizer.param_groups:
-            kept = [p for p in group["params"] if p is not centers]
-            found = found or len(kept) != len(group["params"])
-            group["params"] = kept
-        if not found:
-            return optimizer
-        learning_rate = self.args.center_learning_rate
-        optimizer.add_param_group(
-            {
-                "params": [centers],
-                "lr": self.args.learning_rate if learning_rate is None else learning_rate,
-                "weight_decay": 0.0,
-            }
+        encoder = getattr(opt_model, "encoder", None)
+        encoder_ids = (
+            {id(parameter) for parameter in encoder.parameters()}
+            if isinstance(encoder, nn.Module)
+            else set()
         )
+        centers = getattr(opt_model, "class_centers", None)
+        rates = self.args.group_learning_rates()
+
+        def part(parameter: nn.Parameter) -> str:
+            if parameter is centers:
+                return "centers"
+            return "encoder" if id(parameter) in encoder_ids else "head"
+
+        groups = []
+        for group in optimizer.param_groups:
+            for name in ("encoder", "head", "centers"):
+                params = [p for p in group["params"] if part(p) == name]
+                if params:
+                    options = {key: value for key, value in group.items() if key != "params"}
+                    options.update(params=params, lr=rates[name], part=name)
+                    if name == "centers":
+                        options["weight_decay"] = 0.0
+                    groups.append(options)
+        optimizer.param_groups.clear()
+        for group in groups:
+            optimizer.add_param_group(group)
         return optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        """`balanced_sampling`: a `WeightedRandomSampler` with weights 1 / (count of the
+        sample's class), seeded by `args.seed`; otherwise Trainer's sampler."""
+        if not self.args.balanced_sampling:
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        column = next(
+            (
+                name
+                for name in ("label", "labels")
+                if name in (getattr(dataset, "column_names", None) or ())
+            ),
+            None,
+        )
+        if column is None:
+            raise ValueError(
+                "balanced_sampling needs a training dataset with a 'label' or 'labels' column; "
+                f"got {type(dataset).__name__} with columns "
+                f"{getattr(dataset, 'column_names', None)}"
+            )
+        labels = torch.as_tensor(dataset[column], dtype=torch.long)
+        counts = torch.bincount(labels)
+        generator = torch.Generator().manual_seed(self.args.seed)
+        return torch.utils.data.WeightedRandomSampler(
+            (1.0 / counts[labels]).double(), len(labels), replacement=True, generator=generator
+        )
 
     # ---- data ----
 

@@ -1,0 +1,256 @@
+"""`AudioCollator`: clips in, model inputs out (load, resample, pad, normalize or featurize).
+
+The one place where audio becomes a batch. Training with EAM uses it through
+`eam_ser.mixup.EnergyAdaptiveMixupCollator` (this collator plus the mixing step); evaluation,
+`eam-ser predict`, the ``speech-emotion-recognition`` pipeline and the feature cache use it as
+it is. A clip's row of a padded batch gives the model the same input as the clip alone
+(the mask covers exactly its samples, or the ``samples // hop`` mel frames it has alone), so
+results do not depend on what a clip is batched with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from eam_ser import mix_kernel
+from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
+
+__all__ = ["AudioCollator", "is_log_mel_extractor", "mel_frame_mask", "parse_label"]
+
+
+def parse_label(
+    value: Any, where: str, num_labels: int | None, label2id: Mapping[str, int] | None
+) -> int:
+    """Class index of a label given as int or str (through `label2id`).
+
+    Raises:
+        ValueError: naming `where`, for an unknown str, a non-integer value or an index outside
+            ``[0, num_labels)``.
+    """
+    if isinstance(value, str):
+        if label2id is None or value not in label2id:
+            known = sorted(label2id) if label2id else "none (label2id not given)"
+            raise ValueError(f"{where}: unknown label {value!r}; known labels: {known}")
+        index = label2id[value]
+    else:
+        try:
+            index = int(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: label must be an int or str, got {value!r}") from error
+        if index != value:
+            raise ValueError(f"{where}: label must be an int or str, got {value!r}")
+    if num_labels is not None and not 0 <= index < num_labels:
+        raise ValueError(f"{where}: label {index} is outside [0, {num_labels})")
+    return index
+
+
+def is_log_mel_extractor(extractor: Any) -> bool:
+    """Whisper-style extractors: a mel filter bank, an STFT size and hop."""
+    return all(hasattr(extractor, name) for name in ("mel_filters", "n_fft", "hop_length"))
+
+
+def mel_frame_mask(lengths: Any, hop_length: int) -> torch.Tensor:
+    """(batch, longest // hop_length) int64 mask of the mel frames of clips of `lengths`
+    samples: ``samples // hop_length`` real frames each, as each clip featurized alone has
+    (so a padded batch gives every clip the frames it gets on its own)."""
+    frames = torch.as_tensor(lengths) // hop_length
+    return (torch.arange(int(frames.max()), device=frames.device) < frames[:, None]).long()
+
+
+def normalize_padded(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Zero-mean unit-variance over each clip's real samples (eps 1e-7), padding 0; (batch, time).
+    The numpy twin of `mix_kernel.normalize_rows`."""
+    count = lengths.astype(np.float64)
+    mean = (padded.sum(axis=1, dtype=np.float64) / count).astype(np.float32)
+    centered = np.subtract(padded, mean[:, None])
+    centered *= valid
+    variance = np.einsum("ij,ij->i", centered, centered, dtype=np.float64) / count
+    centered *= (1.0 / np.sqrt(variance + 1e-7)).astype(np.float32)[:, None]
+    return centered
+
+
+class AudioCollator:
+    """Trainer / DataLoader collator and inference batcher for speech clips.
+
+    Each feature is a dict with the audio under `audio_column` (anything `load_audio` accepts:
+    array, list of floats, path, bytes, datasets audio value) or, if that key is missing, an
+    already-loaded waveform under ``input_values``; and optionally a label (int, or str with
+    `label2id`) under `label_column` (or ``labels``). Audio at another rate is resampled to
+    `sampling_rate` (soxr) when it carries its rate (files, datasets audio values).
+
+    Returns a dict of torch tensors:
+
+    - ``input_values`` (batch, time) float32: the waveforms padded with zeros and, with
+      ``normalize=True``, zero-mean unit-variance over each clip's real samples (eps 1e-7,
+      padding stays 0); or, with a `feature_extractor`, its main input, e.g. Whisper's
+      ``input_features`` (batch, mel_bins, frames) computed up to the longest clip (not 30 s);
+    - ``attention_mask`` (batch, time or frames) int64: 1 for real samples / mel frames;
+    - ``labels`` (batch,) int64 and ``soft_targets`` (batch, num_labels) one-hot, when the
+      features carry labels (all of them, or none) and `num_labels` is given for the latter.
+
+    Args:
+        feature_extractor: a transformers feature extractor to featurize with (Whisper log-mel,
+            or a `Wav2Vec2FeatureExtractor`); None pads waveforms.
+        sampling_rate: rate in Hz everything is loaded / resampled to.
+        normalize: per-clip normalization of waveforms (ignored with a `feature_extractor`).
+        audio_column, label_column: keys of the audio and the label in each feature.
+        label2id: mapping for str labels.
+        num_labels: number of classes: checks labels and sizes ``soft_targets``.
+    """
+
+    def __init__(
+        self,
+        feature_extractor: Any = None,
+        *,
+        sampling_rate: int = DEFAULT_SAMPLING_RATE,
+        normalize: bool = True,
+        audio_column: str = "audio",
+        label_column: str = "label",
+        label2id: Mapping[str, int] | None = None,
+        num_labels: int | None = None,
+    ) -> None:
+        if num_labels is not None and (int(num_labels) != num_labels or num_labels < 1):
+            raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
+        self.feature_extractor = feature_extractor
+        self.sampling_rate = int(sampling_rate)
+        self.normalize = normalize
+        self.audio_column = audio_column
+        self.label_column = label_column
+        self.label2id = dict(label2id) if label2id is not None else None
+        self.num_labels = None if num_labels is None else int(num_labels)
+
+    def as_eval(self) -> AudioCollator:
+        """This collator never mixes: itself (the interface of the training collators)."""
+        return self
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def load_waveforms(self, features: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+        """Each feature's audio as float32 (samples,) at `sampling_rate`.
+
+        Raises:
+            ValueError / TypeError: naming ``features[i]``, for an empty batch, a feature that
+                is not a dict or has no audio, or audio `load_audio` refuses.
+        """
+        if len(features) == 0:
+            raise ValueError("features: empty batch")
+        waveforms = []
+        for index, feature in enumerate(features):
+            if not isinstance(feature, Mapping):
+                raise TypeError(f"features[{index}]: expected a dict, got {type(feature).__name__}")
+            key = self.audio_column if self.audio_column in feature else "input_values"
+            if key not in feature:
+                raise ValueError(
+                    f"features[{index}]: no audio under {self.audio_column!r} or 'input_values'"
+                )
+            waveforms.append(
+                load_audio(feature[key], self.sampling_rate, name=f"features[{index}][{key!r}]")
+            )
+        return waveforms
+
+    def parse_labels(
+        self, features: Sequence[Mapping[str, Any]], *, required: bool = False
+    ) -> np.ndarray | None:
+        """(batch,) int64 class indices, or None when no feature has a label (and not
+        `required`).
+
+        Raises:
+            ValueError: naming ``features[i]``, when some features have a label and others do
+                not, or a label is invalid (see `parse_label`).
+        """
+        keys = [
+            self.label_column if self.label_column in feature else "labels" for feature in features
+        ]
+        present = [key in feature for key, feature in zip(keys, features, strict=True)]
+        if not any(present) and not required:
+            return None
+        if not all(present):
+            index = present.index(False)
+            raise ValueError(f"features[{index}]: no label under {self.label_column!r} or 'labels'")
+        return np.array(
+            [
+                parse_label(
+                    feature[key], f"features[{index}][{key!r}]", self.num_labels, self.label2id
+                )
+                for index, (key, feature) in enumerate(zip(keys, features, strict=True))
+            ],
+            dtype=np.int64,
+        )
+
+    def collate_padded(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
+        """Model inputs of clips ``buffer[i, :lengths[i]]`` (buffer (batch, >= longest) float32,
+        zero beyond each clip): normalized waveforms or features, and the attention mask."""
+        if self.feature_extractor is not None:
+            return self._featurize(buffer, lengths)
+        time = int(lengths.max())
+        valid = np.arange(time) < lengths[:, None]
+        padded = buffer[:, :time]
+        if self.normalize and mix_kernel.AVAILABLE:
+            input_values = mix_kernel.normalize_rows(padded, lengths)
+        elif self.normalize:
+            input_values = normalize_padded(padded, lengths, valid)
+        else:
+            input_values = np.ascontiguousarray(padded)
+        return {
+            "input_values": torch.from_numpy(input_values),
+            "attention_mask": torch.from_numpy(valid).long(),
+        }
+
+    def collate_waveforms(self, waveforms: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Pad already-loaded float32 waveforms and `collate_padded` them."""
+        lengths = np.fromiter((w.shape[0] for w in waveforms), dtype=np.int64, count=len(waveforms))
+        buffer = np.zeros((len(waveforms), int(lengths.max())), np.float32)
+        for row, waveform in enumerate(waveforms):
+            buffer[row, : waveform.shape[0]] = waveform
+        return self.collate_padded(buffer, lengths)
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Collate a list of features into a batch; see the class docstring for the keys."""
+        batch = self.collate_waveforms(self.load_waveforms(features))
+        labels = self.parse_labels(features)
+        if labels is not None:
+            batch["labels"] = torch.from_numpy(labels)
+            if self.num_labels is not None:
+                soft_targets = np.zeros((labels.shape[0], self.num_labels), np.float32)
+                soft_targets[np.arange(labels.shape[0]), labels] = 1.0
+                batch["soft_targets"] = torch.from_numpy(soft_targets)
+        return batch
+
+    def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
+        extractor = self.feature_extractor
+        input_name = extractor.model_input_names[0]
+        n_fft = getattr(extractor, "n_fft", None)
+        if n_fft is not None:
+            # A centered STFT reflect-pads n_fft / 2 samples, which needs a longer clip.
+            minimum = n_fft // 2 + 1
+            short = np.flatnonzero(lengths < minimum)
+            if short.size:
+                row = int(short[0])
+                raise ValueError(
+                    f"features[{row}] has {int(lengths[row])} samples; the "
+                    f"{type(extractor).__name__} STFT (n_fft {n_fft}) needs at least {minimum}"
+                )
+        encoded = extractor(
+            [buffer[row, :length] for row, length in enumerate(lengths)],
+            sampling_rate=self.sampling_rate,
+            padding="longest",
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        features = encoded[input_name]
+        hop_length = getattr(extractor, "hop_length", None)
+        if input_name == "input_features" and hop_length is not None:
+            expected_frames = int(lengths.max()) // hop_length
+            if features.shape[-1] != expected_frames:
+                raise ValueError(
+                    f"feature_extractor returned {features.shape[-1]} frames for a longest clip of "
+                    f"{int(lengths.max())} samples; expected {expected_frames} (padding='longest')"
+                )
+            # A clip alone gets `samples // hop` frames; the extractor's padded-batch mask
+            # rounds up and would mark one padding frame as real.
+            return {input_name: features, "attention_mask": mel_frame_mask(lengths, hop_length)}
+        return {input_name: features, "attention_mask": encoded["attention_mask"].long()}

@@ -1,0 +1,202 @@
+"""Inference: emotions of clips, files and recordings of any length.
+
+`EmotionRecognizer` wraps a trained model and its feature extractor (or an exported ONNX
+model, see `eam_ser.export`) and is the one prediction path of `eam_ser.crossval`, `eam-ser
+predict` and the ``speech-emotion-recognition`` pipeline:
+
+- `predict_logits` / `predict_clips`: batches of clips, padded by `AudioCollator` (a clip's
+  scores do not depend on its batch mates), sorted by length to pad little;
+- `predict_recording`: a recording of any length, cut into segments, scored segment by
+  segment in batches, so memory stays that of the audio plus one batch; the result is a
+  table of (start s, end s, label, scores) and a duration-weighted summary.
+
+Segmentation: `eam_ser.segmentation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from eam_ser.audio import load_audio
+from eam_ser.collator import AudioCollator
+from eam_ser.segmentation import segment_recording
+
+__all__ = ["EmotionRecognizer", "RecordingPrediction", "SegmentPrediction"]
+
+
+@dataclass
+class SegmentPrediction:
+    """One scored segment: times in seconds from the start of the recording, the top label and
+    the probability of every label."""
+
+    start_s: float
+    end_s: float
+    label: str
+    scores: dict[str, float]
+
+
+@dataclass
+class RecordingPrediction:
+    """Segments of a recording and the whole-recording summary: `scores` averages the
+    segments' probabilities weighted by their duration (overlapping windows count each time),
+    `label` is its top label. No segment (no speech found): `label` None and empty scores."""
+
+    duration_s: float
+    segmentation: str
+    segments: list[SegmentPrediction] = field(default_factory=list)
+    label: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return {
+            "duration_s": self.duration_s,
+            "segmentation": self.segmentation,
+            "label": self.label,
+            "scores": self.scores,
+            "segments": [vars(segment) for segment in self.segments],
+        }
+
+
+# --------------------------------------------------------------------------------- recognizer
+
+
+class EmotionRecognizer:
+    """Scores clips and recordings with a trained model (see the module docstring).
+
+    Args:
+        model: a `FlamForSequenceClassification` (or any audio classifier taking the
+            extractor's input and ``attention_mask``), or an `eam_ser.export.OnnxEmotionModel`.
+        feature_extractor: the model's feature extractor (its ``sampling_rate`` is the rate
+            audio is resampled to).
+        batch_size: clips per forward pass.
+        labels: class names in index order (default: ``model.config.id2label``).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        feature_extractor: Any,
+        *,
+        batch_size: int = 8,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.feature_extractor = feature_extractor
+        self.batch_size = batch_size
+        self.sampling_rate = int(feature_extractor.sampling_rate)
+        self.collator = AudioCollator(feature_extractor, sampling_rate=self.sampling_rate)
+        if labels is None:
+            id2label = model.config.id2label
+            labels = [id2label[index] for index in range(len(id2label))]
+        self.labels = list(labels)
+        self.input_name = feature_extractor.model_input_names[0]
+        self.min_samples = getattr(model.config, "min_input_samples", 1)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> EmotionRecognizer:
+        """Load a saved model folder (or Hub id) and its feature extractor."""
+        from transformers import AutoFeatureExtractor
+
+        from eam_ser.modeling_flam import FlamForSequenceClassification
+
+        model = FlamForSequenceClassification.from_pretrained(name_or_path).eval()
+        extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+        return cls(model, extractor, **kwargs)
+
+    def load(self, audio: Any, name: str | None = None) -> np.ndarray:
+        """`audio` (path, bytes, array, ``{"array", "sampling_rate"}``...) as float32 at the
+        model's rate; silence and a clip shorter than the encoder accepts are refused."""
+        waveform = load_audio(audio, self.sampling_rate, name=name, allow_silence=False)
+        if waveform.shape[0] < self.min_samples:
+            raise ValueError(
+                f"{name or 'audio'}: {waveform.shape[0]} samples "
+                f"({waveform.shape[0] / self.sampling_rate:.3f} s) is shorter than the "
+                f"{self.min_samples} samples the encoder accepts"
+            )
+        return waveform
+
+    def _forward(self, batch: Mapping[str, torch.Tensor]) -> np.ndarray:
+        model = self.model
+        if isinstance(model, torch.nn.Module):
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                output = model(
+                    **{self.input_name: batch[self.input_name].to(device)},
+                    attention_mask=batch["attention_mask"].to(device),
+                )
+            return output.logits.float().cpu().numpy()
+        return model(batch[self.input_name].numpy(), batch["attention_mask"].numpy())
+
+    def predict_logits(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """(len(waveforms), num_labels) logits of already-loaded clips, in their order."""
+        if isinstance(self.model, torch.nn.Module):
+            self.model.eval()
+        order = np.argsort([w.shape[0] for w in waveforms], kind="stable")
+        logits = np.zeros((len(waveforms), len(self.labels)), np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = self.collator.collate_waveforms([waveforms[row] for row in rows])
+            logits[rows] = self._forward(batch)
+        return logits
+
+    def _scores(self, logits: np.ndarray) -> list[dict[str, float]]:
+        probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        return [
+            {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+            for row in probabilities
+        ]
+
+    def predict_clips(self, clips: Sequence[Any]) -> list[dict[str, Any]]:
+        """``{"label", "scores"}`` of each clip (anything `load` takes), whole."""
+        waveforms = [self.load(clip, name=f"clips[{index}]") for index, clip in enumerate(clips)]
+        return [
+            {"label": max(scores, key=scores.get), "scores": scores}
+            for scores in self._scores(self.predict_logits(waveforms))
+        ]
+
+    def predict_recording(
+        self,
+        audio: Any,
+        segmentation: str = "auto",
+        *,
+        name: str | None = None,
+        progress: Callable[[Iterable[Any]], Iterator[Any]] | None = None,
+        **segment_options: float,
+    ) -> RecordingPrediction:
+        """Segment `audio` (see `segment_recording` for `segmentation` and the options
+        `window_s`, `hop_s`, `long_input_s`, `max_segment_s`, `min_segment_s`) and score every
+        segment; `progress` wraps the iteration over batches (e.g. ``tqdm``)."""
+        waveform = self.load(audio, name=name)
+        rate = self.sampling_rate
+        used, segments = segment_recording(waveform, rate, segmentation, **segment_options)
+        segments = [(a, b) for a, b in segments if b - a >= self.min_samples]
+        result = RecordingPrediction(duration_s=waveform.shape[0] / rate, segmentation=used)
+        batches = range(0, len(segments), self.batch_size)
+        for start in progress(batches) if progress is not None else batches:
+            chunk = segments[start : start + self.batch_size]
+            logits = self.predict_logits([waveform[a:b] for a, b in chunk])
+            for (a, b), scores in zip(chunk, self._scores(logits), strict=True):
+                result.segments.append(
+                    SegmentPrediction(
+                        start_s=a / rate,
+                        end_s=b / rate,
+                        label=max(scores, key=scores.get),
+                        scores=scores,
+                    )
+                )
+        if result.segments:
+            weights = np.array([s.end_s - s.start_s for s in result.segments])
+            table = np.array([[s.scores[label] for label in self.labels] for s in result.segments])
+            mean = weights @ table / weights.sum()
+            result.scores = {label: float(p) for label, p in zip(self.labels, mean, strict=True)}
+            result.label = self.labels[int(np.argmax(mean))]
+        return result
