@@ -145,7 +145,7 @@ def test_bad_shapes_types_and_rates() -> None:
         validate_waveform(np.zeros((2, 3)), name="x")
     with pytest.raises(ValueError, match=r"shape \(time,\) or \(channels, time\)"):
         load_audio(np.zeros((2, 2, 2)))
-    with pytest.raises(ValueError, match=r"neither 'array', 'bytes' nor 'path'"):
+    with pytest.raises(ValueError, match=r"neither 'array', 'raw', 'bytes' nor 'path'"):
         load_audio({"path": None, "bytes": None})
     with pytest.raises(TypeError, match=r"cannot load audio from int"):
         load_audio(3)

@@ -100,7 +100,7 @@ def test_render_model_card_metadata_and_body() -> None:
     assert "| 0 | 03, 08 | 428 / 107 | 80.00 | 75.00 | 70.00 |" in text
     assert "| `label_mode` | energy |" in text and "| `center_weight` | 0.01 |" in text
     assert "arXiv:2512.04551" in text and "Burkhardt et al. (2005)" in text
-    assert 'pipeline("audio-classification", model="user/flam-emodb")' in text
+    assert 'pipeline("speech-emotion-recognition", model="user/flam-emodb")' in text
     assert "{{" not in text and "{%" not in text
     reparsed = ModelCard(text)
     assert reparsed.data.model_name == "user/flam-emodb"

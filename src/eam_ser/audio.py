@@ -103,7 +103,10 @@ def _downmix(array: np.ndarray, *, name: str) -> np.ndarray:
             f"{name}: expected audio of shape (time,) or (channels, time), got {array.shape}"
         )
     channel_axis = 0 if array.shape[0] <= array.shape[1] else 1
-    return array.mean(axis=channel_axis, dtype=np.float64).astype(np.float32)
+    if array.shape[channel_axis] == 1:
+        # Mono stored as 2-D (soundfile's always_2d): a view, no copy of a long recording.
+        return array[0] if channel_axis == 0 else array[:, 0]
+    return array.mean(axis=channel_axis, dtype=np.float32)
 
 
 GIT_LFS_POINTER_PREFIX = b"version https://git-lfs"
@@ -145,16 +148,19 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
         data, rate = _read_file(io.BytesIO(bytes(source)), name=label)
         return data, rate, label
     if isinstance(source, Mapping):
-        if source.get("array") is not None:
+        # datasets' decoded value {"array", "sampling_rate"}, or transformers' pipeline input
+        # {"raw", "sampling_rate"}.
+        key = "array" if source.get("array") is not None else "raw"
+        if source.get(key) is not None:
             rate = source.get("sampling_rate")
-            array = pcm_to_float(np.asarray(source["array"]))
+            array = pcm_to_float(np.asarray(source[key]))
             return array, None if rate is None else int(rate), name or "array"
         # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
         if source.get("bytes") is not None:
             return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")
         if source.get("path") is not None:
             return _decode(source["path"], name=name)
-        raise ValueError(f"{name or 'audio'}: dict has neither 'array', 'bytes' nor 'path'")
+        raise ValueError(f"{name or 'audio'}: dict has neither 'array', 'raw', 'bytes' nor 'path'")
     if hasattr(source, "get_all_samples"):
         # datasets >= 4 decoded value: a torchcodec AudioDecoder; its data is (channels, time).
         samples = source.get_all_samples()

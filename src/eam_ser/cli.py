@@ -243,11 +243,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every segment and summary to this .csv or .json file",
     )
     predict.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="onnxruntime: MODEL is a folder written by `eam-ser export` (default torch)",
+    )
+    predict.add_argument(
         "--explain",
         type=Path,
         metavar="OUT.png",
         help="plot the waveform with FLAM's frame attention over it (whole clips only)",
     )
+
+    export = commands.add_parser(
+        "export",
+        help="write the model as ONNX (dynamic batch and length), checked against PyTorch",
+    )
+    export.add_argument("model", help="saved model folder or Hub id")
+    export.add_argument("output", type=Path, help="folder for model.onnx, config and extractor")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
 
     augment = commands.add_parser("augment", help="write EAM-mixed examples and their soft labels")
     augment.add_argument(
@@ -678,14 +692,19 @@ def write_predictions(path: Path, predictions: dict[str, RecordingPrediction]) -
 def _predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from eam_ser.inference import EmotionRecognizer
+    from eam_ser.inference import EmotionRecognizer, limit_allocator_growth
 
     files = predict_inputs(args)
+    limit_allocator_growth()
     if args.output is not None and args.output.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--output {args.output}: give a .csv or .json file")
     if args.explain is not None and args.segment not in ("none", "auto"):
         raise ValueError("--explain plots whole clips: use it with --segment none")
-    recognizer = EmotionRecognizer.from_pretrained(args.model, batch_size=args.batch_size)
+    if args.explain is not None and args.backend != "torch":
+        raise ValueError("--explain needs the attention weights: use --backend torch")
+    recognizer = EmotionRecognizer.from_pretrained(
+        args.model, backend=args.backend, batch_size=args.batch_size
+    )
     predictions: dict[str, RecordingPrediction] = {}
     progress = tqdm(files, unit="file", disable=len(files) == 1 or None)
     for path in progress:
@@ -738,6 +757,17 @@ def explain_recording(
     print(f"  frame attention: {out}")
 
 
+def command_export(args: argparse.Namespace) -> int:
+    from eam_ser.export import export_onnx
+
+    check = export_onnx(args.model, args.output)
+    print(
+        f"wrote {args.output / 'model.onnx'}: logits within {check['max_abs_difference']:.1e} of "
+        f"PyTorch on {check['batch_size']} clips of {check['lengths_s']} s"
+    )
+    return 0
+
+
 def command_augment(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile as sf
@@ -786,6 +816,7 @@ COMMANDS = {
     "evaluate": command_evaluate,
     "check": command_check,
     "predict": command_predict,
+    "export": command_export,
     "augment": command_augment,
 }
 

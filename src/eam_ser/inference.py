@@ -27,7 +27,15 @@ from eam_ser.audio import load_audio
 from eam_ser.collator import AudioCollator
 from eam_ser.segmentation import segment_recording
 
-__all__ = ["EmotionRecognizer", "RecordingPrediction", "SegmentPrediction"]
+__all__ = [
+    "BACKENDS",
+    "EmotionRecognizer",
+    "RecordingPrediction",
+    "SegmentPrediction",
+    "limit_allocator_growth",
+]
+
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -62,6 +70,36 @@ class RecordingPrediction:
             "scores": self.scores,
             "segments": [vars(segment) for segment in self.segments],
         }
+
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+ALLOCATOR_MMAP_THRESHOLD = 64 * 1024
+
+
+def limit_allocator_growth() -> bool:
+    """Keep a long run of variable-size batches from growing the process's memory (glibc).
+
+    Segments of a long recording give batches of ever-different shapes; glibc's malloc then
+    keeps freed buffers in a fragmented heap and raises its own mmap threshold, so the
+    resident memory creeps up with the recording's length. This sets the mmap threshold to
+    64 KiB and the trim threshold to 128 KiB (``mallopt``), so large buffers go back to the
+    system when freed. Process-wide; `eam-ser predict` calls it. Returns False (and does
+    nothing) where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(
+        mallopt(M_MMAP_THRESHOLD, ALLOCATOR_MMAP_THRESHOLD)
+        and mallopt(M_TRIM_THRESHOLD, 2 * ALLOCATOR_MMAP_THRESHOLD)
+    )
 
 
 # --------------------------------------------------------------------------------- recognizer
@@ -102,14 +140,23 @@ class EmotionRecognizer:
         self.min_samples = getattr(model.config, "min_input_samples", 1)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> EmotionRecognizer:
-        """Load a saved model folder (or Hub id) and its feature extractor."""
+    def from_pretrained(
+        cls, name_or_path: str | Path, *, backend: str = "torch", **kwargs: Any
+    ) -> EmotionRecognizer:
+        """Load a saved model folder (or Hub id) and its feature extractor; with
+        ``backend="onnxruntime"``, a folder written by `eam_ser.export.export_onnx`."""
         from transformers import AutoFeatureExtractor
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+        if backend == "onnxruntime":
+            from eam_ser.export import OnnxEmotionModel
+
+            return cls(OnnxEmotionModel(name_or_path), extractor, **kwargs)
         from eam_ser.modeling_flam import FlamForSequenceClassification
 
         model = FlamForSequenceClassification.from_pretrained(name_or_path).eval()
-        extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
         return cls(model, extractor, **kwargs)
 
     def load(self, audio: Any, name: str | None = None) -> np.ndarray:

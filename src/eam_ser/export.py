@@ -1,0 +1,188 @@
+"""ONNX export of a trained model, and the onnxruntime model that `EmotionRecognizer` runs.
+
+`export_onnx` writes ``model.onnx`` (opset 18, torch's dynamo exporter) with a dynamic batch
+and length, beside the model's ``config.json`` and ``preprocessor_config.json``, then checks
+the exported graph against eager PyTorch on clips of other lengths and batch sizes than the
+export example (max |difference| of the logits <= `tolerance`) and refuses to write a folder
+that fails. Inputs: the feature extractor's main input (``input_values`` (batch, samples) for
+wav2vec-style encoders, ``input_features`` (batch, 80, mel_frames) for Whisper, cropped to the
+longest real clip by `AudioCollator`) and ``attention_mask``; output ``logits``.
+
+The graph holds no input checks: a traced model cannot raise. `OnnxEmotionModel` runs them in
+Python before the graph (the eager model's messages: an empty row, a clip shorter than the
+encoder's receptive field, more mel frames than Whisper's 30 s), so bad input is refused, never
+silently scored.
+
+    eam-ser export runs/quickstart runs/quickstart-onnx --format onnx
+    eam-ser predict runs/quickstart-onnx speech.wav --backend onnxruntime
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ONNX_FILE", "OnnxEmotionModel", "export_onnx"]
+
+ONNX_FILE = "model.onnx"
+EXPORT_CLIP_SECONDS = (1.0, 0.7)
+CHECK_CLIP_SECONDS = (2.3, 0.45, 1.6)
+WHISPER_MAX_MEL_FRAMES = 3000
+
+
+def _synthetic_clips(seconds: tuple[float, ...], sampling_rate: int) -> list[np.ndarray]:
+    generator = np.random.default_rng(0)
+    clips = []
+    for index, duration in enumerate(seconds):
+        time = np.arange(round(duration * sampling_rate)) / sampling_rate
+        tone = 0.3 * np.sin(2 * np.pi * (180.0 + 110.0 * index) * time)
+        clips.append((tone + 0.01 * generator.standard_normal(time.shape)).astype(np.float32))
+    return clips
+
+
+class _LogitsOnly(torch.nn.Module):
+    """(main input, attention_mask) -> logits: the exported signature."""
+
+    def __init__(self, model: torch.nn.Module, input_name: str) -> None:
+        super().__init__()
+        self.model = model
+        self.input_name = input_name
+
+    def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(**{self.input_name: inputs}, attention_mask=attention_mask).logits
+
+
+def export_onnx(
+    model_path: str | Path, output_dir: str | Path, *, tolerance: float = 1e-4
+) -> dict[str, Any]:
+    """Export the saved model at `model_path` to ``output_dir/model.onnx`` (see the module
+    docstring) and return the parity check: ``{"max_abs_difference", "batch_size",
+    "lengths_s"}``.
+
+    Raises:
+        ValueError: the exported graph differs from eager PyTorch by more than `tolerance`
+            (the output folder is then removed).
+    """
+    import onnxruntime
+
+    from eam_ser.inference import EmotionRecognizer
+
+    output_dir = Path(output_dir)
+    recognizer = EmotionRecognizer.from_pretrained(model_path)
+    model = recognizer.model.float().eval()
+    name = recognizer.input_name
+    wrapper = _LogitsOnly(model, name)
+    example = recognizer.collator.collate_waveforms(
+        _synthetic_clips(EXPORT_CLIP_SECONDS, recognizer.sampling_rate)
+    )
+    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+    time_axis = 1 if name == "input_values" else 2
+    output_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = output_dir / ONNX_FILE
+    torch.onnx.export(
+        wrapper,
+        (example[name], example["attention_mask"]),
+        str(onnx_path),
+        dynamo=True,
+        opset_version=18,
+        input_names=[name, "attention_mask"],
+        output_names=["logits"],
+        dynamic_shapes={
+            "inputs": {0: batch, time_axis: time},
+            "attention_mask": {0: batch, 1: time},
+        },
+        verbose=False,
+    )
+    model.config.save_pretrained(output_dir)
+    recognizer.feature_extractor.save_pretrained(output_dir)
+    check = recognizer.collator.collate_waveforms(
+        _synthetic_clips(CHECK_CLIP_SECONDS, recognizer.sampling_rate)
+    )
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    exported = session.run(
+        None, {name: check[name].numpy(), "attention_mask": check["attention_mask"].numpy()}
+    )[0]
+    with torch.no_grad():
+        eager = wrapper(check[name], check["attention_mask"]).numpy()
+    difference = float(np.abs(exported - eager).max())
+    if not difference <= tolerance:
+        shutil.rmtree(output_dir)
+        raise ValueError(
+            f"the ONNX export of {model_path} differs from PyTorch by {difference:.2e} "
+            f"(> {tolerance:.0e}) on clips of {CHECK_CLIP_SECONDS} s; nothing was written"
+        )
+    return {
+        "max_abs_difference": difference,
+        "batch_size": len(CHECK_CLIP_SECONDS),
+        "lengths_s": list(CHECK_CLIP_SECONDS),
+    }
+
+
+class OnnxEmotionModel:
+    """An exported folder run by onnxruntime, called like `EmotionRecognizer` calls a model:
+    ``model(inputs, attention_mask) -> logits`` (numpy arrays).
+
+    Args:
+        folder: the output of `export_onnx` (``model.onnx``, ``config.json``).
+        num_threads: onnxruntime intra-op threads (None: its default).
+
+    Raises:
+        ValueError: the folder has no ``model.onnx``.
+    """
+
+    def __init__(self, folder: str | Path, *, num_threads: int | None = None) -> None:
+        import onnxruntime
+
+        from eam_ser.configuration_flam import FlamConfig
+
+        folder = Path(folder)
+        if not (folder / ONNX_FILE).is_file():
+            raise ValueError(
+                f"{folder}: no {ONNX_FILE}; make one with `eam-ser export MODEL {folder}`"
+            )
+        options = onnxruntime.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        self.session = onnxruntime.InferenceSession(
+            str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self.config = FlamConfig.from_pretrained(folder)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def check_inputs(self, inputs: np.ndarray, attention_mask: np.ndarray) -> None:
+        """The eager model's input checks, in Python (the graph has none).
+
+        Raises:
+            ValueError: naming the row, for an empty row, a clip shorter than the encoder's
+                receptive field or, for Whisper, more than 3000 mel frames (30 s).
+        """
+        lengths = attention_mask.sum(axis=-1)
+        empty = np.flatnonzero(lengths == 0)
+        if empty.size:
+            raise ValueError(f"{self.input_name} row {int(empty[0])} is empty (attention_mask 0)")
+        if self.input_name == "input_values":
+            minimum = self.config.min_input_samples
+            short = np.flatnonzero(lengths < minimum)
+            if short.size:
+                row = int(short[0])
+                raise ValueError(
+                    f"input_values row {row} has {int(lengths[row])} samples, fewer than the "
+                    f"encoder's receptive field of {minimum} samples"
+                )
+        elif inputs.shape[-1] > WHISPER_MAX_MEL_FRAMES:
+            raise ValueError(
+                f"input_features has {inputs.shape[-1]} mel frames, more than Whisper's "
+                f"{WHISPER_MAX_MEL_FRAMES} (30 s)"
+            )
+
+    def __call__(self, inputs: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.check_inputs(inputs, attention_mask)
+        feeds = {
+            self.input_name: inputs.astype(np.float32),
+            "attention_mask": attention_mask.astype(np.int64),
+        }
+        return self.session.run(None, feeds)[0]
