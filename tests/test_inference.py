@@ -408,3 +408,12 @@ def test_onnx_model_checks_inputs_before_the_graph(wavlm_folder: Path, tmp_path:
         recognizer.predict_clips([tone(0.01)])
     with pytest.raises(ValueError, match=r"no model\.onnx"):
         OnnxEmotionModel(wavlm_folder)
+
+
+def test_export_without_the_onnx_extra_says_what_to_install(
+    wavlm_folder: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    assert main(["export", str(wavlm_folder), str(tmp_path / "onnx")]) == 2
+    assert 'pip install "eam-ser[onnx]"' in capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()

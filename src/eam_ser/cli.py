@@ -830,6 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except ImportError as error:
+        # An optional extra that is not installed (e.g. eam-ser[onnx] for export).
+        print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         # Filesystem trouble (missing folder, no permission, disk full): one line, no traceback.
         where = f": {error.filename}" if error.filename else ""

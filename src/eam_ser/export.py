@@ -28,6 +28,18 @@ import torch
 
 __all__ = ["ONNX_FILE", "OnnxEmotionModel", "export_onnx"]
 
+INSTALL_HINT = 'ONNX export and the onnxruntime backend need `pip install "eam-ser[onnx]"`'
+
+
+def _onnxruntime() -> Any:
+    """The onnxruntime module, or an ImportError saying which extra installs it."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f"{INSTALL_HINT} ({error})") from error
+    return onnxruntime
+
+
 ONNX_FILE = "model.onnx"
 EXPORT_CLIP_SECONDS = (1.0, 0.7)
 CHECK_CLIP_SECONDS = (2.3, 0.45, 1.6)
@@ -67,8 +79,11 @@ def export_onnx(
         ValueError: the exported graph differs from eager PyTorch by more than `tolerance`
             (the output folder is then removed).
     """
-    import onnxruntime
-
+    onnxruntime = _onnxruntime()
+    try:
+        import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
+    except ImportError as error:
+        raise ImportError(f"{INSTALL_HINT} ({error})") from error
     from eam_ser.inference import EmotionRecognizer
 
     output_dir = Path(output_dir)
@@ -135,8 +150,7 @@ class OnnxEmotionModel:
     """
 
     def __init__(self, folder: str | Path, *, num_threads: int | None = None) -> None:
-        import onnxruntime
-
+        onnxruntime = _onnxruntime()
         from eam_ser.configuration_flam import FlamConfig
 
         folder = Path(folder)
