@@ -74,13 +74,13 @@ from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  #
 from eam_ser.crossval import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
-    predict_logits,
     run_fold,
     summarize_runs,
 )
+from eam_ser.inference import EmotionRecognizer  # noqa: E402
 from eam_ser.losses import MultiLossSettings  # noqa: E402
 from eam_ser.metrics import ser_metrics  # noqa: E402
-from eam_ser.mixup import EnergyAdaptiveMixupSettings  # noqa: E402
+from eam_ser.mixup import EnergyAdaptiveMixupSettings, snr_scale  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EMODB_DIR = ROOT / "shared" / "data" / "emodb"
@@ -227,9 +227,8 @@ def add_at_snr(clip: np.ndarray, interference: np.ndarray, snr_db: float) -> np.
     ``10 log10(P_clip / P_added) = snr_db`` over the whole clip (P: mean square)."""
     repeats = -(-clip.shape[0] // interference.shape[0])
     interference = np.tile(interference, repeats)[: clip.shape[0]].astype(np.float64)
-    scale = np.sqrt(
-        np.mean(np.square(clip, dtype=np.float64))
-        / (10.0 ** (snr_db / 10.0) * np.mean(np.square(interference)))
+    scale = snr_scale(
+        np.mean(np.square(clip, dtype=np.float64)), np.mean(np.square(interference)), snr_db
     )
     return (clip + scale * interference).astype(np.float32)
 
@@ -276,16 +275,16 @@ def run_job(name: str, fold: int, seed: int, args: argparse.Namespace) -> dict[s
         record, model, feature_extractor = run_fold(
             dataset, fold, config, output_dir, disable_tqdm=True
         )
-    model.eval()
+    recognizer = EmotionRecognizer(model, feature_extractor, batch_size=32)
     num_labels = len(label_names(dataset))
 
-    def ua_of(clips: Sequence[Any], labels: Sequence[int]) -> dict[str, float]:
-        features = [{"audio": clip, "label": 0} for clip in clips]
-        predictions = predict_logits(model, feature_extractor, features, batch_size=32)
+    def ua_of(clips: Sequence[np.ndarray], labels: Sequence[int]) -> dict[str, float]:
+        predictions = recognizer.predict_logits(clips)
         metrics = ser_metrics(predictions.argmax(-1), np.asarray(labels), num_labels=num_labels)
         return {"wa": metrics["wa"], "ua": metrics["ua"]}
 
-    train_scores = ua_of(train["audio"], train["label"])
+    waveforms = emodb_waveforms()
+    train_scores = ua_of([waveforms[path] for path in train["audio"]], train["label"])
     robustness = {
         interference: {str(snr): ua_of(clips, test["label"])["ua"] for snr, clips in sets.items()}
         for interference, sets in robustness_sets(fold, args.snrs).items()

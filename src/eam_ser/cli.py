@@ -651,17 +651,16 @@ def predict_inputs(args: argparse.Namespace) -> list[Path]:
     return files
 
 
-def write_predictions(path: Path, predictions: dict[str, RecordingPrediction]) -> None:
+def write_predictions(
+    path: Path, predictions: dict[str, RecordingPrediction], labels: Sequence[str]
+) -> None:
     """``.json``: a list of recordings with their segments; ``.csv``: one row per segment
     (``kind`` "segment") and per recording summary (``kind`` "recording"), a probability
-    column per label."""
+    column per label of `labels` (the model's, in its order)."""
     if path.suffix.lower() == ".json":
         rows = [{"file": name, **p.to_dict()} for name, p in predictions.items()]
         path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         return
-    labels = list(next(iter(predictions.values())).scores) or sorted(
-        {label for p in predictions.values() for s in p.segments for label in s.scores}
-    )
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "kind", "start_s", "end_s", "label", *labels])
@@ -730,7 +729,7 @@ def _predict(args: argparse.Namespace) -> int:
             explain_recording(recognizer, path, args.explain, len(files), prediction.label)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        write_predictions(args.output, predictions)
+        write_predictions(args.output, predictions, recognizer.labels)
         print(f"wrote {args.output}")
     return 0
 

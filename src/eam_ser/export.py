@@ -1,10 +1,10 @@
 """ONNX export of a trained model, and the onnxruntime model that `EmotionRecognizer` runs.
 
 `export_onnx` writes ``model.onnx`` (opset 18, torch's dynamo exporter) with a dynamic batch
-and length, beside the model's ``config.json`` and ``preprocessor_config.json``, then checks
+and length, beside the model's ``config.json`` and ``preprocessor_config.json``, after checking
 the exported graph against eager PyTorch on clips of other lengths and batch sizes than the
-export example (max |difference| of the logits <= `tolerance`) and refuses to write a folder
-that fails. Inputs: the feature extractor's main input (``input_values`` (batch, samples) for
+export example (max |difference| of the logits <= `tolerance`); a graph that fails is not
+written. Inputs: the feature extractor's main input (``input_values`` (batch, samples) for
 wav2vec-style encoders, ``input_features`` (batch, 80, mel_frames) for Whisper, cropped to the
 longest real clip by `AudioCollator`) and ``attention_mask``; output ``logits``.
 
@@ -20,6 +20,7 @@ silently scored.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def export_onnx(
 
     Raises:
         ValueError: the exported graph differs from eager PyTorch by more than `tolerance`
-            (the output folder is then removed).
+            (nothing is written to `output_dir`).
     """
     onnxruntime = _onnxruntime()
     try:
@@ -96,40 +97,43 @@ def export_onnx(
     )
     batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
     time_axis = 1 if name == "input_values" else 2
-    output_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = output_dir / ONNX_FILE
-    torch.onnx.export(
-        wrapper,
-        (example[name], example["attention_mask"]),
-        str(onnx_path),
-        dynamo=True,
-        opset_version=18,
-        input_names=[name, "attention_mask"],
-        output_names=["logits"],
-        dynamic_shapes={
-            "inputs": {0: batch, time_axis: time},
-            "attention_mask": {0: batch, 1: time},
-        },
-        verbose=False,
-    )
-    model.config.save_pretrained(output_dir)
-    recognizer.feature_extractor.save_pretrained(output_dir)
     check = recognizer.collator.collate_waveforms(
         _synthetic_clips(CHECK_CLIP_SECONDS, recognizer.sampling_rate)
     )
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    exported = session.run(
-        None, {name: check[name].numpy(), "attention_mask": check["attention_mask"].numpy()}
-    )[0]
-    with torch.no_grad():
-        eager = wrapper(check[name], check["attention_mask"]).numpy()
-    difference = float(np.abs(exported - eager).max())
-    if not difference <= tolerance:
-        shutil.rmtree(output_dir)
-        raise ValueError(
-            f"the ONNX export of {model_path} differs from PyTorch by {difference:.2e} "
-            f"(> {tolerance:.0e}) on clips of {CHECK_CLIP_SECONDS} s; nothing was written"
+    with tempfile.TemporaryDirectory() as staging:
+        # Exported and checked aside: `output_dir` only ever receives a graph that passed.
+        onnx_path = Path(staging) / ONNX_FILE
+        torch.onnx.export(
+            wrapper,
+            (example[name], example["attention_mask"]),
+            str(onnx_path),
+            dynamo=True,
+            opset_version=18,
+            input_names=[name, "attention_mask"],
+            output_names=["logits"],
+            dynamic_shapes={
+                "inputs": {0: batch, time_axis: time},
+                "attention_mask": {0: batch, 1: time},
+            },
+            verbose=False,
         )
+        session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        exported = session.run(
+            None, {name: check[name].numpy(), "attention_mask": check["attention_mask"].numpy()}
+        )[0]
+        with torch.no_grad():
+            eager = wrapper(check[name], check["attention_mask"]).numpy()
+        difference = float(np.abs(exported - eager).max())
+        if not difference <= tolerance:
+            raise ValueError(
+                f"the ONNX export of {model_path} differs from PyTorch by {difference:.2e} "
+                f"(> {tolerance:.0e}) on clips of {CHECK_CLIP_SECONDS} s; nothing was written"
+            )
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for file in Path(staging).iterdir():  # model.onnx and any external weight file
+            shutil.move(str(file), output_dir / file.name)
+    model.config.save_pretrained(output_dir)
+    recognizer.feature_extractor.save_pretrained(output_dir)
     return {
         "max_abs_difference": difference,
         "batch_size": len(CHECK_CLIP_SECONDS),

@@ -30,15 +30,15 @@ import torch
 
 from eam_ser.audio import random_crop
 from eam_ser.mixup import (
+    SILENCE_THRESHOLD,
     EnergyAdaptiveMixupCollator,
     _ProcessStreams,
     draw_partner_index,
     one_hot,
+    snr_scale,
 )
 from eam_ser.mixup_settings import EAM_DEFAULTS
 
-SILENCE_THRESHOLD = 1e-10
-"""Mean-square energy below which a clip counts as silent (as in EAM, -100 dB re full scale)."""
 WHOLE_CLIP_TARGETS = ("original", "union")
 
 
@@ -160,7 +160,7 @@ class WholeClipMixCollator(_InBatchMixCollator):
         own_energy, partner_energy = _energy(waveform), _energy(partner)
         if own_energy < SILENCE_THRESHOLD or partner_energy < SILENCE_THRESHOLD:
             return None
-        scale = np.sqrt(own_energy / (10.0 ** (snr_db / 10.0) * partner_energy))
+        scale = snr_scale(own_energy, partner_energy, snr_db)
         mixed = waveform.copy()
         mixed[: partner.shape[0]] += np.float32(scale) * partner
         return mixed, 0.5 if self.target == "union" else 0.0

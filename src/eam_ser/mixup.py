@@ -82,6 +82,7 @@ __all__ = [
     "one_hot",
     "partner_label_weight",
     "process_stream_key",
+    "snr_scale",
     "stream_generator",
     "whisper_log_mel",
 ]
@@ -362,6 +363,16 @@ def _mix_compiled(
     return out, applied
 
 
+def snr_scale(own_energy: Any, partner_energy: Any, snr_db: Any) -> np.ndarray:
+    """Gain that puts an added signal of mean-square energy `partner_energy` at `snr_db` dB
+    below a signal of energy `own_energy`: ``sqrt(P_i / (10^(snr/10) P_j))`` (numpy,
+    broadcasting; float64)."""
+    return np.sqrt(
+        np.asarray(own_energy, np.float64)
+        / (10.0 ** (np.asarray(snr_db, np.float64) / 10.0) * partner_energy)
+    )
+
+
 def _scale_and_applied(
     own_energy: np.ndarray,
     partner_energy: np.ndarray,
@@ -374,10 +385,8 @@ def _scale_and_applied(
         & (own_energy >= silence_threshold)
         & (partner_energy >= silence_threshold)
     )
-    ratio = own_energy / (
-        10.0 ** (parameters.snr_db / 10.0) * np.maximum(partner_energy, silence_threshold)
-    )
-    return np.where(applied, np.sqrt(ratio), 0.0), applied
+    scale = snr_scale(own_energy, np.maximum(partner_energy, silence_threshold), parameters.snr_db)
+    return np.where(applied, scale, 0.0), applied
 
 
 def _mix_numpy(

@@ -16,7 +16,7 @@ loaded on first use, once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 __all__ = ["SEGMENTATIONS", "fixed_windows", "segment_recording", "vad_regions"]
@@ -50,23 +50,21 @@ def vad_regions(waveform: Any, sampling_rate: int) -> list[tuple[int, int]]:
     (samples,) array at 16 kHz or 8 kHz."""
     import numpy as np
     import torch
-    from silero_vad import get_speech_timestamps, load_silero_vad
+    from silero_vad import get_speech_timestamps
 
-    model = _silero_model(load_silero_vad)
+    model = _silero_model()
     regions = get_speech_timestamps(
         torch.from_numpy(np.ascontiguousarray(waveform)), model, sampling_rate=sampling_rate
     )
     return [(int(region["start"]), int(region["end"])) for region in regions]
 
 
-_SILERO: list[Any] = []
-
-
-def _silero_model(load: Callable[[], Any]) -> Any:
+@cache
+def _silero_model() -> Any:
     """The Silero VAD model, loaded once per process."""
-    if not _SILERO:
-        _SILERO.append(load())
-    return _SILERO[0]
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
 
 
 def segment_recording(
