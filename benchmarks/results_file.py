@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["add_output_arguments", "output_path", "write_report"]
+__all__ = ["add_output_arguments", "output_path", "source_revision", "write_report"]
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default: Path) -> None:
@@ -44,3 +45,22 @@ def write_report(report: dict, requested: Path, overwrite: bool) -> Path:
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {output}")
     return output
+
+
+def source_revision() -> str | None:
+    """The checkout's commit (``git describe --always --dirty``: a ``-dirty`` suffix marks
+    uncommitted changes), so a result names the code that made it; None outside a git
+    checkout."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if described.returncode != 0:
+        return None
+    return described.stdout.strip() or None

@@ -136,3 +136,35 @@ def test_ablation_interference_and_paired_interval_hand_worked():
     assert difference["high"] - difference["mean"] == pytest.approx(4.302653 * 0.1 / np.sqrt(3))
     assert (difference["pairs"], difference["better"]) == (3, 2)
     assert ablation.paired_difference(runs, []) is None
+
+
+def test_ablation_resume_refuses_another_budget(tmp_path, capsys):
+    import ablation
+
+    output = tmp_path / "ablation.json"
+    arguments = vars(ablation.parse_arguments(["--epochs", "12"]))
+    arguments["encoder"] = "/elsewhere/whisper-base-encoder"  # same weights, other machine
+    output.write_text(json.dumps({"arguments": arguments, "rows": {}}, default=str))
+    command = ["--resume", "--output", str(output), "--rows", "egemaps"]
+    with pytest.raises(SystemExit) as refused:
+        ablation.main([*command, "--epochs", "15", "--p", "1"])
+    message = str(refused.value.code)
+    assert (
+        "--epochs 12.0 (this command: 15.0)" in message and "--p 0.5 (this command: 1.0)" in message
+    )
+    assert str(output) in message and "--encoder" not in message
+    other = {**arguments, "encoder": "/elsewhere/wavlm-large"}
+    assert ablation.resume_conflicts(other, arguments | {"encoder": "a/whisper-base-encoder"}) == [
+        "--encoder /elsewhere/wavlm-large (this command: a/whisper-base-encoder)"
+    ]
+
+
+@pytest.mark.skipif(not (BENCHMARKS.parent / ".git").exists(), reason="not a git checkout")
+def test_results_name_the_commit_that_made_them():
+    from results_file import source_revision
+
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=BENCHMARKS, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    commit, _, dirty = source_revision().partition("-")
+    assert len(commit) >= 7 and head.startswith(commit) and dirty in ("", "dirty")
