@@ -57,6 +57,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from functools import cache  # noqa: E402
@@ -464,13 +465,13 @@ def markdown_table(report: Mapping[str, Any]) -> str:
     """The results table: WA and UA mean ± std in %, the paired UA difference to ``no_mix``
     with its 95 % interval and how many pairs improved, UA under 0 dB noise and 0 dB
     interfering speech, the paired difference of the UA averaged over every interference
-    condition, training-set WA, seeds x folds and minutes of wall time (summed over runs)."""
+    condition, training-set WA, and seeds x folds with the devices that ran them."""
     rows = report["rows"]
     reference = rows.get(REFERENCE_ROW, {}).get("runs", [])
     lines = [
         "| row | WA % | UA % | UA vs no mixup [95 % CI] (pairs better) | UA, noise 0 dB | "
-        "UA, speech 0 dB | interference UA vs no mixup | train WA % | seeds x folds | min |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "UA, speech 0 dB | interference UA vs no mixup | train WA % | seeds x folds (device) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ALL_ROWS:
         if not rows.get(name, {}).get("runs"):
@@ -492,9 +493,6 @@ def markdown_table(report: Mapping[str, Any]) -> str:
         noise = robust.get("noise", {}).get("0.0")
         speech = robust.get("speech", {}).get("0.0")
         train_wa = summary.get("train_wa_mean")
-        seeds = summary["seeds"]
-        seed_text = "-" if seeds == [None] else ",".join(map(str, seeds))
-        folds = summary["num_runs"] // max(len(seeds), 1)
 
         def percent(value: float | None) -> str:
             return "" if value is None else f"{100 * value:.1f}"
@@ -505,9 +503,26 @@ def markdown_table(report: Mapping[str, Any]) -> str:
             f"| {100 * summary['mean']['ua']:.1f} ± {100 * summary['std']['ua']:.1f} "
             f"| {versus} | {percent(noise)} | {percent(speech)} "
             f"| {_interval_text(robust_difference)} | {percent(train_wa)} "
-            f"| {seed_text} x {folds} | {summary['wall_time_s'] / 60:.1f} |"
+            f"| {_runs_text(entry['runs'])} |"
         )
     return "\n".join(lines)
+
+
+def _runs_text(runs: Sequence[Mapping[str, Any]]) -> str:
+    """``"2 x 5 (H100)"``: seeds x folds (``"7 runs"`` when that grid is incomplete) and the
+    devices that trained them, with their run counts when there are several (``"3 H100, 2
+    CPU"``; the eGeMAPS rows, which record none, ran on the CPU)."""
+    seeds = {run["seed"] for run in runs}
+    folds = {run["fold"] for run in runs}
+    grid = len(seeds) * len(folds)
+    shape = f"{len(seeds)} x {len(folds)}" if len(runs) == grid else f"{len(runs)} runs"
+    devices = Counter(
+        "CPU" if device == "cpu" else device.removeprefix("NVIDIA ").split()[0]
+        for device in (run.get("device", "cpu") for run in runs)
+    )
+    if len(devices) == 1:
+        return f"{shape} ({next(iter(devices))})"
+    return f"{shape} ({', '.join(f'{count} {device}' for device, count in devices.items())})"
 
 
 def plot_robustness(report: Mapping[str, Any], path: Path) -> Path:

@@ -168,3 +168,15 @@ def test_results_name_the_commit_that_made_them():
     ).stdout.strip()
     commit, _, dirty = source_revision().partition("-")
     assert len(commit) >= 7 and head.startswith(commit) and dirty in ("", "dirty")
+
+
+def test_ablation_table_names_its_grid_and_devices():
+    import ablation
+
+    gpu = "NVIDIA H100 80GB HBM3"
+    runs = [{"seed": s, "fold": f, "device": gpu} for s in (0, 1) for f in range(5)]
+    assert ablation._runs_text(runs) == "2 x 5 (H100)"
+    runs[-1]["device"] = runs[-2]["device"] = "cpu"
+    assert ablation._runs_text(runs) == "2 x 5 (8 H100, 2 CPU)"
+    assert ablation._runs_text(runs[:7]) == "7 runs (H100)"
+    assert ablation._runs_text([{"seed": None, "fold": 0}]) == "1 x 1 (CPU)"
