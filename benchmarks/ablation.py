@@ -785,16 +785,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Workers ignore SIGINT (so a Ctrl-C cannot leave half-written runs behind them): stop
         # them here. Every finished run is already in --output.
         workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
         for process in workers:
             process.terminate()
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
         finished = sum(len(row["runs"]) for row in report["rows"].values())
         print(
             f"interrupted: {finished} finished runs are in {args.output}"
             + ("; --resume continues" if finished else ""),
             flush=True,
         )
-        sys.exit(130)
+        sys.stderr.flush()
+        # Not sys.exit: at exit concurrent.futures joins the pool's manager thread, which can
+        # wait for ever on a pool whose workers were killed under it (a hang seen once in CI;
+        # CPython gh-83386 is of that kind). Nothing is left to write: the report is on disk.
+        os._exit(130)
     pool.shutdown()
     report["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_report(args.output, report)
