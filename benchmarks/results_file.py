@@ -48,12 +48,13 @@ def write_report(report: dict, requested: Path, overwrite: bool) -> Path:
 
 
 def source_revision() -> str | None:
-    """The checkout's commit (``git describe --always --dirty``: a ``-dirty`` suffix marks
-    uncommitted changes), so a result names the code that made it; None outside a git
-    checkout."""
+    """The checkout's abbreviated commit hash, with ``-dirty`` when there are uncommitted
+    changes, so a result names the code that made it; None outside a git checkout. Tags are
+    excluded: ``git describe`` would otherwise print ``v0.3.0-4-g0edcb8d`` once a release is
+    tagged."""
     try:
         described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
+            ["git", "describe", "--always", "--dirty", "--exclude=*"],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,

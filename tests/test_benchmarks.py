@@ -138,7 +138,7 @@ def test_ablation_interference_and_paired_interval_hand_worked():
     assert ablation.paired_difference(runs, []) is None
 
 
-def test_ablation_resume_refuses_another_budget(tmp_path, capsys):
+def test_ablation_resume_refuses_another_budget(tmp_path):
     import ablation
 
     output = tmp_path / "ablation.json"
