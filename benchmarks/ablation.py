@@ -77,6 +77,7 @@ from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  #
 from eam_ser.crossval import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
+    feature_cache_mode,
     run_fold,
     summarize_runs,
 )
@@ -105,7 +106,9 @@ ALL_FOUR = MultiLossSettings()
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One ablation row: its title, head, losses and mixing (None: no mixing)."""
+    """One row: its title, head, losses and mixing (None: no mixing); `training` overrides
+    `TrainingSettings` fields of the command's budget (e.g. a longer ``num_train_epochs``);
+    `reference` names the row its paired differences are taken against (None: none)."""
 
     title: str
     head: Mapping[str, Any]
@@ -113,6 +116,8 @@ class Row:
     label_mode: str | None = None
     baseline_mixing: Mapping[str, Any] | None = None
     eam_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    reference: str | None = REFERENCE_ROW
 
     @property
     def mixes(self) -> bool:
@@ -180,10 +185,31 @@ ALL_ROWS = (*ROWS, *EGEMAPS_ROWS)
 DEFAULT_ROWS = [name for name in ALL_ROWS if name not in SWEEP_ROWS]
 
 
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """A table of rows that this runner trains and tests (the ablation; `regimes.py`'s)."""
+
+    script: str
+    rows: Mapping[str, Row]
+    default_rows: Sequence[str]
+    plotted_rows: Sequence[str]
+    results_path: Path
+    plot_path: Path
+    plot_title: str
+    doc: str
+    reference_label: str = "no mixup"
+    egemaps_rows: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def all_rows(self) -> tuple[str, ...]:
+        return (*self.rows, *self.egemaps_rows)
+
+
 def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> ExperimentConfig:
     """The `ExperimentConfig` of `row`: the same encoder, budget and rates for every row."""
     head = dict(row.head)
-    if args.trainable_encoder_layers is not None:
+    if args.trainable_encoder_layers is not None and "trainable_encoder_layers" not in head:
         head["trainable_encoder_layers"] = args.trainable_encoder_layers
     mode = row.label_mode or "energy"
     return ExperimentConfig(
@@ -193,7 +219,8 @@ def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> Experime
             **{"p": args.p if row.mixes else 0.0, "label_mode": mode, **row.eam_overrides}
         ),
         loss=row.loss,
-        training=TrainingSettings(
+        training=dataclasses.replace(
+            TrainingSettings(),
             head_learning_rate=args.head_learning_rate,
             encoder_learning_rate=args.encoder_learning_rate,
             num_train_epochs=args.epochs,
@@ -205,6 +232,7 @@ def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> Experime
             dataloader_num_workers=args.loader_workers,
             save_steps=100_000,
             max_train_seconds=args.max_train_seconds,
+            **row.training,
         ),
         baseline_mixing=None if row.baseline_mixing is None else dict(row.baseline_mixing),
     )
@@ -265,12 +293,12 @@ def robustness_sets(fold: int, snrs: Sequence[float]) -> dict[str, dict[float, l
 # ---------------------------------------------------------------------------------- training
 
 
-def run_job(name: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Train row `name` on every fold but `fold` with `seed`; test it on `fold` clean and
-    under every interference; also score the (unmixed, uncropped) training clips."""
+def run_job(row: Row, name: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train `row` (named `name`) on every fold but `fold` with `seed`; test it on `fold` clean
+    and under every interference; also score the (unmixed, uncropped) training clips."""
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
-    config = experiment_config(ROWS[name], args, seed)
+    config = experiment_config(row, args, seed)
     dataset = emodb()
     train, test = train_test_split_by_fold(dataset, fold)
     start = time.perf_counter()
@@ -300,6 +328,7 @@ def run_job(name: str, fold: int, seed: int, args: argparse.Namespace) -> dict[s
         "train_ua": train_scores["ua"],
         "robustness_ua": robustness,
         "train_s": record["train_runtime_s"],
+        "feature_cache": feature_cache_mode(config, model),
         "total_s": round(time.perf_counter() - start, 1),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
     }
@@ -461,32 +490,34 @@ def _interval_text(difference: Mapping[str, Any] | None) -> str:
     )
 
 
-def markdown_table(report: Mapping[str, Any]) -> str:
-    """The results table: WA and UA mean ± std in %, the paired UA difference to ``no_mix``
-    with its 95 % interval and how many pairs improved, UA under 0 dB noise and 0 dB
-    interfering speech, the paired difference of the UA averaged over every interference
-    condition, training-set WA, and seeds x folds with the devices that ran them."""
+def markdown_table(report: Mapping[str, Any], grid: Grid | None = None) -> str:
+    """The results table: WA and UA mean ± std in %, the paired UA difference to the row's
+    reference (``no_mix`` in the ablation) with its 95 % interval and how many pairs
+    improved, UA under 0 dB noise and 0 dB interfering speech, the paired difference of the
+    UA averaged over every interference condition, training-set WA, minutes per run, and
+    seeds x folds with the devices that ran them."""
+    grid = ABLATION if grid is None else grid
     rows = report["rows"]
-    reference = rows.get(REFERENCE_ROW, {}).get("runs", [])
+    versus_label = grid.reference_label
     lines = [
-        "| row | WA % | UA % | UA vs no mixup [95 % CI] (pairs better) | UA, noise 0 dB | "
-        "UA, speech 0 dB | interference UA vs no mixup | train WA % | seeds x folds (device) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| row | WA % | UA % | UA vs {versus_label} [95 % CI] (pairs better) | UA, noise 0 dB | "
+        f"UA, speech 0 dB | interference UA vs {versus_label} | train WA % | min / run | "
+        "seeds x folds (device) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ALL_ROWS:
+    for name in grid.all_rows:
         if not rows.get(name, {}).get("runs"):
             continue
         entry = rows[name]
         summary = entry["summary"]
-        difference = (
-            paired_difference(entry["runs"], reference)
-            if name in ROWS and name != REFERENCE_ROW
-            else None
-        )
+        row = grid.rows.get(name)
+        reference_name = None if row is None or row.reference == name else row.reference
+        reference = rows.get(reference_name, {}).get("runs", []) if reference_name else []
+        difference = paired_difference(entry["runs"], reference) if reference else None
         versus = _interval_text(difference)
         robust_difference = (
             paired_difference(entry["runs"], reference, mean_interference_ua)
-            if name in ROWS and name != REFERENCE_ROW
+            if reference and all("robustness_ua" in run for run in entry["runs"])
             else None
         )
         robust = summary.get("robustness_ua_mean", {})
@@ -503,6 +534,7 @@ def markdown_table(report: Mapping[str, Any]) -> str:
             f"| {100 * summary['mean']['ua']:.1f} ± {100 * summary['std']['ua']:.1f} "
             f"| {versus} | {percent(noise)} | {percent(speech)} "
             f"| {_interval_text(robust_difference)} | {percent(train_wa)} "
+            f"| {summary['wall_time_s'] / 60 / len(entry['runs']):.1f} "
             f"| {_runs_text(entry['runs'])} |"
         )
     return "\n".join(lines)
@@ -525,9 +557,11 @@ def _runs_text(runs: Sequence[Mapping[str, Any]]) -> str:
     return f"{shape} ({', '.join(f'{count} {device}' for device, count in devices.items())})"
 
 
-def plot_robustness(report: Mapping[str, Any], path: Path) -> Path:
-    """UA against SNR, one line per trained row, one panel per interference (clean UA drawn
-    at the right edge, labelled "clean")."""
+def plot_robustness(report: Mapping[str, Any], path: Path, grid: Grid | None = None) -> Path:
+    """UA against SNR, one line per plotted row (named by its title), one panel per
+    interference (clean UA drawn at the right edge, labelled "clean"); error bars: the
+    standard deviation over the runs; solid lines mix with EAM, dashed ones do not."""
+    grid = ABLATION if grid is None else grid
     import matplotlib
 
     matplotlib.use("Agg")
@@ -535,16 +569,32 @@ def plot_robustness(report: Mapping[str, Any], path: Path) -> Path:
 
     figure, axes = plt.subplots(1, len(INTERFERENCES), figsize=(12, 4.8), sharey=True)
     for axis, interference in zip(axes, INTERFERENCES, strict=True):
-        for name in (name for name in ROWS if name not in SWEEP_ROWS):
-            summary = report["rows"].get(name, {}).get("summary", {})
-            curve = summary.get("robustness_ua_mean", {}).get(interference)
+        for name in grid.plotted_rows:
+            entry = report["rows"].get(name, {})
+            runs = entry.get("runs", [])
+            curve = entry.get("summary", {}).get("robustness_ua_mean", {}).get(interference)
             if not curve:
                 continue
             snrs = sorted(float(snr) for snr in curve)
-            values = [100 * curve[str(snr)] for snr in snrs] + [100 * summary["mean"]["ua"]]
+            per_run = np.array(
+                [
+                    [run["robustness_ua"][interference][str(snr)] for snr in snrs] + [run["ua"]]
+                    for run in runs
+                ]
+            )
             positions = [*snrs, max(snrs) + 10]
-            style = "-" if name.startswith("eam") else "--"
-            axis.plot(positions, values, style, marker="o", markersize=3, label=name)
+            std = per_run.std(axis=0, ddof=1) if len(runs) > 1 else None
+            style = "-" if grid.rows[name].label_mode is not None else "--"
+            axis.errorbar(
+                positions,
+                100 * per_run.mean(axis=0),
+                yerr=None if std is None else 100 * std,
+                fmt=style,
+                marker="o",
+                markersize=3,
+                capsize=2,
+                label=grid.rows[name].title,
+            )
         axis.set_xticks([*ROBUSTNESS_SNRS, max(ROBUSTNESS_SNRS) + 10])
         axis.set_xticklabels([*(f"{snr:g}" for snr in ROBUSTNESS_SNRS), "clean"])
         axis.invert_xaxis()
@@ -552,9 +602,13 @@ def plot_robustness(report: Mapping[str, Any], path: Path) -> Path:
             f"SNR of the added {'white noise' if interference == 'noise' else 'interfering speech'} (dB)"
         )
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("UA % (held-out speakers, mean over seeds x folds)")
-    axes[-1].legend(fontsize=8, loc="lower left")
-    figure.suptitle("EmoDB, Whisper base fine-tuned: UA under interference")
+    seeds = {run["seed"] for entry in report["rows"].values() for run in entry.get("runs", [])}
+    axes[0].set_ylabel(
+        "UA % (held-out speakers, mean ± std over "
+        + ("folds)" if len(seeds) == 1 else "seeds x folds)")
+    )
+    axes[-1].legend(fontsize=7, loc="lower left")
+    figure.suptitle(f"{grid.plot_title}: UA under interference (solid: EAM, dashed: no EAM)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -576,9 +630,10 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def row_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def row_settings(name: str, args: argparse.Namespace, grid: Grid | None = None) -> dict[str, Any]:
     """What a row was run with, for the JSON: its resolved `ExperimentConfig` (seed aside)."""
-    if name in EGEMAPS_ROWS:
+    grid = ABLATION if grid is None else grid
+    if name in grid.egemaps_rows:
         return {
             "features": "openSMILE eGeMAPSv02 functionals (88)",
             "speaker_normalization": name == "egemaps_speaker_norm",
@@ -586,7 +641,7 @@ def row_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "c_grid": list(EGEMAPS_C_GRID),
             "c_selection": "GroupKFold(4) over training speakers, balanced accuracy",
         }
-    return experiment_config(ROWS[name], args, args.seeds[0]).to_dict(resolved=True)
+    return experiment_config(grid.rows[name], args, args.seeds[0]).to_dict(resolved=True)
 
 
 # The arguments that change what a run trains or how it is tested (not which runs, nor how
@@ -621,11 +676,14 @@ def _seeds(text: str) -> list[int]:
     return [int(value) for value in text.split(",")]
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_arguments(
+    argv: Sequence[str] | None = None, grid: Grid | None = None
+) -> argparse.Namespace:
+    grid = ABLATION if grid is None else grid
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+        description=grid.doc.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=grid.doc.split("\n\n", 1)[1],
     )
     parser.add_argument("--encoder", type=Path, default=ENCODER_DIR, help="pretrained encoder")
     parser.add_argument(
@@ -638,7 +696,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--head-learning-rate", type=float, default=None)
     parser.add_argument("--encoder-learning-rate", type=float, default=None)
-    parser.add_argument("--max-train-seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--max-train-seconds",
+        type=lambda text: None if text == "none" else float(text),
+        default=4.0,
+    )
     parser.add_argument("--p", type=float, default=0.5, help="mixing probability of every row")
     parser.add_argument(
         "--snrs", type=lambda s: [float(v) for v in s.split(",")], default=list(ROBUSTNESS_SNRS)
@@ -648,16 +710,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rows",
         type=lambda s: s.split(","),
-        default=DEFAULT_ROWS,
-        help=f"comma-separated subset of {', '.join(ALL_ROWS)} (default all but the EAM "
-        f"sweep rows {', '.join(SWEEP_ROWS)})",
+        default=list(grid.default_rows),
+        help=f"comma-separated subset of {', '.join(grid.all_rows)} (default "
+        f"{', '.join(grid.default_rows)})",
     )
     parser.add_argument("--workers", type=int, default=1, help="parallel training processes")
     parser.add_argument(
         "--loader-workers", type=int, default=0, help="DataLoader workers per training process"
     )
-    add_output_arguments(parser, RESULTS_PATH)
-    parser.add_argument("--plot", type=Path, default=PLOT_PATH, help="robustness plot (PNG)")
+    add_output_arguments(parser, grid.results_path)
+    parser.add_argument("--plot", type=Path, default=grid.plot_path, help="robustness plot (PNG)")
     parser.add_argument(
         "--resume", action="store_true", help="keep the runs already in --output, run the rest"
     )
@@ -667,32 +729,37 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--print-config", metavar="ROW", help="print ROW's config (YAML for eam-ser train --config)"
     )
+    parser.set_defaults(**grid.defaults)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.rows) - set(ALL_ROWS))
+    unknown = sorted(set(args.rows) - set(grid.all_rows))
     if unknown:
-        parser.error(f"--rows: unknown {unknown}; known: {', '.join(ALL_ROWS)}")
-    if args.print_config is not None and args.print_config not in ROWS:
-        parser.error(f"--print-config: unknown row {args.print_config!r}; known: {', '.join(ROWS)}")
+        parser.error(f"--rows: unknown {unknown}; known: {', '.join(grid.all_rows)}")
+    if args.print_config is not None and args.print_config not in grid.rows:
+        parser.error(
+            f"--print-config: unknown row {args.print_config!r}; known: {', '.join(grid.rows)}"
+        )
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_arguments(argv)
+def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
+    grid = ABLATION if grid is None else grid
+    args = parse_arguments(argv, grid)
+    rows = grid.rows
     if args.print_config:
-        config = experiment_config(ROWS[args.print_config], args, args.seeds[0])
+        config = experiment_config(rows[args.print_config], args, args.seeds[0])
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return
     if args.table_only:
         report = json.loads(args.output.read_text(encoding="utf-8"))
-        print(markdown_table(report))
-        print(f"plot: {plot_robustness(report, args.plot)}")
+        print(markdown_table(report, grid))
+        print(f"plot: {plot_robustness(report, args.plot, grid)}")
         return
     started = time.perf_counter()
     # Seed-major order: every row has its first seed before any second seed runs.
     jobs = [
         (name, fold, seed)
         for seed in args.seeds
-        for name in ROWS
+        for name in rows
         if name in args.rows
         for fold in args.folds
     ]
@@ -700,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report: dict[str, Any] = {
         "corpus": "EmoDB, 535 utterances, 7 classes",
         "protocol": "speaker-independent, 5 folds of one female + one male speaker",
-        "commands": [" ".join(["python", "benchmarks/ablation.py", *(argv or sys.argv[1:])])],
+        "commands": [" ".join(["python", grid.script, *(argv or sys.argv[1:])])],
         "arguments": arguments,
         # One entry per command (a resumed run may continue on another machine).
         "machines": [
@@ -717,10 +784,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         "rows": {},
     }
+    previous_text = None
     if not args.resume:
         args.output = output_path(args.output, args.overwrite)
     if args.resume and args.output.is_file():
-        previous = json.loads(args.output.read_text(encoding="utf-8"))
+        previous_text = args.output.read_text(encoding="utf-8")
+        previous = json.loads(previous_text)
         conflicts = resume_conflicts(previous.get("arguments", {}), arguments)
         if conflicts:
             sys.exit(
@@ -734,22 +803,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         started -= previous.get("wall_time_s", 0.0)
     for name in args.rows:
         entry = report["rows"].setdefault(
-            name, {"title": ROWS[name].title if name in ROWS else EGEMAPS_ROWS[name], "runs": []}
+            name,
+            {"title": rows[name].title if name in rows else grid.egemaps_rows[name], "runs": []},
         )
-        entry["settings"] = row_settings(name, args)
+        entry["settings"] = row_settings(name, args, grid)
     done = {
         (run["row"], run["fold"], run["seed"])
         for row in report["rows"].values()
         for run in row["runs"]
     }
     jobs = [job for job in jobs if job not in done]
+    egemaps_missing = [
+        name for name in grid.egemaps_rows if name in args.rows and not report["rows"][name]["runs"]
+    ]
+    if previous_text is not None and not jobs and not egemaps_missing:
+        # A resume that adds nothing leaves the file as it was (no new command record).
+        print(
+            f"nothing to run: every requested run is already in {args.output} (left unchanged; "
+            "--table-only prints its table, --output NEW.json reruns into a new file)"
+        )
+        return
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
-    for name in EGEMAPS_ROWS:
-        if name in args.rows and not report["rows"][name]["runs"]:
-            report["rows"][name]["runs"] = egemaps_results(name, args.folds)
-            write_report(args.output, report)
-            print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
+    for name in egemaps_missing:
+        report["rows"][name]["runs"] = egemaps_results(name, args.folds)
+        write_report(args.output, report)
+        print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
 
     # Spawned workers: a CUDA context cannot be inherited by fork.
     pool = ProcessPoolExecutor(
@@ -759,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         futures = {
-            pool.submit(run_job, name, fold, seed, args): (name, fold, seed)
+            pool.submit(run_job, rows[name], name, fold, seed, args): (name, fold, seed)
             for name, fold, seed in jobs
         }
         for future in as_completed(futures):
@@ -806,10 +885,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     pool.shutdown()
     report["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_report(args.output, report)
-    print(markdown_table(report))
-    if any(report["rows"].get(name, {}).get("runs") for name in ROWS):
-        print(f"plot: {plot_robustness(report, args.plot)}")
+    print(markdown_table(report, grid))
+    if any(report["rows"].get(name, {}).get("runs") for name in rows):
+        print(f"plot: {plot_robustness(report, args.plot, grid)}")
     print(f"wrote {args.output} ({report['wall_time_s'] / 60:.1f} min)")
+
+
+ABLATION = Grid(
+    script="benchmarks/ablation.py",
+    rows=ROWS,
+    default_rows=DEFAULT_ROWS,
+    plotted_rows=[name for name in ROWS if name not in SWEEP_ROWS],
+    results_path=RESULTS_PATH,
+    plot_path=PLOT_PATH,
+    plot_title="EmoDB, Whisper base fine-tuned",
+    doc=__doc__,
+    egemaps_rows=EGEMAPS_ROWS,
+)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import WhisperConfig
+from transformers import WhisperConfig, WhisperFeatureExtractor
 
 from conftest import tiny_wavlm_config, tone
 from eam_ser.audio import random_crop
@@ -21,17 +21,23 @@ from eam_ser.crossval import (
     ExperimentConfig,
     build_collator,
     build_feature_extractor,
+    feature_cache_mode,
+    predict_logits,
     split_validation_speakers,
     summarize_runs,
     train_model,
-    uses_feature_cache,
 )
-from eam_ser.feature_cache import CachedFeatureCollator, EncoderFeatureCache
+from eam_ser.feature_cache import (
+    CachedFeatureCollator,
+    EncoderFeatureCache,
+    PartiallyCachedMixupCollator,
+)
 from eam_ser.mixing_baselines import MixupCollator, WholeClipMixCollator
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
 from test_crossval import TINY_CONFIG, write_tone_corpus
+from test_whisper_flam import tiny_whisper_flam
 
 
 def tiny_model(**flam) -> FlamForSequenceClassification:
@@ -367,8 +373,8 @@ def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Pa
     values["training"]["cache_encoder_features"] = False
     plain_config = ExperimentConfig.from_dict(values)
     cached_model, extractor = train_model(dataset, cached_config, tmp_path / "a")
-    assert uses_feature_cache(cached_config, cached_model)
-    assert not uses_feature_cache(plain_config, cached_model)
+    assert feature_cache_mode(cached_config, cached_model) == "full"
+    assert feature_cache_mode(plain_config, cached_model) is None
     plain_model, _ = train_model(dataset, plain_config, tmp_path / "b")
     for (name, cached), (_, plain) in zip(
         cached_model.named_parameters(), plain_model.named_parameters(), strict=True
@@ -380,5 +386,94 @@ def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Pa
     batch = CachedFeatureCollator(2)([cache[0], cache[1]])
     assert batch["encoder_hidden_states"].shape[0] == 2
     assert batch["soft_targets"].sum(dim=1).tolist() == [1.0, 1.0]
-    mixing = ExperimentConfig.from_dict({**values, "eam": {"p": 0.5}})
-    assert not uses_feature_cache(mixing, cached_model)
+    mixing = {**values, "eam": {"p": 0.5}}
+    assert feature_cache_mode(ExperimentConfig.from_dict(mixing), cached_model) is None
+    mixing["training"] = {**values["training"], "cache_encoder_features": True}
+    assert feature_cache_mode(ExperimentConfig.from_dict(mixing), cached_model) == "partial"
+    mixing["training"]["max_train_seconds"] = 1.0
+    assert feature_cache_mode(ExperimentConfig.from_dict(mixing), cached_model) is None
+
+
+@pytest.mark.parametrize("encoder", ["wavlm", "whisper"])
+def test_partial_cache_batch_is_the_eam_batch_with_only_mixed_rows_encoded(encoder: str) -> None:
+    """Same seed: the same mixes and soft labels as the EAM collator, and after the device
+    hook the same logits as the whole model on the EAM collator's batch."""
+    if encoder == "whisper":
+        model = tiny_whisper_flam(freeze_encoder_steps=-1)
+        extractor = WhisperFeatureExtractor(feature_size=16, return_attention_mask=True)
+    else:
+        torch.manual_seed(0)
+        model = tiny_model(freeze_encoder_steps=-1).eval()
+        extractor = None
+    rng = np.random.default_rng(3)
+    clips = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (4000, 6400, 5200, 4800)]
+    dataset = {"audio": clips, "label": [index % 3 for index in range(len(clips))]}
+
+    def eam() -> EnergyAdaptiveMixupCollator:
+        return EnergyAdaptiveMixupCollator(3, feature_extractor=extractor, p=0.5, seed=11)
+
+    # The cache encodes with the extractor the EAM collator featurizes with.
+    cache_extractor = extractor or build_feature_extractor(ExperimentConfig())
+    cache = EncoderFeatureCache(model, cache_extractor, dataset, keep_waveforms=True)
+    partial = PartiallyCachedMixupCollator(eam(), model)
+    reference = eam()
+    for _ in range(3):  # several batches: the generators stay in step
+        items = [cache[index] for index in range(4)]
+        batch = partial(items)
+        expected = reference(
+            [{"audio": clip, "label": row["label"]} for clip, row in zip(clips, items, strict=True)]
+        )
+        mixed = np.flatnonzero(reference.last_applied)
+        assert np.array_equal(partial.mixup.last_applied, reference.last_applied)
+        assert torch.equal(batch["soft_targets"], expected["soft_targets"])
+        assert batch.get("mixed_rows", torch.empty(0)).tolist() == mixed.tolist()
+        completed = partial.complete_on_device(batch)
+        with torch.no_grad():
+            logits = model(
+                **{k: v for k, v in completed.items() if k not in {"labels", "soft_targets"}}
+            ).logits
+            whole = model(
+                **{k: v for k, v in expected.items() if k not in {"labels", "soft_targets"}}
+            ).logits
+        assert torch.allclose(logits, whole, atol=1e-5)
+    assert partial.as_eval()(items)["soft_targets"].sum(dim=1).tolist() == [1.0] * 4
+
+
+def test_frozen_eam_training_with_the_partial_cache_gives_the_same_model(tmp_path: Path) -> None:
+    dataset = load_manifest(write_tone_corpus(tmp_path))
+    values = json.loads(json.dumps(TINY_CONFIG))
+    values["encoder_config"].update(
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+    )
+    values["flam"].update(freeze_encoder_steps=-1)
+    values["eam"] = {"p": 0.5}
+    values["training"]["max_steps"] = 4
+    partial_config = ExperimentConfig.from_dict(values)
+    values["training"]["cache_encoder_features"] = False
+    plain_config = ExperimentConfig.from_dict(values)
+    partial_model, extractor = train_model(dataset, partial_config, tmp_path / "a")
+    assert feature_cache_mode(partial_config, partial_model) == "partial"
+    plain_model, _ = train_model(dataset, plain_config, tmp_path / "b")
+    for (name, partial), (_, plain) in zip(
+        partial_model.named_parameters(), plain_model.named_parameters(), strict=True
+    ):
+        # The attention-pooling score's bias shifts every frame's score alike, so softmax
+        # ignores it: its gradient is float noise that Adam scales up to full steps.
+        tolerance = 1e-3 if name == "flam.pooling_scorer.2.bias" else 1e-6
+        assert torch.allclose(partial, plain, atol=tolerance), name
+    assert torch.allclose(
+        torch.from_numpy(predict_logits(partial_model, extractor, dataset)),
+        torch.from_numpy(predict_logits(plain_model, extractor, dataset)),
+        atol=1e-5,
+    )
+
+
+def test_partial_cache_refuses_a_cropping_collator() -> None:
+    model = tiny_model(freeze_encoder_steps=-1)
+    with pytest.raises(ValueError, match="max_train_seconds=None"):
+        PartiallyCachedMixupCollator(EnergyAdaptiveMixupCollator(3, max_train_seconds=1.0), model)

@@ -47,7 +47,12 @@ from transformers.trainer_utils import get_last_checkpoint
 from eam_ser.audio import DEFAULT_SAMPLING_RATE
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import CORPORA, label_names, train_test_split_by_fold
-from eam_ser.feature_cache import CachedFeatureCollator, EncoderFeatureCache, encoder_is_frozen
+from eam_ser.feature_cache import (
+    CachedFeatureCollator,
+    EncoderFeatureCache,
+    PartiallyCachedMixupCollator,
+    encoder_is_frozen,
+)
 from eam_ser.inference import EmotionRecognizer
 from eam_ser.losses import MultiLossSettings
 from eam_ser.metrics import plot_confusion_matrix, ser_metrics
@@ -109,10 +114,11 @@ class TrainingSettings:
     evaluates on them after every epoch and tests the epoch with the best validation UA
     (the test speakers are never used to choose); 0 tests the last model.
 
-    `cache_encoder_features`: when the encoder does not train and training batches are
-    neither mixed nor cropped (``eam.p = 0``, no `max_train_seconds`, no `baseline_mixing`),
-    run it once over the training (and validation) clips and train the head on the cached
-    frames (`eam_ser.feature_cache`; eval-mode encoder features).
+    `cache_encoder_features`: when the encoder does not train and training clips are not
+    cropped (no `max_train_seconds`, no `baseline_mixing`), run it once over the training (and
+    validation) clips and train the head on the cached frames (`eam_ser.feature_cache`;
+    eval-mode encoder features); with EAM (``eam.p > 0``) only the mixed rows of a batch go
+    through the encoder (`feature_cache_mode`).
     """
 
     head_learning_rate: float | None = None
@@ -257,9 +263,19 @@ class ExperimentConfig:
         return cls.from_dict(values)
 
     @property
-    def learning_rates(self) -> dict[str, float]:
+    def encoder_trains(self) -> bool:
+        """False when `flam` keeps the whole encoder frozen for the run
+        (``trainable_encoder_layers: 0`` or ``freeze_encoder_steps: -1``)."""
+        return not (
+            self.flam.get("trainable_encoder_layers") == 0
+            or self.flam.get("freeze_encoder_steps") == -1
+        )
+
+    @property
+    def learning_rates(self) -> dict[str, float | None]:
         """The learning rates actually used: ``head_learning_rate``, ``encoder_learning_rate``
-        and ``center_learning_rate`` (see `TrainingSettings` for the defaults)."""
+        (None when the encoder never trains, `encoder_trains`) and ``center_learning_rate``
+        (see `TrainingSettings` for the defaults)."""
         training = self.training
         head = (
             HEAD_LEARNING_RATE
@@ -272,6 +288,8 @@ class ExperimentConfig:
             encoder = PRETRAINED_ENCODER_LEARNING_RATE
         else:
             encoder = FROM_SCRATCH_ENCODER_LEARNING_RATE
+        if not self.encoder_trains:
+            encoder = None
         center = head if training.center_learning_rate is None else training.center_learning_rate
         return {
             "head_learning_rate": head,
@@ -423,17 +441,25 @@ def training_arguments(
     )
 
 
-def uses_feature_cache(config: ExperimentConfig, model: FlamForSequenceClassification) -> bool:
-    """Whether `train_model` trains `model` on cached encoder features: the setting is on, the
-    encoder never trains, and training batches are not mixed, cropped or layer-weighted."""
-    return (
+def feature_cache_mode(
+    config: ExperimentConfig, model: FlamForSequenceClassification
+) -> str | None:
+    """How `train_model` uses cached encoder features for `model`: ``"full"`` (every training
+    batch from the cache: no mixing), ``"partial"`` (EAM: only the mixed rows through the
+    encoder, `PartiallyCachedMixupCollator`) or None (the encoder runs on every batch).
+
+    The cache needs `training.cache_encoder_features`, an encoder that never trains, whole
+    clips (no `max_train_seconds`) and the last hidden state only (no weighted layer sum);
+    the comparison mixers (`baseline_mixing`) always run the encoder."""
+    if not (
         config.training.cache_encoder_features
         and encoder_is_frozen(model)
-        and config.eam.p == 0
         and config.baseline_mixing is None
         and config.training.max_train_seconds is None
         and not model.config.use_weighted_layer_sum
-    )
+    ):
+        return None
+    return "full" if config.eam.p == 0 else "partial"
 
 
 def split_validation_speakers(
@@ -504,15 +530,34 @@ def train_model(
     )
     if disable_tqdm is not None:
         arguments.disable_tqdm = disable_tqdm
-    if collator_factory is None and uses_feature_cache(config, model):
+    cache_mode = None if collator_factory is not None else feature_cache_mode(config, model)
+    if cache_mode is not None:
         model.to(arguments.device)
         batch_size = training.per_device_eval_batch_size
-        train_dataset = EncoderFeatureCache(model, feature_extractor, train_dataset, batch_size)
+        progress = None if arguments.disable_tqdm else "encoding the training clips once"
+        train_dataset = EncoderFeatureCache(
+            model,
+            feature_extractor,
+            train_dataset,
+            batch_size,
+            keep_waveforms=cache_mode == "partial",
+            description=progress,
+        )
         if validation_dataset is not None:
             validation_dataset = EncoderFeatureCache(
-                model, feature_extractor, validation_dataset, batch_size
+                model,
+                feature_extractor,
+                validation_dataset,
+                batch_size,
+                description=None if progress is None else "encoding the validation clips once",
             )
-        collator = CachedFeatureCollator(len(labels))
+        collator = (
+            CachedFeatureCollator(len(labels))
+            if cache_mode == "full"
+            else PartiallyCachedMixupCollator(
+                build_collator(config, len(labels), feature_extractor, seed), model
+            )
+        )
     else:
         factory = build_collator if collator_factory is None else collator_factory
         collator = factory(config, len(labels), feature_extractor, seed)

@@ -864,26 +864,49 @@ class EnergyAdaptiveMixupCollator(AudioCollator, _BatchMixer, _ProcessStreams):
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Collate a list of features into a batch; see the class docstring for the keys."""
-        if len(features) == 0:
-            raise ValueError("features: empty batch")
-        waveforms = self.load_waveforms(features)
-        labels = self.parse_labels(features, required=True)
-        p = self.p if self.training else 0.0
-        if self.training and self.max_train_samples is not None:
-            generator = self._active_generator()
-            waveforms = [random_crop(w, self.max_train_samples, generator) for w in waveforms]
         if self.mix_on_device and self.training:
-            return self._padded_draw(waveforms, labels, p)
-        buffer, lengths, soft_labels, parameters, applied = self._pad_and_mix(
-            waveforms, labels, self._active_generator(), p
-        )
-        self.last_parameters, self.last_applied = parameters, applied
+            waveforms, labels = self._cropped_waveforms(features)
+            return self._padded_draw(waveforms, labels, self.p)
+        buffer, lengths, labels, soft_labels = self.mix_waveforms(features)
         batch = {
             "labels": torch.from_numpy(labels),
             "soft_targets": torch.from_numpy(soft_labels),
         }
         batch.update(self.collate_padded(buffer, lengths))
         return batch
+
+    def mix_waveforms(
+        self, features: Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The waveform half of a call, before padding to model inputs: load, crop and mix.
+
+        Draws exactly what a call draws (`last_parameters` and `last_applied` are set), so
+        ``collate_padded(buffer, lengths)`` of the result is the call's batch.
+
+        Returns:
+            ``(buffer, lengths, labels, soft_labels)``: the (mixed) clips ``buffer[i,
+            :lengths[i]]`` in a float32 (batch, >= longest) array, lengths (batch,) int64 in
+            samples, hard labels (batch,) int64 and soft labels (batch, num_labels) float32.
+        """
+        waveforms, labels = self._cropped_waveforms(features)
+        buffer, lengths, soft_labels, parameters, applied = self._pad_and_mix(
+            waveforms, labels, self._active_generator(), self.p if self.training else 0.0
+        )
+        self.last_parameters, self.last_applied = parameters, applied
+        return buffer, lengths, labels, soft_labels
+
+    def _cropped_waveforms(
+        self, features: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Loaded clips, cut to `max_train_seconds` in training mode, and their labels."""
+        if len(features) == 0:
+            raise ValueError("features: empty batch")
+        waveforms = self.load_waveforms(features)
+        labels = self.parse_labels(features, required=True)
+        if self.training and self.max_train_samples is not None:
+            generator = self._active_generator()
+            waveforms = [random_crop(w, self.max_train_samples, generator) for w in waveforms]
+        return waveforms, labels
 
     def _padded_draw(
         self, waveforms: Sequence[np.ndarray], labels: np.ndarray, p: float
