@@ -219,20 +219,23 @@ def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> Experime
             **{"p": args.p if row.mixes else 0.0, "label_mode": mode, **row.eam_overrides}
         ),
         loss=row.loss,
-        training=dataclasses.replace(
-            TrainingSettings(),
-            head_learning_rate=args.head_learning_rate,
-            encoder_learning_rate=args.encoder_learning_rate,
-            num_train_epochs=args.epochs,
-            per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=32,
-            warmup_steps=0.1,
-            seed=seed,
-            logging_steps=50,
-            dataloader_num_workers=args.loader_workers,
-            save_steps=100_000,
-            max_train_seconds=args.max_train_seconds,
-            **row.training,
+        training=TrainingSettings(
+            **{
+                **dict(
+                    head_learning_rate=args.head_learning_rate,
+                    encoder_learning_rate=args.encoder_learning_rate,
+                    num_train_epochs=args.epochs,
+                    per_device_train_batch_size=args.batch_size,
+                    per_device_eval_batch_size=32,
+                    warmup_steps=0.1,
+                    seed=seed,
+                    logging_steps=50,
+                    dataloader_num_workers=args.loader_workers,
+                    save_steps=100_000,
+                    max_train_seconds=args.max_train_seconds,
+                ),
+                **row.training,
+            }
         ),
         baseline_mixing=None if row.baseline_mixing is None else dict(row.baseline_mixing),
     )
