@@ -110,17 +110,12 @@ def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp
         torch.testing.assert_close(resumed0["parameters"][name], value, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("launcher", ["torchrun", "accelerate launch"])
-def test_readme_launch_commands_train_with_two_processes(tmp_path, launcher):
-    """The commands of the README's "Training on several GPUs" section, run as written."""
+def test_readme_launch_commands_train_with_two_processes_again_and_again(tmp_path):
+    """The two commands of the README's "Training on several GPUs" section, run as written,
+    back to back into one output folder (each rerun clears the previous run's checkpoints
+    while the other process waits: that race once crashed one run in two)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Training on several GPUs") :]
-    command = next(line for line in section.splitlines() if line.startswith(f"{launcher} "))
-    words = shlex.split(command.replace("runs/ddp", str(tmp_path / "ddp")))
-    port = "29531" if launcher == "torchrun" else "29541"
-    words[1:1] = ["--master_port", port] if launcher == "torchrun" else []
-    if launcher != "torchrun":
-        words[2:2] = ["--main_process_port", port]
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -128,13 +123,30 @@ def test_readme_launch_commands_train_with_two_processes(tmp_path, launcher):
         "CUDA_VISIBLE_DEVICES": "",
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
-    result = subprocess.run(words, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    # Only the first process reports and writes.
-    assert result.stdout.count("held-out speakers 13 (21 utterances)") == 1
-    results = json.loads((tmp_path / "ddp" / "results.json").read_text())
-    assert results["folds"][0]["num_test"] == 21
     from eam_ser.modeling_flam import FlamForSequenceClassification
 
-    model = FlamForSequenceClassification.from_pretrained(tmp_path / "ddp")
-    assert model.config.num_labels == 7
+    for attempt, launcher in enumerate(["torchrun", "accelerate launch", "torchrun"]):
+        command = next(line for line in section.splitlines() if line.startswith(f"{launcher} "))
+        words = shlex.split(command.replace("runs/ddp", str(tmp_path / "ddp")))
+        port = str(29531 + 10 * attempt)
+        words[1:1] = ["--master_port", port] if launcher == "torchrun" else []
+        if launcher != "torchrun":
+            words[2:2] = ["--main_process_port", port]
+        result = subprocess.run(
+            words, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT
+        )
+        assert result.returncode == 0, (
+            f"run {attempt + 1} ({launcher}): " + result.stdout[-3000:] + result.stderr[-6000:]
+        )
+        # Only the first process reports and writes.
+        assert result.stdout.count("held-out speakers 13 (21 utterances)") == 1
+        # Every parameter is used: DDP is not told to search for unused ones (and warn).
+        assert "find_unused_parameters=True" not in result.stderr
+        assert "mismatched key_padding_mask" not in result.stderr
+        results = json.loads((tmp_path / "ddp" / "results.json").read_text())
+        assert results["folds"][0]["num_test"] == 21
+        model = FlamForSequenceClassification.from_pretrained(tmp_path / "ddp")
+        assert model.config.num_labels == 7
+        assert sorted(path.name for path in (tmp_path / "ddp" / "trainer").iterdir()) == [
+            "checkpoint-20"
+        ]

@@ -668,3 +668,47 @@ def test_map_refuses_to_repeat_draws_in_shard_processes(tmp_path, rng) -> None:
     # Every shard draws its own mixes: the SNR-dependent soft labels differ between batches.
     weights = [round(row[1], 6) for row in sharded["soft_targets"][0::2]]
     assert len(set(weights)) == len(weights)
+
+
+def test_transform_scales_integer_pcm_whether_or_not_it_applies(rng: np.random.Generator) -> None:
+    pcm = (rng.normal(0, 0.1, 8000) * 32768).astype(np.int16)
+    expected = pcm.astype(np.float32) / 32768.0
+    pool = [rng.normal(0, 0.1, 8000).astype(np.float32)]
+    skipped = EnergyAdaptiveMixup(pool, p=0.0, seed=0)(pcm, 16000)
+    assert skipped.dtype == np.float32
+    np.testing.assert_allclose(skipped, expected)
+    applied = EnergyAdaptiveMixup(pool, p=1.0, seed=0)
+    mixed = applied(pcm, 16000)
+    start, length = applied.parameters["start"], applied.parameters["mix_length"]
+    assert mixed.dtype == np.float32 and length > 0
+    np.testing.assert_allclose(mixed[:start], expected[:start])
+
+
+def test_transform_refuses_a_bad_pool_when_built_and_decodes_its_partner_once(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eam_ser.mixup as mixup_module
+
+    good = tmp_path / "good.wav"
+    soundfile.write(good, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(ValueError, match=r"pool\[1\]: unreadable audio file .*broken.wav"):
+        EnergyAdaptiveMixup([good, tmp_path / "broken.wav"], p=1.0)
+    with pytest.raises(ValueError, match=r"pool\[0\].*NaN"):
+        EnergyAdaptiveMixup([np.full(100, np.nan, np.float32)], p=1.0)
+    decoded = []
+    original = mixup_module.load_audio
+    monkeypatch.setattr(
+        mixup_module,
+        "load_audio",
+        lambda source, *a, **k: decoded.append(k.get("name")) or original(source, *a, **k),
+    )
+    transform = EnergyAdaptiveMixup([good], p=1.0, seed=0)
+    transform(rng.normal(0, 0.1, 12000).astype(np.float32), 16000)
+    assert decoded.count("pool[0]") == 1  # drawn in randomize_parameters, reused by apply
+
+
+def test_map_passes_an_empty_batch_through() -> None:
+    mix = EnergyAdaptiveMixupMap(num_labels=3, seed=0)
+    assert mix({"audio": [], "label": []}, indices=[]) == {"mixed_audio": [], "soft_targets": []}
+    assert mix({"audio": [], "label": []}) == {"mixed_audio": [], "soft_targets": []}

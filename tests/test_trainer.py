@@ -245,6 +245,22 @@ def test_loss_fields_of_the_arguments_are_written_into_the_model(tmp_path):
     assert model.multi_loss.weights["center"] == 0.0
 
 
+def test_ddp_searches_for_unused_parameters_only_when_a_term_is_off(tmp_path):
+    """Trainer would search (a graph traversal per DDP step) for every PreTrainedModel."""
+    arguments = training_args(tmp_path)
+    MultiLossTrainer(model=tiny_model(), args=arguments)
+    assert arguments.ddp_find_unused_parameters is False
+    arguments = training_args(tmp_path, center_weight=0.0)  # the centers take no part
+    MultiLossTrainer(model=tiny_model(), args=arguments)
+    assert arguments.ddp_find_unused_parameters is True
+    arguments = training_args(tmp_path, kl_weight=0.0, focal_weight=0.0)  # nor the classifier
+    MultiLossTrainer(model=tiny_model(), args=arguments)
+    assert arguments.ddp_find_unused_parameters is True
+    arguments = training_args(tmp_path, ddp_find_unused_parameters=True)  # the user's choice
+    MultiLossTrainer(model=tiny_model(), args=arguments)
+    assert arguments.ddp_find_unused_parameters is True
+
+
 def test_inverse_frequency_alpha_from_train_dataset(tmp_path):
     # Labels [0, 0, 0, 0, 1, 1, 2, 2]: N = 8, alpha_k = 8 / (3 n_k) = [2/3, 4/3, 4/3].
     dataset = datasets.Dataset.from_dict(

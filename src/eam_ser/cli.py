@@ -403,7 +403,14 @@ def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
             *output_dir.glob("fold_*"),
             *output_dir.glob("final"),
         ]:
-            shutil.rmtree(stale)
+            try:
+                shutil.rmtree(stale)
+            except OSError as error:
+                # rmtree names the entry alone (relative to the folder it was clearing).
+                where = stale / error.filename if error.filename else stale
+                raise OSError(
+                    error.errno, f"could not clear the previous run: {error.strerror}", str(where)
+                ) from error
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "command": sys.argv[1:],
@@ -437,6 +444,7 @@ def command_train(args: argparse.Namespace) -> int:
     from eam_ser.crossval import (
         encoder_min_input_samples,
         is_main_process,
+        process_state,
         run_cross_validation,
         run_split,
     )
@@ -447,7 +455,11 @@ def command_train(args: argparse.Namespace) -> int:
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
+    # Every process checks the folder before any of them changes it, and only the first
+    # clears and marks it, while the others wait (several processes: torchrun, accelerate).
+    processes = process_state()
     check_output_dir(args.output_dir, args)
+    processes.wait_for_everyone()
     dataset = load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
     if args.cv:
@@ -466,6 +478,7 @@ def command_train(args: argparse.Namespace) -> int:
         if test.num_rows == 0:
             raise ValueError("data check: no usable test file left")
     prepare_output_dir(args.output_dir, args)
+    processes.wait_for_everyone()
     if report.skipped and is_main_process():
         print(f"  list: {report.write_skipped(args.output_dir / 'skipped_files.csv')}")
     if args.cv:

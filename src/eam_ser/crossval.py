@@ -748,10 +748,19 @@ def aggregate_results(
     }
 
 
+def process_state() -> PartialState:
+    """The processes of this run (torchrun, accelerate launch), joined into their group.
+
+    Without GPUs the group is gloo: a bare ``PartialState()`` there sees no distributed run
+    before `TrainingArguments` sets one up (every process would call itself the main one),
+    so it is asked for the CPU state, as ``TrainingArguments(use_cpu=True)`` does later."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def is_main_process() -> bool:
     """False in every process but the first of a multi-process run (torchrun, accelerate
     launch): only the first writes results and models."""
-    return PartialState().is_main_process
+    return process_state().is_main_process
 
 
 def strict_json(results: Mapping[str, Any]) -> str:

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import soundfile
 import torch
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 from numpy.lib.stride_tricks import sliding_window_view
@@ -810,6 +811,55 @@ class EnergyAdaptiveMixupCollator(AudioCollator, _BatchMixer, _ProcessStreams):
         self.last_parameters: MixParameters | None = None
         self.last_applied: np.ndarray | None = None
 
+    @classmethod
+    def for_model(
+        cls, model: Any, *, feature_extractor: Any = None, **settings: Any
+    ) -> EnergyAdaptiveMixupCollator:
+        """The collator a FLAM model takes: its classes, label names and encoder input.
+
+        Args:
+            model: a `FlamForSequenceClassification` (or another model with ``config.label2id``
+                and an encoder config), or the folder / Hub id of a saved one.
+            feature_extractor: the encoder's feature extractor; None takes the one saved in the
+                model's folder or, for a model object, in its encoder's checkpoint
+                (``config.encoder_config._name_or_path``, e.g. ``"openai/whisper-base"``). A
+                wav2vec-style encoder built from a config alone gets none (the collator
+                normalizes each clip itself); a Whisper one must be given one.
+            **settings: any other argument of the constructor (``p``, ``seed``, ...).
+
+        Raises:
+            ValueError: naming the fix, when a Whisper model's log-mel extractor cannot be
+                found.
+        """
+        from transformers import AutoConfig, AutoFeatureExtractor
+
+        if isinstance(model, (str, os.PathLike)):
+            config = AutoConfig.from_pretrained(model)
+            source: Any = model
+        else:
+            config = model.config
+            encoder_config = getattr(config, "encoder_config", config)
+            source = getattr(encoder_config, "_name_or_path", "") or None
+        if feature_extractor is None and source is not None:
+            try:
+                feature_extractor = AutoFeatureExtractor.from_pretrained(source)
+            except OSError:
+                feature_extractor = None
+        encoder_type = getattr(getattr(config, "encoder_config", config), "model_type", "")
+        if feature_extractor is None and encoder_type == "whisper":
+            raise ValueError(
+                "EnergyAdaptiveMixupCollator.for_model: this model's whisper encoder takes "
+                "log-mel input_features, and no feature extractor was found beside it; pass "
+                "feature_extractor=WhisperFeatureExtractor.from_pretrained(<the encoder>)"
+            )
+        if feature_extractor is not None:
+            feature_extractor.return_attention_mask = True
+            settings.setdefault("sampling_rate", feature_extractor.sampling_rate)
+        label2id = {str(name): int(index) for name, index in config.label2id.items()}
+        return cls(
+            len(label2id), feature_extractor=feature_extractor, label2id=label2id, **settings
+        )
+
     def train(self, mode: bool = True) -> EnergyAdaptiveMixupCollator:
         """Switch mixing on (or off with ``mode=False``); returns self."""
         self.training = bool(mode)
@@ -1101,6 +1151,8 @@ class EnergyAdaptiveMixupMap(_BatchMixer):
         label_column = self.label_column if self.label_column in batch else "labels"
         if label_column not in batch:
             raise ValueError(f"batch has no label column {self.label_column!r} or 'labels'")
+        if len(batch[self.audio_column]) == 0:  # datasets.map may hand over an empty batch
+            return {"mixed_audio": [], "soft_targets": []}
         first = 0 if indices is None else int(indices[0])
         names = [
             f"row {first + offset}" if indices is not None else f"batch row {offset}"
@@ -1202,15 +1254,20 @@ class EnergyAdaptiveMixup(BaseWaveformTransform, _ProcessStreams):
             )
         self.pool = pool
         self.pool_labels = pool_labels
+        self._is_dataset = is_dataset
+        self.audio_column = audio_column
+        self.label_column = label_column
+        for index in range(len(pool)):
+            self._check_partner(index)
+        # The partner drawn by randomize_parameters, decoded once for apply (audiomentations
+        # caches its sounds the same way): (index, sample rate) -> waveform.
+        self._partner_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self.min_snr_db = float(min_snr_db)
         self.max_snr_db = float(max_snr_db)
         self.max_mix_fraction = float(max_mix_fraction)
         self.min_length_samples = int(min_length_samples)
         self.label_mode = label_mode
-        self.audio_column = audio_column
-        self.label_column = label_column
         self._init_streams(seed)
-        self._is_dataset = is_dataset
 
     def get_transform_init_args(self) -> dict[str, Any]:
         """Init args for repr / serialization (the pool is summarized by its size)."""
@@ -1223,17 +1280,39 @@ class EnergyAdaptiveMixup(BaseWaveformTransform, _ProcessStreams):
             "label_mode": self.label_mode,
         }
 
-    def _partner(self, index: int, sample_rate: int) -> np.ndarray:
+    def _pool_item(self, index: int) -> Any:
         item = self.pool[index]
-        if self._is_dataset:
-            item = item[self.audio_column]
-        return load_audio(item, sample_rate, name=f"pool[{index}]")
+        return item[self.audio_column] if self._is_dataset else item
+
+    def _check_partner(self, index: int) -> None:
+        """Refuse a bad pool entry when the pool is built, not at a random later call: audio
+        in memory is checked whole (`load_audio`), a file by its header."""
+        item = self._pool_item(index)
+        if isinstance(item, Mapping) and item.get("array") is None and item.get("bytes") is None:
+            item = item.get("path", item)
+        if isinstance(item, (str, os.PathLike)):
+            try:
+                soundfile.info(os.fspath(item))
+            except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:
+                raise ValueError(f"pool[{index}]: unreadable audio file {item} ({error})") from None
+            return
+        load_audio(item, name=f"pool[{index}]")
+
+    def _partner(self, index: int, sample_rate: int) -> np.ndarray:
+        key = (index, sample_rate)
+        if self._partner_cache is None or self._partner_cache[0] != key:
+            waveform = load_audio(self._pool_item(index), sample_rate, name=f"pool[{index}]")
+            self._partner_cache = (key, waveform)
+        return self._partner_cache[1]
+
+    def __call__(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mix (with probability `p`) and return float32 (time,): integer PCM input is scaled
+        to [-1, 1) whether or not the transform applies (see `load_audio`)."""
+        return super().__call__(load_audio(samples, sample_rate, name="samples"), sample_rate)
 
     def randomize_parameters(self, samples: np.ndarray, sample_rate: int) -> None:
         """Draw ``should_apply``, the partner, mix length, offsets and SNR from this process's
         generator (``self.generator``)."""
-        # Checked whether or not the transform applies: bad input never passes through silently.
-        load_audio(samples, sample_rate, name="samples")
         generator = self._active_generator()
         self.parameters["should_apply"] = bool(generator.random() < self.p)
         self.parameters.update(mixed=False, partner_label_weight=0.0)

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,7 @@ WHISPER_FRAME_STRIDE = 2
 # Whisper's STFT hop: one mel frame per 160 samples (10 ms at 16 kHz).
 WHISPER_SAMPLES_PER_MEL_FRAME = 160
 _STD_EPS = 1e-5
+WAVLM_MASK_WARNING = "Support for mismatched key_padding_mask and attn_mask is deprecated"
 # Sampling rate of every supported pretrained speech encoder, in Hz (used in error messages).
 ENCODER_SAMPLING_RATE = 16000
 
@@ -623,12 +625,17 @@ class FlamForSequenceClassification(PreTrainedModel):
             )
         if not is_tracing():
             self._check_waveform_lengths(input_values, attention_mask)
-        outputs = self.encoder(
-            input_values,
-            attention_mask=attention_mask if self.encoder_takes_attention_mask else None,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-        )
+        with warnings.catch_warnings():
+            # transformers' WavLM attention passes a bool padding mask with its float position
+            # bias to torch's multi-head attention, which warns on every call; the masks are
+            # transformers' own, so the warning is not the caller's to act on.
+            warnings.filterwarnings("ignore", message=WAVLM_MASK_WARNING)
+            outputs = self.encoder(
+                input_values,
+                attention_mask=attention_mask if self.encoder_takes_attention_mask else None,
+                output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
         last_hidden_state = outputs.last_hidden_state
         batch, frames = last_hidden_state.shape[:2]
         if attention_mask is None:
@@ -835,7 +842,9 @@ class FlamForSequenceClassification(PreTrainedModel):
         if inputs[expected] is None or inputs[other] is not None:
             raise ValueError(
                 f"this FLAM model's {self.config.encoder_config.model_type} encoder takes {expected}, "
-                f"got input_values={input_values is not None}, input_features={input_features is not None}"
+                f"got input_values={input_values is not None}, input_features={input_features is not None}; "
+                "build the collator with EnergyAdaptiveMixupCollator.for_model(model) (or pass it "
+                "the encoder's feature_extractor=)"
             )
         if self.is_whisper:
             last_hidden_state, hidden_states, frame_mask = self._encode_log_mel(

@@ -216,6 +216,12 @@ class MultiLossTrainingArguments(TrainingArguments):
         }
 
 
+def _loss_leaves_parameters_out(settings: MultiLossSettings) -> bool:
+    """Whether some trainable head parameter takes no part in the loss: the class centers
+    when the center term is off, the classifier when both the KL and the focal term are."""
+    return settings.center_weight == 0 or (settings.kl_weight == 0 and settings.focal_weight == 0)
+
+
 def _parse_floats(focal_alpha: str) -> list[float]:
     try:
         return [float(value) for value in focal_alpha.split(",")]
@@ -322,6 +328,10 @@ class MultiLossTrainer(Trainer):
         if self.model is not None:
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
+            if args.ddp_find_unused_parameters is None:
+                # Trainer turns the search on for every PreTrainedModel, which costs a graph
+                # traversal per step under DDP; only a switched-off term leaves parameters out.
+                args.ddp_find_unused_parameters = _loss_leaves_parameters_out(self.loss_settings)
         self._term_sums: dict[str, torch.Tensor] = {}
         self._term_count = 0
         self._collator_recorder: _CollatorStateRecorder | None = None
