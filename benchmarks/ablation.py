@@ -633,6 +633,12 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _terminate_like_ctrl_c(signal_number: int, frame: Any) -> None:
+    """SIGTERM (``kill``, a job scheduler) stops the run as Ctrl-C does: without it the main
+    process died alone and its spawned workers trained on, orphaned, for nothing."""
+    raise KeyboardInterrupt
+
+
 def row_settings(name: str, args: argparse.Namespace, grid: Grid | None = None) -> dict[str, Any]:
     """What a row was run with, for the JSON: its resolved `ExperimentConfig` (seed aside)."""
     grid = ABLATION if grid is None else grid
@@ -833,6 +839,7 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
         write_report(args.output, report)
         print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
 
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     # Spawned workers: a CUDA context cannot be inherited by fork.
     pool = ProcessPoolExecutor(
         max_workers=args.workers,

@@ -76,7 +76,8 @@ def _command_line(pid: int) -> str:
         return ""
 
 
-def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_dir):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_dir, stop):
     output = tmp_path / "ablation_interrupted.json"
     process = subprocess.Popen(
         [
@@ -105,7 +106,7 @@ def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_
     time.sleep(25)  # the spawned workers are training by now
     workers = _descendants(process.pid)
     assert len(workers) >= 2
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 130, stdout[-3000:]
     assert "interrupted: 0 finished runs" in stdout

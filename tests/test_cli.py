@@ -155,6 +155,34 @@ def test_augment_writes_mixed_audio_and_soft_labels(corpus: Path, tmp_path: Path
     assert (tmp_path / "again" / "soft_labels.csv").read_text() == first
 
 
+def test_augment_keeps_files_that_share_a_name_apart(tmp_path: Path, capsys) -> None:
+    """Label folders repeat file names: angry/a.flac and sad/a.flac are two outputs."""
+    rng = np.random.default_rng(0)
+    for label in ("angry", "sad"):
+        (tmp_path / "in" / label).mkdir(parents=True)
+        for stem in ("a", "b"):
+            clip = (0.1 * rng.standard_normal(8000)).astype(np.float32)
+            sf.write(tmp_path / "in" / label / f"{stem}.flac", clip, 16000)
+    sf.write(tmp_path / "in" / "sad" / "b.wav", rng.standard_normal(8000) * 0.1, 16000)
+    out = tmp_path / "out"
+    assert main(["augment", str(tmp_path / "in"), str(out), "--seed", "0"]) == 0
+    assert "wrote 5 mixed files" in capsys.readouterr().out
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*.flac"))
+    assert files == [
+        "angry/a_eam.flac",
+        "angry/b_eam.flac",
+        "sad/a_eam.flac",
+        "sad/b_flac_eam.flac",
+        "sad/b_wav_eam.flac",
+    ]
+    with (out / "soft_labels.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["file"] for row in rows) == files
+    for row in rows:  # each row describes the audio in its file
+        assert Path(row["source"]).parent.name == Path(row["file"]).parent.name == row["label"]
+        assert sf.info(out / row["file"]).frames == sf.info(row["source"]).frames
+
+
 def test_bad_input_returns_status_2(corpus: Path, tmp_path: Path, capsys) -> None:
     assert main(["train", "--data", str(corpus), "--cv", "--push-to-hub"]) == 2
     assert "--push-to-hub needs --hub-model-id" in capsys.readouterr().err

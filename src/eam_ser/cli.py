@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -799,13 +801,14 @@ def command_augment(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     mixed = dataset.map(mixer, batched=True, batch_size=args.batch_size, with_indices=True)
+    names = augmented_file_names([Path(path) for path in dataset["audio"]])
     args.output.mkdir(parents=True, exist_ok=True)
     with (args.output / "soft_labels.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "source", "label", *labels])
-        for row in mixed:
+        for row, name in zip(mixed, names, strict=True):
             source = Path(row["audio"])
-            name = f"{source.stem}_eam.flac"
+            (args.output / name).parent.mkdir(parents=True, exist_ok=True)
             sf.write(
                 args.output / name,
                 np.asarray(row["mixed_audio"], dtype=np.float32),
@@ -819,8 +822,30 @@ def command_augment(args: argparse.Namespace) -> int:
                     *(f"{v:.4f}" for v in row["soft_targets"]),
                 ]
             )
-    print(f"wrote {mixed.num_rows} mixed files and soft_labels.csv to {args.output}")
+    written = sum(1 for name in names if (args.output / name).is_file())
+    print(f"wrote {written} mixed files and soft_labels.csv to {args.output}")
     return 0
+
+
+def augmented_file_names(sources: Sequence[Path]) -> list[str]:
+    """One distinct output name per source file: its path below the sources' common folder,
+    with ``_eam.flac`` for the extension (``angry/a.wav`` -> ``angry/a_eam.flac``), so files
+    that share a name in label or speaker folders never overwrite each other. Sources that
+    differ only by extension keep it in the name (``a_wav_eam.flac``, ``a_flac_eam.flac``)."""
+    resolved = [source.resolve() for source in sources]
+    root = Path(os.path.commonpath([source.parent for source in resolved])) if resolved else None
+    relative = [source.relative_to(root) for source in resolved]
+    stems = Counter(path.with_suffix("") for path in relative)
+    return [
+        str(
+            path.with_name(
+                f"{path.stem}_{path.suffix.lstrip('.').lower()}_eam.flac"
+                if stems[path.with_suffix("")] > 1
+                else f"{path.stem}_eam.flac"
+            )
+        )
+        for path in relative
+    ]
 
 
 COMMANDS = {
