@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -69,6 +70,8 @@ def _positive(kind: type) -> Any:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"
@@ -377,10 +380,11 @@ def run_data_check(
 
 
 def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
-    """Refuse, before any work, a non-empty folder that is not an eam-ser run (unless
-    --overwrite) and --resume without a run to continue."""
+    """Refuse, before any work, a folder that cannot be written, a non-empty folder that is
+    not an eam-ser run (unless --overwrite) and --resume without a run to continue."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output-dir {output_dir} is a file, not a folder")
+    check_writable(output_dir, "--output-dir")
     marker = output_dir / RUN_MARKER
     if output_dir.is_dir() and any(output_dir.iterdir()) and not marker.is_file():
         if not args.overwrite:
@@ -390,6 +394,23 @@ def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
             )
     if args.resume and not marker.is_file():
         raise ValueError(f"--resume: {output_dir} holds no eam-ser run to continue")
+
+
+def check_writable(folder: Path, argument: str) -> None:
+    """Raise ValueError naming `argument` when `folder` (or, while it does not exist, the
+    nearest folder above it, where it would be made) cannot take a new file."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{argument} {folder}: {existing} is a file, so the folder cannot be made")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{argument} {folder}: cannot write in {existing} ({error.strerror})"
+        ) from None
 
 
 def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
@@ -433,8 +454,10 @@ def load_model(name_or_path: str) -> tuple[FlamForSequenceClassification, Any]:
     """A saved FLAM model and its feature extractor (folder or Hub id), in eval mode."""
     from transformers import AutoFeatureExtractor
 
+    from eam_ser.inference import check_model_source
     from eam_ser.modeling_flam import FlamForSequenceClassification
 
+    check_model_source(name_or_path)
     model = FlamForSequenceClassification.from_pretrained(name_or_path)
     return model.eval(), AutoFeatureExtractor.from_pretrained(name_or_path)
 
@@ -454,6 +477,8 @@ def command_train(args: argparse.Namespace) -> int:
 
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push-to-hub needs --hub-model-id (e.g. user/flam-emodb)")
+    if args.folds and not args.cv:
+        raise ValueError("--folds chooses cross-validation folds: it needs --cv")
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)

@@ -165,6 +165,28 @@ class TrainingSettings:
             )
 
 
+_SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def check_field_types(cls: type, values: Mapping[str, Any], where: str) -> None:
+    """Raise ValueError naming `where` and the key when a value of `values` does not have the
+    scalar type its dataclass field of `cls` declares (``int``, ``float``, ``bool``, ``str``,
+    optionally ``| None``); other annotations are left to the class's own checks."""
+    annotations = {field.name: str(field.type) for field in dataclasses.fields(cls)}
+    for key, value in values.items():
+        parts = [part.strip() for part in annotations.get(key, "").split("|")]
+        optional = "None" in parts
+        kinds = [part for part in parts if part != "None"]
+        if len(kinds) != 1 or kinds[0] not in _SCALAR_TYPES or (value is None and optional):
+            continue
+        accepted = _SCALAR_TYPES[kinds[0]]
+        if not isinstance(value, accepted) or (kinds[0] != "bool" and isinstance(value, bool)):
+            raise ValueError(
+                f"{where}[{key!r}] must be {'an' if kinds[0] == 'int' else 'a'} {kinds[0]}"
+                f"{' or null' if optional else ''}, got {value!r}"
+            )
+
+
 BASELINE_MIXING_OPTIONS = {"whole_clip": {"target"}, "mixup": {"alpha"}}
 """`ExperimentConfig.baseline_mixing` methods and the options each takes."""
 
@@ -231,7 +253,7 @@ class ExperimentConfig:
         }
         top_level = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - top_level)
-        if "learning_rate" in (values.get("training") or {}):
+        if isinstance(values.get("training"), Mapping) and "learning_rate" in values["training"]:
             raise ValueError(
                 "config['training']: 'learning_rate' was split into 'head_learning_rate' and "
                 "'encoder_learning_rate' (eam-ser 0.3); give those instead"
@@ -241,12 +263,17 @@ class ExperimentConfig:
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
             if key in sections:
+                if value is not None and not isinstance(value, Mapping):
+                    raise ValueError(
+                        f"config[{key!r}] must be a mapping of settings, got {value!r}"
+                    )
                 known = {f.name for f in dataclasses.fields(sections[key])}
                 unknown = sorted(set(value or {}) - known)
                 if unknown:
                     raise ValueError(
                         f"config[{key!r}]: unknown keys {unknown}; known: {sorted(known)}"
                     )
+                check_field_types(sections[key], value or {}, f"config[{key!r}]")
                 kwargs[key] = sections[key](**(value or {}))
             else:
                 kwargs[key] = value
@@ -257,7 +284,12 @@ class ExperimentConfig:
         """Load a YAML (``.yaml``/``.yml``) or JSON file holding the nested dict."""
         path = Path(path)
         text = path.read_text(encoding="utf-8")
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        try:
+            values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise ValueError(
+                f"config file {path}: not valid {path.suffix[1:].upper() or 'YAML'}: {error}"
+            ) from None
         if not isinstance(values, Mapping):
             raise ValueError(f"config file {path} must hold a mapping, got {type(values).__name__}")
         return cls.from_dict(values)
@@ -648,6 +680,7 @@ def save_model(
     folder = Path(folder)
     if not is_main_process():
         return folder
+    model.check_finite(f"saving {folder}")
     model.save_pretrained(folder)
     feature_extractor.save_pretrained(folder)
     if results is not None:

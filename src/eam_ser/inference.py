@@ -15,6 +15,7 @@ Segmentation: `eam_ser.segmentation`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "EmotionRecognizer",
     "RecordingPrediction",
     "SegmentPrediction",
+    "check_model_source",
     "limit_allocator_growth",
 ]
 
@@ -105,6 +107,49 @@ def limit_allocator_growth() -> bool:
 # --------------------------------------------------------------------------------- recognizer
 
 
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def check_model_source(name_or_path: str | Path, *, weights: bool = True) -> None:
+    """Refuse, naming the path, what cannot be a saved model before transformers tries it.
+
+    A local folder must hold ``config.json`` and ``preprocessor_config.json`` and, with
+    `weights`, readable ``model.safetensors`` (its header is checked against the file size, so
+    a truncated copy is found here); a name that is no local path must look like a Hub id
+    (``user/model``).
+
+    Raises:
+        ValueError: a missing path, a file given as the model, a folder without those files,
+            or truncated weights.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        if HUB_ID.match(str(name_or_path)) and not str(name_or_path).startswith("."):
+            return
+        raise ValueError(f"model {name_or_path}: no such folder (and not a Hub id user/model)")
+    if not path.is_dir():
+        raise ValueError(
+            f"model {path}: a file, not a model folder (a folder saved by eam-ser train, with "
+            "config.json); is the model argument first?"
+        )
+    for name in ("config.json", "preprocessor_config.json"):
+        if not (path / name).is_file():
+            raise ValueError(f"model {path}: no {name}: not a saved model folder")
+    weights_file = path / "model.safetensors"
+    if not weights or not weights_file.is_file():
+        return
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(weights_file, framework="pt"):
+            pass
+    except (SafetensorError, OSError) as error:
+        raise ValueError(
+            f"{weights_file}: unreadable weights ({error}); the file is truncated or damaged: "
+            "copy it again or retrain"
+        ) from None
+
+
 class EmotionRecognizer:
     """Scores clips and recordings with a trained model (see the module docstring).
 
@@ -127,6 +172,9 @@ class EmotionRecognizer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_finite = getattr(model, "check_finite", None)
+        if callable(check_finite):
+            check_finite(getattr(model.config, "_name_or_path", "") or "EmotionRecognizer")
         self.model = model
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size
@@ -149,6 +197,7 @@ class EmotionRecognizer:
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_model_source(name_or_path, weights=backend == "torch")
         extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
         if backend == "onnxruntime":
             from eam_ser.export import OnnxEmotionModel

@@ -522,6 +522,27 @@ class FlamForSequenceClassification(PreTrainedModel):
         config.encoder_config._attn_implementation = encoder_attention
         return cls(config, encoder=encoder).to(dtype)
 
+    def non_finite_parameters(self) -> list[str]:
+        """Names of the parameters and buffers holding NaN or infinity (a diverged run)."""
+        tensors = [*self.named_parameters(), *self.named_buffers()]
+        return [
+            name
+            for name, tensor in tensors
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ]
+
+    def check_finite(self, where: str) -> None:
+        """Raise ValueError naming `where` and the first bad tensors when any parameter or
+        buffer is NaN or infinite: a diverged model must not be saved or used."""
+        bad = self.non_finite_parameters()
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise ValueError(
+                f"{where}: the model has non-finite weights ({shown}): training diverged; "
+                "retrain with lower learning rates (--head-learning-rate, "
+                "--encoder-learning-rate)"
+            )
+
     # -- freezing policy --------------------------------------------------------------------
 
     def _feature_encoder_modules(self) -> list[nn.Module]:

@@ -47,7 +47,12 @@ from .losses import (
     inverse_frequency_weights,
 )
 
-__all__ = ["EncoderFreezeCallback", "MultiLossTrainer", "MultiLossTrainingArguments"]
+__all__ = [
+    "EncoderFreezeCallback",
+    "MultiLossTrainer",
+    "MultiLossTrainingArguments",
+    "TrainingDivergedError",
+]
 
 logger = logging.get_logger(__name__)
 
@@ -214,6 +219,10 @@ class MultiLossTrainingArguments(TrainingArguments):
         return {
             name: getattr(self, name) for name in _LOSS_FIELDS if getattr(self, name) is not None
         }
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite: training stops before the weights are used."""
 
 
 def _loss_leaves_parameters_out(settings: MultiLossSettings) -> bool:
@@ -456,6 +465,14 @@ class MultiLossTrainer(Trainer):
                 "labels; MultiLossTrainer needs a model that computes the MLL objective"
             )
         loss = outputs["loss"]
+        if model.training and not bool(torch.isfinite(loss.detach()).all()):
+            raise TrainingDivergedError(
+                f"training diverged at step {self.state.global_step + 1}: the loss is "
+                f"{float(loss.detach()):.4g} (terms: "
+                + ", ".join(f"{name} {float(value.detach()):.4g}" for name, value in terms.items())
+                + "); lower the learning rates (head_learning_rate, encoder_learning_rate) or "
+                "check the inputs. Nothing was saved as the model."
+            )
         if (
             "supcon" in terms
             and model.training

@@ -1,0 +1,152 @@
+"""Faults and bad input met through the `eam-ser` entry point: each test walks the user's
+command and checks the status, the message and what is (not) left on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from eam_ser.cli import main
+from test_crossval import TINY_CONFIG, write_tone_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    write_tone_corpus(folder)
+    (folder / "tiny.json").write_text(json.dumps(TINY_CONFIG))
+    return folder
+
+
+def train_command(corpus: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--data",
+        str(corpus),
+        "--test-speakers",
+        "s4",
+        "--config",
+        str(corpus / "tiny.json"),
+        "--max-steps",
+        "3",
+        "--output-dir",
+        str(output),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("run") / "model"
+    assert main(train_command(corpus, output)) == 0
+    return output
+
+
+def status_of(argv: list[str]) -> int:
+    """The exit status of ``eam-ser ARGV``: returned, or raised by argparse."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return int(exit.code)
+
+
+def test_a_diverging_run_stops_with_an_error_and_saves_no_model(corpus, tmp_path, capsys):
+    output = tmp_path / "diverged"
+    assert status_of(train_command(corpus, output, "--head-learning-rate", "1e30")) == 2
+    error = capsys.readouterr().err
+    assert "training diverged at step" in error or "non-finite weights" in error
+    assert "learning rate" in error
+    assert not (output / "model.safetensors").exists()
+    assert not (output / "results.json").exists()
+
+
+def test_predict_and_evaluate_refuse_a_model_with_non_finite_weights(
+    corpus, trained, tmp_path, capsys
+):
+    from eam_ser.modeling_flam import FlamForSequenceClassification
+
+    model = FlamForSequenceClassification.from_pretrained(trained)
+    with torch.no_grad():
+        model.classifier.weight[0, 0] = float("nan")
+    broken = tmp_path / "broken"
+    model.save_pretrained(broken)
+    for name in ("preprocessor_config.json",):
+        (broken / name).write_bytes((trained / name).read_bytes())
+    clip = next(corpus.rglob("*.wav"))
+    assert main(["predict", str(broken), str(clip)]) == 2
+    error = capsys.readouterr().err
+    assert "non-finite weights (classifier.weight)" in error and str(broken) in error
+    status = main(["evaluate", str(broken), "--data", str(corpus), "--test-speakers", "s4"])
+    assert status == 2
+    assert "non-finite weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "inf"], "--epochs: must be finite, got inf"),
+        (["--head-learning-rate", "inf"], "--head-learning-rate: must be finite, got inf"),
+        (["--folds", "1"], "--folds chooses cross-validation folds: it needs --cv"),
+    ],
+)
+def test_bad_arguments_are_named_before_any_work(corpus, tmp_path, capsys, extra, message):
+    output = tmp_path / "run"
+    assert status_of(train_command(corpus, output, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "training:\n  max_steps: two\n",
+            "config['training']['max_steps'] must be an int, got 'two'",
+        ),
+        ("training: [unclosed\n", "not valid YAML"),
+        ("eam: 0.5\n", "config['eam'] must be a mapping of settings, got 0.5"),
+    ],
+)
+def test_bad_config_files_are_named(corpus, tmp_path, capsys, text, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    command = train_command(corpus, tmp_path / "run")
+    command[command.index("--config") + 1] = str(config)
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    if "YAML" in message:
+        assert str(config) in error and "line 1" in error
+
+
+def test_model_arguments_that_are_no_model_are_named(corpus, trained, tmp_path, capsys):
+    clip = next(corpus.rglob("*.wav"))
+    cases = {
+        str(tmp_path / "missing"): "no such folder",
+        str(clip): "a file, not a model folder",
+        str(tmp_path): "no config.json: not a saved model folder",
+    }
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (truncated / name).write_bytes((trained / name).read_bytes())
+    weights = (trained / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    cases[str(truncated)] = f"{truncated / 'model.safetensors'}: unreadable weights"
+    for model, message in cases.items():
+        assert main(["predict", model, str(clip)]) == 2, model
+        assert message in capsys.readouterr().err, model
+
+
+def test_an_output_folder_that_cannot_be_made_is_found_before_the_data_check(
+    corpus, tmp_path, capsys
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(train_command(corpus, blocker / "run")) == 2
+    captured = capsys.readouterr()
+    assert f"--output-dir {blocker / 'run'}: {blocker} is a file" in captured.err
+    assert "data check" not in captured.out
