@@ -150,3 +150,65 @@ def test_an_output_folder_that_cannot_be_made_is_found_before_the_data_check(
     captured = capsys.readouterr()
     assert f"--output-dir {blocker / 'run'}: {blocker} is a file" in captured.err
     assert "data check" not in captured.out
+
+
+def test_a_previous_run_is_kept_unless_resumed_or_overwritten(corpus, tmp_path, capsys):
+    output = tmp_path / "run"
+    assert main(train_command(corpus, output, "--save-steps", "2")) == 0
+    capsys.readouterr()
+    checkpoint = output / "trainer" / "checkpoint-3"
+    assert checkpoint.is_dir()
+    # The same command again (after an interruption, or by mistake) deletes nothing.
+    assert main(train_command(corpus, output, "--save-steps", "2")) == 2
+    error = capsys.readouterr().err
+    assert f"--output-dir {output} holds a previous run (trainer/ (checkpoint-3)" in error
+    assert "results.json" in error and "model.safetensors" in error
+    assert "--resume" in error and "--overwrite" in error
+    assert checkpoint.is_dir() and (output / "model.safetensors").is_file()
+    assert main(train_command(corpus, output, "--max-steps", "2", "--overwrite")) == 0
+    assert not checkpoint.exists()
+    assert sorted(p.name for p in (output / "trainer").iterdir()) == ["checkpoint-2"]
+    assert not (output / ".eam_ser_train.lock").exists()  # released at the end
+
+
+def test_the_output_folder_is_locked_while_a_run_writes_it(corpus, tmp_path, capsys):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    output = tmp_path / "run"
+    output.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": 0}
+        (output / ".eam_ser_train.lock").write_text(json.dumps(lock))
+        assert main(train_command(corpus, output)) == 2
+        assert (
+            f"being written by another eam-ser train (pid {holder.pid}" in capsys.readouterr().err
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    # Its holder died (kill -9): the lock is taken over.
+    assert main(train_command(corpus, output)) == 0
+    assert not (output / ".eam_ser_train.lock").exists()
+
+    # Two trainings started at once into one new folder: one runs, the other is refused.
+    together = tmp_path / "together"
+    command = [str(Path(sys.executable).parent / "eam-ser"), *train_command(corpus, together)]
+    runs = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
+    assert sorted(status for status, _ in outcomes) == [0, 2], outcomes
+    refused = next(error for status, error in outcomes if status == 2)
+    assert "being written by another eam-ser train" in refused or "holds a previous run" in refused
+    assert json.loads((together / "results.json").read_text())["folds"][0]["num_test"] == 4

@@ -291,9 +291,12 @@ def test_output_dir_guard_and_filesystem_errors(corpus, tmp_path, capsys):
     assert f"--output-dir {a_file} is a file, not a folder" in error_of(capsys)
     assert main(train_args(corpus, a_file / "sub", "--max-steps", "2")) == 2
     message = error_of(capsys)
-    # One line after the data check's progress bar, no traceback.
+    # One line, before the data check (issue 23: the folder is checked first), no traceback.
     error_lines = [line for line in message.splitlines() if "eam-ser train: error" in line]
-    assert error_lines == [f"eam-ser train: error: Not a directory: {a_file / 'sub'}"]
+    assert error_lines == [
+        f"eam-ser train: error: --output-dir {a_file / 'sub'}: {a_file} is a file, so the "
+        "folder cannot be made"
+    ]
     assert "Traceback" not in message
     assert main(train_args(corpus, tmp_path / "fresh", "--max-steps", "2", "--resume")) == 2
     assert "holds no eam-ser run to continue" in error_of(capsys)

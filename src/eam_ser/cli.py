@@ -19,15 +19,17 @@ Settings: defaults < ``--config file.yaml|json`` (the nested `ExperimentConfig` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,13 @@ if TYPE_CHECKING:
 RUN_MARKER = "eam_ser_run.json"
 """Written into every `eam-ser train` output folder; a non-empty folder without it is refused
 unless --overwrite is given."""
+RUN_LOCK = ".eam_ser_train.lock"
+"""Held (created exclusively, holding the pid and host) by the `eam-ser train` writing a
+folder, for the run's lifetime; a second run into the folder is refused while its holder
+lives, and a lock left by a process that died is taken over."""
+PREVIOUS_RUN_OUTPUTS = ("trainer", "fold_*", "final", "model", "results.json", "model.safetensors")
+"""What marks a run folder as holding work a new run would replace: checkpoints, finished
+folds, a finished model or its results."""
 INTERRUPTED_EXIT_STATUS = 130
 
 # ------------------------------------------------------------------------------------- parser
@@ -140,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--overwrite",
         action="store_true",
-        help="write into a non-empty --output-dir that is not an eam-ser run folder",
+        help="replace the previous run in --output-dir (its checkpoints, folds, model and "
+        "results are deleted), or write into a non-empty folder that is not an eam-ser run",
     )
     train.add_argument(
         "--resume",
@@ -386,7 +396,12 @@ def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
         raise ValueError(f"--output-dir {output_dir} is a file, not a folder")
     check_writable(output_dir, "--output-dir")
     marker = output_dir / RUN_MARKER
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not marker.is_file():
+    entries = (
+        [path for path in output_dir.iterdir() if path.name != RUN_LOCK]
+        if output_dir.is_dir()
+        else []
+    )
+    if entries and not marker.is_file():
         if not args.overwrite:
             raise ValueError(
                 f"--output-dir {output_dir} is not empty and is not an eam-ser run folder (no "
@@ -394,6 +409,80 @@ def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
             )
     if args.resume and not marker.is_file():
         raise ValueError(f"--resume: {output_dir} holds no eam-ser run to continue")
+    previous = previous_run_outputs(output_dir) if marker.is_file() else []
+    if previous and not (args.resume or args.overwrite):
+        raise ValueError(
+            f"--output-dir {output_dir} holds a previous run ({', '.join(previous)}): pass "
+            "--resume to continue it, or --overwrite to delete it and start again"
+        )
+
+
+def previous_run_outputs(output_dir: Path) -> list[str]:
+    """The `PREVIOUS_RUN_OUTPUTS` present in `output_dir`, by name (checkpoints listed)."""
+    found = []
+    for pattern in PREVIOUS_RUN_OUTPUTS:
+        for path in sorted(output_dir.glob(pattern)):
+            if path.name == "trainer":
+                checkpoints = sorted(p.name for p in path.glob("checkpoint-*"))
+                found.append(f"trainer/ ({', '.join(checkpoints) or 'no checkpoint'})")
+            else:
+                found.append(path.name + ("/" if path.is_dir() else ""))
+    return found
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: Path, enabled: bool) -> Iterator[None]:
+    """Hold `RUN_LOCK` in `output_dir` while the block runs (when `enabled`: the first
+    process of a run), so two trainings never write one folder at once.
+
+    Raises:
+        ValueError: another live process holds the lock, naming it.
+    """
+    if not enabled:
+        yield
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lock = output_dir / RUN_LOCK
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    for _ in range(2):
+        try:
+            with open(lock, "x", encoding="utf-8") as handle:
+                json.dump(holder, handle)
+            break
+        except FileExistsError:
+            try:
+                other = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                other = {}
+            if _process_alive(other):
+                raise ValueError(
+                    f"--output-dir {output_dir} is being written by another eam-ser train "
+                    f"(pid {other.get('pid')} on {other.get('host')}, since "
+                    f"{time.strftime('%H:%M:%S', time.localtime(other.get('started', 0)))}): "
+                    "wait for it or choose another folder"
+                ) from None
+            # The holder died without releasing it (kill -9, a crash): take it over.
+            lock.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _process_alive(holder: dict[str, Any]) -> bool:
+    """Whether the process recorded in a lock still runs (a lock from another host, which
+    cannot be checked from here, counts as alive)."""
+    if not holder.get("pid"):
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_writable(folder: Path, argument: str) -> None:
@@ -422,9 +511,10 @@ def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
         return
     if not args.resume:
         for stale in [
-            *output_dir.glob("trainer"),
-            *output_dir.glob("fold_*"),
-            *output_dir.glob("final"),
+            path
+            for pattern in PREVIOUS_RUN_OUTPUTS
+            for path in output_dir.glob(pattern)
+            if path.is_dir()
         ]:
             try:
                 shutil.rmtree(stale)
@@ -466,14 +556,7 @@ def load_model(name_or_path: str) -> tuple[FlamForSequenceClassification, Any]:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from eam_ser.crossval import (
-        encoder_min_input_samples,
-        is_main_process,
-        process_state,
-        run_cross_validation,
-        run_split,
-    )
-    from eam_ser.modelcard import push_to_hub
+    from eam_ser.crossval import process_state
 
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push-to-hub needs --hub-model-id (e.g. user/flam-emodb)")
@@ -486,7 +569,26 @@ def command_train(args: argparse.Namespace) -> int:
     # clears and marks it, while the others wait (several processes: torchrun, accelerate).
     processes = process_state()
     check_output_dir(args.output_dir, args)
-    processes.wait_for_everyone()
+    created = not args.output_dir.exists()
+    try:
+        with output_lock(args.output_dir, processes.is_main_process):
+            processes.wait_for_everyone()
+            return _train(args, config, processes)
+    finally:
+        if created and args.output_dir.is_dir() and not any(args.output_dir.iterdir()):
+            args.output_dir.rmdir()  # nothing was written: leave no empty folder behind
+
+
+def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -> int:
+    """`command_train` once the output folder is checked and locked."""
+    from eam_ser.crossval import (
+        encoder_min_input_samples,
+        is_main_process,
+        run_cross_validation,
+        run_split,
+    )
+    from eam_ser.modelcard import push_to_hub
+
     dataset = load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
     if args.cv:
