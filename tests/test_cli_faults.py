@@ -212,3 +212,39 @@ def test_the_output_folder_is_locked_while_a_run_writes_it(corpus, tmp_path, cap
     refused = next(error for status, error in outcomes if status == 2)
     assert "being written by another eam-ser train" in refused or "holds a previous run" in refused
     assert json.loads((together / "results.json").read_text())["folds"][0]["num_test"] == 4
+
+
+def test_resume_takes_the_newest_complete_checkpoint(corpus, tmp_path, capsys):
+    """A checkpoint cut short (killed while written, a full disk) is skipped and named."""
+    output = tmp_path / "run"
+    assert main(train_command(corpus, output, "--max-steps", "4", "--save-steps", "2")) == 0
+    trainer = output / "trainer"
+    # Training keeps the last checkpoint only; make the state of an interruption after step 4
+    # began to be written: checkpoint-2 complete, checkpoint-4 half-written.
+    complete = trainer / "checkpoint-4"
+    import shutil
+
+    shutil.copytree(complete, trainer / "checkpoint-2")
+    state = json.loads((trainer / "checkpoint-2" / "trainer_state.json").read_text())
+    state["global_step"] = 2
+    (trainer / "checkpoint-2" / "trainer_state.json").write_text(json.dumps(state))
+    optimizer = (complete / "optimizer.pt").read_bytes()
+    (complete / "optimizer.pt").write_bytes(optimizer[: len(optimizer) // 2])
+    capsys.readouterr()
+    assert (
+        main(train_command(corpus, output, "--max-steps", "4", "--save-steps", "2", "--resume"))
+        == 0
+    )
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    assert "skipping the incomplete" in shown and "optimizer.pt is truncated" in shown
+    assert f"resuming from {trainer / 'checkpoint-2'}" in captured.out + captured.err
+    # Every checkpoint broken: stop and say how to recover.
+    for checkpoint in trainer.glob("checkpoint-*"):
+        (checkpoint / "trainer_state.json").unlink()
+    assert main(train_command(corpus, output, "--resume")) == 2
+    error = capsys.readouterr().err
+    assert (
+        "resume: no complete checkpoint in" in error and "no readable trainer_state.json" in error
+    )
+    assert "--overwrite" in error

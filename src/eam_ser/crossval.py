@@ -42,7 +42,6 @@ from transformers import (
     WavLMConfig,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from eam_ser.audio import DEFAULT_SAMPLING_RATE
 from eam_ser.configuration_flam import FlamConfig
@@ -59,7 +58,11 @@ from eam_ser.metrics import plot_confusion_matrix, ser_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupSettings
 from eam_ser.modelcard import render_model_card, results_markdown
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.trainer import (
+    MultiLossTrainer,
+    MultiLossTrainingArguments,
+    last_complete_checkpoint,
+)
 
 # Learning rates when `TrainingSettings` leaves them None. The head (FLAM, projector,
 # classifier, centers) always starts from scratch, so it trains at a from-scratch rate whether
@@ -602,9 +605,9 @@ def train_model(
         processing_class=feature_extractor,
         compute_metrics=_validation_ua if validation_dataset is not None else None,
     )
-    checkpoint = (
-        get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
-    )
+    checkpoint, skipped = last_complete_checkpoint(output_dir) if resume else (None, [])
+    for path, problem in skipped:
+        tqdm.write(f"resume: skipping the incomplete {path} ({problem})")
     if checkpoint is not None:
         tqdm.write(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)

@@ -27,16 +27,17 @@ import contextlib
 import dataclasses
 import json
 import os
+import zipfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from .losses import (
@@ -219,6 +220,80 @@ class MultiLossTrainingArguments(TrainingArguments):
         return {
             name: getattr(self, name) for name in _LOSS_FIELDS if getattr(self, name) is not None
         }
+
+
+CHECKPOINT_ARCHIVES = ("optimizer.pt", "scheduler.pt")
+"""Files of a checkpoint saved by torch.save (zip archives, whose directory is at the end:
+a truncated copy has none)."""
+
+
+def checkpoint_problem(folder: str | os.PathLike) -> str | None:
+    """Why the checkpoint `folder` cannot be resumed from (None: it is complete).
+
+    Checks what a write cut short (kill -9, a full disk) leaves broken: a missing or invalid
+    ``trainer_state.json``, ``model.safetensors`` whose header does not match its size, and a
+    truncated ``optimizer.pt`` / ``scheduler.pt``.
+    """
+    folder = Path(folder)
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no readable trainer_state.json"
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return "no model.safetensors"
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(weights, framework="pt"):
+            pass
+    except (SafetensorError, OSError):
+        return "model.safetensors is truncated or damaged"
+    for name in CHECKPOINT_ARCHIVES:
+        path = folder / name
+        if not path.is_file():
+            return f"no {name}"
+        try:
+            with zipfile.ZipFile(path):
+                pass
+        except (zipfile.BadZipFile, OSError):
+            return f"{name} is truncated or damaged"
+    return None
+
+
+def last_complete_checkpoint(
+    output_dir: str | os.PathLike,
+) -> tuple[str | None, list[tuple[str, str]]]:
+    """The newest ``checkpoint-N`` of `output_dir` that `checkpoint_problem` finds complete
+    (None when there is no checkpoint at all), and the newer incomplete ones skipped on the
+    way, as ``(path, problem)`` pairs.
+
+    Raises:
+        ValueError: checkpoints exist but none is complete (naming each and how to recover).
+    """
+    folder = Path(output_dir)
+    checkpoints = (
+        sorted(
+            (path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()),
+            key=lambda path: int(path.name.split("-")[-1]),
+            reverse=True,
+        )
+        if folder.is_dir()
+        else []
+    )
+    skipped = []
+    for checkpoint in checkpoints:
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return str(checkpoint), [(str(path), reason) for path, reason in skipped]
+        skipped.append((checkpoint, problem))
+    if skipped:
+        listed = "; ".join(f"{path.name}: {reason}" for path, reason in skipped)
+        raise ValueError(
+            f"resume: no complete checkpoint in {folder} ({listed}); delete the broken ones to "
+            "start again from the newest complete one, or rerun with --overwrite (from scratch)"
+        )
+    return None, []
 
 
 class TrainingDivergedError(ValueError):
@@ -672,7 +747,10 @@ class MultiLossTrainer(Trainer):
         """
         if resume_from_checkpoint is True:
             # None is left to Trainer, which raises its own error.
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir) or True
+            checkpoint, skipped = last_complete_checkpoint(self.args.output_dir)
+            for path, problem in skipped:
+                logger.warning(f"resume: skipping the incomplete {path} ({problem})")
+            resume_from_checkpoint = checkpoint or True
         if isinstance(resume_from_checkpoint, (str, os.PathLike)):
             self._load_collator_state(os.fspath(resume_from_checkpoint))
         return super().train(
