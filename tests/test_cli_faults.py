@@ -248,3 +248,39 @@ def test_resume_takes_the_newest_complete_checkpoint(corpus, tmp_path, capsys):
         "resume: no complete checkpoint in" in error and "no readable trainer_state.json" in error
     )
     assert "--overwrite" in error
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_one_bad_file_loses_no_prediction(corpus, trained, tmp_path, capsys, suffix):
+    import numpy as np
+    import soundfile as sf
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    good = sorted(corpus.rglob("*.wav"))[:3]
+    for index, clip in enumerate(good):
+        (inputs / f"{index}_good.wav").write_bytes(clip.read_bytes())
+    sf.write(inputs / "1_silent.wav", np.zeros(16000, np.float32), 16000)
+    output = tmp_path / f"predictions{suffix}"
+
+    def predicted_files() -> list[str]:
+        if suffix == ".json":
+            return [Path(row["file"]).name for row in json.loads(output.read_text())]
+        import csv
+
+        with output.open() as handle:
+            rows = [row for row in csv.DictReader(handle) if row["kind"] == "recording"]
+        return [Path(row["file"]).name for row in rows]
+
+    # Sorted: 0_good, 1_good, 1_silent, 2_good. Stopping at the silent file keeps the two before.
+    assert main(["predict", str(trained), str(inputs), "--output", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "1_silent.wav" in error and "--on-bad-audio skip" in error and str(output) in error
+    assert predicted_files() == ["0_good.wav", "1_good.wav"]
+    status = main(
+        ["predict", str(trained), str(inputs), "--output", str(output), "--on-bad-audio", "skip"]
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 of 4 files (--on-bad-audio skip):" in out and "1_silent.wav" in out
+    assert predicted_files() == ["0_good.wav", "1_good.wav", "2_good.wav"]

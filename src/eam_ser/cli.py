@@ -253,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=_positive(int), default=8)
     predict.add_argument(
+        "--on-bad-audio",
+        choices=ON_BAD_AUDIO,
+        default="error",
+        help="a file that cannot be used (unreadable, empty, silent, too short): stop there "
+        "(error, default; what was predicted before it is kept in --output) or leave it out "
+        "and list it at the end (skip)",
+    )
+    predict.add_argument(
         "--output",
         type=Path,
         help="write every segment and summary to this .csv or .json file",
@@ -793,41 +801,68 @@ def predict_inputs(args: argparse.Namespace) -> list[Path]:
     return files
 
 
-def write_predictions(
-    path: Path, predictions: dict[str, RecordingPrediction], labels: Sequence[str]
-) -> None:
-    """``.json``: a list of recordings with their segments; ``.csv``: one row per segment
-    (``kind`` "segment") and per recording summary (``kind`` "recording"), a probability
-    column per label of `labels` (the model's, in its order)."""
-    if path.suffix.lower() == ".json":
-        rows = [{"file": name, **p.to_dict()} for name, p in predictions.items()]
-        path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-        return
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "kind", "start_s", "end_s", "label", *labels])
-        for name, prediction in predictions.items():
-            for segment in prediction.segments:
-                writer.writerow(
-                    [
-                        name,
-                        "segment",
-                        f"{segment.start_s:.3f}",
-                        f"{segment.end_s:.3f}",
-                        segment.label,
-                        *(f"{segment.scores[label]:.6f}" for label in labels),
-                    ]
-                )
-            writer.writerow(
+class PredictionWriter:
+    """Writes predictions to ``--output`` as they come, so an error or Ctrl-C at file N keeps
+    the N - 1 before it.
+
+    ``.csv``: one row per segment (``kind`` "segment") and per recording summary (``kind``
+    "recording"), a probability column per label of `labels` (the model's, in its order),
+    flushed after every recording. ``.json``: a list of recordings with their segments,
+    rewritten (atomically) after every recording.
+    """
+
+    def __init__(self, path: Path, labels: Sequence[str]) -> None:
+        self.path = path
+        self.labels = list(labels)
+        self.records: list[dict[str, Any]] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.csv_file = None
+        if path.suffix.lower() == ".csv":
+            self.csv_file = path.open("w", newline="", encoding="utf-8")
+            self.csv = csv.writer(self.csv_file)
+            self.csv.writerow(["file", "kind", "start_s", "end_s", "label", *self.labels])
+            self.csv_file.flush()
+        else:
+            self._write_json()
+
+    def add(self, name: str, prediction: RecordingPrediction) -> None:
+        """Write one recording's prediction."""
+        if self.csv_file is None:
+            self.records.append({"file": name, **prediction.to_dict()})
+            self._write_json()
+            return
+        labels = self.labels
+        for segment in prediction.segments:
+            self.csv.writerow(
                 [
                     name,
-                    "recording",
-                    "0.000",
-                    f"{prediction.duration_s:.3f}",
-                    prediction.label or "",
-                    *(f"{prediction.scores.get(label, float('nan')):.6f}" for label in labels),
+                    "segment",
+                    f"{segment.start_s:.3f}",
+                    f"{segment.end_s:.3f}",
+                    segment.label,
+                    *(f"{segment.scores[label]:.6f}" for label in labels),
                 ]
             )
+        self.csv.writerow(
+            [
+                name,
+                "recording",
+                "0.000",
+                f"{prediction.duration_s:.3f}",
+                prediction.label or "",
+                *(f"{prediction.scores.get(label, float('nan')):.6f}" for label in labels),
+            ]
+        )
+        self.csv_file.flush()
+
+    def _write_json(self) -> None:
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(self.records, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(self.path)
+
+    def close(self) -> None:
+        if self.csv_file is not None:
+            self.csv_file.close()
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -843,37 +878,64 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--explain plots whole clips: use it with --segment none")
     if args.explain is not None and args.backend != "torch":
         raise ValueError("--explain needs the attention weights: use --backend torch")
+    if args.output is not None:
+        check_writable(args.output.parent, "--output")
     recognizer = EmotionRecognizer.from_pretrained(
         args.model, backend=args.backend, batch_size=args.batch_size
     )
-    predictions: dict[str, RecordingPrediction] = {}
+    writer = None if args.output is None else PredictionWriter(args.output, recognizer.labels)
+    skipped: list[tuple[Path, str]] = []
     progress = tqdm(files, unit="file", disable=len(files) == 1 or None)
-    for path in progress:
-        prediction = recognizer.predict_recording(
-            path, args.segment, name=str(path), window_s=args.window, hop_s=args.hop
-        )
-        predictions[str(path)] = prediction
-        if prediction.label is None:
-            tqdm.write(f"{path}: no speech found ({prediction.duration_s:.1f} s)")
-            continue
-        ranked = "  ".join(
-            f"{label} {score:.3f}"
-            for label, score in sorted(prediction.scores.items(), key=lambda item: -item[1])
-        )
-        tqdm.write(f"{path}: {prediction.label}  ({ranked})")
-        if len(prediction.segments) > 1 and args.output is None:
-            for segment in prediction.segments:
-                tqdm.write(
-                    f"  {segment.start_s:8.2f}-{segment.end_s:8.2f} s  {segment.label}  "
-                    f"{segment.scores[segment.label]:.3f}"
+    try:
+        for path in progress:
+            try:
+                prediction = recognizer.predict_recording(
+                    path, args.segment, name=str(path), window_s=args.window, hop_s=args.hop
                 )
-        if args.explain is not None and prediction.segmentation == "none":
-            explain_recording(recognizer, path, args.explain, len(files), prediction.label)
+            except ValueError as error:
+                if args.on_bad_audio == "error":
+                    raise ValueError(
+                        f"{error}; --on-bad-audio skip leaves such files out"
+                        + (f" (the results so far are in {args.output})" if writer else "")
+                    ) from None
+                skipped.append((path, str(error)))
+                tqdm.write(f"{path}: skipped ({str(error).removeprefix(f'{path}: ')})")
+                continue
+            if writer is not None:
+                writer.add(str(path), prediction)
+            _print_prediction(path, prediction, args, tqdm.write)
+            if args.explain is not None and prediction.segmentation == "none":
+                explain_recording(recognizer, path, args.explain, len(files), prediction.label)
+    finally:
+        if writer is not None:
+            writer.close()
+    if skipped:
+        print(f"skipped {len(skipped)} of {len(files)} files (--on-bad-audio skip):")
+        for path, reason in skipped:
+            print(f"  {path}: {reason.removeprefix(f'{path}: ')}")
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        write_predictions(args.output, predictions, recognizer.labels)
         print(f"wrote {args.output}")
     return 0
+
+
+def _print_prediction(
+    path: Path, prediction: RecordingPrediction, args: argparse.Namespace, write: Any
+) -> None:
+    """The recording's label and ranked scores (and its segments without --output)."""
+    if prediction.label is None:
+        write(f"{path}: no speech found ({prediction.duration_s:.1f} s)")
+        return
+    ranked = "  ".join(
+        f"{label} {score:.3f}"
+        for label, score in sorted(prediction.scores.items(), key=lambda item: -item[1])
+    )
+    write(f"{path}: {prediction.label}  ({ranked})")
+    if len(prediction.segments) > 1 and args.output is None:
+        for segment in prediction.segments:
+            write(
+                f"  {segment.start_s:8.2f}-{segment.end_s:8.2f} s  {segment.label}  "
+                f"{segment.scores[segment.label]:.3f}"
+            )
 
 
 def explain_recording(
