@@ -284,3 +284,46 @@ def test_one_bad_file_loses_no_prediction(corpus, trained, tmp_path, capsys, suf
     out = capsys.readouterr().out
     assert "skipped 1 of 4 files (--on-bad-audio skip):" in out and "1_silent.wav" in out
     assert predicted_files() == ["0_good.wav", "1_good.wav", "2_good.wav"]
+
+
+def test_audio_too_long_to_use_whole_is_flagged_before_work_and_refused_by_predict(
+    corpus, trained, tmp_path, capsys
+):
+    import csv
+
+    import numpy as np
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in corpus.rglob("*.wav"):
+        (data / path.name).write_bytes(path.read_bytes())
+    with (corpus / "manifest.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    rng = np.random.default_rng(0)
+    long_clip = data / "long.wav"
+    sf.write(long_clip, (0.1 * rng.standard_normal(16000 * 61)).astype(np.float32), 16000)
+    rows.append({**rows[0], "file": "long.wav"})  # a training speaker's 61 s recording
+    with (data / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    command = train_command(data, tmp_path / "run")
+    command[command.index("--config") + 1] = str(corpus / "tiny.json")
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "long.wav" in error and "too long to use whole: 61 s (at most 60 s" in error
+    assert "training.max_train_seconds" in error
+    assert main(["check", "--data", str(data)]) == 1
+    assert "too long to use whole" in capsys.readouterr().out
+    # Training on random crops accepts it.
+    config = json.loads((corpus / "tiny.json").read_text())
+    config["training"]["max_train_seconds"] = 1.0
+    (data / "cropped.json").write_text(json.dumps(config))
+    command[command.index("--config") + 1] = str(data / "cropped.json")
+    assert main(command) == 0
+    capsys.readouterr()
+    assert main(["predict", str(trained), str(long_clip), "--segment", "none"]) == 2
+    error = capsys.readouterr().err
+    assert "61 s is too long to score as one clip" in error and "'auto'" in error
+    assert main(["predict", str(trained), str(long_clip), "--segment", "fixed"]) == 0

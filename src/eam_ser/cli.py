@@ -42,6 +42,7 @@ from eam_ser.segmentation import (
     DEFAULT_HOP_S,
     DEFAULT_LONG_INPUT_S,
     DEFAULT_WINDOW_S,
+    MAX_WHOLE_CLIP_S,
     SEGMENTATIONS,
 )
 
@@ -381,8 +382,11 @@ def run_data_check(
     min_input_samples: int,
     on_bad_audio: str,
     model_labels: Sequence[str] | None = None,
+    cropped_training: bool = False,
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
-    """`check_data` with its summary printed (and the skipped files listed)."""
+    """`check_data` with its summary printed (and the skipped files listed); every split is
+    used whole (at most `MAX_WHOLE_CLIP_S` per clip) but a ``"train"`` split that is
+    `cropped_training` (``training.max_train_seconds``) and tested nowhere."""
     from eam_ser.datacheck import check_data
 
     kept, report = check_data(
@@ -390,6 +394,10 @@ def run_data_check(
         min_input_samples=min_input_samples,
         model_labels=model_labels,
         on_bad_audio=on_bad_audio,
+        max_seconds={
+            name: None if name == "train" and cropped_training else MAX_WHOLE_CLIP_S
+            for name in splits
+        },
     )
     print(f"data check: {report.summary()}")
     for problem in report.skipped:
@@ -610,6 +618,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
             {"train": train, "test": test},
             min_input_samples=minimum,
             on_bad_audio=args.on_bad_audio,
+            cropped_training=config.training.max_train_seconds is not None,
         )
         train, test = kept["train"], kept["test"]
         if test.num_rows == 0:
@@ -708,7 +717,12 @@ def command_check(args: argparse.Namespace) -> int:
         train, test = split_from_args(dataset, args)
         splits = {"train": train, "test": test}
     try:
-        _, report = check_data(splits, min_input_samples=minimum, model_labels=model_labels)
+        _, report = check_data(
+            splits,
+            min_input_samples=minimum,
+            model_labels=model_labels,
+            max_seconds=dict.fromkeys(splits, MAX_WHOLE_CLIP_S),
+        )
     except DataCheckError as error:
         report = error.report
     lines = report.lines()

@@ -153,6 +153,20 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
     return AudioProbe(path, rate, channels, duration_s, content_hash, problem)
 
 
+def _too_long(probe: AudioProbe, limit: float | None, split: str) -> str | None:
+    """Why a clip longer than `limit` seconds cannot be used whole in `split` (None: fine)."""
+    if limit is None or probe.duration_s <= limit:
+        return None
+    fix = (
+        "set training.max_train_seconds (e.g. 10) to train on random crops, or cut it into clips"
+        if split == "train"
+        else "cut it into clips (eam-ser predict --segment auto scores long recordings)"
+    )
+    return (
+        f"too long to use whole: {probe.duration_s:.0f} s (at most {limit:g} s in one piece); {fix}"
+    )
+
+
 def _where(dataset: Dataset, row: int) -> str:
     path = dataset[row]["audio"]
     if "manifest_line" in dataset.column_names:
@@ -167,6 +181,7 @@ def check_data(
     model_labels: Sequence[str] | None = None,
     on_bad_audio: str = "error",
     progress: bool = True,
+    max_seconds: Mapping[str, float | None] | None = None,
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """Probe every file of `splits` and check the splits together.
 
@@ -178,6 +193,9 @@ def check_data(
         model_labels: the model's label names; a dataset label outside them is a problem.
         on_bad_audio: ``"error"`` or ``"skip"`` (see module docstring).
         progress: show a progress bar.
+        max_seconds: per split name, the longest clip it may hold in seconds (None or absent:
+            no limit), e.g. ``MAX_WHOLE_CLIP_S`` for whole-clip training and testing; a longer
+            clip is an audio problem that says how to crop or segment it.
 
     Returns:
         The splits (without the skipped rows) and the report.
@@ -210,8 +228,9 @@ def check_data(
                 )
             seen.setdefault(path, where)
             probe = report.probes[path]
-            if probe.problem is not None:
-                problem = DataProblem(name, where, probe.problem)
+            reason = probe.problem or _too_long(probe, (max_seconds or {}).get(name), name)
+            if reason is not None:
+                problem = DataProblem(name, where, reason)
                 report.audio_problems.append(problem)
                 bad_rows.append(row)
                 if on_bad_audio == "skip":

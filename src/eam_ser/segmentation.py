@@ -19,7 +19,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-__all__ = ["SEGMENTATIONS", "fixed_windows", "segment_recording", "vad_regions"]
+__all__ = [
+    "MAX_WHOLE_CLIP_S",
+    "SEGMENTATIONS",
+    "fixed_windows",
+    "segment_recording",
+    "vad_regions",
+]
 
 SEGMENTATIONS = ("auto", "none", "fixed", "vad")
 DEFAULT_WINDOW_S = 4.0
@@ -27,6 +33,11 @@ DEFAULT_HOP_S = 2.0
 DEFAULT_LONG_INPUT_S = 20.0
 DEFAULT_MAX_SEGMENT_S = 10.0
 DEFAULT_MIN_SEGMENT_S = 0.25
+MAX_WHOLE_CLIP_S = 60.0
+"""Longest audio, in seconds, that is run through the encoder in one piece: scored with
+``"none"``, tested whole, or trained on without a crop (`TrainingSettings.max_train_seconds`).
+Self-attention memory grows with the square of the length (60 s of WavLM-large: about 0.6 GB
+per layer's attention), so longer audio is segmented or cropped instead."""
 
 
 def fixed_windows(
@@ -81,7 +92,8 @@ def segment_recording(
     """The segmentation used and its (start, end) sample indices; see the module docstring.
 
     Raises:
-        ValueError: an unknown `segmentation` or non-positive window / hop.
+        ValueError: an unknown `segmentation`, non-positive window / hop, or ``"none"`` for
+            audio longer than `MAX_WHOLE_CLIP_S`.
     """
     if segmentation not in SEGMENTATIONS:
         raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {segmentation!r}")
@@ -89,6 +101,12 @@ def segment_recording(
     if segmentation == "auto":
         segmentation = "vad" if num_samples > long_input_s * sampling_rate else "none"
     if segmentation == "none":
+        if num_samples > MAX_WHOLE_CLIP_S * sampling_rate:
+            raise ValueError(
+                f"{num_samples / sampling_rate:.0f} s is too long to score as one clip (at most "
+                f"{MAX_WHOLE_CLIP_S:g} s in one piece): use segmentation 'auto' (speech "
+                "regions) or 'fixed' (windows)"
+            )
         return segmentation, [(0, num_samples)]
     if segmentation == "fixed":
         return segmentation, fixed_windows(num_samples, sampling_rate, window_s, hop_s)
