@@ -327,3 +327,73 @@ def test_audio_too_long_to_use_whole_is_flagged_before_work_and_refused_by_predi
     error = capsys.readouterr().err
     assert "61 s is too long to score as one clip" in error and "'auto'" in error
     assert main(["predict", str(trained), str(long_clip), "--segment", "fixed"]) == 0
+
+
+def copy_corpus(corpus: Path, folder: Path) -> list[dict[str, str]]:
+    """The tone corpus copied into `folder`; returns its manifest rows."""
+    import csv
+
+    folder.mkdir()
+    for path in corpus.rglob("*.wav"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    with (corpus / "manifest.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_manifest(folder: Path, rows: list[dict[str, str]]) -> Path:
+    import csv
+
+    with (folder / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def test_check_lists_every_unusable_row_and_names_a_folder_in_place_of_a_file(
+    corpus, tmp_path, capsys
+):
+    data = tmp_path / "data"
+    rows = copy_corpus(corpus, data)
+    (data / "x.wav").mkdir()
+    rows += [
+        {**rows[0], "file": "gone_1.wav"},
+        {**rows[0], "file": "x.wav"},
+        {**rows[0], "file": "gone_2.wav"},
+    ]
+    write_manifest(data, rows)
+    assert main(["check", "--data", str(data)]) == 2
+    error = capsys.readouterr().err
+    assert "3 rows cannot be used" in error
+    assert "line 18: audio file" in error and "gone_1.wav does not exist" in error
+    assert f"line 19: {data / 'x.wav'} is a folder, not an audio file" in error
+    assert "line 20: audio file" in error and "gone_2.wav does not exist" in error
+
+
+def test_check_flags_near_duplicate_labels_and_speakers_and_truncated_wavs(
+    corpus, tmp_path, capsys
+):
+    data = tmp_path / "data"
+    rows = copy_corpus(corpus, data)
+    rows[0]["label"] = "Low "  # the others say "low"
+    rows[1]["speaker"] = "0s1"  # leading zero: no collision with s1 (not a digit string)
+    for row in rows:
+        if row["speaker"] == "s4":
+            row["speaker"] = "011"
+        elif row["speaker"] == "s3":
+            row["speaker"] = "11"
+    whole = (data / rows[2]["file"]).read_bytes()
+    (data / rows[2]["file"]).write_bytes(whole[: len(whole) // 2])
+    write_manifest(data, rows)
+    assert main(["check", "--data", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert "labels ['Low', 'low'] differ only by case or spaces" in out
+    assert "speakers ['011', '11'] differ only by leading zeros" in out
+    assert f"{rows[2]['file']}" in out and "truncated: its header promises" in out
+    assert "0s1" not in out.split("speakers")[-1].split("\n")[0]  # not a digit-only collision
+    # The same data through training stops before any work.
+    command = train_command(data, tmp_path / "run", "--test-speakers", "11")
+    command[command.index("--config") + 1] = str(corpus / "tiny.json")
+    del command[command.index("--test-speakers") : command.index("--test-speakers") + 2]
+    assert main(command) == 2
+    assert "differ only by leading zeros" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,26 @@ class DataCheckReport:
         return path
 
 
+def _truncated_riff(path: str) -> str | None:
+    """For a RIFF (WAV) file whose header promises more bytes than the file holds, why it is
+    refused: libsndfile reads what is there without a word, so half a recording would pass."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    promised = int.from_bytes(head[4:8], "little") + 8
+    if promised in (8, 0xFFFFFFFF + 8) or promised <= size:  # 0 / -1: length left open
+        return None
+    return (
+        f"truncated: its header promises {promised} bytes, the file holds {size} "
+        f"({100 * size / promised:.0f} %); copy it again"
+    )
+
+
 def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
     """Read the header of `path`, decode it to mono 16 kHz and check it (see module docstring).
 
@@ -136,6 +157,9 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
             return AudioProbe(path, None, None, 0.0, None, str(error).removeprefix(f"{path}: "))
         return AudioProbe(path, None, None, 0.0, None, "unreadable audio header")
     rate, channels = int(info.samplerate), int(info.channels)
+    truncated = _truncated_riff(path)
+    if truncated is not None:
+        return AudioProbe(path, rate, channels, float(info.duration), None, truncated)
     try:
         waveform = load_audio(path, DEFAULT_SAMPLING_RATE, allow_silence=False)
     except ValueError as error:
@@ -151,6 +175,38 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
         )
     duration_s = waveform.size / DEFAULT_SAMPLING_RATE
     return AudioProbe(path, rate, channels, duration_s, content_hash, problem)
+
+
+def _near_duplicate_names(splits: Mapping[str, Dataset]) -> list[DataProblem]:
+    """Labels that differ only by case or spaces (``Angry`` / ``angry ``: two classes by
+    mistake) and numeric speaker ids that differ only by leading zeros (``011`` / ``11``, as
+    a spreadsheet rewrites them: one speaker that a speaker split puts on both sides)."""
+    from eam_ser.corpora.base import label_names
+
+    problems = []
+    labels = sorted({name for dataset in splits.values() for name in label_names(dataset)})
+    speakers = sorted(
+        {str(speaker) for dataset in splits.values() for speaker in dataset["speaker"]}
+    )
+    for kind, names, key in (
+        ("labels", labels, lambda name: " ".join(name.split()).casefold()),
+        ("speakers", speakers, lambda name: (name.lstrip("0") or "0") if name.isdigit() else name),
+    ):
+        groups: dict[str, list[str]] = defaultdict(list)
+        for name in names:
+            groups[key(name)].append(name)
+        for group in groups.values():
+            if len(group) > 1:
+                how = "by case or spaces" if kind == "labels" else "by leading zeros"
+                problems.append(
+                    DataProblem(
+                        "/".join(splits),
+                        kind,
+                        f"{kind} {group} differ only {how}: one {kind[:-1]} written two ways? "
+                        "Write it one way in the data",
+                    )
+                )
+    return problems
 
 
 def _too_long(probe: AudioProbe, limit: float | None, split: str) -> str | None:
@@ -262,6 +318,7 @@ def check_data(
                     )
                 )
 
+    report.data_problems.extend(_near_duplicate_names(splits))
     for content_hash, holders in owners.items():
         speakers = sorted({speaker for _, speaker in holders})
         split_names = sorted({split for split, _ in holders})

@@ -99,8 +99,9 @@ def load_manifest(
     default).
 
     Raises:
-        ValueError: undecodable bytes, a missing audio file, an empty label or speaker, or a
-            fold that is not an integer, each naming the file and line.
+        ValueError: undecodable bytes, or rows with a missing audio file (or a folder in its
+            place), an empty label or speaker, or a fold that is not an integer: every such
+            row is listed, by file and line.
     """
     path = Path(path)
     if path.is_dir():
@@ -108,6 +109,7 @@ def load_manifest(
     if not path.is_file():
         raise layout_error(corpus, f"a CSV manifest at {path}", path.parent)
     rows = []
+    problems: list[str] = []
     text = _read_text(path, encoding)
     with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
@@ -123,11 +125,18 @@ def load_manifest(
             where = f"{path}, line {line_number}"
             audio = Path((record["file"] or "").strip())
             audio = audio if audio.is_absolute() else path.parent / audio
+            if audio.is_dir():
+                problems.append(f"{where}: {audio} is a folder, not an audio file")
+                continue
             if not audio.is_file():
-                raise ValueError(f"{where}: audio file {audio} does not exist")
-            for column in ("label", "speaker"):
-                if not (record[column] or "").strip():
-                    raise ValueError(f"{where}: empty {column} for {audio.name}")
+                problems.append(f"{where}: audio file {audio} does not exist")
+                continue
+            empty = [
+                column for column in ("label", "speaker") if not (record[column] or "").strip()
+            ]
+            if empty:
+                problems.append(f"{where}: empty {' and '.join(empty)} for {audio.name}")
+                continue
             row = {
                 "audio": str(audio.resolve()),
                 "label": record["label"].strip(),
@@ -140,8 +149,13 @@ def load_manifest(
                 try:
                     row["fold"] = int(fold)
                 except ValueError:
-                    raise ValueError(f"{where}: fold {fold!r} is not an integer") from None
+                    problems.append(f"{where}: fold {fold!r} is not an integer")
+                    continue
             rows.append(row)
+    if problems:
+        shown = "\n  ".join(problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise ValueError(f"{path}: {len(problems)} rows cannot be used:\n  {shown}{more}")
     if not rows:
         raise layout_error(corpus, f"at least one row in {path}", "only a header")
     return _finish(rows, labels=labels, num_folds=num_folds, corpus=corpus, source=str(path))
