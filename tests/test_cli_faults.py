@@ -397,3 +397,39 @@ def test_check_flags_near_duplicate_labels_and_speakers_and_truncated_wavs(
     del command[command.index("--test-speakers") : command.index("--test-speakers") + 2]
     assert main(command) == 2
     assert "differ only by leading zeros" in capsys.readouterr().err
+
+
+def test_evaluate_warns_about_the_speakers_the_model_was_trained_on(
+    corpus, trained, tmp_path, capsys
+):
+    from eam_ser.modeling_flam import FlamForSequenceClassification
+
+    assert FlamForSequenceClassification.from_pretrained(trained).config.training_speakers == [
+        "s1",
+        "s2",
+        "s3",
+    ]
+    output = tmp_path / "metrics.json"
+    assert main(["evaluate", str(trained), "--data", str(corpus), "--output", str(output)]) == 0
+    error = capsys.readouterr().err
+    assert "trained on speakers of this data: s1 (4), s2 (4), s3 (4) utterances" in error
+    assert json.loads(output.read_text())["training_speakers_in_data"] == {
+        "s1": 4,
+        "s2": 4,
+        "s3": 4,
+    }
+    status = main(
+        [
+            "evaluate",
+            str(trained),
+            "--data",
+            str(corpus),
+            "--test-speakers",
+            "s4",
+            "--output",
+            str(output),
+        ]
+    )
+    assert status == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads(output.read_text())["training_speakers_in_data"] == {}

@@ -686,7 +686,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     dataset = kept["test"]
     if dataset.num_rows == 0:
         raise ValueError("data check: no usable file left to evaluate")
+    seen = seen_speakers(model, dataset)
     metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
+    metrics["training_speakers_in_data"] = seen
     print(f"{dataset.num_rows} utterances: {_format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
@@ -695,6 +697,24 @@ def command_evaluate(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(strict_json(metrics), encoding="utf-8")
     return 0
+
+
+def seen_speakers(model: Any, dataset: Dataset) -> dict[str, int]:
+    """Speakers of `dataset` that the model was trained on (`FlamConfig.training_speakers`)
+    with their utterance counts, printed as a warning: their scores are not speaker-
+    independent and inflate the result."""
+    trained_on = set(getattr(model.config, "training_speakers", None) or [])
+    counts = Counter(str(speaker) for speaker in dataset["speaker"])
+    seen = {speaker: counts[speaker] for speaker in sorted(counts) if speaker in trained_on}
+    if seen:
+        listed = ", ".join(f"{speaker} ({count})" for speaker, count in seen.items())
+        print(
+            f"warning: the model was trained on speakers of this data: {listed} utterances; "
+            "the score is not speaker-independent (--test-speakers / --test-fold keep to "
+            "unseen speakers)",
+            file=sys.stderr,
+        )
+    return seen
 
 
 def command_check(args: argparse.Namespace) -> int:

@@ -115,6 +115,10 @@ class FlamConfig(PretrainedConfig):
             Keys left out take those defaults; after construction the dict holds every field,
             so `config.json` records the objective the model was trained with. A weight of 0
             leaves its term out.
+        training_speakers (`list[str]`, *optional*, defaults to `None`):
+            Speakers of the data the model was trained on (written by `eam_ser.crossval`
+            training), so that `eam-ser evaluate` can warn when test data holds any of them.
+            `None`: not recorded (a model trained elsewhere, or saved by eam-ser 0.3).
         num_labels (`int`, *optional*, defaults to 2):
             Number of emotion classes; ignored when `id2label` is given.
         id2label (`dict[int, str]`, *optional*):
@@ -166,6 +170,7 @@ class FlamConfig(PretrainedConfig):
     freeze_encoder_steps: int = 0
     trainable_encoder_layers: int | None = None
     multi_loss: dict | None = None
+    training_speakers: list[str] | None = None
 
     def __post_init__(self, **kwargs) -> None:
         super().__post_init__(**kwargs)

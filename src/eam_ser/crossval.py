@@ -554,6 +554,8 @@ def train_model(
     labels = label_names(train_dataset)
     set_seed(seed)
     model = build_model(config, labels)
+    # Validation speakers included: they chose the epoch, so they are not unseen either.
+    model.config.training_speakers = sorted({str(speaker) for speaker in train_dataset["speaker"]})
     feature_extractor = build_feature_extractor(config)
     validation_dataset = None
     if training.validation_speakers:
