@@ -82,6 +82,9 @@ def test_official_audio_classification_script_trains_and_evaluates_flam(tmp_path
         str(model_dir),
         "--trust_remote_code",
         "True",
+        # As in the README's command: needed when the data's classes differ from the model's.
+        "--ignore_mismatched_sizes",
+        "True",
         "--dataset_name",
         str(data_dir),
         "--output_dir",

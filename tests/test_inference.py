@@ -343,13 +343,17 @@ def test_model_card_snippet_runs_as_written(family: str, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("family", ["wavlm", "whisper"])
-def test_onnx_export_matches_eager_and_predicts(family: str, tmp_path: Path, capsys) -> None:
+def test_onnx_export_matches_eager_and_predicts(family: str, tmp_path: Path, capfd) -> None:
     import onnxruntime  # noqa: F401
 
     folder = (save_wavlm_folder if family == "wavlm" else save_whisper_folder)(tmp_path / "model")
     exported = tmp_path / "onnx"
     assert main(["export", str(folder), str(exported), "--format", "onnx"]) == 0
-    assert "logits within" in capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert "logits within" in out and "ship the whole folder" in out
+    # The exporter's notes about its own internals are held back (issue 23, item 11).
+    for noise in ("torchvision is not installed", "Skipping constant folding", "axis name"):
+        assert noise not in err, err[-2000:]
     assert {"model.onnx", "config.json", "preprocessor_config.json"} <= {
         path.name for path in exported.iterdir()
     }

@@ -998,9 +998,12 @@ def command_export(args: argparse.Namespace) -> int:
     from eam_ser.export import export_onnx
 
     check = export_onnx(args.model, args.output)
+    weights = args.output / "model.onnx.data"
     print(
-        f"wrote {args.output / 'model.onnx'}: logits within {check['max_abs_difference']:.1e} of "
-        f"PyTorch on {check['batch_size']} clips of {check['lengths_s']} s"
+        f"wrote {args.output / 'model.onnx'}"
+        + (f" and its weights {weights.name}" if weights.is_file() else "")
+        + f": logits within {check['max_abs_difference']:.1e} of PyTorch on "
+        f"{check['batch_size']} clips of {check['lengths_s']} s; ship the whole folder"
     )
     return 0
 

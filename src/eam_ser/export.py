@@ -19,8 +19,12 @@ silently scored.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,29 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(**{self.input_name: inputs}, attention_mask=attention_mask).logits
 
 
+# Loggers of torch's exporter and of the ONNX libraries under it: their notes on every export
+# (optional torchvision ops skipped, constant folding skipped for multi-output ops, ambiguous
+# empty attributes) are about their internals, not about the model being exported.
+EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hold back the exporter's internal warnings and log lines; errors still raise. The
+    export's own result is checked against PyTorch afterwards, which is what matters."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def export_onnx(
     model_path: str | Path, output_dir: str | Path, *, tolerance: float = 1e-4
 ) -> dict[str, Any]:
@@ -91,7 +118,7 @@ def export_onnx(
     recognizer = EmotionRecognizer.from_pretrained(model_path)
     model = recognizer.model.float().eval()
     name = recognizer.input_name
-    wrapper = _LogitsOnly(model, name)
+    wrapper = _LogitsOnly(model, name).eval()
     example = recognizer.collator.collate_waveforms(
         _synthetic_clips(EXPORT_CLIP_SECONDS, recognizer.sampling_rate)
     )
@@ -103,20 +130,21 @@ def export_onnx(
     with tempfile.TemporaryDirectory() as staging:
         # Exported and checked aside: `output_dir` only ever receives a graph that passed.
         onnx_path = Path(staging) / ONNX_FILE
-        torch.onnx.export(
-            wrapper,
-            (example[name], example["attention_mask"]),
-            str(onnx_path),
-            dynamo=True,
-            opset_version=18,
-            input_names=[name, "attention_mask"],
-            output_names=["logits"],
-            dynamic_shapes={
-                "inputs": {0: batch, time_axis: time},
-                "attention_mask": {0: batch, 1: time},
-            },
-            verbose=False,
-        )
+        with _quiet_exporter():
+            torch.onnx.export(
+                wrapper,
+                (example[name], example["attention_mask"]),
+                str(onnx_path),
+                dynamo=True,
+                opset_version=18,
+                input_names=[name, "attention_mask"],
+                output_names=["logits"],
+                dynamic_shapes={
+                    "inputs": {0: batch, time_axis: time},
+                    "attention_mask": {0: batch, 1: time},
+                },
+                verbose=False,
+            )
         session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         exported = session.run(
             None, {name: check[name].numpy(), "attention_mask": check["attention_mask"].numpy()}
