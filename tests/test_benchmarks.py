@@ -181,3 +181,66 @@ def test_ablation_table_names_its_grid_and_devices():
     assert ablation._runs_text(runs) == "2 x 5 (8 H100, 2 CPU)"
     assert ablation._runs_text(runs[:7]) == "7 runs (H100)"
     assert ablation._runs_text([{"seed": None, "fold": 0}]) == "1 x 1 (CPU)"
+
+
+def fake_run(row: str, fold: int, ua: float) -> dict:
+    curve = {str(snr): ua - 0.01 * (20 - snr) for snr in (20.0, 10.0, 5.0, 0.0, -5.0)}
+    return {
+        "row": row,
+        "fold": fold,
+        "seed": 0,
+        "wa": ua,
+        "ua": ua,
+        "macro_f1": ua,
+        "total_s": 60.0,
+        "robustness_ua": {"noise": curve, "speech": curve},
+    }
+
+
+def test_robustness_plot_names_rows_by_title_with_error_bars(tmp_path, monkeypatch):
+    import ablation
+    import matplotlib.pyplot as plt
+
+    report = {"rows": {}}
+    for row, ua in (("no_mix", 0.8), ("eam", 0.82), ("mixup", 0.81)):
+        runs = [fake_run(row, fold, ua + 0.02 * fold) for fold in range(3)]
+        report["rows"][row] = {"runs": runs, "summary": ablation.summarize(runs)}
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    ablation.plot_robustness(report, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    figure = kept[0]
+    legend = [text.get_text() for text in figure.axes[-1].get_legend().get_texts()]
+    assert legend == [ablation.ROWS[name].title for name in ("no_mix", "eam", "mixup")]
+    assert "mean ± std over folds" in figure.axes[0].get_ylabel()  # one seed: not "seeds x"
+    assert "solid: EAM" in figure._suptitle.get_text()
+    # Error bars: the sample std over the three folds (0.02 apart: std 0.02 -> 2 points).
+    containers = figure.axes[0].containers
+    bar_lengths = containers[0].lines[2][0].get_segments()
+    assert [round(segment[1][1] - segment[0][1], 6) for segment in bar_lengths][:1] == [4.0]
+
+
+def test_regimes_rows_pair_each_eam_row_with_its_own_reference():
+    import ablation
+    import regimes
+
+    rows = regimes.REGIMES.rows
+    args = ablation.parse_arguments([], regimes.REGIMES)
+    assert (args.epochs, args.batch_size, args.max_train_seconds, args.seeds) == (
+        10.0,
+        8,
+        None,
+        [0],
+    )
+    for name, row in rows.items():
+        config = ablation.experiment_config(row, args, seed=0)
+        if row.label_mode is None:
+            assert row.reference is None and config.eam.p == 0.0
+            continue
+        reference = ablation.experiment_config(rows[row.reference], args, seed=0)
+        assert config.eam.p > 0 and config.flam == reference.flam
+        assert config.training == reference.training, name  # the same budget
+    frozen = ablation.experiment_config(rows["frozen_eam_long"], args, seed=0)
+    assert frozen.training.num_train_epochs == regimes.LONG_EPOCHS
+    assert frozen.learning_rates["encoder_learning_rate"] is None  # nothing of it trains
+    assert ablation.experiment_config(rows["frozen_eam_p025"], args, seed=0).eam.p == 0.25
