@@ -47,7 +47,6 @@ from eam_ser.segmentation import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
     from datasets import Dataset
 
     from eam_ser.crossval import ExperimentConfig
@@ -761,38 +760,6 @@ def explain_path(out: Path, audio: Path, num_files: int) -> Path:
     )
 
 
-def plot_frame_attention(
-    waveform: np.ndarray, frame_attention: np.ndarray, sampling_rate: int, path: Path, title: str
-) -> Path:
-    """PNG of the waveform (time in seconds) with FLAM's pooling weight per frame over it.
-
-    `frame_attention` is (num_frames,), spread evenly over the clip's duration.
-    """
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    duration_s = len(waveform) / sampling_rate
-    figure, axis = plt.subplots(figsize=(10, 3.5))
-    axis.plot(np.arange(len(waveform)) / sampling_rate, waveform, color="0.6", linewidth=0.5)
-    axis.set_xlabel("time (s)")
-    axis.set_ylabel("amplitude")
-    attention_axis = axis.twinx()
-    edges = np.linspace(0.0, duration_s, len(frame_attention) + 1)
-    attention_axis.stairs(frame_attention, edges, color="tab:red", fill=True, alpha=0.35)
-    attention_axis.set_ylabel("frame attention", color="tab:red")
-    attention_axis.set_ylim(0, max(float(frame_attention.max()) * 1.1, 1e-6))
-    axis.set_xlim(0, duration_s)
-    axis.set_title(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
-
-
 def command_predict(args: argparse.Namespace) -> int:
     return _predict(args)
 
@@ -939,7 +906,7 @@ def _predict(args: argparse.Namespace) -> int:
                 writer.add(str(path), prediction)
             _print_prediction(path, prediction, args, tqdm.write)
             if args.explain is not None and prediction.segmentation == "none":
-                explain_recording(recognizer, path, args.explain, len(files), prediction.label)
+                explain_recording(recognizer, path, args.explain, len(files))
     finally:
         if writer is not None:
             writer.close()
@@ -973,9 +940,9 @@ def _print_prediction(
 
 
 def explain_recording(
-    recognizer: EmotionRecognizer, path: Path, explain: Path, num_files: int, label: str
+    recognizer: EmotionRecognizer, path: Path, explain: Path, num_files: int
 ) -> None:
-    """Plot `path`'s waveform with FLAM's frame attention (see `plot_frame_attention`)."""
+    """Plot `path` with FLAM's frame attention (`eam_ser.plots.plot_frame_attention`)."""
     import torch
 
     waveform = recognizer.load(path, name=str(path))
@@ -986,10 +953,18 @@ def explain_recording(
             attention_mask=batch["attention_mask"],
             output_attentions=True,
         )
+    from eam_ser.plots import plot_frame_attention
+
     attention = output.frame_attention[0].float().numpy()
+    probabilities = output.logits[0].float().softmax(dim=-1).tolist()
     out = explain_path(explain, path, num_files)
     plot_frame_attention(
-        waveform, attention, recognizer.sampling_rate, out, f"{path.name}: {label}"
+        waveform,
+        attention,
+        recognizer.sampling_rate,
+        out,
+        name=path.name,
+        scores=dict(zip(recognizer.labels, probabilities, strict=True)),
     )
     print(f"  frame attention: {out}")
 

@@ -198,7 +198,15 @@ class EmotionRecognizer:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         check_model_source(name_or_path, weights=backend == "torch")
-        extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+        try:
+            extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+        except OSError as error:
+            if Path(name_or_path).exists():
+                raise
+            raise ValueError(
+                f"model {name_or_path}: no such local folder, and the Hugging Face Hub could not "
+                f"provide it ({str(error).splitlines()[0]})"
+            ) from None
         if backend == "onnxruntime":
             from eam_ser.export import OnnxEmotionModel
 

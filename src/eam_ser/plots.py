@@ -1,0 +1,112 @@
+"""Pictures a user looks at to understand one prediction (`eam-ser predict --explain`).
+
+`plot_frame_attention` draws a clip's waveform and spectrogram with FLAM's frame attention
+over them. The attention is shown relative to uniform (``num_frames * weight``: 1 = every frame
+counts alike), because the raw pooling weights of a clip of a few seconds are all close to
+``1 / num_frames`` and look flat; the frames that carry the most weight (the top
+`HIGHLIGHT_SHARE` of frames) are shaded in both panels, and the title gives the two most
+probable emotions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["HIGHLIGHT_SHARE", "plot_frame_attention", "top_frame_spans"]
+
+HIGHLIGHT_SHARE = 0.1
+"""Share of the frames, those with the highest attention, shaded as the ones that drove the
+decision."""
+SPECTROGRAM_WINDOW_S = 0.025
+SPECTROGRAM_HOP_S = 0.010
+
+
+def top_frame_spans(
+    frame_attention: np.ndarray, duration_s: float, share: float = HIGHLIGHT_SHARE
+) -> list[tuple[float, float]]:
+    """(start s, end s) of the runs of consecutive frames among the `share` of frames with the
+    highest attention; `frame_attention` (num_frames,) spreads evenly over `duration_s`."""
+    num_frames = frame_attention.shape[0]
+    count = max(1, round(share * num_frames))
+    top = np.zeros(num_frames, bool)
+    top[np.argsort(-frame_attention, kind="stable")[:count]] = True
+    edges = np.linspace(0.0, duration_s, num_frames + 1)
+    spans, start = [], None
+    for index, flagged in enumerate([*top, False]):
+        if flagged and start is None:
+            start = index
+        elif not flagged and start is not None:
+            spans.append((float(edges[start]), float(edges[index])))
+            start = None
+    return spans
+
+
+def plot_frame_attention(
+    waveform: np.ndarray,
+    frame_attention: np.ndarray,
+    sampling_rate: int,
+    path: str | Path,
+    *,
+    name: str,
+    scores: Mapping[str, float],
+) -> Path:
+    """PNG of a clip: waveform and spectrogram (time in seconds) with FLAM's attention.
+
+    Args:
+        waveform: (samples,) float32 clip at `sampling_rate` Hz.
+        frame_attention: (num_frames,) pooling weights of the clip's frames (summing to 1),
+            spread evenly over its duration.
+        path: where the PNG goes (its folder is made).
+        name: the clip's name, for the title.
+        scores: emotion -> probability; the two highest are in the title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    duration_s = len(waveform) / sampling_rate
+    relative = frame_attention.astype(np.float64) * frame_attention.shape[0]
+    edges = np.linspace(0.0, duration_s, len(frame_attention) + 1)
+    spans = top_frame_spans(frame_attention, duration_s)
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    title = f"{name}: {ranked[0][0]} {ranked[0][1]:.3f}"
+    if len(ranked) > 1:
+        title += f" (runner-up {ranked[1][0]} {ranked[1][1]:.3f})"
+
+    figure, (wave_axis, spectrum_axis) = plt.subplots(
+        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [1, 1]}
+    )
+    wave_axis.plot(np.arange(len(waveform)) / sampling_rate, waveform, color="0.35", lw=0.5)
+    wave_axis.set_ylabel("amplitude")
+    attention_axis = wave_axis.twinx()
+    attention_axis.stairs(relative, edges, color="tab:red", linewidth=1.4, baseline=None)
+    attention_axis.axhline(1.0, color="tab:red", linestyle=":", linewidth=0.8)
+    attention_axis.set_ylabel("attention / uniform", color="tab:red")
+    attention_axis.set_ylim(0, max(float(relative.max()) * 1.15, 1.5))
+    window = max(16, round(SPECTROGRAM_WINDOW_S * sampling_rate))
+    hop = max(1, round(SPECTROGRAM_HOP_S * sampling_rate))
+    with np.errstate(divide="ignore"):  # digital silence has no level in dB
+        spectrum_axis.specgram(
+            waveform, NFFT=window, Fs=sampling_rate, noverlap=window - hop, cmap="magma"
+        )
+    spectrum_axis.set_ylabel("frequency (Hz)")
+    spectrum_axis.set_xlabel("time (s)")
+    for start, end in spans:
+        for axis in (wave_axis, spectrum_axis):
+            axis.axvspan(start, end, color="tab:cyan", alpha=0.25, linewidth=0)
+    wave_axis.set_xlim(0, duration_s)
+    wave_axis.set_title(
+        f"{title}\nred: FLAM attention per frame relative to uniform (dotted: 1); "
+        f"shaded: the top {HIGHLIGHT_SHARE:.0%} of frames",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
