@@ -31,7 +31,7 @@ H100; on 2 CPU cores ``--workers 2`` runs two row-folds side by side in about 28
 smoke run:
 
     python benchmarks/ablation.py --workers 8 --loader-workers 1
-    python benchmarks/ablation.py --rows egemaps,egemaps_speaker_norm --resume
+    python benchmarks/ablation.py --rows egemaps,egemaps_speaker_norm --output runs/egemaps.json
     python benchmarks/ablation.py --encoder ../shared/models/whisper-tiny-en-encoder \\
         --epochs 0.2 --folds 0 --seeds 0 --rows no_mix,eam --output /tmp/ablation_smoke.json
     python benchmarks/ablation.py --print-config eam   # the row as an `eam-ser train --config`

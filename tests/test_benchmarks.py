@@ -244,3 +244,18 @@ def test_regimes_rows_pair_each_eam_row_with_its_own_reference():
     assert frozen.training.num_train_epochs == regimes.LONG_EPOCHS
     assert frozen.learning_rates["encoder_learning_rate"] is None  # nothing of it trains
     assert ablation.experiment_config(rows["frozen_eam_p025"], args, seed=0).eam.p == 0.25
+
+
+def test_a_resume_that_adds_nothing_leaves_the_file_alone(tmp_path, capsys):
+    import ablation
+
+    output = tmp_path / "ablation.json"
+    arguments = vars(ablation.parse_arguments([]))
+    done = {"runs": [fake_run("no_mix", 0, 0.8)], "title": "t"}
+    output.write_text(json.dumps({"arguments": arguments, "rows": {"no_mix": done}}, default=str))
+    before = output.read_bytes()
+    ablation.main(
+        ["--resume", "--output", str(output), "--rows", "no_mix", "--folds", "0", "--seeds", "0"]
+    )
+    assert "nothing to run: every requested run is already in" in capsys.readouterr().out
+    assert output.read_bytes() == before  # no command record appended, nothing rewritten
