@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,42 @@ def whisper_tiny_dir() -> Path:
     if not (WHISPER_TINY_DIR / "config.json").is_file():
         pytest.skip(f"pretrained Whisper tiny.en encoder not found at {WHISPER_TINY_DIR}")
     return WHISPER_TINY_DIR
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tone corpus of `test_crossval` with the tiny config beside it, once per module."""
+    from test_crossval import TINY_CONFIG, write_tone_corpus
+
+    folder = tmp_path_factory.mktemp("corpus")
+    write_tone_corpus(folder)
+    (folder / "tiny.json").write_text(json.dumps(TINY_CONFIG))
+    return folder
+
+
+def train_command(corpus: Path, output: Path, *extra: str) -> list[str]:
+    """``eam-ser train`` on the tone corpus (speaker s4 held out, the tiny config, 3 steps)."""
+    return [
+        "train",
+        "--data",
+        str(corpus),
+        "--test-speakers",
+        "s4",
+        "--config",
+        str(corpus / "tiny.json"),
+        "--max-steps",
+        "3",
+        "--output-dir",
+        str(output),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder trained on `corpus` by ``eam-ser train`` (3 steps), once per module."""
+    from eam_ser.cli import main
+
+    output = tmp_path_factory.mktemp("run") / "model"
+    assert main(train_command(corpus, output)) == 0
+    return output

@@ -13,37 +13,6 @@ from huggingface_hub import HfApi
 
 from eam_ser.cli import build_parser, config_from_args, main
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from test_crossval import TINY_CONFIG, write_tone_corpus
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    write_tone_corpus(folder)
-    (folder / "tiny.json").write_text(json.dumps(TINY_CONFIG))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("run") / "model"
-    status = main(
-        [
-            "train",
-            "--data",
-            str(corpus),
-            "--test-speakers",
-            "s4",
-            "--config",
-            str(corpus / "tiny.json"),
-            "--max-steps",
-            "3",
-            "--output-dir",
-            str(output),
-        ]
-    )
-    assert status == 0
-    return output
 
 
 def test_train_single_split_saves_model_results_and_card(trained: Path, capsys) -> None:

@@ -9,40 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import train_command
 from eam_ser.cli import main
-from test_crossval import TINY_CONFIG, write_tone_corpus
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    write_tone_corpus(folder)
-    (folder / "tiny.json").write_text(json.dumps(TINY_CONFIG))
-    return folder
-
-
-def train_command(corpus: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--data",
-        str(corpus),
-        "--test-speakers",
-        "s4",
-        "--config",
-        str(corpus / "tiny.json"),
-        "--max-steps",
-        "3",
-        "--output-dir",
-        str(output),
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("run") / "model"
-    assert main(train_command(corpus, output)) == 0
-    return output
 
 
 def status_of(argv: list[str]) -> int:

@@ -339,6 +339,22 @@ def test_mixup_is_a_convex_combination_with_matching_soft_label() -> None:
 # ---------------------------------------------------------------------------- feature cache
 
 
+def frozen_deterministic_config() -> dict:
+    """TINY_CONFIG with a frozen encoder that computes the same in train and eval mode, so
+    cached (eval-mode) frames equal the ones training would compute."""
+    values = json.loads(json.dumps(TINY_CONFIG))
+    values["encoder_config"].update(
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.0,  # SpecAugment (train mode only) would differ from the cached frames
+    )
+    values["flam"].update(freeze_encoder_steps=-1)
+    return values
+
+
 def test_encode_then_forward_equals_forward() -> None:
     torch.manual_seed(0)
     model = tiny_model().eval()
@@ -357,16 +373,7 @@ def test_encode_then_forward_equals_forward() -> None:
 
 def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Path) -> None:
     dataset = load_manifest(write_tone_corpus(tmp_path))
-    values = json.loads(json.dumps(TINY_CONFIG))
-    values["encoder_config"].update(
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        layerdrop=0.0,
-        mask_time_prob=0.0,  # SpecAugment (train mode only) would differ from the cached frames
-    )
-    values["flam"].update(freeze_encoder_steps=-1)
+    values = frozen_deterministic_config()
     values["eam"] = {"p": 0.0}
     values["training"]["max_steps"] = 3
     cached_config = ExperimentConfig.from_dict(values)
@@ -441,16 +448,7 @@ def test_partial_cache_batch_is_the_eam_batch_with_only_mixed_rows_encoded(encod
 
 def test_frozen_eam_training_with_the_partial_cache_gives_the_same_model(tmp_path: Path) -> None:
     dataset = load_manifest(write_tone_corpus(tmp_path))
-    values = json.loads(json.dumps(TINY_CONFIG))
-    values["encoder_config"].update(
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        layerdrop=0.0,
-        mask_time_prob=0.0,
-    )
-    values["flam"].update(freeze_encoder_steps=-1)
+    values = frozen_deterministic_config()
     values["eam"] = {"p": 0.5}
     values["training"]["max_steps"] = 4
     partial_config = ExperimentConfig.from_dict(values)
