@@ -244,3 +244,10 @@ def test_train_cv_final_model_and_push(corpus: Path, tmp_path: Path, monkeypatch
     out = capsys.readouterr().out
     assert f"WA {100 * results['mean']['wa']:.2f} ± {100 * results['std']['wa']:.2f} %" in out
     assert "pushed to https://huggingface.co/user/flam-tones/commit/1" in out
+
+
+def test_trained_folder_records_the_encoder_regime_in_results_and_card(trained: Path) -> None:
+    results = json.loads((trained / "results.json").read_text())
+    assert results["eam_regime"]["regime"] == "fine_tuned"  # the small encoder trains whole
+    assert results["eam_regime"]["eam_p"] == 0.5
+    assert results["eam_regime"]["note"] in (trained / "README.md").read_text()

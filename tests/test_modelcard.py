@@ -160,3 +160,20 @@ def test_push_to_hub_needs_a_saved_model(tmp_path: Path) -> None:
     sf.write(tmp_path / "x.wav", tone(0.1), 16000)
     with pytest.raises(ValueError, match=r"has no config\.json"):
         push_to_hub(tmp_path, "user/x")
+
+
+def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
+    from eam_ser.crossval import ExperimentConfig
+    from eam_ser.mixup_settings import EAM_REGIME_EVIDENCE, encoder_regime
+
+    assert encoder_regime(None) == "fine_tuned"
+    assert encoder_regime(2) == "top_layers"
+    assert encoder_regime(0) == encoder_regime(None, -1) == "frozen"
+    fine_tuned = ExperimentConfig(encoder="x").eam_regime
+    assert fine_tuned["regime"] == "fine_tuned" and fine_tuned["eam_p"] == 0.5
+    assert fine_tuned["note"] == EAM_REGIME_EVIDENCE["fine_tuned"].note()
+    assert "+1.3 UA points on clean speech [95 % CI -4.7, +7.3]" in fine_tuned["note"]
+    frozen = ExperimentConfig.from_dict({"flam": {"trainable_encoder_layers": 0}})
+    assert frozen.eam_regime["regime"] == "frozen"
+    unmixed = ExperimentConfig.from_dict({"eam": {"p": 0.0}})
+    assert unmixed.eam_regime["note"] is None  # nothing to say when EAM does not mix

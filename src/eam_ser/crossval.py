@@ -56,6 +56,7 @@ from eam_ser.inference import EmotionRecognizer
 from eam_ser.losses import MultiLossSettings
 from eam_ser.metrics import plot_confusion_matrix, ser_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator, EnergyAdaptiveMixupSettings
+from eam_ser.mixup_settings import EAM_REGIME_EVIDENCE, encoder_regime
 from eam_ser.modelcard import render_model_card, results_markdown
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import (
@@ -296,6 +297,21 @@ class ExperimentConfig:
         if not isinstance(values, Mapping):
             raise ValueError(f"config file {path} must hold a mapping, got {type(values).__name__}")
         return cls.from_dict(values)
+
+    @property
+    def eam_regime(self) -> dict[str, Any]:
+        """The encoder regime of this run (`eam_ser.mixup_settings.encoder_regime`), whether EAM
+        mixes in it, and what EAM's defaults were measured to do there
+        (`EAM_REGIME_EVIDENCE`): recorded in ``results.json`` and the model card."""
+        regime = encoder_regime(
+            self.flam.get("trainable_encoder_layers"), self.flam.get("freeze_encoder_steps", 0)
+        )
+        mixes = self.eam.p > 0 and self.baseline_mixing is None
+        return {
+            "regime": regime,
+            "eam_p": self.eam.p if self.baseline_mixing is None else 0.0,
+            "note": EAM_REGIME_EVIDENCE[regime].note() if mixes else None,
+        }
 
     @property
     def encoder_trains(self) -> bool:
@@ -567,6 +583,9 @@ def train_model(
     )
     if disable_tqdm is not None:
         arguments.disable_tqdm = disable_tqdm
+    note = config.eam_regime["note"]
+    if note is not None and collator_factory is None and not arguments.disable_tqdm:
+        tqdm.write(note)
     cache_mode = None if collator_factory is not None else feature_cache_mode(config, model)
     if cache_mode is not None:
         model.to(arguments.device)
@@ -783,6 +802,7 @@ def aggregate_results(
         ).tolist(),
         "seeds": [fold["seed"] for fold in fold_results],
         "config": config.to_dict(resolved=True),
+        "eam_regime": config.eam_regime,
     }
 
 

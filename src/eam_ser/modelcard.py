@@ -14,7 +14,9 @@ it through the symlink ``eam_ser/model_card.md``, shipped as package data). It i
       "std": {"wa": ..., "ua": ..., "macro_f1": ...},
       "confusion_matrix": [[...]],   # summed over folds
       "seeds": [42, ...],
-      "config": {"encoder": ..., "flam": {...}, "eam": {...}, "loss": {...}, "training": {...}}
+      "config": {"encoder": ..., "flam": {...}, "eam": {...}, "loss": {...}, "training": {...}},
+      "eam_regime": {"regime": "frozen" | "top_layers" | "fine_tuned", "eam_p": 0.5,
+                     "note": "what EAM's defaults were measured to do there" | None}
     }
 
 A single train/test split is a results dict with one fold (``"fold": None``).
@@ -171,6 +173,7 @@ def render_model_card(
         results_table=results_markdown(results),
         final_model_note=final_model_note,
         eam_table=_settings_table(config.get("eam", {}), EAM_DESCRIPTIONS),
+        eam_regime=(results.get("eam_regime") or {}).get("note"),
         loss_table=_settings_table(config.get("loss", {}), LOSS_DESCRIPTIONS),
         config_json=json.dumps(config, indent=2, sort_keys=True),
         seeds=", ".join(str(seed) for seed in results.get("seeds", [])) or "not recorded",
