@@ -245,20 +245,24 @@ def test_loss_fields_of_the_arguments_are_written_into_the_model(tmp_path):
     assert model.multi_loss.weights["center"] == 0.0
 
 
-def test_ddp_searches_for_unused_parameters_only_when_a_term_is_off(tmp_path):
+def test_ddp_searches_for_unused_parameters_only_when_a_step_can_leave_one_out(tmp_path):
     """Trainer would search (a graph traversal per DDP step) for every PreTrainedModel."""
-    arguments = training_args(tmp_path)
-    MultiLossTrainer(model=tiny_model(), args=arguments)
-    assert arguments.ddp_find_unused_parameters is False
-    arguments = training_args(tmp_path, center_weight=0.0)  # the centers take no part
-    MultiLossTrainer(model=tiny_model(), args=arguments)
-    assert arguments.ddp_find_unused_parameters is True
-    arguments = training_args(tmp_path, kl_weight=0.0, focal_weight=0.0)  # nor the classifier
-    MultiLossTrainer(model=tiny_model(), args=arguments)
-    assert arguments.ddp_find_unused_parameters is True
-    arguments = training_args(tmp_path, ddp_find_unused_parameters=True)  # the user's choice
-    MultiLossTrainer(model=tiny_model(), args=arguments)
-    assert arguments.ddp_find_unused_parameters is True
+
+    def decided(model, **arguments) -> bool:
+        args = training_args(tmp_path, **arguments)
+        MultiLossTrainer(model=model, args=args)
+        return args.ddp_find_unused_parameters
+
+    assert decided(tiny_flam()) is False  # tiny_wavlm_config: no layerdrop
+    assert decided(tiny_flam(), center_weight=0.0) is True  # the centers take no part
+    assert decided(tiny_flam(), kl_weight=0.0, focal_weight=0.0) is True  # nor the classifier
+    assert decided(tiny_flam(), ddp_find_unused_parameters=True) is True  # the user's choice
+    layerdrop = FlamForSequenceClassification(
+        FlamConfig(encoder_config=tiny_wavlm_config(layerdrop=0.1), num_labels=3)
+    )
+    assert decided(layerdrop) is True  # a skipped layer gets no gradient
+    layerdrop.freeze_encoder()
+    assert decided(layerdrop) is False  # ... unless the encoder does not train
 
 
 def test_inverse_frequency_alpha_from_train_dataset(tmp_path):

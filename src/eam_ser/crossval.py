@@ -95,6 +95,9 @@ def default_encoder_config(**overrides: Any) -> WavLMConfig:
         "num_conv_pos_embedding_groups": 4,
         "hidden_dropout": 0.1,
         "mask_time_prob": 0.0,
+        # LayerDrop on two layers only adds noise, and a skipped layer makes DDP search every
+        # step for parameters without a gradient.
+        "layerdrop": 0.0,
     }
     settings.update(overrides)
     return WavLMConfig(**settings)

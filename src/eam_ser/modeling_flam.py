@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -521,6 +522,20 @@ class FlamForSequenceClassification(PreTrainedModel):
         # encoder back the implementation it was loaded with.
         config.encoder_config._attn_implementation = encoder_attention
         return cls(config, encoder=encoder).to(dtype)
+
+    def may_leave_parameters_unused(self, loss_weights: Mapping[str, Any] | None = None) -> bool:
+        """Whether a training step can leave a trainable parameter without a gradient, which
+        DDP must then search for (``find_unused_parameters``): encoder layers that LayerDrop
+        skips (``layerdrop`` > 0 in a wav2vec-style encoder that trains; the Whisper path here
+        runs every layer), the class centers when the center term is off, the classifier when
+        both the KL and the focal term are. `loss_weights`: `MultiLossSettings` fields
+        (default: the model's own objective)."""
+        weights = {**self.config.multi_loss, **(loss_weights or {})}
+        if weights["center_weight"] == 0 or (weights["kl_weight"] == weights["focal_weight"] == 0):
+            return True
+        layerdrop = getattr(self.config.encoder_config, "layerdrop", 0.0) or 0.0
+        encoder_trains = any(parameter.requires_grad for parameter in self.encoder.parameters())
+        return not self.is_whisper and layerdrop > 0 and encoder_trains
 
     def non_finite_parameters(self) -> list[str]:
         """Names of the parameters and buffers holding NaN or infinity (a diverged run)."""

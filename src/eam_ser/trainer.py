@@ -300,12 +300,6 @@ class TrainingDivergedError(ValueError):
     """The training loss became NaN or infinite: training stops before the weights are used."""
 
 
-def _loss_leaves_parameters_out(settings: MultiLossSettings) -> bool:
-    """Whether some trainable head parameter takes no part in the loss: the class centers
-    when the center term is off, the classifier when both the KL and the focal term are."""
-    return settings.center_weight == 0 or (settings.kl_weight == 0 and settings.focal_weight == 0)
-
-
 def _parse_floats(focal_alpha: str) -> list[float]:
     try:
         return [float(value) for value in focal_alpha.split(",")]
@@ -403,6 +397,12 @@ class MultiLossTrainer(Trainer):
                 "MultiLossTrainer needs `args` of type MultiLossTrainingArguments, got "
                 f"{type(args).__name__}"
             )
+        may_leave_unused = getattr(model, "may_leave_parameters_unused", None)
+        if args.ddp_find_unused_parameters is None and callable(may_leave_unused):
+            # Trainer turns the search on for every PreTrainedModel (it must be set before it
+            # builds its Accelerator); it costs a graph traversal per DDP step, and is needed
+            # only when a step can leave a parameter out.
+            args.ddp_find_unused_parameters = may_leave_unused(args.loss_overrides())
         super().__init__(model, args, *pargs, **kwargs)
         if args.remove_unused_columns:
             logger.warning(
@@ -412,10 +412,6 @@ class MultiLossTrainer(Trainer):
         if self.model is not None:
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
-            if args.ddp_find_unused_parameters is None:
-                # Trainer turns the search on for every PreTrainedModel, which costs a graph
-                # traversal per step under DDP; only a switched-off term leaves parameters out.
-                args.ddp_find_unused_parameters = _loss_leaves_parameters_out(self.loss_settings)
         self._term_sums: dict[str, torch.Tensor] = {}
         self._term_count = 0
         self._collator_recorder: _CollatorStateRecorder | None = None
