@@ -816,10 +816,10 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
         report["arguments"] = previous.get("arguments", arguments)
         started -= previous.get("wall_time_s", 0.0)
     for name in args.rows:
-        entry = report["rows"].setdefault(
-            name,
-            {"title": rows[name].title if name in rows else grid.egemaps_rows[name], "runs": []},
-        )
+        entry = report["rows"].setdefault(name, {"runs": []})
+        # Title and settings as this command runs the row (a file written before a row's
+        # budget changed must not keep the old title over the new runs).
+        entry["title"] = rows[name].title if name in rows else grid.egemaps_rows[name]
         entry["settings"] = row_settings(name, args, grid)
     done = {
         (run["row"], run["fold"], run["seed"])
