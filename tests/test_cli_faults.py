@@ -378,7 +378,8 @@ def test_evaluate_warns_about_the_speakers_the_model_was_trained_on(
         "s3",
     ]
     output = tmp_path / "metrics.json"
-    assert main(["evaluate", str(trained), "--data", str(corpus), "--output", str(output)]) == 0
+    evaluate = ["evaluate", str(trained), "--data", str(corpus), "--output", str(output)]
+    assert main(evaluate) == 0
     error = capsys.readouterr().err
     assert "trained on speakers of this data: s1 (4), s2 (4), s3 (4) utterances" in error
     assert json.loads(output.read_text())["training_speakers_in_data"] == {
@@ -386,18 +387,6 @@ def test_evaluate_warns_about_the_speakers_the_model_was_trained_on(
         "s2": 4,
         "s3": 4,
     }
-    status = main(
-        [
-            "evaluate",
-            str(trained),
-            "--data",
-            str(corpus),
-            "--test-speakers",
-            "s4",
-            "--output",
-            str(output),
-        ]
-    )
-    assert status == 0
+    assert main([*evaluate, "--test-speakers", "s4"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert json.loads(output.read_text())["training_speakers_in_data"] == {}

@@ -371,18 +371,27 @@ def test_encode_then_forward_equals_forward() -> None:
         model(input_values=waveforms, encoder_hidden_states=hidden)
 
 
-def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Path) -> None:
+def train_with_and_without_cache(tmp_path: Path, p: float, max_steps: int) -> tuple:
+    """The same frozen-encoder run (EAM probability `p`) with the feature cache on and off:
+    ``(dataset, values, cached model, plain model, extractor, cached config, plain config)``."""
     dataset = load_manifest(write_tone_corpus(tmp_path))
     values = frozen_deterministic_config()
-    values["eam"] = {"p": 0.0}
-    values["training"]["max_steps"] = 3
+    values["eam"] = {"p": p}
+    values["training"]["max_steps"] = max_steps
     cached_config = ExperimentConfig.from_dict(values)
     values["training"]["cache_encoder_features"] = False
     plain_config = ExperimentConfig.from_dict(values)
     cached_model, extractor = train_model(dataset, cached_config, tmp_path / "a")
+    plain_model, _ = train_model(dataset, plain_config, tmp_path / "b")
+    return dataset, values, cached_model, plain_model, extractor, cached_config, plain_config
+
+
+def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Path) -> None:
+    dataset, values, cached_model, plain_model, extractor, cached_config, plain_config = (
+        train_with_and_without_cache(tmp_path, 0.0, 3)
+    )
     assert feature_cache_mode(cached_config, cached_model) == "full"
     assert feature_cache_mode(plain_config, cached_model) is None
-    plain_model, _ = train_model(dataset, plain_config, tmp_path / "b")
     for (name, cached), (_, plain) in zip(
         cached_model.named_parameters(), plain_model.named_parameters(), strict=True
     ):
@@ -447,16 +456,10 @@ def test_partial_cache_batch_is_the_eam_batch_with_only_mixed_rows_encoded(encod
 
 
 def test_frozen_eam_training_with_the_partial_cache_gives_the_same_model(tmp_path: Path) -> None:
-    dataset = load_manifest(write_tone_corpus(tmp_path))
-    values = frozen_deterministic_config()
-    values["eam"] = {"p": 0.5}
-    values["training"]["max_steps"] = 4
-    partial_config = ExperimentConfig.from_dict(values)
-    values["training"]["cache_encoder_features"] = False
-    plain_config = ExperimentConfig.from_dict(values)
-    partial_model, extractor = train_model(dataset, partial_config, tmp_path / "a")
+    dataset, _, partial_model, plain_model, extractor, partial_config, _ = (
+        train_with_and_without_cache(tmp_path, 0.5, 4)
+    )
     assert feature_cache_mode(partial_config, partial_model) == "partial"
-    plain_model, _ = train_model(dataset, plain_config, tmp_path / "b")
     for (name, partial), (_, plain) in zip(
         partial_model.named_parameters(), plain_model.named_parameters(), strict=True
     ):
