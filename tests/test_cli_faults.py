@@ -390,3 +390,26 @@ def test_evaluate_warns_about_the_speakers_the_model_was_trained_on(
     assert main([*evaluate, "--test-speakers", "s4"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert json.loads(output.read_text())["training_speakers_in_data"] == {}
+
+
+def test_a_read_only_output_folder_is_found_before_the_data_check(corpus, tmp_path, capsys):
+    """As root a chmod cannot make a folder read-only: a read-only tmpfs can (skipped where
+    mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "read-only"
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(mount)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        assert main(train_command(corpus, mount / "run")) == 2
+        captured = capsys.readouterr()
+        assert f"--output-dir {mount / 'run'}: cannot write in {mount} (Read-only file system)" in (
+            captured.err
+        )
+        assert "data check" not in captured.out
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
