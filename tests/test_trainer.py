@@ -253,13 +253,17 @@ def test_ddp_searches_for_unused_parameters_only_when_a_step_can_leave_one_out(t
         MultiLossTrainer(model=model, args=args)
         return args.ddp_find_unused_parameters
 
-    assert decided(tiny_flam()) is False  # tiny_wavlm_config: no layerdrop
-    assert decided(tiny_flam(), center_weight=0.0) is True  # the centers take no part
-    assert decided(tiny_flam(), kl_weight=0.0, focal_weight=0.0) is True  # nor the classifier
-    assert decided(tiny_flam(), ddp_find_unused_parameters=True) is True  # the user's choice
-    layerdrop = FlamForSequenceClassification(
-        FlamConfig(encoder_config=tiny_wavlm_config(layerdrop=0.1), num_labels=3)
-    )
+    def flam(**encoder) -> FlamForSequenceClassification:
+        # mask_time_prob 0: no SpecAugment mask embedding (WavLM builds one otherwise).
+        config = tiny_wavlm_config(mask_time_prob=0.0, **encoder)
+        return FlamForSequenceClassification(FlamConfig(encoder_config=config, num_labels=3))
+
+    assert decided(flam()) is False  # every parameter takes part in every step
+    assert decided(flam(), center_weight=0.0) is True  # the centers take no part
+    assert decided(flam(), kl_weight=0.0, focal_weight=0.0) is True  # nor the classifier
+    assert decided(flam(), ddp_find_unused_parameters=True) is True  # the user's choice
+    assert decided(tiny_flam()) is True  # its mask embedding: only steps that mask use it
+    layerdrop = flam(layerdrop=0.1)
     assert decided(layerdrop) is True  # a skipped layer gets no gradient
     layerdrop.freeze_encoder()
     assert decided(layerdrop) is False  # ... unless the encoder does not train

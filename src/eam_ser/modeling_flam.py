@@ -47,10 +47,11 @@ Importing this module registers `FlamForSequenceClassification` with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +148,17 @@ def is_tracing() -> bool:
         or torch.jit.is_tracing()
         or torch.onnx.is_in_onnx_export()
     )
+
+
+@contextlib.contextmanager
+def _without_wavlm_mask_warning() -> Iterator[None]:
+    """Hold back `WAVLM_MASK_WARNING` (eager calls only: a traced graph cannot change the
+    warning filters). transformers' WavLM attention passes a bool padding mask with its float
+    position bias to torch's multi-head attention, which warns on every call; the masks are
+    transformers' own, so the warning is not the caller's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=WAVLM_MASK_WARNING)
+        yield
 
 
 def whisper_frame_lengths(mel_lengths: torch.Tensor) -> torch.Tensor:
@@ -527,15 +539,22 @@ class FlamForSequenceClassification(PreTrainedModel):
         """Whether a training step can leave a trainable parameter without a gradient, which
         DDP must then search for (``find_unused_parameters``): encoder layers that LayerDrop
         skips (``layerdrop`` > 0 in a wav2vec-style encoder that trains; the Whisper path here
-        runs every layer), the class centers when the center term is off, the classifier when
-        both the KL and the focal term are. `loss_weights`: `MultiLossSettings` fields
+        runs every layer), a trainable SpecAugment mask embedding (``masked_spec_embed``, used
+        only in steps that mask), the class centers when the center term is off, the
+        classifier when both the KL and the focal term are. `loss_weights`: `MultiLossSettings` fields
         (default: the model's own objective)."""
         weights = {**self.config.multi_loss, **(loss_weights or {})}
         if weights["center_weight"] == 0 or (weights["kl_weight"] == weights["focal_weight"] == 0):
             return True
+        if self.is_whisper:  # the Whisper path here runs every layer, and has no mask embedding
+            return False
         layerdrop = getattr(self.config.encoder_config, "layerdrop", 0.0) or 0.0
         encoder_trains = any(parameter.requires_grad for parameter in self.encoder.parameters())
-        return not self.is_whisper and layerdrop > 0 and encoder_trains
+        # SpecAugment's learned mask embedding takes part only in steps that mask frames.
+        mask_embedding = getattr(self.encoder, "masked_spec_embed", None)
+        return (layerdrop > 0 and encoder_trains) or (
+            mask_embedding is not None and mask_embedding.requires_grad
+        )
 
     def non_finite_parameters(self) -> list[str]:
         """Names of the parameters and buffers holding NaN or infinity (a diverged run)."""
@@ -661,11 +680,7 @@ class FlamForSequenceClassification(PreTrainedModel):
             )
         if not is_tracing():
             self._check_waveform_lengths(input_values, attention_mask)
-        with warnings.catch_warnings():
-            # transformers' WavLM attention passes a bool padding mask with its float position
-            # bias to torch's multi-head attention, which warns on every call; the masks are
-            # transformers' own, so the warning is not the caller's to act on.
-            warnings.filterwarnings("ignore", message=WAVLM_MASK_WARNING)
+        with contextlib.nullcontext() if is_tracing() else _without_wavlm_mask_warning():
             outputs = self.encoder(
                 input_values,
                 attention_mask=attention_mask if self.encoder_takes_attention_mask else None,
