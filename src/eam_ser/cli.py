@@ -587,6 +587,8 @@ def command_train(args: argparse.Namespace) -> int:
     created = not args.output_dir.exists()
     try:
         with output_lock(args.output_dir, processes.is_main_process):
+            # Again with the lock held: a run that held it before may have finished meanwhile.
+            check_output_dir(args.output_dir, args)
             processes.wait_for_everyone()
             return _train(args, config, processes)
     finally:
