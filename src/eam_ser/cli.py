@@ -478,6 +478,11 @@ def output_lock(output_dir: Path, enabled: bool) -> Iterator[None]:
                 ) from None
             # The holder died without releasing it (kill -9, a crash): take it over.
             lock.unlink(missing_ok=True)
+    else:  # taken over, and taken again by another run before this one could
+        raise ValueError(
+            f"--output-dir {output_dir} is being written by another eam-ser train: wait for it "
+            "or choose another folder"
+        )
     try:
         yield
     finally:
@@ -908,7 +913,7 @@ def _predict(args: argparse.Namespace) -> int:
                 writer.add(str(path), prediction)
             _print_prediction(path, prediction, args, tqdm.write)
             if args.explain is not None and prediction.segmentation == "none":
-                explain_recording(recognizer, path, args.explain, len(files))
+                explain_recording(recognizer, path, args.explain, len(files), prediction.scores)
     finally:
         if writer is not None:
             writer.close()
@@ -942,9 +947,14 @@ def _print_prediction(
 
 
 def explain_recording(
-    recognizer: EmotionRecognizer, path: Path, explain: Path, num_files: int
+    recognizer: EmotionRecognizer,
+    path: Path,
+    explain: Path,
+    num_files: int,
+    scores: dict[str, float],
 ) -> None:
-    """Plot `path` with FLAM's frame attention (`eam_ser.plots.plot_frame_attention`)."""
+    """Plot `path` with FLAM's frame attention and its predicted `scores`
+    (`eam_ser.plots.plot_frame_attention`)."""
     import torch
 
     waveform = recognizer.load(path, name=str(path))
@@ -958,15 +968,9 @@ def explain_recording(
     from eam_ser.plots import plot_frame_attention
 
     attention = output.frame_attention[0].float().numpy()
-    probabilities = output.logits[0].float().softmax(dim=-1).tolist()
     out = explain_path(explain, path, num_files)
     plot_frame_attention(
-        waveform,
-        attention,
-        recognizer.sampling_rate,
-        out,
-        name=path.name,
-        scores=dict(zip(recognizer.labels, probabilities, strict=True)),
+        waveform, attention, recognizer.sampling_rate, out, name=path.name, scores=scores
     )
     print(f"  frame attention: {out}")
 

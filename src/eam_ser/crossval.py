@@ -302,13 +302,18 @@ class ExperimentConfig:
         return cls.from_dict(values)
 
     @property
-    def eam_regime(self) -> dict[str, Any]:
-        """The encoder regime of this run (`eam_ser.mixup_settings.encoder_regime`), whether EAM
-        mixes in it, and what EAM's defaults were measured to do there
-        (`EAM_REGIME_EVIDENCE`): recorded in ``results.json`` and the model card."""
-        regime = encoder_regime(
+    def encoder_regime(self) -> str:
+        """How much of the encoder trains (`eam_ser.mixup_settings.encoder_regime`)."""
+        return encoder_regime(
             self.flam.get("trainable_encoder_layers"), self.flam.get("freeze_encoder_steps", 0)
         )
+
+    @property
+    def eam_regime(self) -> dict[str, Any]:
+        """The encoder regime of this run, whether EAM mixes in it, and what EAM's defaults
+        were measured to do there (`EAM_REGIME_EVIDENCE`): recorded in ``results.json`` and
+        the model card."""
+        regime = self.encoder_regime
         mixes = self.eam.p > 0 and self.baseline_mixing is None
         return {
             "regime": regime,
@@ -320,10 +325,7 @@ class ExperimentConfig:
     def encoder_trains(self) -> bool:
         """False when `flam` keeps the whole encoder frozen for the run
         (``trainable_encoder_layers: 0`` or ``freeze_encoder_steps: -1``)."""
-        return not (
-            self.flam.get("trainable_encoder_layers") == 0
-            or self.flam.get("freeze_encoder_steps") == -1
-        )
+        return self.encoder_regime != "frozen"
 
     @property
     def learning_rates(self) -> dict[str, float | None]:

@@ -138,16 +138,14 @@ def check_model_source(name_or_path: str | Path, *, weights: bool = True) -> Non
     weights_file = path / "model.safetensors"
     if not weights or not weights_file.is_file():
         return
-    from safetensors import SafetensorError, safe_open
+    from eam_ser.modeling_flam import safetensors_problem
 
-    try:
-        with safe_open(weights_file, framework="pt"):
-            pass
-    except (SafetensorError, OSError) as error:
+    problem = safetensors_problem(weights_file)
+    if problem is not None:
         raise ValueError(
-            f"{weights_file}: unreadable weights ({error}); the file is truncated or damaged: "
+            f"{weights_file}: unreadable weights ({problem}); the file is truncated or damaged: "
             "copy it again or retrain"
-        ) from None
+        )
 
 
 class EmotionRecognizer:

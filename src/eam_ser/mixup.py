@@ -833,20 +833,16 @@ class EnergyAdaptiveMixupCollator(AudioCollator, _BatchMixer, _ProcessStreams):
         """
         from transformers import AutoConfig, AutoFeatureExtractor
 
-        if isinstance(model, (str, os.PathLike)):
-            config = AutoConfig.from_pretrained(model)
-            source: Any = model
-        else:
-            config = model.config
-            encoder_config = getattr(config, "encoder_config", config)
-            source = getattr(encoder_config, "_name_or_path", "") or None
+        named = isinstance(model, (str, os.PathLike))
+        config = AutoConfig.from_pretrained(model) if named else model.config
+        encoder_config = getattr(config, "encoder_config", config)
+        source = model if named else getattr(encoder_config, "_name_or_path", "") or None
         if feature_extractor is None and source is not None:
             try:
                 feature_extractor = AutoFeatureExtractor.from_pretrained(source)
             except OSError:
                 feature_extractor = None
-        encoder_type = getattr(getattr(config, "encoder_config", config), "model_type", "")
-        if feature_extractor is None and encoder_type == "whisper":
+        if feature_extractor is None and encoder_config.model_type == "whisper":
             raise ValueError(
                 "EnergyAdaptiveMixupCollator.for_model: this model's whisper encoder takes "
                 "log-mel input_features, and no feature extractor was found beside it; pass "

@@ -150,6 +150,18 @@ def is_tracing() -> bool:
     )
 
 
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """Why the safetensors file `path` cannot be read (None: its header and size agree), e.g.
+    a copy cut short: safetensors checks the header against the file's length."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework="pt"):
+            return None
+    except (SafetensorError, OSError) as error:
+        return str(error)
+
+
 @contextlib.contextmanager
 def _without_wavlm_mask_warning() -> Iterator[None]:
     """Hold back `WAVLM_MASK_WARNING` (eager calls only: a traced graph cannot change the

@@ -242,12 +242,9 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     weights = folder / "model.safetensors"
     if not weights.is_file():
         return "no model.safetensors"
-    from safetensors import SafetensorError, safe_open
+    from .modeling_flam import safetensors_problem
 
-    try:
-        with safe_open(weights, framework="pt"):
-            pass
-    except (SafetensorError, OSError):
+    if safetensors_problem(weights) is not None:
         return "model.safetensors is truncated or damaged"
     for name in CHECKPOINT_ARCHIVES:
         path = folder / name
