@@ -182,6 +182,30 @@ def test_the_output_folder_is_locked_while_a_run_writes_it(corpus, tmp_path, cap
     assert json.loads((together / "results.json").read_text())["folds"][0]["num_test"] == 4
 
 
+def test_an_empty_lock_is_being_written_until_it_is_old(tmp_path):
+    """The race two runs started at once used to lose: the second read the first's lock
+    between its creation and its content, took it for a dead holder's, and both ran."""
+    import os
+
+    import pytest
+
+    from eam_ser.cli import LOCK_WRITE_SECONDS, RUN_LOCK, output_lock
+
+    lock = tmp_path / RUN_LOCK
+    lock.write_text("")  # created, content not written yet
+    with pytest.raises(
+        ValueError, match=r"being written by another eam-ser train \(which is creating"
+    ):
+        with output_lock(tmp_path, enabled=True):
+            pass
+    assert lock.read_text() == ""  # left to its holder
+    stale = lock.stat().st_mtime - LOCK_WRITE_SECONDS - 1
+    os.utime(lock, (stale, stale))  # never written: its creator died
+    with output_lock(tmp_path, enabled=True):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not lock.exists()
+
+
 def test_resume_takes_the_newest_complete_checkpoint(corpus, tmp_path, capsys):
     """A checkpoint cut short (killed while written, a full disk) is skipped and named."""
     output = tmp_path / "run"

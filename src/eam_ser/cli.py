@@ -61,6 +61,9 @@ RUN_LOCK = ".eam_ser_train.lock"
 """Held (created exclusively, holding the pid and host) by the `eam-ser train` writing a
 folder, for the run's lifetime; a second run into the folder is refused while its holder
 lives, and a lock left by a process that died is taken over."""
+LOCK_WRITE_SECONDS = 10.0
+"""An unreadable `RUN_LOCK` younger than this (seconds) is being written by the run that
+created it, not left by one that died."""
 PREVIOUS_RUN_OUTPUTS = ("trainer", "fold_*", "final", "model", "results.json", "model.safetensors")
 """What marks a run folder as holding work a new run would replace: checkpoints, finished
 folds, a finished model or its results."""
@@ -468,13 +471,18 @@ def output_lock(output_dir: Path, enabled: bool) -> Iterator[None]:
             try:
                 other = json.loads(lock.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                other = {}
-            if _process_alive(other):
+                # Empty or cut short: its holder may be writing it this instant.
+                other = {"writing": _age_seconds(lock) < LOCK_WRITE_SECONDS}
+            if other.get("writing") or _process_alive(other):
+                since = time.strftime("%H:%M:%S", time.localtime(other.get("started", 0)))
+                who = (
+                    f"pid {other['pid']} on {other.get('host')}, since {since}"
+                    if "pid" in other
+                    else "which is creating its lock now"
+                )
                 raise ValueError(
                     f"--output-dir {output_dir} is being written by another eam-ser train "
-                    f"(pid {other.get('pid')} on {other.get('host')}, since "
-                    f"{time.strftime('%H:%M:%S', time.localtime(other.get('started', 0)))}): "
-                    "wait for it or choose another folder"
+                    f"({who}): wait for it or choose another folder"
                 ) from None
             # The holder died without releasing it (kill -9, a crash): take it over.
             lock.unlink(missing_ok=True)
@@ -487,6 +495,14 @@ def output_lock(output_dir: Path, enabled: bool) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _age_seconds(path: Path) -> float:
+    """Seconds since `path` was last written (infinite when it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def _process_alive(holder: dict[str, Any]) -> bool:
