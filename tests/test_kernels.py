@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from eam_ser.featurize import normalize_tensors
+from eam_ser.kernels import normalize_rows
 from eam_ser.mixup.core import draw_mix_parameters, draw_partner_index, energy_adaptive_mix
 from mixup_helpers import noise
 
@@ -68,3 +70,25 @@ def test_compiled_kernel_refuses_segments_outside_the_clip(rng):
         energy_adaptive_mix(waveforms, broken, implementation="compiled")
     with pytest.raises(ValueError, match="implementation must be one of"):
         energy_adaptive_mix(waveforms, parameters, implementation="fast")
+
+
+def test_numpy_implementation_is_a_deprecated_name_of_the_kernel(rng):
+    waveforms, parameters = batch_and_draw(rng, [4000, 3000, 5000])
+    compiled, _ = energy_adaptive_mix(waveforms, parameters, implementation="compiled")
+    with pytest.warns(DeprecationWarning, match=r"implementation='numpy'\) is deprecated"):
+        renamed, _ = energy_adaptive_mix(waveforms, parameters, implementation="numpy")
+    np.testing.assert_array_equal(renamed, compiled)
+
+
+def test_normalize_rows_matches_the_torch_normalization(rng):
+    lengths = np.array([3000, 5000, 1])
+    padded = np.zeros((3, 5000), np.float32)
+    for row, length in enumerate(lengths):
+        padded[row, :length] = noise(rng, length, 0.3) + 0.1
+    normalized = normalize_rows(padded, lengths)
+    mask = torch.from_numpy(np.arange(5000) < lengths[:, None])
+    expected = normalize_tensors(torch.from_numpy(padded), mask.long()).numpy()
+    np.testing.assert_allclose(normalized, expected, atol=1e-5)
+    assert normalized[0, 3000:].max() == 0 and normalized[2, 0] == 0  # one sample: 0 / sqrt(eps)
+    np.testing.assert_allclose(normalized[1].mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(normalized[1].std(), 1.0, atol=1e-4)

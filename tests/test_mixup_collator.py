@@ -17,7 +17,11 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
+import eam_ser.collator as collator_module
+import eam_ser.mixup.collator as mixup_collator
 from conftest import tiny_wavlm_config
+from eam_ser.collator import AudioCollator
+from eam_ser.mixup import core
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
 from eam_ser.mixup.core import one_hot, partner_label_weight
 from eam_ser.mixup.streams import process_stream_key, stream_generator
@@ -373,3 +377,47 @@ def test_multi_loss_trainer_mixes_on_the_device_and_trains_like_the_host_path(tm
         losses[on_device] = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert len(losses[True]) == 4
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
+
+
+# ---------------------------------------------------------------- composition
+
+
+@pytest.mark.parametrize("extractor", [None, "whisper"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_unmixed_batch_is_the_audio_collators_batch(rng, extractor, normalize) -> None:
+    """One padding and featurizing path: with p = 0 the EAM collator gives exactly what the
+    `AudioCollator` it holds gives."""
+    feature_extractor = WhisperFeatureExtractor() if extractor else None
+    features = features_of([noise(rng, n) for n in (8000, 12000, 5000)], [2, 0, 1])
+    mixer = EnergyAdaptiveMixupCollator(
+        3, p=0.0, seed=0, normalize=normalize, feature_extractor=feature_extractor
+    )
+    plain = AudioCollator(feature_extractor, normalize=normalize, num_labels=3)
+    assert isinstance(mixer.audio, AudioCollator) and not isinstance(mixer, AudioCollator)
+    for batch in (mixer(features), mixer.as_eval()(features)):
+        expected = plain(features)
+        assert set(batch) == set(expected)
+        for key in expected:
+            torch.testing.assert_close(batch[key], expected[key], rtol=0, atol=0)
+    # Every collator pads with the one function.
+    assert core.pad_waveforms is mixup_collator.pad_waveforms is collator_module.pad_waveforms
+
+
+def test_audio_settings_are_read_and_written_through_the_audio_collator() -> None:
+    mixer = EnergyAdaptiveMixupCollator(
+        2, label2id={"a": 0, "b": 1}, label_column="emotion", sampling_rate=8000
+    )
+    assert (mixer.num_labels, mixer.label2id, mixer.label_column, mixer.sampling_rate) == (
+        2,
+        {"a": 0, "b": 1},
+        "emotion",
+        8000,
+    )
+    extractor = WhisperFeatureExtractor()
+    mixer.feature_extractor = extractor
+    assert mixer.audio.feature_extractor is extractor
+    assert mixer.seed == mixer.stream.seed and mixer.generator is mixer.stream.generator
+    assert set(vars(mixer)) == {
+        "settings", "audio", "stream", "mix_on_device", "max_train_samples", "training",
+        "last_parameters", "last_applied",
+    }  # fmt: skip

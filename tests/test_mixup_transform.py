@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,31 @@ def test_transform_refuses_a_bad_pool_when_built_and_decodes_its_partner_once(
     transform = EnergyAdaptiveMixup([good], p=1.0, seed=0)
     transform(rng.normal(0, 0.1, 12000).astype(np.float32), 16000)
     assert decoded.count("pool[0]") == 1  # drawn in randomize_parameters, reused by apply
+
+
+def test_partner_is_decoded_once_across_calls_and_the_cache_survives_pickling(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eam_ser.mixup.transform as transform_module
+
+    paths = []
+    for index in range(2):
+        paths.append(tmp_path / f"{index}.wav")
+        soundfile.write(paths[-1], rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    decoded = []
+    original = transform_module.load_audio
+    monkeypatch.setattr(
+        transform_module,
+        "load_audio",
+        lambda source, *a, **k: decoded.append(k.get("name")) or original(source, *a, **k),
+    )
+    transform = EnergyAdaptiveMixup(paths, p=1.0, seed=0)
+    clip = rng.normal(0, 0.1, 12000).astype(np.float32)
+    outputs = [transform(clip, 16000) for _ in range(6)]
+    partners = [name for name in decoded if name.startswith("pool")]
+    # Six calls, each drawing one of two partners: each partner is decoded once at most.
+    assert 1 <= len(partners) <= 2 and len(set(partners)) == len(partners)
+    # A copy sent to a spawned DataLoader worker rebuilds its cache and draws the same.
+    copy = pickle.loads(pickle.dumps(EnergyAdaptiveMixup(paths, p=1.0, seed=0)))
+    for expected in outputs:
+        np.testing.assert_array_equal(copy(clip, 16000), expected)

@@ -48,7 +48,16 @@ WHOLE_CLIP_TARGETS = ("original", "union")
 
 @with_setting_attributes
 class _InBatchMixCollator:
-    """Load, crop (training), pick partners, mix each pair with `_mix`, then pad / featurize."""
+    """Load, crop (training), pick partners, mix each pair with `_mix`, then pad / featurize.
+
+    Args (of every baseline):
+        padding_collator: pads and featurizes (used in eval mode).
+        settings: EAM's settings; `p` (probability of mixing each sample) and, for the
+            whole-clip mix, the SNR range are used (default EAM's).
+        seed: seed of the generator (per process and worker, as EAM's).
+        max_train_seconds: cut longer clips to a random window of this length first.
+        **overrides: fields of `settings` to replace (``p``, ``min_snr_db``, ...).
+    """
 
     seed = Delegated("stream")
     generator = Delegated("stream")
@@ -57,10 +66,10 @@ class _InBatchMixCollator:
         self,
         padding_collator: EnergyAdaptiveMixupCollator,
         *,
-        settings: EnergyAdaptiveMixupSettings | None,
-        seed: int | None,
-        max_train_seconds: float | None,
-        overrides: dict[str, Any],
+        settings: EnergyAdaptiveMixupSettings | None = None,
+        seed: int | None = None,
+        max_train_seconds: float | None = None,
+        **overrides: Any,
     ) -> None:
         self.settings = resolve_settings(settings, **overrides)
         if max_train_seconds is not None and not max_train_seconds > 0:
@@ -131,32 +140,20 @@ class WholeClipMixCollator(_InBatchMixCollator):
 
     Args:
         padding_collator: pads and featurizes (used in eval mode).
-        settings: EAM's settings, of which `p` (probability of mixing each sample) and the SNR
-            range in dB are used (default EAM's, so only the segment and energy choices differ
-            from EAM).
         target: ``"original"`` or ``"union"``.
-        seed: seed of the generator (per process and worker, as EAM's).
-        max_train_seconds: cut longer clips to a random window of this length first.
-        **overrides: fields of `settings` to replace (``p``, ``min_snr_db``, ``max_snr_db``).
+        **common: ``settings``, ``seed``, ``max_train_seconds`` and settings overrides, as for
+            every baseline (`_InBatchMixCollator`); the SNR range is EAM's, so only the segment
+            and energy choices differ from EAM.
     """
 
     def __init__(
         self,
         padding_collator: EnergyAdaptiveMixupCollator,
         *,
-        settings: EnergyAdaptiveMixupSettings | None = None,
         target: str = "original",
-        seed: int | None = None,
-        max_train_seconds: float | None = None,
-        **overrides: Any,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            padding_collator,
-            settings=settings,
-            seed=seed,
-            max_train_seconds=max_train_seconds,
-            overrides=overrides,
-        )
+        super().__init__(padding_collator, **common)
         if target not in WHOLE_CLIP_TARGETS:
             raise ValueError(f"target must be one of {WHOLE_CLIP_TARGETS}, got {target!r}")
         self.target = target
@@ -180,30 +177,15 @@ class MixupCollator(_InBatchMixCollator):
 
     Args:
         padding_collator: pads and featurizes (used in eval mode).
-        settings: EAM's settings, of which `p` (probability of mixing each sample) is used.
         alpha: Beta distribution parameter (> 0); Zhang et al. use 0.1-0.4.
-        seed: seed of the generator (per process and worker, as EAM's).
-        max_train_seconds: cut longer clips to a random window of this length first.
-        **overrides: fields of `settings` to replace (``p``).
+        **common: ``settings`` (of which `p` is used), ``seed``, ``max_train_seconds`` and
+            settings overrides, as for every baseline (`_InBatchMixCollator`).
     """
 
     def __init__(
-        self,
-        padding_collator: EnergyAdaptiveMixupCollator,
-        *,
-        settings: EnergyAdaptiveMixupSettings | None = None,
-        alpha: float = 0.4,
-        seed: int | None = None,
-        max_train_seconds: float | None = None,
-        **overrides: Any,
+        self, padding_collator: EnergyAdaptiveMixupCollator, *, alpha: float = 0.4, **common: Any
     ) -> None:
-        super().__init__(
-            padding_collator,
-            settings=settings,
-            seed=seed,
-            max_train_seconds=max_train_seconds,
-            overrides=overrides,
-        )
+        super().__init__(padding_collator, **common)
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
         self.alpha = alpha

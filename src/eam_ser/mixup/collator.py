@@ -41,7 +41,7 @@ from eam_ser.mixup.settings import (
 )
 from eam_ser.mixup.streams import ProcessStream
 
-__all__ = ["DEVICE_MIX_KEYS", "EnergyAdaptiveMixupCollator"]
+__all__ = ["DEVICE_MIX_KEYS", "EnergyAdaptiveMixupCollator", "complete_device_batch"]
 
 DEVICE_MIX_KEYS = {
     "mix_partner_index": "partner_index",
@@ -334,34 +334,48 @@ class EnergyAdaptiveMixupCollator:
         """
         if "mix_length" not in batch:
             return dict(batch)
-        batch = dict(batch)
-        waveforms = batch.pop("input_values")
-        draw = {name: batch.pop(key) for key, name in DEVICE_MIX_KEYS.items()}
-        mixed, applied = mix_tensors(
-            waveforms,
-            draw["partner_index"],
-            draw["mix_length"],
-            draw["start"],
-            draw["partner_start"],
-            draw["snr_db"],
+        return complete_device_batch(
+            batch, self.settings.label_mode, self.num_labels, self.feature_extractor, self.normalize
         )
-        sample_mask = batch.pop("attention_mask")
-        lengths = sample_mask.sum(dim=-1)
-        weight = partner_label_weight(
-            draw["mix_length"], lengths, draw["snr_db"], self.settings.label_mode
-        )
-        weight = torch.where(applied, weight, 0.0)
-        labels = batch["labels"]
-        partner_labels = labels[draw["partner_index"]]
-        batch["soft_targets"] = mix_soft_labels(labels, partner_labels, weight, self.num_labels)
-        extractor = self.feature_extractor
-        if extractor is not None and is_log_mel_extractor(extractor):
-            features = whisper_log_mel(mixed, extractor)
-            batch["input_features"] = features
-            frames = features.shape[-1]
-            batch["attention_mask"] = mel_frame_mask(lengths, extractor.hop_length)[:, :frames]
-            return batch
-        normalize = self.normalize if extractor is None else bool(extractor.do_normalize)
-        batch["input_values"] = normalize_tensors(mixed, sample_mask) if normalize else mixed
-        batch["attention_mask"] = sample_mask
+
+
+def complete_device_batch(
+    batch: Mapping[str, torch.Tensor],
+    label_mode: str,
+    num_labels: int,
+    feature_extractor: Any,
+    normalize: bool,
+) -> dict[str, torch.Tensor]:
+    """Mix a `mix_on_device` batch (the padded clips and the draw under `DEVICE_MIX_KEYS`) on its
+    device, and build its soft targets (`label_mode`, `num_labels` classes) and model inputs:
+    log-mel features for a Whisper-style `feature_extractor`, else the waveforms, normalized
+    when `normalize` (or the extractor's ``do_normalize``)."""
+    batch = dict(batch)
+    waveforms = batch.pop("input_values")
+    draw = {name: batch.pop(key) for key, name in DEVICE_MIX_KEYS.items()}
+    mixed, applied = mix_tensors(
+        waveforms,
+        draw["partner_index"],
+        draw["mix_length"],
+        draw["start"],
+        draw["partner_start"],
+        draw["snr_db"],
+    )
+    sample_mask = batch.pop("attention_mask")
+    lengths = sample_mask.sum(dim=-1)
+    weight = partner_label_weight(draw["mix_length"], lengths, draw["snr_db"], label_mode)
+    weight = torch.where(applied, weight, 0.0)
+    labels = batch["labels"]
+    partner_labels = labels[draw["partner_index"]]
+    batch["soft_targets"] = mix_soft_labels(labels, partner_labels, weight, num_labels)
+    if feature_extractor is not None and is_log_mel_extractor(feature_extractor):
+        features = whisper_log_mel(mixed, feature_extractor)
+        batch["input_features"] = features
+        frames = features.shape[-1]
+        batch["attention_mask"] = mel_frame_mask(lengths, feature_extractor.hop_length)[:, :frames]
         return batch
+    if feature_extractor is not None:
+        normalize = bool(feature_extractor.do_normalize)
+    batch["input_values"] = normalize_tensors(mixed, sample_mask) if normalize else mixed
+    batch["attention_mask"] = sample_mask
+    return batch
