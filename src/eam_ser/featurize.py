@@ -111,8 +111,8 @@ def check_min_length(
     row = int(rows[0]) if rows.size else 0
     raise ValueError(
         f"{row_name.format(row=row)} has {int(lengths[row])} samples, fewer than {needed_by} "
-        f"of {minimum} samples ({minimum / sampling_rate:.4f} s at {sampling_rate} Hz); pad or "
-        "drop clips that short"
+        f"needs: at least {minimum} samples ({minimum / sampling_rate:.4f} s at {sampling_rate} "
+        "Hz); pad or drop clips that short"
     )
 
 
