@@ -15,7 +15,7 @@ from transformers import WhisperFeatureExtractor
 
 from eam_ser.audio import MAX_ABS_AMPLITUDE
 from eam_ser.losses import MultiLoss
-from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
 
 NUM_LABELS = 3
 WHISPER = WhisperFeatureExtractor()

@@ -1,7 +1,8 @@
 """Audio input: decode, downmix to mono, resample and validate.
 
 Every waveform that enters eam-ser goes through :func:`load_audio`, which returns a float32
-mono 1-D array at the requested sampling rate (16 kHz by default). Decoding uses soundfile
+mono 1-D array at the requested sampling rate (by default `eam_ser.featurize.SAMPLING_RATE`,
+16 kHz, as `DEFAULT_SAMPLING_RATE`). Decoding uses soundfile
 (any format libsndfile reads: wav, flac, ogg, ...) and resampling uses soxr, so the CPU-only
 stack works without torchcodec. That is why ``datasets`` audio columns are best cast to
 ``Audio(decode=False)``: their values are ``{"path", "bytes"}`` dicts that this module decodes
@@ -27,7 +28,8 @@ import numpy as np
 import soundfile
 import soxr
 
-DEFAULT_SAMPLING_RATE = 16000
+from eam_ser.featurize import SAMPLING_RATE as DEFAULT_SAMPLING_RATE
+
 MAX_ABS_AMPLITUDE = 1e4
 """Largest accepted sample magnitude, in full-scale units (1.0 = full scale). Real audio peaks
 near 1; 1e4 leaves room for gain while keeping every energy and log-mel power far from float32

@@ -1,7 +1,7 @@
 """`AudioCollator`: clips in, model inputs out (load, resample, pad, normalize or featurize).
 
 The one place where audio becomes a batch. Training with EAM uses it through
-`eam_ser.mixup.EnergyAdaptiveMixupCollator` (this collator plus the mixing step); evaluation,
+`eam_ser.mixup.EnergyAdaptiveMixupCollator` (which holds one and adds the mixing step); evaluation,
 `eam-ser predict`, the ``speech-emotion-recognition`` pipeline and the feature cache use it as
 it is. A clip's row of a padded batch gives the model the same input as the clip alone
 (the mask covers exactly its samples, or the ``samples // hop`` mel frames it has alone), so
@@ -16,10 +16,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from eam_ser import mix_kernel
-from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio
+from eam_ser.audio import load_audio
+from eam_ser.featurize import (
+    SAMPLING_RATE,
+    check_min_length,
+    is_log_mel_extractor,
+    mel_frame_mask,
+    stft_min_input_samples,
+)
+from eam_ser.kernels import normalize_rows
 
-__all__ = ["AudioCollator", "is_log_mel_extractor", "mel_frame_mask", "parse_label"]
+__all__ = [
+    "AudioCollator",
+    "check_num_labels",
+    "is_log_mel_extractor",
+    "mel_frame_mask",
+    "one_hot",
+    "pad_waveforms",
+    "parse_label",
+]
 
 
 def parse_label(
@@ -48,29 +63,37 @@ def parse_label(
     return index
 
 
-def is_log_mel_extractor(extractor: Any) -> bool:
-    """Whisper-style extractors: a mel filter bank, an STFT size and hop."""
-    return all(hasattr(extractor, name) for name in ("mel_filters", "n_fft", "hop_length"))
+def one_hot(labels: Any, num_labels: int) -> np.ndarray:
+    """One-hot float32 targets of shape (batch, num_labels) for int labels of shape (batch,)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    targets = np.zeros((labels.shape[0], num_labels), dtype=np.float32)
+    targets[np.arange(labels.shape[0]), labels] = 1.0
+    return targets
 
 
-def mel_frame_mask(lengths: Any, hop_length: int) -> torch.Tensor:
-    """(batch, longest // hop_length) int64 mask of the mel frames of clips of `lengths`
-    samples: ``samples // hop_length`` real frames each, as each clip featurized alone has
-    (so a padded batch gives every clip the frames it gets on its own)."""
-    frames = torch.as_tensor(lengths) // hop_length
-    return (torch.arange(int(frames.max()), device=frames.device) < frames[:, None]).long()
+def check_num_labels(num_labels: Any) -> int:
+    """`num_labels` as an int.
+
+    Raises:
+        ValueError: unless it is an integer >= 1.
+    """
+    if int(num_labels) != num_labels or num_labels < 1:
+        raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
+    return int(num_labels)
 
 
-def normalize_padded(padded: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Zero-mean unit-variance over each clip's real samples (eps 1e-7), padding 0; (batch, time).
-    The numpy twin of `mix_kernel.normalize_rows`."""
-    count = lengths.astype(np.float64)
-    mean = (padded.sum(axis=1, dtype=np.float64) / count).astype(np.float32)
-    centered = np.subtract(padded, mean[:, None])
-    centered *= valid
-    variance = np.einsum("ij,ij->i", centered, centered, dtype=np.float64) / count
-    centered *= (1.0 / np.sqrt(variance + 1e-7)).astype(np.float32)[:, None]
-    return centered
+def pad_waveforms(waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad float32 (samples,) clips: the one padding step of every collator.
+
+    Returns:
+        ``(buffer, lengths)``: (batch, longest) float32, clip ``i`` in ``buffer[i, :lengths[i]]``
+        and zeros after it; (batch,) int64 lengths in samples.
+    """
+    lengths = np.fromiter((w.shape[0] for w in waveforms), dtype=np.int64, count=len(waveforms))
+    buffer = np.zeros((len(waveforms), int(lengths.max())), np.float32)
+    for row, waveform in enumerate(waveforms):
+        buffer[row, : waveform.shape[0]] = waveform
+    return buffer, lengths
 
 
 class AudioCollator:
@@ -106,22 +129,20 @@ class AudioCollator:
         self,
         feature_extractor: Any = None,
         *,
-        sampling_rate: int = DEFAULT_SAMPLING_RATE,
+        sampling_rate: int = SAMPLING_RATE,
         normalize: bool = True,
         audio_column: str = "audio",
         label_column: str = "label",
         label2id: Mapping[str, int] | None = None,
         num_labels: int | None = None,
     ) -> None:
-        if num_labels is not None and (int(num_labels) != num_labels or num_labels < 1):
-            raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
         self.feature_extractor = feature_extractor
         self.sampling_rate = int(sampling_rate)
         self.normalize = normalize
         self.audio_column = audio_column
         self.label_column = label_column
         self.label2id = dict(label2id) if label2id is not None else None
-        self.num_labels = None if num_labels is None else int(num_labels)
+        self.num_labels = None if num_labels is None else check_num_labels(num_labels)
 
     def as_eval(self) -> AudioCollator:
         """This collator never mixes: itself (the interface of the training collators)."""
@@ -189,10 +210,8 @@ class AudioCollator:
         time = int(lengths.max())
         valid = np.arange(time) < lengths[:, None]
         padded = buffer[:, :time]
-        if self.normalize and mix_kernel.AVAILABLE:
-            input_values = mix_kernel.normalize_rows(padded, lengths)
-        elif self.normalize:
-            input_values = normalize_padded(padded, lengths, valid)
+        if self.normalize:
+            input_values = normalize_rows(padded, lengths)
         else:
             input_values = np.ascontiguousarray(padded)
         return {
@@ -202,11 +221,7 @@ class AudioCollator:
 
     def collate_waveforms(self, waveforms: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         """Pad already-loaded float32 waveforms and `collate_padded` them."""
-        lengths = np.fromiter((w.shape[0] for w in waveforms), dtype=np.int64, count=len(waveforms))
-        buffer = np.zeros((len(waveforms), int(lengths.max())), np.float32)
-        for row, waveform in enumerate(waveforms):
-            buffer[row, : waveform.shape[0]] = waveform
-        return self.collate_padded(buffer, lengths)
+        return self.collate_padded(*pad_waveforms(waveforms))
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Collate a list of features into a batch; see the class docstring for the keys."""
@@ -215,9 +230,7 @@ class AudioCollator:
         if labels is not None:
             batch["labels"] = torch.from_numpy(labels)
             if self.num_labels is not None:
-                soft_targets = np.zeros((labels.shape[0], self.num_labels), np.float32)
-                soft_targets[np.arange(labels.shape[0]), labels] = 1.0
-                batch["soft_targets"] = torch.from_numpy(soft_targets)
+                batch["soft_targets"] = torch.from_numpy(one_hot(labels, self.num_labels))
         return batch
 
     def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
@@ -225,15 +238,13 @@ class AudioCollator:
         input_name = extractor.model_input_names[0]
         n_fft = getattr(extractor, "n_fft", None)
         if n_fft is not None:
-            # A centered STFT reflect-pads n_fft / 2 samples, which needs a longer clip.
-            minimum = n_fft // 2 + 1
-            short = np.flatnonzero(lengths < minimum)
-            if short.size:
-                row = int(short[0])
-                raise ValueError(
-                    f"features[{row}] has {int(lengths[row])} samples; the "
-                    f"{type(extractor).__name__} STFT (n_fft {n_fft}) needs at least {minimum}"
-                )
+            check_min_length(
+                lengths,
+                stft_min_input_samples(n_fft),
+                row_name="features[{row}]",
+                needed_by=f"the {type(extractor).__name__} STFT (n_fft {n_fft})",
+                sampling_rate=self.sampling_rate,
+            )
         encoded = extractor(
             [buffer[row, :length] for row, length in enumerate(lengths)],
             sampling_rate=self.sampling_rate,

@@ -12,29 +12,13 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .featurize import WHISPER_MIN_INPUT_SAMPLES, min_input_samples
 from .losses import MultiLossSettings
 
 POOLING_MODES = ("attentive", "mean", "attentive_statistics")
 ENCODER_INPUT_NAMES = ("input_values", "input_features")
 # Encoders that take a log-mel spectrogram (`input_features`) rather than the waveform.
 LOG_MEL_ENCODER_TYPES = ("whisper",)
-
-
-# Whisper's log-mel STFT (n_fft 400, centered, reflect padding) needs more than n_fft / 2
-# samples: 201 samples = 12.6 ms at 16 kHz.
-WHISPER_MIN_INPUT_SAMPLES = 201
-
-
-def min_input_samples(
-    conv_kernel: list[int] | tuple[int, ...], conv_stride: list[int] | tuple[int, ...]
-) -> int:
-    """Fewest input samples for which a stack of unpadded 1-D convolutions yields one frame
-    (the receptive field of one output frame), in samples. (10, 3, 3, 3, 3, 2, 2) kernels with
-    (5, 2, 2, 2, 2, 2, 2) strides -> 400 samples (25 ms at 16 kHz)."""
-    length = 1
-    for kernel, stride in zip(reversed(conv_kernel), reversed(conv_stride), strict=True):
-        length = (length - 1) * stride + kernel
-    return length
 
 
 def encoder_input_name_for(encoder_config: PretrainedConfig) -> str:

@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
-from eam_ser.collator import AudioCollator
-from eam_ser.mixup import EnergyAdaptiveMixupCollator, one_hot
+from eam_ser.collator import AudioCollator, one_hot
+from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
 
 __all__ = [
     "CachedFeatureCollator",

@@ -1,171 +1,20 @@
-"""The compiled kernels of the EAM collator (numba), near the memory-bandwidth floor on CPU.
-
-`mix_rows` does in two passes over the segments what `eam_ser.mixup._mix_numpy` does with
-whole-batch array operations: it reads each sample's own and partner segment once to get the two
-mean-square energies, then adds the scaled partner segment in place and tracks the peak for the
-clipping policy. Only the segments are touched (a mix of length ``l`` costs about ``3 l`` sample
-reads and ``l`` writes), where the array version materialises several (batch, longest mix)
-temporaries and pads the batch. `normalize_rows` is the collator's zero-mean unit-variance
-normalization in two passes over each clip's real samples. Numba is a dependency; without it
-(`AVAILABLE` is False) `eam_ser.mixup` uses the pure-numpy paths, which give the same result
-(the mix bit for bit, the normalization within float rounding).
-
-Why numba: it compiles these plain loops to machine code at first use (cached on disk), ships
-wheels for every platform torch supports, and needs no compiler on the user's machine.
-"""
+"""Deprecated: the compiled kernels moved to `eam_ser.kernels` (0.4.0); this module re-exports
+them for one minor release. numba is a hard dependency, so `AVAILABLE` is always True."""
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
 
-try:
-    import numba
-except ImportError:  # the pure-numpy path of eam_ser.mixup is the fallback
-    numba = None
+import numba  # noqa: F401  (0.3.0 exposed eam_ser.mix_kernel.numba)
 
-AVAILABLE = numba is not None
+from eam_ser.kernels import mix_rows, normalize_rows
 
 __all__ = ["AVAILABLE", "mix_rows", "normalize_rows"]
 
-if numba is not None:
-    # Reassociation lets the float64 sum vectorise; the order is fixed by the compiled code, so
-    # results repeat exactly run to run.
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-    def _mean_square(row: np.ndarray, start: int, length: int) -> float:
-        total = 0.0
-        for t in range(start, start + length):
-            value = np.float64(row[t])
-            total += value * value
-        return total / length
+AVAILABLE = True
 
-    @numba.njit(cache=True, nogil=True)
-    def _mix_rows(
-        out: np.ndarray,
-        partners: np.ndarray,
-        partner_index: np.ndarray,
-        mix_length: np.ndarray,
-        start: np.ndarray,
-        partner_start: np.ndarray,
-        snr_db: np.ndarray,
-        silence_threshold: float,
-        partners_alias_out: bool,
-        applied: np.ndarray,
-    ) -> None:
-        batch = out.shape[0]
-        scale = np.zeros(batch, np.float32)
-        longest = 0
-        for row in range(batch):
-            length = mix_length[row]
-            applied[row] = False
-            if length <= 0:
-                continue
-            own_energy = _mean_square(out[row], start[row], length)
-            partner_energy = _mean_square(partners[partner_index[row]], partner_start[row], length)
-            if own_energy >= silence_threshold and partner_energy >= silence_threshold:
-                applied[row] = True
-                ratio = own_energy / (10.0 ** (snr_db[row] / 10.0) * partner_energy)
-                scale[row] = np.float32(np.sqrt(ratio))
-                longest = max(longest, length)
-        # When the partners are the batch being written, their segments are saved first, so
-        # every sample is mixed with an unmixed partner.
-        saved = np.empty((batch if partners_alias_out else 0, longest), np.float32)
-        if partners_alias_out:
-            for row in range(batch):
-                if applied[row]:
-                    source = partners[partner_index[row]]
-                    offset = partner_start[row]
-                    for t in range(mix_length[row]):
-                        saved[row, t] = source[offset + t]
-        for row in range(batch):
-            if not applied[row]:
-                continue
-            length, offset = mix_length[row], start[row]
-            own = out[row]
-            gain = scale[row]
-            peak = np.float32(0.0)
-            if partners_alias_out:
-                segment = saved[row]
-                for t in range(length):
-                    value = own[offset + t] + gain * segment[t]
-                    own[offset + t] = value
-                    peak = max(peak, abs(value))
-            else:
-                source = partners[partner_index[row]]
-                partner_offset = partner_start[row]
-                for t in range(length):
-                    value = own[offset + t] + gain * source[partner_offset + t]
-                    own[offset + t] = value
-                    peak = max(peak, abs(value))
-            if peak > 1.0:
-                for t in range(own.shape[0]):
-                    own[t] = own[t] / peak
-
-
-if numba is not None:
-
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-    def _normalize_rows(padded: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
-        for row in range(padded.shape[0]):
-            length = lengths[row]
-            clip = padded[row]
-            total = 0.0
-            for t in range(length):
-                total += clip[t]
-            mean = np.float32(total / length)
-            squares = 0.0
-            for t in range(length):
-                centered = np.float64(clip[t] - mean)
-                squares += centered * centered
-            scale = np.float32(1.0 / np.sqrt(squares / length + 1e-7))
-            target = out[row]
-            for t in range(length):
-                target[t] = (clip[t] - mean) * scale
-            for t in range(length, target.shape[0]):
-                target[t] = 0.0
-
-
-def normalize_rows(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Zero-mean unit-variance over each clip's first ``lengths[i]`` samples (eps 1e-7), zeros
-    after them: a new (batch, time) float32 array from `padded` (batch, time) float32."""
-    out = np.empty(padded.shape, np.float32)
-    _normalize_rows(np.ascontiguousarray(padded, np.float32), np.asarray(lengths, np.int64), out)
-    return out
-
-
-def mix_rows(
-    out: np.ndarray,
-    partners: np.ndarray,
-    partner_index: np.ndarray,
-    mix_length: np.ndarray,
-    start: np.ndarray,
-    partner_start: np.ndarray,
-    snr_db: np.ndarray,
-    silence_threshold: float,
-) -> np.ndarray:
-    """Mix every row of `out` (batch, time) float32 in place with its partner segment.
-
-    Args:
-        out: the clips, written in place (C-contiguous float32).
-        partners: (num_partners, partner_time) float32 partner clips; may be `out` itself.
-        partner_index, mix_length, start, partner_start: (batch,) int64 (see `MixParameters`);
-            every segment must lie inside its array.
-        snr_db: (batch,) float64 segment SNRs in dB.
-        silence_threshold: mean-square energy below which a segment counts as silent.
-
-    Returns:
-        (batch,) bool: which rows were mixed.
-    """
-    applied = np.zeros(out.shape[0], np.bool_)
-    _mix_rows(
-        out,
-        partners,
-        partner_index,
-        mix_length,
-        start,
-        partner_start,
-        snr_db,
-        float(silence_threshold),
-        bool(np.shares_memory(out, partners)),
-        applied,
-    )
-    return applied
+warnings.warn(
+    "eam_ser.mix_kernel is deprecated; import from eam_ser.kernels",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,15 +1,19 @@
-"""The settings of Energy-Adaptive Mixup and their defaults, declared once.
-
-Kept apart from `eam_ser.mixup` (which needs torch and audiomentations) so that the ``eam-ser``
-command can show them in ``--help`` and check its flags without importing torch.
-`eam_ser.mixup` re-exports everything here.
-"""
+"""Deprecated: the EAM settings moved to `eam_ser.mixup.settings` (0.4.0); this module
+re-exports them for one minor release."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 
-import numpy as np
+from eam_ser.mixup.settings import (
+    EAM_DEFAULTS,
+    EAM_REGIME_EVIDENCE,
+    ENCODER_REGIMES,
+    LABEL_MODES,
+    EnergyAdaptiveMixupSettings,
+    RegimeEvidence,
+    encoder_regime,
+)
 
 __all__ = [
     "EAM_DEFAULTS",
@@ -21,132 +25,8 @@ __all__ = [
     "encoder_regime",
 ]
 
-LABEL_MODES = ("energy", "length", "hard")
-"""Soft-label rules: partner weight from length and energy share, length share only, or 0."""
-
-
-@dataclass(frozen=True)
-class EnergyAdaptiveMixupSettings:
-    """The settings of EAM and their defaults: the one place they are declared.
-
-    The collator, the map function, the transform, :func:`draw_mix_parameters`, experiment
-    configs (the ``eam`` section) and the ``eam-ser`` command take their defaults from here.
-
-    Attributes:
-        p: probability that a sample is mixed, in [0, 1].
-        min_snr_db, max_snr_db: range of the segment SNR ``s`` in dB (finite, min <= max).
-            The default [-5, 5] dB lets either utterance dominate the segment.
-        max_mix_fraction: longest mix as a fraction of the shorter clip of a pair, in (0, 1].
-            0.5 keeps the first utterance the majority of every clip (and its label the argmax).
-        min_length_samples: shortest mix in samples (1600 = 0.1 s at 16 kHz); pairs that
-            allow less are not mixed.
-        label_mode: ``"energy"``, ``"length"`` or ``"hard"`` (module docstring).
-
-    Raises:
-        ValueError: a value outside its range, naming the setting and its unit.
-    """
-
-    p: float = 0.5
-    min_snr_db: float = -5.0
-    max_snr_db: float = 5.0
-    max_mix_fraction: float = 0.5
-    min_length_samples: int = 1600
-    label_mode: str = "energy"
-
-    def __post_init__(self) -> None:
-        p, min_snr_db, max_snr_db = self.p, self.min_snr_db, self.max_snr_db
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
-        if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
-            raise ValueError(
-                f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
-            )
-        if not 0.0 < self.max_mix_fraction <= 1.0:
-            raise ValueError(
-                "max_mix_fraction (longest mix as a fraction of the shorter clip) must be in "
-                f"(0, 1], got {self.max_mix_fraction}"
-            )
-        if int(self.min_length_samples) != self.min_length_samples or self.min_length_samples < 1:
-            raise ValueError(
-                f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
-                f"got {self.min_length_samples}"
-            )
-        if self.label_mode not in LABEL_MODES:
-            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
-
-
-EAM_DEFAULTS = EnergyAdaptiveMixupSettings()
-
-
-ENCODER_REGIMES = ("frozen", "top_layers", "fine_tuned")
-"""How much of the encoder trains: none of it, its top layers, or all of it."""
-
-
-def encoder_regime(trainable_encoder_layers: int | None, freeze_encoder_steps: int = 0) -> str:
-    """The `ENCODER_REGIMES` entry of a FLAM configuration (``FlamConfig`` fields)."""
-    if trainable_encoder_layers == 0 or freeze_encoder_steps == -1:
-        return "frozen"
-    return "fine_tuned" if trainable_encoder_layers is None else "top_layers"
-
-
-@dataclass(frozen=True)
-class RegimeEvidence:
-    """What EAM at its defaults (p = 0.5) did in one encoder regime, against the same run
-    without mixing: EmoDB, speaker-independent 5 folds, Whisper base, one seed.
-
-    Attributes:
-        regime: one of `ENCODER_REGIMES`.
-        clean_ua_points: mean paired UA difference (EAM - no mixing) on clean test speech, in
-            points, and its 95 % t-interval over the folds; None: not measured yet.
-        interference_ua_points: the same, averaged over white noise and interfering speech at
-            20 to -5 dB.
-        training_time_ratio: training wall time of EAM over no mixing (same machine).
-        source: the benchmark and row names that measured it.
-    """
-
-    regime: str
-    clean_ua_points: tuple[float, float, float] | None
-    interference_ua_points: tuple[float, float, float] | None
-    training_time_ratio: float | None
-    source: str
-
-    def note(self) -> str:
-        """One sentence for the run's log, ``results.json`` and the model card."""
-        if self.clean_ua_points is None:
-            return (
-                f"EAM with a {self.regime.replace('_', ' ')} encoder: not measured yet "
-                f"({self.source}); the defaults are those measured elsewhere."
-            )
-        clean, interference = self.clean_ua_points, self.interference_ua_points
-        text = (
-            f"EAM with a {self.regime.replace('_', ' ')} encoder, measured ({self.source}): "
-            f"{clean[0]:+.1f} UA points on clean speech [95 % CI {clean[1]:+.1f}, "
-            f"{clean[2]:+.1f}]"
-        )
-        if interference is not None:
-            text += (
-                f", {interference[0]:+.1f} [{interference[1]:+.1f}, {interference[2]:+.1f}] "
-                "under noise and interfering speech"
-            )
-        if self.training_time_ratio is not None:
-            text += f", {self.training_time_ratio:.1f}x the training time of no mixing"
-        return text + "."
-
-
-EAM_REGIME_EVIDENCE = {
-    # benchmarks/results/regimes.json: frozen_eam vs frozen_no_mix, 10 epochs of batch 8;
-    # time: EAM's mean training time over that of the no-mixing folds 2-4 (folds 0-1 shared
-    # the machine with stray processes).
-    "frozen": RegimeEvidence(
-        "frozen", (3.1, -1.4, 7.6), (8.1, 4.3, 11.9), 2.2, "benchmarks/regimes.py frozen_eam"
-    ),
-    "top_layers": RegimeEvidence(
-        "top_layers", None, None, None, "benchmarks/regimes.py top2_eam, not run yet"
-    ),
-    # benchmarks/results/ablation.json: eam vs no_mix, 12 epochs of batch 16, 4 s crops.
-    "fine_tuned": RegimeEvidence(
-        "fine_tuned", (1.3, -4.7, 7.3), (2.4, -3.4, 8.2), 1.1, "benchmarks/ablation.py eam"
-    ),
-}
-"""The measured effect of EAM's defaults per encoder regime: the evidence the defaults follow.
-EAM stays on (p = 0.5) in every regime: where it was measured it cost no accuracy."""
+warnings.warn(
+    "eam_ser.mixup_settings is deprecated; import from eam_ser.mixup.settings",
+    DeprecationWarning,
+    stacklevel=2,
+)
