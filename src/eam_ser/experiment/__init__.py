@@ -14,8 +14,7 @@ eam_ser.experiment.config`` (what the ``eam-ser`` command reads) does not load t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eam_ser._lazy import lazy_exports
 
 # Public name -> the module of this package that defines it.
 _LAZY = {
@@ -50,15 +49,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -17,8 +17,7 @@ does not register the pipeline task; ``import eam_ser.inference.pipeline`` does.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eam_ser._lazy import lazy_exports
 
 # Public name -> the module of this package that defines it (the 0.3.0 eam_ser.inference names
 # first).
@@ -39,15 +38,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
