@@ -4,7 +4,7 @@ Speaker-independent 5-fold cross-validation on ``../shared/data/emodb`` (each fo
 one female and one male speaker, `load_emodb(protocol="speaker_pairs")`). Every row fine-tunes
 the same pretrained encoder (default ``../shared/models/whisper-base-encoder``, all six layers;
 ``--trainable-encoder-layers N`` for the top N) with the same budget, seeds and learning
-rates, through the library's one training path (`eam_ser.crossval.run_fold`); a row is an
+rates, through the library's one training path (`eam_ser.experiment.run_fold`); a row is an
 `ExperimentConfig` and nothing else. The last model is tested on the held-out speakers' whole
 clips, then on the same clips with interference added (see ROBUSTNESS below).
 
@@ -74,7 +74,7 @@ from results_file import add_output_arguments, output_path, source_revision  # n
 import eam_ser  # noqa: E402
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
 from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  # noqa: E402
-from eam_ser.crossval import (  # noqa: E402
+from eam_ser.experiment import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
     feature_cache_mode,

@@ -5,7 +5,7 @@ Two saved models: FLAM around a WavLM encoder built from `bench_model.benchmark_
 (hidden 256, 4 layers, the standard CNN front end; random weights) and FLAM around the
 pretrained Whisper tiny.en encoder (``../shared/models/whisper-tiny-en-encoder``). Input: one
 batch of `--batch-size` clips of `--seconds` seconds from `AudioCollator`. Each model is exported
-with `eam_ser.export.export_onnx` (which checks parity on other shapes); the figures are the
+with `eam_ser.inference.export_onnx` (which checks parity on other shapes); the figures are the
 median wall time of one forward pass, runs interleaved (eager, compiled, onnxruntime, ...),
 after warm-up (the compile time itself is reported apart). Also reports the largest logit
 difference of each backend from eager on this input.
@@ -31,9 +31,8 @@ from results_file import add_output_arguments, write_report
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
 from eam_ser.configuration_flam import FlamConfig
-from eam_ser.crossval import save_model
-from eam_ser.export import OnnxEmotionModel, export_onnx
-from eam_ser.inference import EmotionRecognizer
+from eam_ser.hub import save_model
+from eam_ser.inference import EmotionRecognizer, OnnxEmotionModel, export_onnx
 from eam_ser.modeling_flam import FlamForSequenceClassification
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "export.json"

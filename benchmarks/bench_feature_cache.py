@@ -2,7 +2,7 @@
 
 One speaker-independent EmoDB fold (fold 0 of the speaker pairs), the pretrained Whisper base
 encoder frozen (``freeze_encoder_steps=-1``), FLAM + the four losses. Without mixing
-(``--p 0``, default) `eam_ser.crossval.train_model` trains the head on cached encoder frames
+(``--p 0``, default) `eam_ser.experiment.train_model` trains the head on cached encoder frames
 (`TrainingSettings.cache_encoder_features`); with EAM (``--p 0.5``) only the mixed rows of a
 batch go through the encoder (`eam_ser.feature_cache.PartiallyCachedMixupCollator`), where
 before the cache every row of every batch did. The same run (same seed, same mixes) is
@@ -32,13 +32,8 @@ import transformers
 from results_file import add_output_arguments, write_report
 
 from eam_ser.corpora import load_emodb, train_test_split_by_fold
-from eam_ser.crossval import (
-    ExperimentConfig,
-    TrainingSettings,
-    feature_cache_mode,
-    predict_logits,
-    run_fold,
-)
+from eam_ser.experiment import ExperimentConfig, TrainingSettings, feature_cache_mode, run_fold
+from eam_ser.inference import predict_logits
 from eam_ser.mixup import EnergyAdaptiveMixupSettings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -46,7 +46,7 @@ torch.set_num_threads({threads})
 from eam_ser.audio import load_audio
 from eam_ser.inference import EmotionRecognizer, limit_allocator_growth
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.segmentation import segment_recording
+from eam_ser.inference.segmentation import segment_recording
 from transformers import AutoFeatureExtractor
 limit_allocator_growth()  # as `eam-ser predict` does
 torch.manual_seed(0)

@@ -1,7 +1,11 @@
 """Fine-tune a pretrained Hub encoder with FLAM + Multi-Loss Learning on one fold of a corpus.
 
-The library pieces wired by hand (the ``eam-ser train`` command does the same in one line):
-corpus loader -> EAM collator -> FLAM model -> MultiLossTrainer -> held-out speakers.
+The pieces of one run (``eam-ser train`` does the same in one line): corpus loader ->
+held-out speakers -> the run builder `eam_ser.experiment.build_trainer` (FLAM model, EAM
+collator, fixed-budget `MultiLossTrainingArguments`, `MultiLossTrainer`) -> test on the
+held-out speakers -> a saved folder. Every part is on the trainer (``trainer.model``,
+``trainer.data_collator``, ``trainer.args``, ``trainer.processing_class``), to inspect or
+replace before training.
 
     python examples/finetune_hub_encoder.py --encoder microsoft/wavlm-large \\
         --corpus iemocap --root /data/IEMOCAP_full_release --test-fold 0 --epochs 10
@@ -15,12 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transformers import set_seed
-
-from eam_ser.corpora import label_names, load_corpus, train_test_split_by_fold
-from eam_ser.crossval import ExperimentConfig, build_feature_extractor, build_model, evaluate_model
-from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.corpora import load_corpus, train_test_split_by_fold
+from eam_ser.experiment import ExperimentConfig, TrainingSettings, build_trainer
+from eam_ser.hub import save_model
+from eam_ser.inference import evaluate_model
 
 
 def main() -> None:
@@ -42,50 +44,24 @@ def main() -> None:
     kwargs = {"protocol": args.protocol} if args.corpus == "emodb" else {}
     dataset = load_corpus(args.corpus, args.root, **kwargs)
     train, test = train_test_split_by_fold(dataset, args.test_fold)  # speaker-disjoint, checked
-    labels = label_names(dataset)
 
     # `flam` fields go to FlamConfig: the paper's recipe keeps the CNN front end frozen and
-    # projects WavLM-Large's 1024-d frames to a narrower FLAM.
+    # projects WavLM-Large's 1024-d frames to a narrower FLAM. EAM settings (p, SNR range, ...)
+    # default to eam_ser.mixup_settings.EAM_DEFAULTS, loss weights to MultiLossSettings, and the
+    # learning rates to the head's and the encoder's defaults (ExperimentConfig.learning_rates).
     config = ExperimentConfig(
-        encoder=args.encoder, flam={"flam_hidden_size": 256} if args.encoder else {}
+        encoder=args.encoder,
+        flam={"flam_hidden_size": 256} if args.encoder else {},
+        training=TrainingSettings(num_train_epochs=args.epochs, max_steps=args.max_steps),
     )
-    set_seed(42)
-    model = build_model(
-        config, labels
-    )  # FlamForSequenceClassification.from_encoder(...) for a Hub id
-    feature_extractor = build_feature_extractor(config)
-    # EAM settings (p, SNR range, ...) default to eam_ser.mixup_settings.EAM_DEFAULTS.
-    collator = EnergyAdaptiveMixupCollator(
-        len(labels), feature_extractor=feature_extractor, seed=42
-    )
-    training_args = MultiLossTrainingArguments(
-        output_dir=str(args.output_dir),
-        # The head starts from scratch and trains faster than the pretrained encoder.
-        learning_rate=config.learning_rates["head_learning_rate"],
-        encoder_learning_rate=config.learning_rates["encoder_learning_rate"],
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        per_device_train_batch_size=8,
-        warmup_steps=0.1,
-        # Loss weights given here (kl_weight=..., center_weight=...) override the model's
-        # config.multi_loss; left out, the model's own (MultiLossSettings defaults) apply.
-        save_strategy="no",  # fixed budget: never pick a checkpoint on the test speakers
-        report_to="none",
-        seed=42,
-    )
-    trainer = MultiLossTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train,
-        data_collator=collator,
-        processing_class=feature_extractor,
-    )
+    # A fixed budget: the last model is tested, never a checkpoint chosen on the test speakers.
+    trainer = build_trainer(train, config, args.output_dir / "trainer")
     trainer.train()
-    metrics = evaluate_model(trainer.model, feature_extractor, test)
+    metrics = evaluate_model(trainer.model, trainer.processing_class, test)
     print(
         f"test speakers {sorted(set(test['speaker']))}: WA {metrics['wa']:.4f}  UA {metrics['ua']:.4f}"
     )
-    trainer.save_model(str(args.output_dir / "model"))
+    save_model(args.output_dir / "model", trainer.model, trainer.processing_class)
 
 
 if __name__ == "__main__":

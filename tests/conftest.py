@@ -73,6 +73,14 @@ def whisper_tiny_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
+def wavlm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny WavLM model folder (`inference_helpers.save_wavlm_folder`), once per module."""
+    from inference_helpers import save_wavlm_folder
+
+    return save_wavlm_folder(tmp_path_factory.mktemp("wavlm"))
+
+
+@pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tone corpus of `test_crossval` with the tiny config beside it, once per module."""
     from test_crossval import TINY_CONFIG, write_tone_corpus

@@ -1,9 +1,9 @@
-"""Experiment config, result aggregation and a tiny 2-fold cross-validation run."""
+"""`eam_ser.experiment.crossval`: a tiny 2-fold cross-validation run and the drivers' argument
+checks; the tone corpus and tiny config other tests train on."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +12,12 @@ import soundfile as sf
 
 from conftest import tone
 from eam_ser.corpora import load_manifest
-from eam_ser.crossval import (
+from eam_ser.experiment.config import (
     FROM_SCRATCH_ENCODER_LEARNING_RATE,
     HEAD_LEARNING_RATE,
-    PRETRAINED_ENCODER_LEARNING_RATE,
     ExperimentConfig,
-    aggregate_results,
-    default_encoder_config,
-    run_cross_validation,
 )
-from eam_ser.mixup import EAM_DEFAULTS
+from eam_ser.experiment.crossval import run_cross_validation
 
 # A very small encoder and head so a training step takes milliseconds.
 TINY_CONFIG = {
@@ -56,73 +52,6 @@ def write_tone_corpus(
     manifest = folder / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
-
-
-def test_config_round_trip_files_and_errors(tmp_path: Path) -> None:
-    config = ExperimentConfig.from_dict(TINY_CONFIG)
-    assert config.training.max_steps == 2 and config.flam["embedding_size"] == 8
-    assert config.eam == EAM_DEFAULTS
-    assert ExperimentConfig.from_dict(config.to_dict()) == config
-    (tmp_path / "c.json").write_text(json.dumps(TINY_CONFIG))
-    (tmp_path / "c.yaml").write_text(
-        "encoder: microsoft/wavlm-large\neam:\n  p: 0.8\n  label_mode: length\n"
-    )
-    assert ExperimentConfig.from_file(tmp_path / "c.json") == config
-    from_yaml = ExperimentConfig.from_file(tmp_path / "c.yaml")
-    assert (from_yaml.encoder, from_yaml.eam.p, from_yaml.eam.label_mode) == (
-        "microsoft/wavlm-large",
-        0.8,
-        "length",
-    )
-    assert from_yaml.learning_rates == {
-        "head_learning_rate": HEAD_LEARNING_RATE,
-        "encoder_learning_rate": PRETRAINED_ENCODER_LEARNING_RATE,
-        "center_learning_rate": HEAD_LEARNING_RATE,
-    }
-    assert config.learning_rates["encoder_learning_rate"] == FROM_SCRATCH_ENCODER_LEARNING_RATE
-    with pytest.raises(ValueError, match="split into 'head_learning_rate' and"):
-        ExperimentConfig.from_dict({"training": {"learning_rate": 1e-4}})
-    with pytest.raises(ValueError, match=r"config\['eam'\]: unknown keys \['snr'\]"):
-        ExperimentConfig.from_dict({"eam": {"snr": 3}})
-    with pytest.raises(ValueError, match=r"unknown keys \['epochs'\]"):
-        ExperimentConfig.from_dict({"epochs": 3})
-
-
-def test_default_encoder_config_frames_every_20_ms() -> None:
-    config = default_encoder_config(hidden_size=32)
-    assert math.prod(config.conv_stride) == 320  # 16000 / 320 = 50 frames per second
-    assert (config.hidden_size, config.num_hidden_layers) == (32, 2)
-
-
-def test_aggregate_results_hand_worked(tmp_path: Path) -> None:
-    dataset = load_manifest(write_tone_corpus(tmp_path))
-    folds = [
-        {
-            "fold": 0,
-            "wa": 0.5,
-            "ua": 0.4,
-            "macro_f1": 0.3,
-            "confusion_matrix": [[2, 2], [2, 2]],
-            "seed": 1,
-        },
-        {
-            "fold": 1,
-            "wa": 0.7,
-            "ua": 0.8,
-            "macro_f1": 0.6,
-            "confusion_matrix": [[4, 0], [1, 3]],
-            "seed": 1,
-        },
-    ]
-    results = aggregate_results(folds, dataset, ExperimentConfig())
-    assert results["mean"] == pytest.approx({"wa": 0.6, "ua": 0.6, "macro_f1": 0.45})
-    # sample standard deviation (ddof=1) of two values a, b is |a - b| / sqrt(2)
-    assert results["std"] == pytest.approx(
-        {"wa": 0.2 / 2**0.5, "ua": 0.4 / 2**0.5, "macro_f1": 0.3 / 2**0.5}
-    )
-    assert results["confusion_matrix"] == [[6, 2], [3, 5]]
-    assert results["label_names"] == ["high", "low"]
-    assert results["corpus"] == "custom" and results["seeds"] == [1, 1]
 
 
 def test_cross_validation_two_folds(tmp_path: Path) -> None:

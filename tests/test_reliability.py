@@ -15,10 +15,10 @@ import soundfile as sf
 import torch
 
 from conftest import tone
-from eam_ser import crossval
 from eam_ser.cli import main
 from eam_ser.corpora import load_manifest
 from eam_ser.datacheck import DataCheckError, check_data
+from eam_ser.experiment import crossval
 from test_crossval import TINY_CONFIG, write_tone_corpus
 
 

@@ -1,205 +1,36 @@
-"""Model cards for trained eam-ser models, rendered with `huggingface_hub.ModelCard`, and upload.
-
-The template is the top-level ``model_card.md`` of the repository (Jinja2; the package reaches
-it through the symlink ``eam_ser/model_card.md``, shipped as package data). It is filled from a
-*results* dict, the same dict the cross-validation runner writes to ``results.json``::
-
-    {
-      "corpus": "emodb", "corpus_title": "EmoDB (...)", "protocol": "...",
-      "label_names": ["angry", ...],
-      "folds": [{"fold": 0, "test_speakers": ["03", "08"], "num_train": 428, "num_test": 107,
-                 "wa": 0.81, "ua": 0.79, "macro_f1": 0.78, "confusion_matrix": [[...]],
-                 "seed": 42}, ...],
-      "mean": {"wa": ..., "ua": ..., "macro_f1": ...},
-      "std": {"wa": ..., "ua": ..., "macro_f1": ...},
-      "confusion_matrix": [[...]],   # summed over folds
-      "seeds": [42, ...],
-      "config": {"encoder": ..., "flam": {...}, "eam": {...}, "loss": {...}, "training": {...}},
-      "eam_regime": {"regime": "frozen" | "top_layers" | "fine_tuned", "eam_p": 0.5,
-                     "note": "what EAM's defaults were measured to do there" | None}
-    }
-
-A single train/test split is a results dict with one fold (``"fold": None``).
-"""
+"""Deprecated since 0.4: the model card moved to `eam_ser.hub` (save, model card, push). Every
+0.3 name still imports from here; this module goes in 0.5."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+import warnings
 
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from eam_ser.hub import (
+    EAM_DESCRIPTIONS,
+    LOSS_DESCRIPTIONS,
+    METRICS,
+    PAPER_CITATION,
+    TEMPLATE_PATH,
+    push_to_hub,
+    render_model_card,
+    results_markdown,
+    results_summary,
+)
 
-TEMPLATE_PATH = Path(__file__).resolve().with_name("model_card.md")
-METRICS = (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1"))
+__all__ = [
+    "EAM_DESCRIPTIONS",
+    "LOSS_DESCRIPTIONS",
+    "METRICS",
+    "PAPER_CITATION",
+    "TEMPLATE_PATH",
+    "push_to_hub",
+    "render_model_card",
+    "results_markdown",
+    "results_summary",
+]
 
-PAPER_CITATION = """@article{wang2025multiloss,
-  title   = {Multi-Loss Learning for Speech Emotion Recognition with Energy-Adaptive Mixup
-             and Frame-Level Attention},
-  author  = {Wang, Cong and Geng, Yizhong and Wen, Yuhua and Li, Qifei and Gao, Yingming and
-             Wang, Ruimin and Wang, Chunfeng and Li, Hao and Li, Ya and Chen, Wei},
-  journal = {arXiv preprint arXiv:2512.04551},
-  year    = {2025}
-}"""
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.2f}"
-
-
-def results_markdown(results: Mapping[str, Any]) -> str:
-    """Markdown table: one row per fold (test speakers, sizes, WA/UA/macro-F1 in %) and, for
-    more than one fold, a final row with mean ± standard deviation over the folds."""
-    header = "| fold | test speakers | train / test utterances | WA (%) | UA (%) | macro-F1 (%) |"
-    lines = [header, "|---|---|---|---|---|---|"]
-    for fold in results["folds"]:
-        name = "held-out" if fold["fold"] is None else str(fold["fold"])
-        speakers = ", ".join(fold["test_speakers"])
-        scores = " | ".join(_percent(fold[key]) for key, _ in METRICS)
-        lines.append(
-            f"| {name} | {speakers} | {fold['num_train']} / {fold['num_test']} | {scores} |"
-        )
-    if len(results["folds"]) > 1:
-        scores = " | ".join(
-            f"**{_percent(results['mean'][key])} ± {_percent(results['std'][key])}**"
-            for key, _ in METRICS
-        )
-        lines.append(f"| **mean ± std** | | | {scores} |")
-    return "\n".join(lines)
-
-
-def results_summary(results: Mapping[str, Any]) -> str:
-    """One sentence with the mean scores, e.g. 'Mean over 5 folds: WA 78.47 %, ...'."""
-    folds = len(results["folds"])
-    scope = f"Mean over {folds} speaker-independent folds" if folds > 1 else "Held-out speakers"
-    scores = ", ".join(f"{label} {_percent(results['mean'][key])} %" for key, label in METRICS)
-    return f"{scope}: {scores}."
-
-
-def _settings_table(settings: Mapping[str, Any], descriptions: Mapping[str, str]) -> str:
-    lines = ["| setting | value | meaning |", "|---|---|---|"]
-    for name, value in settings.items():
-        lines.append(f"| `{name}` | {value} | {descriptions.get(name, '')} |")
-    return "\n".join(lines)
-
-
-EAM_DESCRIPTIONS = {
-    "p": "probability that a training utterance is mixed",
-    "min_snr_db": "lowest segment SNR in dB",
-    "max_snr_db": "highest segment SNR in dB",
-    "max_mix_fraction": "longest mixed segment, as a fraction of the shorter clip",
-    "label_mode": "soft-label weighting (energy: length share x energy share)",
-}
-LOSS_DESCRIPTIONS = {
-    "kl_weight": "KL divergence to the EAM soft labels",
-    "focal_weight": "focal loss",
-    "center_weight": "center loss (centers are model parameters)",
-    "supcon_weight": "supervised contrastive loss",
-    "focal_gamma": "focal loss gamma",
-    "focal_alpha": "focal loss class weights",
-    "supcon_temperature": "supervised contrastive temperature",
-    "center_learning_rate": "learning rate of the class centers",
-}
-
-
-def render_model_card(
-    results: Mapping[str, Any],
-    *,
-    model_id: str | None = None,
-    model_name: str | None = None,
-    corpus_citation: str = "",
-    base_model: str | None = None,
-    license: str | None = None,
-    final_model_note: str | None = None,
-    template_path: str | Path | None = None,
-) -> ModelCard:
-    """Fill the model card template from a results dict (see module docstring).
-
-    Args:
-        results: per-fold and mean/std metrics, label names, corpus, protocol and config.
-        model_id: Hub repo id (or local folder) shown in the usage snippet.
-        model_name: title of the card (default: `model_id`, else ``flam-<corpus>``).
-        corpus_citation: reference of the training corpus.
-        base_model: Hub id of the pretrained encoder, recorded in the card metadata.
-        license: license id of the weights for the metadata (e.g. "apache-2.0"), if known.
-        final_model_note: extra paragraph under the results (e.g. "trained on all folds").
-        template_path: another Jinja2 template (default: the package's ``model_card.md``).
-    """
-    config = results.get("config", {})
-    corpus = results.get("corpus") or "custom"
-    corpus_title = results.get("corpus_title") or corpus
-    name = model_name or model_id or f"flam-{corpus}"
-    metric_names = {
-        "wa": "WA (accuracy)",
-        "ua": "UA (unweighted average recall)",
-        "macro_f1": "macro-F1",
-    }
-    metric_types = {"wa": "accuracy", "ua": "recall", "macro_f1": "f1"}
-    eval_results = [
-        EvalResult(
-            task_type="audio-classification",
-            task_name="Speech emotion recognition",
-            dataset_type=corpus,
-            dataset_name=corpus_title,
-            metric_type=metric_types[key],
-            metric_name=metric_names[key],
-            metric_value=round(float(results["mean"][key]), 4),
-            metric_args=None if key == "wa" else {"average": "macro"},
-        )
-        for key, _ in METRICS
-    ]
-    card_data = ModelCardData(
-        model_name=name,
-        library_name="transformers",
-        pipeline_tag="audio-classification",
-        tags=["speech-emotion-recognition", "eam-ser", "flam", "energy-adaptive-mixup"],
-        base_model=base_model,
-        license=license,
-        metrics=["accuracy", "recall", "f1"],
-        eval_results=eval_results,
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(template_path or TEMPLATE_PATH),
-        model_name=name,
-        model_id=model_id or "path/to/model",
-        labels=list(results["label_names"]),
-        encoder=config.get("encoder")
-        or "small WavLM-style encoder built from a config (no pretraining)",
-        corpus_title=corpus_title,
-        protocol=results.get("protocol", ""),
-        results_summary=results_summary(results),
-        results_table=results_markdown(results),
-        final_model_note=final_model_note,
-        eam_table=_settings_table(config.get("eam", {}), EAM_DESCRIPTIONS),
-        eam_regime=(results.get("eam_regime") or {}).get("note"),
-        loss_table=_settings_table(config.get("loss", {}), LOSS_DESCRIPTIONS),
-        config_json=json.dumps(config, indent=2, sort_keys=True),
-        seeds=", ".join(str(seed) for seed in results.get("seeds", [])) or "not recorded",
-        paper_citation=PAPER_CITATION,
-        corpus_citation=corpus_citation or "see the corpus's own documentation.",
-    )
-
-
-def push_to_hub(
-    folder: str | Path,
-    repo_id: str,
-    *,
-    private: bool = False,
-    token: str | None = None,
-    commit_message: str = "Upload eam-ser model",
-) -> str:
-    """Create (if needed) the Hub model repo `repo_id` and upload `folder`; returns the commit URL.
-
-    `folder` is a saved model folder (weights, config, feature extractor and README.md card).
-    """
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"folder {folder} has no config.json: save the model there first")
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    commit = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, repo_type="model"
-    )
-    return str(getattr(commit, "commit_url", commit))
+warnings.warn(
+    "eam_ser.modelcard is deprecated: import from eam_ser.hub",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,128 +1,18 @@
-"""The ``speech-emotion-recognition`` pipeline task, registered with transformers.
-
-Importing this module registers the task (and the FLAM model with the Auto classes), so that
-
-    import eam_ser.pipeline
-    from transformers import pipeline
-
-    classifier = pipeline("speech-emotion-recognition", model="path/or/hub-id")
-    classifier("speech.wav")                      # [{"label": "angry", "score": 0.91}, ...]
-    classifier(["a.flac", "b.mp3"], batch_size=8)  # one list per input
-    classifier("interview.wav", segmentation="vad")  # {"label", "scores", "segments": [...]}
-
-works on a plain install: inputs are decoded with soundfile and resampled with soxr (paths,
-bytes, numpy arrays at 16 kHz, or ``{"array" or "raw": ..., "sampling_rate": ...}`` at any
-rate; no torchaudio, no ffmpeg). Clips are batched through `eam_ser.collator.AudioCollator`:
-Whisper inputs are cropped to their real mel frames, and a clip's scores do not depend on its
-batch mates. Everything goes through `eam_ser.inference.EmotionRecognizer`.
-
-Call options: ``top_k`` (labels returned per clip or segment, default all), ``segmentation``
-(``"none"`` default, ``"auto"``, ``"fixed"``, ``"vad"``: see `eam_ser.segmentation`),
-``window_s``, ``hop_s``, ``batch_size``.
-"""
+"""Deprecated since 0.4: the ``speech-emotion-recognition`` pipeline task moved to
+`eam_ser.inference.pipeline`. Importing this module still registers the task (it imports that
+one); it goes in 0.5."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import warnings
 
-from transformers import AutoModelForAudioClassification, Pipeline
-from transformers.pipelines import PIPELINE_REGISTRY
-
-import eam_ser.modeling_flam  # noqa: F401  (registers FLAM with the Auto classes)
-from eam_ser.inference import EmotionRecognizer, RecordingPrediction
+from eam_ser.inference.pipeline import TASK, SpeechEmotionRecognitionPipeline
 
 __all__ = ["TASK", "SpeechEmotionRecognitionPipeline"]
 
-TASK = "speech-emotion-recognition"
-
-
-def _ranked(scores: dict[str, float], top_k: int | None) -> list[dict[str, Any]]:
-    ranked = sorted(scores.items(), key=lambda item: -item[1])
-    return [{"label": label, "score": score} for label, score in ranked[:top_k]]
-
-
-class SpeechEmotionRecognitionPipeline(Pipeline):
-    """Emotion of speech clips or long recordings; see the module docstring."""
-
-    _load_processor = False
-    _load_image_processor = False
-    _load_feature_extractor = True
-    _load_tokenizer = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recognizer = EmotionRecognizer(self.model, self.feature_extractor)
-
-    def _sanitize_parameters(
-        self,
-        top_k: int | None = None,
-        segmentation: str | None = None,
-        window_s: float | None = None,
-        hop_s: float | None = None,
-        **kwargs: Any,
-    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        preprocess: dict[str, Any] = {}
-        if segmentation is not None:
-            preprocess["segmentation"] = segmentation
-        for name, value in (("window_s", window_s), ("hop_s", hop_s)):
-            if value is not None:
-                preprocess[name] = value
-        postprocess = {"top_k": top_k} if top_k is not None else {}
-        return preprocess, {}, postprocess
-
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
-        """Score one input or a list of inputs (see the module docstring); ``batch_size``
-        clips or segments go through the model at once."""
-        batch_size = kwargs.pop("batch_size", None)
-        if batch_size is not None:
-            self.recognizer.batch_size = int(batch_size)
-        preprocess, _, postprocess = self._sanitize_parameters(**kwargs)
-        single = not isinstance(inputs, (list, tuple))
-        items: Sequence[Any] = [inputs] if single else inputs
-        if preprocess.get("segmentation", "none") == "none":
-            # Whole clips: every input in the same length-sorted batches.
-            predictions = self.recognizer.predict_clips(items)
-            results = [_ranked(p["scores"], postprocess.get("top_k")) for p in predictions]
-        else:
-            results = [
-                self.postprocess(self._forward(self.preprocess(item, **preprocess)), **postprocess)
-                for item in items
-            ]
-        return results[0] if single else results
-
-    def preprocess(
-        self, inputs: Any, segmentation: str = "none", **segment_options: float
-    ) -> dict[str, Any]:
-        return {"audio": inputs, "segmentation": segmentation, "options": segment_options}
-
-    def _forward(self, model_inputs: dict[str, Any]) -> RecordingPrediction:
-        return self.recognizer.predict_recording(
-            model_inputs["audio"], model_inputs["segmentation"], **model_inputs["options"]
-        )
-
-    def postprocess(self, model_outputs: RecordingPrediction, top_k: int | None = None) -> Any:
-        if model_outputs.segmentation == "none":
-            return _ranked(model_outputs.scores, top_k)
-        return {
-            "label": model_outputs.label,
-            "scores": _ranked(model_outputs.scores, top_k),
-            "duration_s": model_outputs.duration_s,
-            "segments": [
-                {
-                    "start_s": segment.start_s,
-                    "end_s": segment.end_s,
-                    "label": segment.label,
-                    "scores": _ranked(segment.scores, top_k),
-                }
-                for segment in model_outputs.segments
-            ],
-        }
-
-
-PIPELINE_REGISTRY.register_pipeline(
-    TASK,
-    pipeline_class=SpeechEmotionRecognitionPipeline,
-    pt_model=AutoModelForAudioClassification,
-    type="audio",
+warnings.warn(
+    "eam_ser.pipeline is deprecated: import eam_ser.inference.pipeline to register the "
+    "speech-emotion-recognition task",
+    DeprecationWarning,
+    stacklevel=2,
 )

@@ -1,25 +1,29 @@
-"""Cutting a recording into the segments that are scored one by one (`eam_ser.inference`).
-
-`segment_recording` offers:
-
-- ``"fixed"``: windows of `window_s` seconds every `hop_s` seconds (the last window ends at
-  the end of the recording; a recording shorter than a window is one segment);
-- ``"vad"``: speech regions found by Silero VAD (the ``silero-vad`` package: MIT licence,
-  ships its own model, runs offline on a CPU with torch alone), regions longer than
-  `max_segment_s` cut into fixed windows, regions shorter than `min_segment_s` dropped;
-- ``"none"``: the whole recording as one segment;
-- ``"auto"`` (default): ``"none"`` up to `long_input_s` seconds, ``"vad"`` beyond.
-
-Torch-free at import (the command line reads `SEGMENTATIONS` from here); the VAD model is
-loaded on first use, once per process.
-"""
+"""Deprecated since 0.4: segmentation moved to `eam_ser.inference.segmentation` (torch-free, as
+here). Every 0.3 name still imports from here; this module goes in 0.5."""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+import warnings
+
+from eam_ser.inference.segmentation import (
+    DEFAULT_HOP_S,
+    DEFAULT_LONG_INPUT_S,
+    DEFAULT_MAX_SEGMENT_S,
+    DEFAULT_MIN_SEGMENT_S,
+    DEFAULT_WINDOW_S,
+    MAX_WHOLE_CLIP_S,
+    SEGMENTATIONS,
+    fixed_windows,
+    segment_recording,
+    vad_regions,
+)
 
 __all__ = [
+    "DEFAULT_HOP_S",
+    "DEFAULT_LONG_INPUT_S",
+    "DEFAULT_MAX_SEGMENT_S",
+    "DEFAULT_MIN_SEGMENT_S",
+    "DEFAULT_WINDOW_S",
     "MAX_WHOLE_CLIP_S",
     "SEGMENTATIONS",
     "fixed_windows",
@@ -27,97 +31,8 @@ __all__ = [
     "vad_regions",
 ]
 
-SEGMENTATIONS = ("auto", "none", "fixed", "vad")
-DEFAULT_WINDOW_S = 4.0
-DEFAULT_HOP_S = 2.0
-DEFAULT_LONG_INPUT_S = 20.0
-DEFAULT_MAX_SEGMENT_S = 10.0
-DEFAULT_MIN_SEGMENT_S = 0.25
-MAX_WHOLE_CLIP_S = 60.0
-"""Longest audio, in seconds, that is run through the encoder in one piece: scored with
-``"none"``, tested whole, or trained on without a crop (`TrainingSettings.max_train_seconds`).
-Self-attention memory grows with the square of the length (60 s of WavLM-large: about 0.6 GB
-per layer's attention), so longer audio is segmented or cropped instead."""
-
-
-def fixed_windows(
-    num_samples: int, sampling_rate: int, window_s: float, hop_s: float
-) -> list[tuple[int, int]]:
-    """(start, end) sample indices of windows of `window_s` every `hop_s` seconds covering
-    ``[0, num_samples)``; the last window is moved back to end at the end."""
-    if not window_s > 0 or not hop_s > 0:
-        raise ValueError(f"window_s and hop_s must be > 0, got {window_s} and {hop_s}")
-    window = round(window_s * sampling_rate)
-    hop = round(hop_s * sampling_rate)
-    if num_samples <= window:
-        return [(0, num_samples)]
-    starts = list(range(0, num_samples - window, hop))
-    starts.append(num_samples - window)
-    return [(start, start + window) for start in starts]
-
-
-def vad_regions(waveform: Any, sampling_rate: int) -> list[tuple[int, int]]:
-    """(start, end) sample indices of the speech regions Silero VAD finds in a float32
-    (samples,) array at 16 kHz or 8 kHz."""
-    import numpy as np
-    import torch
-    from silero_vad import get_speech_timestamps
-
-    model = _silero_model()
-    regions = get_speech_timestamps(
-        torch.from_numpy(np.ascontiguousarray(waveform)), model, sampling_rate=sampling_rate
-    )
-    return [(int(region["start"]), int(region["end"])) for region in regions]
-
-
-@cache
-def _silero_model() -> Any:
-    """The Silero VAD model, loaded once per process."""
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad()
-
-
-def segment_recording(
-    waveform: Any,
-    sampling_rate: int,
-    segmentation: str = "auto",
-    *,
-    window_s: float = DEFAULT_WINDOW_S,
-    hop_s: float = DEFAULT_HOP_S,
-    long_input_s: float = DEFAULT_LONG_INPUT_S,
-    max_segment_s: float = DEFAULT_MAX_SEGMENT_S,
-    min_segment_s: float = DEFAULT_MIN_SEGMENT_S,
-) -> tuple[str, list[tuple[int, int]]]:
-    """The segmentation used and its (start, end) sample indices; see the module docstring.
-
-    Raises:
-        ValueError: an unknown `segmentation`, non-positive window / hop, or ``"none"`` for
-            audio longer than `MAX_WHOLE_CLIP_S`.
-    """
-    if segmentation not in SEGMENTATIONS:
-        raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {segmentation!r}")
-    num_samples = int(waveform.shape[0])
-    if segmentation == "auto":
-        segmentation = "vad" if num_samples > long_input_s * sampling_rate else "none"
-    if segmentation == "none":
-        if num_samples > MAX_WHOLE_CLIP_S * sampling_rate:
-            raise ValueError(
-                f"{num_samples / sampling_rate:.0f} s is too long to score as one clip (at most "
-                f"{MAX_WHOLE_CLIP_S:g} s in one piece): use segmentation 'auto' (speech "
-                "regions) or 'fixed' (windows)"
-            )
-        return segmentation, [(0, num_samples)]
-    if segmentation == "fixed":
-        return segmentation, fixed_windows(num_samples, sampling_rate, window_s, hop_s)
-    segments = []
-    shortest = round(min_segment_s * sampling_rate)
-    for start, end in vad_regions(waveform, sampling_rate):
-        if end - start < shortest:
-            continue
-        if end - start <= max_segment_s * sampling_rate:
-            segments.append((start, end))
-            continue
-        windows = fixed_windows(end - start, sampling_rate, window_s, hop_s)
-        segments.extend((start + a, start + b) for a, b in windows)
-    return segmentation, segments
+warnings.warn(
+    "eam_ser.segmentation is deprecated: import from eam_ser.inference.segmentation",
+    DeprecationWarning,
+    stacklevel=2,
+)

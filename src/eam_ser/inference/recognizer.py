@@ -1,8 +1,9 @@
-"""Inference: emotions of clips, files and recordings of any length.
+"""The recognizer: emotions of clips, files and recordings of any length.
 
 `EmotionRecognizer` wraps a trained model and its feature extractor (or an exported ONNX
-model, see `eam_ser.export`) and is the one prediction path of `eam_ser.crossval`, `eam-ser
-predict` and the ``speech-emotion-recognition`` pipeline:
+model, `eam_ser.inference.onnx_runtime`) and is the one prediction path of the experiments
+(`eam_ser.inference.evaluation`), `eam-ser predict` and the ``speech-emotion-recognition``
+pipeline:
 
 - `predict_logits` / `predict_clips`: batches of clips, padded by `AudioCollator` (a clip's
   scores do not depend on its batch mates), sorted by length to pad little;
@@ -10,7 +11,7 @@ predict` and the ``speech-emotion-recognition`` pipeline:
   segment in batches, so memory stays that of the audio plus one batch; the result is a
   table of (start s, end s, label, scores) and a duration-weighted summary.
 
-Segmentation: `eam_ser.segmentation`.
+Segmentation: `eam_ser.inference.segmentation`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoFeatureExtractor
 
 from eam_ser.audio import load_audio
 from eam_ser.collator import AudioCollator
-from eam_ser.segmentation import segment_recording
+from eam_ser.inference.onnx_runtime import OnnxEmotionModel
+from eam_ser.inference.segmentation import segment_recording
+from eam_ser.modeling_flam import FlamForSequenceClassification, safetensors_problem
 
 __all__ = [
     "BACKENDS",
@@ -138,8 +142,6 @@ def check_model_source(name_or_path: str | Path, *, weights: bool = True) -> Non
     weights_file = path / "model.safetensors"
     if not weights or not weights_file.is_file():
         return
-    from eam_ser.modeling_flam import safetensors_problem
-
     problem = safetensors_problem(weights_file)
     if problem is not None:
         raise ValueError(
@@ -153,7 +155,7 @@ class EmotionRecognizer:
 
     Args:
         model: a `FlamForSequenceClassification` (or any audio classifier taking the
-            extractor's input and ``attention_mask``), or an `eam_ser.export.OnnxEmotionModel`.
+            extractor's input and ``attention_mask``), or an `eam_ser.inference.OnnxEmotionModel`.
         feature_extractor: the model's feature extractor (its ``sampling_rate`` is the rate
             audio is resampled to).
         batch_size: clips per forward pass.
@@ -190,9 +192,7 @@ class EmotionRecognizer:
         cls, name_or_path: str | Path, *, backend: str = "torch", **kwargs: Any
     ) -> EmotionRecognizer:
         """Load a saved model folder (or Hub id) and its feature extractor; with
-        ``backend="onnxruntime"``, a folder written by `eam_ser.export.export_onnx`."""
-        from transformers import AutoFeatureExtractor
-
+        ``backend="onnxruntime"``, a folder written by `eam_ser.inference.export_onnx`."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         check_model_source(name_or_path, weights=backend == "torch")
@@ -206,11 +206,7 @@ class EmotionRecognizer:
                 f"provide it ({str(error).splitlines()[0]})"
             ) from None
         if backend == "onnxruntime":
-            from eam_ser.export import OnnxEmotionModel
-
             return cls(OnnxEmotionModel(name_or_path), extractor, **kwargs)
-        from eam_ser.modeling_flam import FlamForSequenceClassification
-
         model = FlamForSequenceClassification.from_pretrained(name_or_path).eval()
         return cls(model, extractor, **kwargs)
 

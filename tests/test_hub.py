@@ -1,4 +1,5 @@
-"""Model card rendering from the top-level template and the Hub upload path (no network)."""
+"""`eam_ser.hub`: model card rendering from the top-level template, saving and the Hub upload
+path (no network)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from huggingface_hub import HfApi, ModelCard
 from transformers import AutoModelForAudioClassification, pipeline
 
 from conftest import tone
-from eam_ser.crossval import ExperimentConfig, build_feature_extractor, build_model, save_model
-from eam_ser.modelcard import TEMPLATE_PATH, push_to_hub, render_model_card, results_markdown
+from eam_ser.experiment.build import build_feature_extractor, build_model
+from eam_ser.experiment.config import ExperimentConfig
+from eam_ser.hub import TEMPLATE_PATH, push_to_hub, render_model_card, results_markdown, save_model
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from test_crossval import TINY_CONFIG
 
@@ -163,7 +165,6 @@ def test_push_to_hub_needs_a_saved_model(tmp_path: Path) -> None:
 
 
 def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
-    from eam_ser.crossval import ExperimentConfig
     from eam_ser.mixup_settings import EAM_REGIME_EVIDENCE, encoder_regime
 
     assert encoder_regime(None) == "fine_tuned"

@@ -1,0 +1,287 @@
+"""Experiments: train EAM + FLAM + MLL on a corpus split or over every speaker-independent fold.
+
+One `ExperimentConfig` drives every run. Per fold: `train_model` trains what the run builder
+(`eam_ser.experiment.build.build_trainer`) assembles for a fixed budget (``max_steps`` or
+``num_train_epochs``), then the model is tested on the held-out speakers with hard labels and
+no mixing (`eam_ser.inference.evaluate_model`).
+
+No checkpoint or epoch is chosen on the test fold (a common source of inflated SER numbers):
+the budget is fixed before training and the last model is the one tested (or, with
+`training.validation_speakers`, the epoch chosen on held-out *training* speakers).
+
+The drivers: `run_split` (one train / test split, the model saved with its card),
+`run_fold` (one fold of a corpus, the path the benchmarks reuse through its `collator_factory`
+and `disable_tqdm` hooks) and `run_cross_validation` (every fold, resumable, optionally a final
+model on all speakers). Results files: `eam_ser.experiment.results`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import FeatureExtractionMixin
+
+from eam_ser.corpora import train_test_split_by_fold
+from eam_ser.experiment.build import CollatorFactory, build_trainer
+from eam_ser.experiment.config import ExperimentConfig
+from eam_ser.experiment.results import (
+    aggregate_results,
+    fold_record,
+    strict_json,
+    write_results,
+)
+from eam_ser.hub import is_main_process, save_model, write_model_card
+from eam_ser.inference.evaluation import evaluate_model
+from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.trainer import last_complete_checkpoint
+
+__all__ = [
+    "FOLD_RESULT_NAME",
+    "run_cross_validation",
+    "run_fold",
+    "run_split",
+    "split_validation_speakers",
+    "train_model",
+]
+
+FOLD_RESULT_NAME = "fold_result.json"
+"""Per-fold record written as soon as a fold is tested; a resumed cross-validation skips folds
+that have one."""
+
+
+def split_validation_speakers(
+    train_dataset: Dataset, num_speakers: int, seed: int
+) -> tuple[Dataset, Dataset]:
+    """Hold `num_speakers` of the training speakers out for validation.
+
+    The speakers are drawn with `seed` (``numpy.random.default_rng``) from the sorted training
+    speakers; returns (training part, validation part).
+
+    Raises:
+        ValueError: fewer than ``num_speakers + 1`` speakers to split.
+    """
+    speakers = sorted(set(train_dataset["speaker"]))
+    if len(speakers) <= num_speakers:
+        raise ValueError(
+            f"training.validation_speakers={num_speakers} needs more training speakers than "
+            f"that; the training data has {len(speakers)} ({', '.join(speakers)})"
+        )
+    held_out = set(np.random.default_rng(seed).choice(speakers, num_speakers, replace=False))
+    column = train_dataset["speaker"]
+    validation = [index for index, speaker in enumerate(column) if speaker in held_out]
+    training = [index for index, speaker in enumerate(column) if speaker not in held_out]
+    return train_dataset.select(training), train_dataset.select(validation)
+
+
+def train_model(
+    train_dataset: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    seed: int | None = None,
+    resume: bool = False,
+    collator_factory: CollatorFactory | None = None,
+    disable_tqdm: bool | None = None,
+) -> tuple[FlamForSequenceClassification, FeatureExtractionMixin]:
+    """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel, ``speaker``) for
+    the fixed budget.
+
+    Checkpoints go to `output_dir`; with `resume`, training continues from the last one there
+    (and starts afresh when there is none). `collator_factory` builds the training collator
+    (default `eam_ser.experiment.build.build_collator`: EAM as configured). With
+    `training.validation_speakers`, that many training speakers are held out
+    (`split_validation_speakers`) and the epoch with the best UA on them is returned.
+    """
+    seed = config.training.seed if seed is None else seed
+    validation_dataset = None
+    if config.training.validation_speakers:
+        train_dataset, validation_dataset = split_validation_speakers(
+            train_dataset, config.training.validation_speakers, seed
+        )
+    trainer = build_trainer(
+        train_dataset,
+        config,
+        output_dir,
+        seed=seed,
+        validation_dataset=validation_dataset,
+        collator_factory=collator_factory,
+        disable_tqdm=disable_tqdm,
+    )
+    checkpoint, skipped = last_complete_checkpoint(output_dir) if resume else (None, [])
+    for path, problem in skipped:
+        tqdm.write(f"resume: skipping the incomplete {path} ({problem})")
+    if checkpoint is not None:
+        tqdm.write(f"resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return trainer.model, trainer.processing_class
+
+
+def run_split(
+    train: Dataset,
+    test: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    fold: int | None = None,
+    model_id: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train on `train`, save the model to `output_dir`, then test it on the held-out speakers
+    of `test` and write the results files and the model card. Returns the results dict (one
+    fold). The model is saved before testing, so a failure there loses no training; with
+    `resume`, training continues from the last checkpoint in ``output_dir/trainer``."""
+    output_dir = Path(output_dir)
+    seed = config.training.seed
+    start = time.perf_counter()
+    model, feature_extractor = train_model(
+        train, config, output_dir / "trainer", seed=seed, resume=resume
+    )
+    runtime_s = time.perf_counter() - start
+    save_model(output_dir, model, feature_extractor)
+    metrics = evaluate_model(
+        model, feature_extractor, test, config.training.per_device_eval_batch_size
+    )
+    protocol = (
+        f"trained on speakers {', '.join(sorted(set(train['speaker'])))}, "
+        f"tested on the held-out speakers {', '.join(sorted(set(test['speaker'])))}"
+    )
+    record = fold_record(fold, train, test, metrics, seed, runtime_s)
+    results = aggregate_results([record], train, config, protocol=protocol)
+    write_results(results, output_dir)
+    write_model_card(output_dir, results, model_id=model_id)
+    return results
+
+
+def run_fold(
+    dataset: Dataset,
+    fold: int,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    seed: int | None = None,
+    resume: bool = False,
+    collator_factory: CollatorFactory | None = None,
+    disable_tqdm: bool | None = None,
+) -> tuple[dict[str, Any], FlamForSequenceClassification, FeatureExtractionMixin]:
+    """Train on every fold of `dataset` but `fold` and test on `fold` (hard labels, whole
+    clips, no mixing): the one training path of `run_cross_validation` and the benchmarks.
+
+    Args:
+        dataset: a corpus Dataset with a ``fold`` column (see `eam_ser.corpora`).
+        fold: the held-out fold.
+        config: the experiment settings.
+        output_dir: the trainer's checkpoint folder.
+        seed: overrides `config.training.seed`.
+        resume: continue from the last checkpoint in `output_dir`.
+        collator_factory: builds the training collator (default
+            `eam_ser.experiment.build.build_collator`).
+        disable_tqdm: overrides Trainer's progress bars.
+
+    Returns:
+        (fold record: test speakers, sizes, metrics, seed, training seconds; the trained
+        model; its feature extractor).
+    """
+    seed = config.training.seed if seed is None else seed
+    train, test = train_test_split_by_fold(dataset, fold)
+    start = time.perf_counter()
+    model, feature_extractor = train_model(
+        train,
+        config,
+        output_dir,
+        seed=seed,
+        resume=resume,
+        collator_factory=collator_factory,
+        disable_tqdm=disable_tqdm,
+    )
+    runtime_s = time.perf_counter() - start
+    metrics = evaluate_model(
+        model, feature_extractor, test, config.training.per_device_eval_batch_size
+    )
+    return fold_record(fold, train, test, metrics, seed, runtime_s), model, feature_extractor
+
+
+FINAL_MODEL_NOTE = (
+    "The scores above are the cross-validation estimate. This model was then trained "
+    "on all speakers with the same budget, so it has no held-out score of its own."
+)
+
+
+def run_cross_validation(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    folds: Sequence[int] | None = None,
+    *,
+    final_model: bool = False,
+    model_id: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train and test on every speaker-independent fold of `dataset` (its ``fold`` column).
+
+    After each fold its record goes to ``fold_<k>/fold_result.json`` and the results files are
+    rewritten over the folds finished so far, so an interrupted run keeps every finished fold.
+    With `resume`, finished folds are read back instead of trained again and the first
+    unfinished fold continues from its last checkpoint.
+
+    Args:
+        dataset: a corpus Dataset (see `eam_ser.corpora`).
+        config: the experiment settings; every fold uses `config.training.seed`.
+        output_dir: receives results.json, results.md, confusion_matrix.png and ``fold_<k>/``
+            trainer folders.
+        folds: the folds to run (default all).
+        final_model: afterwards train one model on all speakers with the same budget and save
+            it, with the cross-validation results in its card, to ``output_dir / "model"``.
+        model_id: Hub id shown in that model's card.
+        resume: continue an interrupted run in `output_dir` (see above).
+
+    Returns:
+        The results dict written to results.json.
+    """
+    output_dir = Path(output_dir)
+    available = sorted(set(dataset["fold"]))
+    if len(available) < 2:
+        raise ValueError(f"dataset: cross-validation needs at least 2 folds, found {available}")
+    folds = available if folds is None else list(folds)
+    missing = sorted(set(folds) - set(available))
+    if missing:
+        raise ValueError(f"folds {missing} are not in the dataset (folds: {available})")
+    fold_results = []
+    for fold in tqdm(folds, desc="folds", unit="fold"):
+        fold_dir = output_dir / f"fold_{fold}"
+        record = fold_dir / FOLD_RESULT_NAME
+        if resume and record.is_file():
+            fold_results.append(json.loads(record.read_text(encoding="utf-8")))
+            tqdm.write(f"fold {fold}: finished before, read from {record}")
+            continue
+        fold_result, _, _ = run_fold(dataset, fold, config, fold_dir, resume=resume)
+        fold_results.append(fold_result)
+        if is_main_process():
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(strict_json(fold_result), encoding="utf-8")
+        write_results(aggregate_results(fold_results, dataset, config), output_dir)
+        tqdm.write(
+            f"fold {fold}: WA {100 * fold_result['wa']:.2f} %  UA {100 * fold_result['ua']:.2f} %  "
+            f"macro-F1 {100 * fold_result['macro_f1']:.2f} %"
+        )
+    results = aggregate_results(fold_results, dataset, config)
+    write_results(results, output_dir)
+    if final_model:
+        model, feature_extractor = train_model(
+            dataset, config, output_dir / "final", seed=config.training.seed, resume=resume
+        )
+        save_model(
+            output_dir / "model",
+            model,
+            feature_extractor,
+            results,
+            model_id=model_id,
+            final_model_note=FINAL_MODEL_NOTE,
+        )
+    return results

@@ -1,0 +1,66 @@
+"""Evaluation of a trained model on a labelled dataset: whole clips, hard labels, no mixing.
+
+The test step of every experiment (`eam_ser.experiment`) and of ``eam-ser evaluate``, through
+the one prediction path, `EmotionRecognizer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+from transformers import FeatureExtractionMixin
+
+from eam_ser.corpora import label_names
+from eam_ser.inference.recognizer import EmotionRecognizer
+from eam_ser.metrics import ser_metrics
+from eam_ser.modeling_flam import FlamForSequenceClassification
+
+__all__ = ["evaluate_model", "predict_logits"]
+
+
+def predict_logits(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    dataset: Dataset | Sequence[Mapping[str, Any]],
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Logits (num_rows, num_labels) of `model` on `dataset` (rows with ``audio``), whole clips,
+    no mixing: `EmotionRecognizer.predict_logits`."""
+    recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
+    audio = dataset["audio"] if isinstance(dataset, Dataset) else [row["audio"] for row in dataset]
+    waveforms = recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
+    return recognizer.predict_logits(waveforms)
+
+
+def evaluate_model(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    dataset: Dataset,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels).
+
+    Labels are matched by name: the dataset's label names must be among the model's
+    (`config.id2label`), in any order; metrics are reported over the model's classes (a class
+    without test samples gets recall NaN, written as null in results files).
+
+    Raises:
+        ValueError: the dataset has labels the model does not know, listing both sets.
+    """
+    labels = label_names(dataset)
+    model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    unknown = [name for name in labels if name not in model_labels]
+    if unknown:
+        raise ValueError(
+            f"dataset labels {unknown} are not among the model's labels {model_labels} "
+            f"(dataset labels: {labels})"
+        )
+    to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
+    references = to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
+    predictions = predict_logits(model, feature_extractor, dataset, batch_size).argmax(axis=-1)
+    return ser_metrics(
+        predictions, references, num_labels=len(model_labels), label_names=model_labels
+    )
