@@ -15,7 +15,8 @@ from transformers import (
 
 from conftest import tone
 from eam_ser.configuration_flam import FlamConfig
-from eam_ser.modeling_flam import FlamForSequenceClassification, whisper_frame_lengths
+from eam_ser.encoders import encode_log_mel, whisper_frame_lengths
+from eam_ser.modeling_flam import FlamForSequenceClassification
 
 FULL_MEL_FRAMES = 3000
 
@@ -89,7 +90,7 @@ def test_full_length_encoding_matches_transformers_whisper_encoder():
     model = tiny_whisper_flam()
     features, _ = padded_features([FULL_MEL_FRAMES], num_mel_bins=16)
     with torch.no_grad():
-        ours, hidden_states, frame_mask = model._encode_log_mel(features, None)
+        ours, hidden_states, _, frame_mask = encode_log_mel(model.encoder, features, None)
         reference = model.encoder(features).last_hidden_state
     assert ours.shape == (1, 1500, 32) and len(hidden_states) == 3 and bool(frame_mask.all())
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
