@@ -138,7 +138,7 @@ def check_model_source(name_or_path: str | Path, *, weights: bool = True) -> Non
     weights_file = path / "model.safetensors"
     if not weights or not weights_file.is_file():
         return
-    from eam_ser.modeling_flam import safetensors_problem
+    from eam_ser.checkpoints import safetensors_problem
 
     problem = safetensors_problem(weights_file)
     if problem is not None:
