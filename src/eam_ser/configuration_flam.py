@@ -12,7 +12,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .losses import MultiLossSettings
+from .loss_settings import MultiLossSettings
 
 POOLING_MODES = ("attentive", "mean", "attentive_statistics")
 ENCODER_INPUT_NAMES = ("input_values", "input_features")

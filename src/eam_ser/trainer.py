@@ -53,7 +53,7 @@ from .checkpoints import (
     last_complete_checkpoint,
 )
 from .class_balance import balanced_sampler, inverse_frequency_alpha
-from .losses import LOSS_TERMS, MultiLossSettings
+from .loss_settings import LOSS_TERMS, MultiLossSettings
 from .training_args import INVERSE_FREQUENCY, MultiLossTrainingArguments
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .losses import MultiLossSettings
+from .loss_settings import MultiLossSettings
 
 __all__ = ["INVERSE_FREQUENCY", "MultiLossTrainingArguments"]
 
