@@ -1,27 +1,18 @@
-"""Trainer checkpoints and saved models: is one complete (checks for what a write cut short,
-kill -9 or a full disk, leaves broken; used before resuming training and before loading a
-model), and the training collator's random state saved in each checkpoint (so a resumed run
-draws the mixes of the uninterrupted one)."""
+"""Is a saved model or a Trainer checkpoint complete? Checks for what a write cut short (kill -9,
+a full disk) leaves broken, used before resuming training and before loading a model."""
 
 from __future__ import annotations
 
 import json
 import os
 import zipfile
-from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
 __all__ = [
     "CHECKPOINT_ARCHIVES",
-    "COLLATOR_STATE_NAME",
-    "CollatorStateRecorder",
     "checkpoint_problem",
-    "collator_state_file",
-    "has_collator_state",
     "last_complete_checkpoint",
     "safetensors_problem",
 ]
@@ -29,9 +20,6 @@ __all__ = [
 CHECKPOINT_ARCHIVES = ("optimizer.pt", "scheduler.pt")
 """Files of a checkpoint saved by torch.save (zip archives, whose directory is at the end:
 a truncated copy has none)."""
-COLLATOR_STATE_NAME = "collator_rng_state.json"
-"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
-several processes train)."""
 
 
 def safetensors_problem(path: str | os.PathLike) -> str | None:
@@ -106,48 +94,3 @@ def last_complete_checkpoint(
             "start again from the newest complete one, or rerun with --overwrite (from scratch)"
         )
     return None, []
-
-
-def collator_state_file(folder: str | os.PathLike, process_index: int | None = None) -> str:
-    """Path of the collator's state in the checkpoint `folder`: `COLLATOR_STATE_NAME`, or one
-    file per process (`collator_rng_state_{process_index}.json`) when several train."""
-    name = COLLATOR_STATE_NAME
-    if process_index is not None:
-        name = name.replace(".json", f"_{process_index}.json")
-    return os.path.join(folder, name)
-
-
-class CollatorStateRecorder:
-    """Training `collate_fn` that keeps the collator's state from before each batch it builds.
-
-    The dataloader builds batches before the training step that uses them (accelerate's
-    `DataLoaderShard` reads one batch ahead), so at a checkpoint the collator's own state is
-    already past the next batch a resumed run must draw. `mark_used` drops the states of the
-    batches the trainer has taken; the first one left is the state to save.
-    """
-
-    def __init__(self, collator: Any) -> None:
-        self.collator = collator
-        self.states_before: deque[Mapping[str, Any]] = deque()
-
-    def __call__(self, features: Any) -> Any:
-        state = self.collator.state_dict()
-        batch = self.collator(features)
-        self.states_before.append(state)
-        return batch
-
-    def mark_used(self, num_batches: int) -> None:
-        """The trainer took the `num_batches` oldest built batches."""
-        for _ in range(min(num_batches, len(self.states_before))):
-            self.states_before.popleft()
-
-    def next_state(self) -> Mapping[str, Any]:
-        """State the next batch the trainer takes is (or will be) drawn from."""
-        return self.states_before[0] if self.states_before else self.collator.state_dict()
-
-
-def has_collator_state(collator: Any) -> bool:
-    """Whether `collator` has a random state to checkpoint (`state_dict` / `load_state_dict`)."""
-    return callable(getattr(collator, "state_dict", None)) and callable(
-        getattr(collator, "load_state_dict", None)
-    )

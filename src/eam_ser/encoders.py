@@ -72,7 +72,9 @@ __all__ = [
     "WHISPER_FRAME_STRIDE",
     "WHISPER_SAMPLES_PER_MEL_FRAME",
     "EncoderOutput",
+    "apply_freezing_policy",
     "build_encoder",
+    "configured_encoder",
     "encode_log_mel",
     "encode_waveform",
     "freeze_encoder",
@@ -166,6 +168,22 @@ def load_pretrained_encoder(
     return whisper.encoder
 
 
+def configured_encoder(
+    config: FlamConfig, encoder: PreTrainedModel | None = None
+) -> PreTrainedModel:
+    """The encoder of a FLAM model: `encoder` (e.g. pretrained, `load_pretrained_encoder`) or
+    one built from `config.encoder_config` (`build_encoder`), frozen as `config` asks
+    (`apply_freezing_policy`)."""
+    encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
+    apply_freezing_policy(
+        encoder,
+        keep_feature_encoder_frozen=config.freeze_feature_encoder,
+        trainable_layers=config.trainable_encoder_layers,
+        frozen=config.freeze_encoder_steps == -1,
+    )
+    return encoder
+
+
 def flam_config_for(encoder: PreTrainedModel, **flam_kwargs: Any) -> FlamConfig:
     """A `FlamConfig` around the config of the loaded `encoder`, which keeps the attention
     implementation it was loaded with (FlamConfig propagates its own to its sub-configs)."""
@@ -216,9 +234,31 @@ def unfreeze_encoder(
         encoder.embed_positions.requires_grad_(False)
     else:
         _set_front_end_input_gradient(encoder, True)
+    apply_freezing_policy(
+        encoder,
+        keep_feature_encoder_frozen=keep_feature_encoder_frozen,
+        trainable_layers=trainable_layers,
+    )
+
+
+def apply_freezing_policy(
+    encoder: PreTrainedModel,
+    *,
+    keep_feature_encoder_frozen: bool,
+    trainable_layers: int | None,
+    frozen: bool = False,
+) -> None:
+    """Freeze what a `FlamConfig` keeps frozen: the front end when
+    `keep_feature_encoder_frozen` (`freeze_feature_encoder`), then the whole encoder when
+    `frozen` (`freeze_encoder_steps=-1`), else the layers below the top `trainable_layers`
+    (`trainable_encoder_layers`, see `freeze_lower_layers`). Parts it does not freeze are left
+    as they are."""
     if keep_feature_encoder_frozen:
         freeze_feature_encoder(encoder)
-    freeze_lower_layers(encoder, trainable_layers)
+    if frozen:
+        freeze_encoder(encoder)
+    else:
+        freeze_lower_layers(encoder, trainable_layers)
 
 
 def freeze_lower_layers(encoder: PreTrainedModel, trainable_layers: int | None) -> None:

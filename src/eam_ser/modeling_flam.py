@@ -169,11 +169,9 @@ class FlamForSequenceClassification(PreTrainedModel):
     def __init__(self, config: FlamConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__(config)
         self.main_input_name = config.encoder_input_name
-        self.encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
+        self.encoder = encoders.configured_encoder(config, encoder)
         self.is_whisper = is_whisper(config.encoder_config)
         self.min_input_samples = config.min_input_samples
-        # Group-norm front ends were pretrained without an attention mask (see `encoders`).
-        self.encoder_takes_attention_mask = encoders.takes_attention_mask(config.encoder_config)
         if config.use_weighted_layer_sum:
             num_states = config.num_encoder_hidden_states
             self.layer_weights = nn.Parameter(torch.full((num_states,), 1.0 / num_states))
@@ -190,12 +188,12 @@ class FlamForSequenceClassification(PreTrainedModel):
         self.class_centers = nn.Parameter(torch.zeros(config.num_labels, config.embedding_size))
         self.set_loss_settings(config.loss_settings, cross_process=False)
         self.post_init()
-        if config.freeze_feature_encoder:
-            self.freeze_feature_encoder()
-        if config.freeze_encoder_steps == -1:
-            self.freeze_encoder()
-        else:
-            encoders.freeze_lower_layers(self.encoder, config.trainable_encoder_layers)
+
+    @property
+    def encoder_takes_attention_mask(self) -> bool:
+        """Whether the encoder is given the attention mask: not a group-norm front end, which
+        was pretrained without one (see `eam_ser.encoders`); FLAM always masks."""
+        return encoders.takes_attention_mask(self.encoder.config)
 
     def set_loss_settings(
         self, settings: MultiLossSettings, *, cross_process: bool | None = None

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,15 +44,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
-from .checkpoints import (
-    CHECKPOINT_ARCHIVES,
-    COLLATOR_STATE_NAME,
-    CollatorStateRecorder,
-    checkpoint_problem,
-    collator_state_file,
-    has_collator_state,
-    last_complete_checkpoint,
-)
+from .checkpoints import CHECKPOINT_ARCHIVES, checkpoint_problem, last_complete_checkpoint
 from .class_balance import balanced_sampler, inverse_frequency_alpha
 from .loss_settings import LOSS_TERMS, MultiLossSettings
 from .training_args import INVERSE_FREQUENCY, MultiLossTrainingArguments
@@ -70,6 +63,9 @@ __all__ = [
 
 logger = logging.get_logger(__name__)
 
+COLLATOR_STATE_NAME = "collator_rng_state.json"
+"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
+several processes train)."""
 TERM_OUTPUTS = {
     "kl": "kl_loss",
     "focal": "focal_loss",
@@ -207,7 +203,7 @@ class MultiLossTrainer(Trainer):
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
         self._term_log = _TermLog()
-        self._collator_recorder: CollatorStateRecorder | None = None
+        self._collator_recorder: _CollatorStateRecorder | None = None
         _warn_if_deepspeed_builds_optimizer(args)
 
     def _check_model(self, model: nn.Module) -> None:
@@ -380,14 +376,14 @@ class MultiLossTrainer(Trainer):
         """Training dataloader; records the collator's state per batch when it can be saved.
 
         With `dataloader_num_workers=0` and a collator that has `state_dict()`, batches are
-        built through a `CollatorStateRecorder`, so a checkpoint can save the state the next
+        built through a `_CollatorStateRecorder`, so a checkpoint can save the state the next
         unused batch was drawn from.
         """
         collator = self.data_collator
         self._collator_recorder = None
-        if not has_collator_state(collator) or self.args.dataloader_num_workers > 0:
+        if not _has_collator_state(collator) or self.args.dataloader_num_workers > 0:
             return super().get_train_dataloader()
-        self._collator_recorder = CollatorStateRecorder(collator)
+        self._collator_recorder = _CollatorStateRecorder(collator)
         with self._collator_swapped(self._collator_recorder):
             return super().get_train_dataloader()
 
@@ -431,8 +427,10 @@ class MultiLossTrainer(Trainer):
         )
 
     def _collator_state_file(self, folder: str) -> str:
-        several = self.args.world_size > 1
-        return collator_state_file(folder, self.args.process_index if several else None)
+        name = COLLATOR_STATE_NAME
+        if self.args.world_size > 1:
+            name = name.replace(".json", f"_{self.args.process_index}.json")
+        return os.path.join(folder, name)
 
     def _warn_if_workers_draw(self) -> None:
         if self.args.dataloader_num_workers > 0:
@@ -447,7 +445,7 @@ class MultiLossTrainer(Trainer):
         """Trainer's RNG states, plus the collator's state as of the next unused batch."""
         super()._save_rng_state(output_dir)
         collator = self.data_collator
-        if not has_collator_state(collator):
+        if not _has_collator_state(collator):
             return
         self._warn_if_workers_draw()
         recorder = self._collator_recorder
@@ -461,7 +459,7 @@ class MultiLossTrainer(Trainer):
     def _load_collator_state(self, checkpoint: str) -> None:
         """Restore the collator's state saved by `_save_rng_state`, if both are there."""
         collator = self.data_collator
-        if not has_collator_state(collator):
+        if not _has_collator_state(collator):
             return
         path = self._collator_state_file(checkpoint)
         if not os.path.isfile(path):
@@ -553,3 +551,39 @@ class _TermLog:
         return {
             f"loss_{name}": total / totals[-1] for name, total in zip(names, totals, strict=False)
         }
+
+
+class _CollatorStateRecorder:
+    """Training `collate_fn` that keeps the collator's state from before each batch it builds.
+
+    The dataloader builds batches before the training step that uses them (accelerate's
+    `DataLoaderShard` reads one batch ahead), so at a checkpoint the collator's own state is
+    already past the next batch a resumed run must draw. `mark_used` drops the states of the
+    batches the trainer has taken; the first one left is the state to save.
+    """
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+        self.states_before: deque[Mapping[str, Any]] = deque()
+
+    def __call__(self, features: Any) -> Any:
+        state = self.collator.state_dict()
+        batch = self.collator(features)
+        self.states_before.append(state)
+        return batch
+
+    def mark_used(self, num_batches: int) -> None:
+        """The trainer took the `num_batches` oldest built batches."""
+        for _ in range(min(num_batches, len(self.states_before))):
+            self.states_before.popleft()
+
+    def next_state(self) -> Mapping[str, Any]:
+        """State the next batch the trainer takes is (or will be) drawn from."""
+        return self.states_before[0] if self.states_before else self.collator.state_dict()
+
+
+def _has_collator_state(collator: Any) -> bool:
+    """Whether `collator` has a random state to checkpoint (`state_dict` / `load_state_dict`)."""
+    return callable(getattr(collator, "state_dict", None)) and callable(
+        getattr(collator, "load_state_dict", None)
+    )
