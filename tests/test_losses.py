@@ -15,6 +15,7 @@ from eam_ser.losses import (
     MultiLoss,
     center_loss,
     focal_loss,
+    hard_and_soft_targets,
     inverse_frequency_weights,
     kl_divergence_loss,
     supervised_contrastive_loss,
@@ -277,6 +278,28 @@ def test_multiloss_skips_zero_weight_terms_and_checks_inputs():
         MultiLoss()(LOGITS, None, SOFT_LABELS, HARD_LABELS, CENTERS)
     with pytest.raises(ValueError, match="center_weight"):
         MultiLoss(center_weight=-1.0)
+
+
+def test_cross_process_multiloss_is_the_one_process_loss_without_a_process_group():
+    embeddings = torch.tensor([[3.0, 0.0], [0.0, 0.5], [-2.0, 0.0]], dtype=torch.float64)
+    per_process = MultiLoss()(LOGITS, embeddings, SOFT_LABELS, HARD_LABELS, CENTERS)
+    across = MultiLoss(cross_process=True)
+    assert across.training and across.cross_process
+    result = across(LOGITS, embeddings, SOFT_LABELS, HARD_LABELS, CENTERS)
+    assert torch.equal(result.loss, per_process.loss)
+    assert all(torch.equal(result.terms[name], per_process.terms[name]) for name in result.terms)
+
+
+def test_hard_and_soft_targets_from_either():
+    soft = torch.tensor([[0.2, 0.8, 0.0], [0.6, 0.0, 0.4]])
+    labels, targets = hard_and_soft_targets(torch.zeros(2, 3), None, soft)
+    assert labels.tolist() == [1, 0] and targets is soft
+    labels, targets = hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([[2], [0]]), None)
+    assert labels.tolist() == [2, 0] and targets.tolist() == [[0, 0, 1], [1, 0, 0]]
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([0, 3]), None)
+    with pytest.raises(ValueError, match="labels must be"):
+        hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([0, 1, 2]), None)
 
 
 # ---- gradient fuzz ----

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,16 +16,13 @@ from transformers import (
     AutoConfig,
     AutoModelForAudioClassification,
     BertConfig,
-    Data2VecAudioConfig,
-    HubertConfig,
-    Wav2Vec2Config,
     Wav2Vec2FeatureExtractor,
-    WavLMModel,
     pipeline,
 )
 
 from conftest import TINY_CONV, tiny_wavlm_config, tone
 from eam_ser.configuration_flam import FlamConfig
+from eam_ser.losses import MultiLossSettings
 from eam_ser.modeling_flam import (
     FlamForSequenceClassification,
     FrameLevelAttention,
@@ -275,35 +275,6 @@ def test_attentive_statistics_doubles_the_pooled_width():
     assert model.projector.in_features == 64
 
 
-@pytest.mark.parametrize(
-    ("config_class", "padding_invariant"),
-    # data2vec-audio's stacked positional convolutions read the padded frames (transformers
-    # zeroes them only before the first one), so only its shapes are checked.
-    [(Wav2Vec2Config, True), (HubertConfig, True), (Data2VecAudioConfig, False)],
-)
-def test_other_wav2vec_style_encoders(config_class, padding_invariant):
-    encoder_config = config_class(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        feat_extract_norm="layer",
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        layerdrop=0.0,
-        **TINY_CONV,
-    )
-    model = tiny_model(encoder_config=encoder_config)
-    long_clip, short_clip = waveforms(5000, 2500)
-    values, mask = pad_batch([long_clip, short_clip])
-    with torch.no_grad():
-        batch_logits = model(values, attention_mask=mask).logits
-        alone_logits = model(short_clip[None]).logits
-    assert batch_logits.shape == (2, 4) and torch.isfinite(batch_logits).all()
-    if padding_invariant:
-        torch.testing.assert_close(batch_logits[1], alone_logits[0], atol=1e-5, rtol=0)
-
-
 # -- bad input --------------------------------------------------------------------------------
 
 
@@ -354,35 +325,6 @@ def test_config_validation_and_round_trip(tmp_path):
     assert loaded.encoder_input_name == "input_values"
 
 
-def test_freezing_policy():
-    model = tiny_model()
-    feature_encoder = list(model.encoder.feature_extractor.parameters())
-    assert not any(p.requires_grad for p in feature_encoder)
-    assert all(p.requires_grad for p in model.encoder.encoder.parameters())
-    model.freeze_encoder()
-    assert not any(p.requires_grad for p in model.encoder.parameters())
-    assert (
-        all(p.requires_grad for p in model.flam.parameters()) and model.class_centers.requires_grad
-    )
-    model.unfreeze_encoder()
-    assert all(p.requires_grad for p in model.encoder.encoder.parameters())
-    assert not any(p.requires_grad for p in feature_encoder)
-    always_frozen = tiny_model(freeze_encoder_steps=-1)
-    assert not any(p.requires_grad for p in always_frozen.encoder.parameters())
-    trainable_front = tiny_model(freeze_feature_encoder=False)
-    assert all(p.requires_grad for p in trainable_front.encoder.parameters())
-
-
-def test_group_norm_encoder_gets_no_attention_mask_but_flam_masks():
-    model = tiny_model(encoder_config=tiny_wavlm_config(feat_extract_norm="group"))
-    assert not model.encoder_takes_attention_mask
-    values, mask = pad_batch(waveforms(4000, 2000))
-    with torch.no_grad():
-        output = model(values, attention_mask=mask, output_attentions=True)
-    valid = int(model.encoder._get_feat_extract_output_lengths(torch.tensor(2000)))
-    assert output.frame_attention[1, valid:].abs().max() == 0
-
-
 # -- transformers integration -----------------------------------------------------------------
 
 
@@ -401,22 +343,6 @@ def test_save_load_round_trip_and_auto_class(tmp_path):
             atol=0,
             rtol=0,
         )
-
-
-def test_from_encoder_keeps_pretrained_weights(tmp_path):
-    torch.manual_seed(3)
-    encoder = WavLMModel(tiny_wavlm_config())
-    encoder.save_pretrained(tmp_path)
-    model = FlamForSequenceClassification.from_encoder(
-        tmp_path, id2label=ID2LABEL, pooling="mean", embedding_size=8, flam_num_attention_heads=4
-    )
-    for name, tensor in encoder.state_dict().items():
-        torch.testing.assert_close(model.encoder.state_dict()[name], tensor, atol=0, rtol=0)
-    assert model.config.label2id == {"angry": 0, "happy": 1, "neutral": 2, "sad": 3}
-    assert (model.config.pooling, model.classifier.weight.shape) == ("mean", (4, 8))
-    assert model.class_centers.std() < 0.1 and model.class_centers.abs().sum() > 0
-    with pytest.raises(TypeError, match="poolng"):
-        FlamForSequenceClassification.from_encoder(tmp_path, num_labels=2, poolng="mean")
 
 
 def test_audio_classification_pipeline(tmp_path):
@@ -492,3 +418,43 @@ def test_torch_export_and_compile_fullgraph_match_eager_and_checks_stay_in_pytho
         model(input_values=other, attention_mask=short_mask)
     with pytest.raises(ValueError, match="row 2 has 30 samples"):
         model.check_inputs(input_values=other, attention_mask=short_mask)
+
+
+def test_set_loss_settings_keeps_the_cross_process_switch_and_the_training_mode():
+    model = tiny_model()
+    assert not model.multi_loss.cross_process
+    model.set_loss_settings(model.config.loss_settings, cross_process=True)
+    assert model.multi_loss.cross_process and not model.multi_loss.training
+    model.train()
+    model.set_loss_settings(MultiLossSettings(center_weight=0.5))
+    assert model.multi_loss.cross_process and model.multi_loss.training
+    assert model.config.multi_loss["center_weight"] == 0.5
+
+
+def test_saved_folder_loads_with_trust_remote_code_without_eam_ser(tmp_path):
+    """The folder carries modeling_flam.py and every module it imports relatively."""
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    values = torch.stack(waveforms(3000))
+    with torch.no_grad():
+        expected = model(values).logits
+    torch.save(values, tmp_path / "values.pt")
+    script = (
+        "import sys, torch\n"
+        "sys.modules['eam_ser'] = None  # importing eam_ser would fail\n"
+        "from transformers import AutoModelForAudioClassification\n"
+        f"path = {str(tmp_path)!r}\n"
+        "model = AutoModelForAudioClassification.from_pretrained(path, trust_remote_code=True)\n"
+        "with torch.no_grad():\n"
+        "    logits = model.eval()(torch.load(path + '/values.pt')).logits\n"
+        "torch.save(logits, path + '/logits.pt')\n"
+        "print(type(model).__module__)\n"
+    )
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.strip().startswith("transformers_modules.")
+    torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected, atol=0, rtol=0)

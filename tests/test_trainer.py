@@ -362,6 +362,50 @@ def test_compute_loss_matches_multiloss_and_falls_back_to_one_hot(tmp_path):
         trainer.compute_loss(model, {"input_values": batch["input_values"]})
 
 
+class DeviceHalfCollator(StubMixCollator):
+    """Leaves the soft targets to the training step, through the trainer's one device hook."""
+
+    def __call__(self, features):
+        batch = super().__call__(features)
+        batch["pending_soft_targets"] = batch.pop("soft_targets")
+        return batch
+
+    def complete_on_device(self, batch):
+        batch = dict(batch)
+        if "pending_soft_targets" in batch:
+            batch["soft_targets"] = batch.pop("pending_soft_targets")
+        return batch
+
+
+def test_compute_loss_calls_the_collators_complete_on_device_hook(tmp_path):
+    from eam_ser.mixup import EnergyAdaptiveMixupCollator
+    from eam_ser.trainer import CompletesOnDevice
+
+    assert isinstance(EnergyAdaptiveMixupCollator(NUM_LABELS), CompletesOnDevice)
+    assert not isinstance(StubMixCollator(), CompletesOnDevice)
+    model = tiny_model()
+    collator = DeviceHalfCollator()
+    trainer = MultiLossTrainer(model=model, args=training_args(tmp_path), data_collator=collator)
+    features = vector_dataset(6)
+    expected = trainer.compute_loss(model, StubMixCollator()(features))
+    assert torch.equal(trainer.compute_loss(model, collator(features)), expected)
+
+
+def test_trainer_private_hooks_overridden_here_still_exist():
+    """MultiLossTrainer overrides two private Trainer methods; fail by name if they change."""
+    import inspect
+
+    from transformers import Trainer
+
+    for name, parameters in (
+        ("_get_train_sampler", ["self", "train_dataset"]),
+        ("_save_rng_state", ["self", "output_dir"]),
+    ):
+        assert callable(getattr(Trainer, name, None)), f"Trainer.{name} is gone"
+        found = list(inspect.signature(getattr(Trainer, name)).parameters)
+        assert found == parameters, f"Trainer.{name} takes {found}, not {parameters}"
+
+
 def _first_step_parameters(tmp_path, num_samples, batch_size, accumulation):
     model = tiny_model(seed=1)
     args = training_args(

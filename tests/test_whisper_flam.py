@@ -10,12 +10,11 @@ from transformers import (
     WhisperConfig,
     WhisperFeatureExtractor,
     WhisperForAudioClassification,
-    WhisperModel,
 )
 
 from conftest import tone
 from eam_ser.configuration_flam import FlamConfig
-from eam_ser.modeling_flam import FlamForSequenceClassification, whisper_frame_lengths
+from eam_ser.modeling_flam import FlamForSequenceClassification
 
 FULL_MEL_FRAMES = 3000
 
@@ -66,33 +65,12 @@ def padded_features(
     return features, mask
 
 
-def test_whisper_frame_lengths_are_half_the_mel_frames_rounded_up():
-    assert whisper_frame_lengths(torch.tensor([0, 1, 2, 3, 200, 3000])).tolist() == [
-        0,
-        1,
-        1,
-        2,
-        100,
-        1500,
-    ]
-
-
 def test_config_records_log_mel_input():
     model = tiny_whisper_flam()
     assert model.config.encoder_input_name == "input_features"
     assert model.main_input_name == "input_features"
     assert FlamForSequenceClassification.main_input_name == "input_values"
     assert model.layer_weights is None and model.config.num_encoder_hidden_states == 3
-
-
-def test_full_length_encoding_matches_transformers_whisper_encoder():
-    model = tiny_whisper_flam()
-    features, _ = padded_features([FULL_MEL_FRAMES], num_mel_bins=16)
-    with torch.no_grad():
-        ours, hidden_states, frame_mask = model._encode_log_mel(features, None)
-        reference = model.encoder(features).last_hidden_state
-    assert ours.shape == (1, 1500, 32) and len(hidden_states) == 3 and bool(frame_mask.all())
-    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("use_weighted_layer_sum", [False, True])
@@ -125,37 +103,6 @@ def test_all_padding_row_and_bf16_are_finite():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         output = model(input_features=features, attention_mask=mask, labels=torch.tensor([0, 2]))
     assert torch.isfinite(output.logits.float()).all() and torch.isfinite(output.loss)
-
-
-def test_gradient_checkpointing_and_freezing():
-    model = tiny_whisper_flam().train()
-    assert (
-        not model.encoder.conv1.weight.requires_grad
-        and not model.encoder.conv2.weight.requires_grad
-    )
-    model.gradient_checkpointing_enable()
-    features, mask = padded_features([150, 90], num_mel_bins=16)
-    model(input_features=features, attention_mask=mask, labels=torch.tensor([0, 1])).loss.backward()
-    assert model.encoder.layers[0].fc1.weight.grad.abs().sum() > 0
-    model.freeze_encoder()
-    model.unfreeze_encoder()
-    assert model.encoder.layers[0].fc1.weight.requires_grad
-    assert (
-        not model.encoder.embed_positions.weight.requires_grad
-        and not model.encoder.conv1.weight.requires_grad
-    )
-
-
-def test_from_encoder_takes_the_encoder_of_a_whisper_model_checkpoint(tmp_path):
-    torch.manual_seed(5)
-    whisper = WhisperModel(tiny_whisper_config())
-    whisper.save_pretrained(tmp_path)
-    model = FlamForSequenceClassification.from_encoder(
-        tmp_path, num_labels=2, flam_num_attention_heads=4
-    )
-    for name, tensor in whisper.encoder.state_dict().items():
-        torch.testing.assert_close(model.encoder.state_dict()[name], tensor, atol=0, rtol=0)
-    assert not any(name.startswith("decoder") for name in model.state_dict())
 
 
 # -- the shared pretrained tiny.en encoder ------------------------------------------------------

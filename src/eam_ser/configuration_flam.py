@@ -13,7 +13,7 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .featurize import WHISPER_MIN_INPUT_SAMPLES, min_input_samples
-from .losses import MultiLossSettings
+from .loss_settings import MultiLossSettings
 
 POOLING_MODES = ("attentive", "mean", "attentive_statistics")
 ENCODER_INPUT_NAMES = ("input_values", "input_features")

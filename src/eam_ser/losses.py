@@ -1,7 +1,10 @@
 """The four losses of Multi-Loss Learning (MLL) and their weighted sum.
 
 Each loss is a pure function of tensors, usable alone; `CenterLoss` and `MultiLoss` are thin
-`nn.Module` wrappers that hold state (centers) or configuration (weights, gamma, temperature).
+`nn.Module` wrappers that hold state (centers) or configuration (weights, gamma, temperature:
+`MultiLossSettings`, declared in the torch-free `eam_ser.loss_settings` and re-exported here).
+`MultiLoss` is the one place the weighted total is formed, the cross-process supervised
+contrastive term included.
 
 Shapes: `logits` (batch, num_labels); `soft_labels` (batch, num_labels), rows summing to 1
 (one-hot rows for un-mixed samples); `labels` (batch,) int64 hard labels; `embeddings`
@@ -24,7 +27,6 @@ The four terms:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from .loss_settings import LOSS_TERMS, MultiLossSettings
 
 __all__ = [
     "LOSS_TERMS",
@@ -44,14 +48,12 @@ __all__ = [
     "cross_process_supervised_contrastive_loss",
     "focal_loss",
     "gather_with_gradients",
+    "hard_and_soft_targets",
     "inverse_frequency_from_counts",
     "inverse_frequency_weights",
     "kl_divergence_loss",
     "supervised_contrastive_loss",
 ]
-
-LOSS_TERMS = ("kl", "focal", "center", "supcon")
-"""Short names of the four MLL terms, in the order of the objective."""
 
 
 def _check_logits_and_targets(logits: torch.Tensor, soft_labels: torch.Tensor) -> None:
@@ -387,6 +389,48 @@ def cross_process_supervised_contrastive_loss(
     return total * dist.get_world_size() / count.clamp_min(1.0)
 
 
+def hard_and_soft_targets(
+    logits: torch.Tensor,
+    labels: torch.Tensor | None,
+    soft_targets: torch.Tensor | None,
+    *,
+    check_values: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two targets of the objective from either or both: (batch,) int64 hard labels (the
+    positives of the supervised contrastive term) and (batch, num_labels) soft targets (of the
+    KL, focal and center terms). Without `labels` they are the argmax of `soft_targets`;
+    without `soft_targets`, the one-hot rows of `labels` (in the dtype of `logits`).
+
+    Args:
+        logits: (batch, num_labels), for the shapes and the dtype.
+        labels: (batch,) class indices, or None.
+        soft_targets: (batch, num_labels) target distributions, or None.
+        check_values: check that every label lies in [0, num_labels) (reads the values on the
+            host; leave it out while tracing).
+
+    Raises:
+        ValueError: a target of the wrong shape, or a label outside [0, num_labels).
+    """
+    if soft_targets is not None and soft_targets.shape != logits.shape:
+        raise ValueError(
+            f"soft_targets must be (batch, num_labels) = {tuple(logits.shape)}, "
+            f"got {tuple(soft_targets.shape)}"
+        )
+    if labels is None:
+        labels = soft_targets.argmax(dim=-1)
+    labels = labels.reshape(-1).long()
+    num_labels = logits.shape[-1]
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"labels must be (batch,) = ({logits.shape[0]},), got {tuple(labels.shape)}"
+        )
+    if check_values and labels.numel() and bool((labels < 0).any() | (labels >= num_labels).any()):
+        raise ValueError(f"labels hold a class index outside [0, {num_labels})")
+    if soft_targets is None:
+        soft_targets = F.one_hot(labels, num_labels).to(logits.dtype)
+    return labels, soft_targets
+
+
 class CenterLoss(nn.Module):
     """Center loss with its own learnable centers, for models that do not own theirs.
 
@@ -417,91 +461,6 @@ class CenterLoss(nn.Module):
 
 
 @dataclass
-class MultiLossSettings:
-    """Weights and hyper-parameters of the four-term MLL objective: the one place they are set.
-
-    `loss = kl_weight * KL + focal_weight * focal + center_weight * center
-    + supcon_weight * supcon`. `FlamConfig.multi_loss` stores these fields (so a saved model
-    carries the objective it was trained with), `MultiLossTrainingArguments` can override them,
-    and the CLI, experiment configs and model cards read them from here.
-
-    Defaults (the paper gives no weights; these are chosen for scale): the KL term to the EAM
-    soft labels is the main classification loss (1.0); focal loss is of the same order as the
-    cross-entropy and adds the hard-example emphasis (1.0, gamma 2 as in Lin et al. 2017);
-    center loss sums squared distances over `embedding_size` dimensions, so it starts orders of
-    magnitude above the others and gets a small weight (0.01, within the 0.001-0.01 range of
-    Wen et al. 2016); supervised contrastive loss is an auxiliary term around log(batch) in
-    size (0.1, temperature 0.07 as in Khosla et al. 2020).
-
-    Attributes:
-        kl_weight: weight of the KL divergence to the soft labels (>= 0).
-        focal_weight: weight of the focal loss (>= 0).
-        center_weight: weight of the center loss (>= 0).
-        supcon_weight: weight of the supervised contrastive loss (>= 0).
-        focal_gamma: focal loss gamma (>= 0; 0 gives the cross-entropy).
-        focal_alpha: per-class focal weights, one float >= 0 per class, or None (all 1).
-        supcon_temperature: supervised contrastive temperature (> 0).
-    """
-
-    kl_weight: float = 1.0
-    focal_weight: float = 1.0
-    center_weight: float = 0.01
-    supcon_weight: float = 0.1
-    focal_gamma: float = 2.0
-    focal_alpha: list[float] | None = None
-    supcon_temperature: float = 0.07
-
-    def __post_init__(self) -> None:
-        for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight", "focal_gamma"):
-            value = float(getattr(self, name))
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-            setattr(self, name, value)
-        if not float(self.supcon_temperature) > 0:
-            raise ValueError(f"supcon_temperature must be > 0, got {self.supcon_temperature}")
-        self.supcon_temperature = float(self.supcon_temperature)
-        if self.focal_alpha is not None:
-            alpha = [float(value) for value in self.focal_alpha]
-            if not all(value >= 0 for value in alpha):
-                raise ValueError(f"focal_alpha weights must be >= 0, got {self.focal_alpha}")
-            self.focal_alpha = alpha
-        if not any(self.weights.values()):
-            raise ValueError("all loss weights are 0: nothing to optimise")
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Weight of each term, keyed by the names in `LOSS_TERMS`."""
-        return {
-            "kl": self.kl_weight,
-            "focal": self.focal_weight,
-            "center": self.center_weight,
-            "supcon": self.supcon_weight,
-        }
-
-    def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The objective `sum_k weight_k * terms[k]` over the given unweighted terms (keys from
-        `LOSS_TERMS`)."""
-        weights = self.weights
-        return sum(weights[name] * value for name, value in terms.items())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain (JSON-serialisable) dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(
-        cls, values: Mapping[str, Any] | None, *, where: str = "multi_loss"
-    ) -> MultiLossSettings:
-        """Build from a dict of fields; unknown keys raise ValueError naming `where`."""
-        values = dict(values or {})
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-
-@dataclass
 class MultiLossOutput:
     """Result of `MultiLoss`: the weighted total and each unweighted term.
 
@@ -516,24 +475,38 @@ class MultiLossOutput:
 
 
 class MultiLoss(nn.Module):
-    """Weighted sum of the KL, focal, center and supervised contrastive losses.
+    """Weighted sum of the KL, focal, center and supervised contrastive losses: the one place
+    the objective's total is formed.
 
     `loss = kl_weight * KL + focal_weight * focal + center_weight * center + supcon_weight * supcon`
     with the weights and hyper-parameters of `MultiLossSettings` (defaults documented there).
 
     Args:
         settings: the objective (default `MultiLossSettings()`).
+        cross_process: in training mode, compute the supervised contrastive term of this
+            process's samples against those of every process
+            (`cross_process_supervised_contrastive_loss`: every process must then call the
+            module in every training step) instead of the per-process batch alone. Without an
+            initialised process group (or with one process) both give the same value. It is a
+            switch of the run, not of the objective, so it is not part of `settings`.
         **overrides: fields of `MultiLossSettings` replacing those of `settings`
             (e.g. `MultiLoss(center_weight=0.0)`).
     """
 
-    def __init__(self, settings: MultiLossSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: MultiLossSettings | None = None,
+        *,
+        cross_process: bool = False,
+        **overrides: Any,
+    ) -> None:
         super().__init__()
         if overrides:
             settings = MultiLossSettings.from_dict(
                 {**(settings or MultiLossSettings()).to_dict(), **overrides}, where="MultiLoss"
             )
         self.settings = settings or MultiLossSettings()
+        self.cross_process = bool(cross_process)
         self.weights = self.settings.weights
         alpha = self.settings.focal_alpha
         self.register_buffer(
@@ -573,9 +546,12 @@ class MultiLoss(nn.Module):
                 raise ValueError("`centers` are required when center_weight > 0")
             terms["center"] = center_loss(embeddings, soft_labels, centers)
         if self.weights["supcon"] > 0:
-            terms["supcon"] = supervised_contrastive_loss(
-                embeddings, labels, settings.supcon_temperature
+            supcon = (
+                cross_process_supervised_contrastive_loss
+                if self.cross_process and self.training
+                else supervised_contrastive_loss
             )
+            terms["supcon"] = supcon(embeddings, labels, settings.supcon_temperature)
         return MultiLossOutput(loss=self.combine(terms), terms=terms)
 
     def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:

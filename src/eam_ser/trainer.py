@@ -3,61 +3,69 @@
 The model computes the objective itself: `FlamForSequenceClassification.forward` returns the
 weighted `loss` and each unweighted term (`kl_loss`, `focal_loss`, `center_loss`,
 `supervised_contrastive_loss`) when the batch holds `labels` (batch,) and, from the EAM
-collator, `soft_targets` (batch, num_labels). A plain `transformers.Trainer` therefore trains
-it too. `MultiLossTrainer` adds what only a trainer can do:
+collator, `soft_targets` (batch, num_labels); `eam_ser.losses.MultiLoss` forms the total, the
+cross-process supervised contrastive term included. A plain `transformers.Trainer` therefore
+trains it too. `MultiLossTrainer` adds what only a trainer can do:
 
 - loss weights and hyper-parameters from `MultiLossTrainingArguments` (command line,
   `HfArgumentParser`) when given, written into the model's `config.multi_loss` so the saved
   model records the objective it was trained with; focal `alpha` from the class frequencies;
-- the supervised contrastive term over the samples of every process when several train
-  (`supcon_across_processes`), so it sees the global batch and not only the per-device one;
+- with several processes (`supcon_across_processes`), it switches the model's supervised
+  contrastive term to the samples of every process, so it sees the global batch and not only
+  the per-device one;
 - per-term logs (`loss_kl`, ...) reduced over processes, so the logged `loss` is the weighted
-  sum of the logged terms;
-- exact gradient accumulation over unequal micro-batches;
+  sum of the logged terms; a training stop when the loss becomes NaN or infinite;
+- exact gradient accumulation over unequal micro-batches: every term is a per-micro-batch
+  mean, scaled by `micro_batch_size / samples_in_the_accumulated_batch`, so the accumulated
+  gradient is the large-batch gradient for KL, focal and center loss even when the last
+  micro-batch is short (supervised contrastive loss depends on which samples share one);
 - learning rates per part: `head_learning_rate`, `encoder_learning_rate`,
-  `center_learning_rate` (the centers without weight decay); optional class-balanced sampling;
+  `center_learning_rate` (the centers without weight decay; not with a DeepSpeed config that
+  builds its own optimizer, see the README); optional class-balanced sampling;
 - evaluation batches that are never mixed, and the collator's random state in every
-  checkpoint (`collator_rng_state.json`, one per process), restored on resume so the mixes
-  after resuming are those of the uninterrupted run.
+  checkpoint (`collator_rng_state.json`, one per process), restored on resume before the
+  first batch is built, so the mixes after resuming are those of the uninterrupted run (exact
+  for map-style datasets with `dataloader_num_workers=0`; with workers the mixes are drawn in
+  the workers from their own streams, which only the seed in the checkpoint describes);
+- one hook for collators that leave work to the training step (`CompletesOnDevice`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import zipfile
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from itertools import islice
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
-from .losses import (
-    LOSS_TERMS,
-    MultiLossSettings,
-    cross_process_supervised_contrastive_loss,
-    inverse_frequency_from_counts,
-    inverse_frequency_weights,
-)
+from .checkpoints import CHECKPOINT_ARCHIVES, checkpoint_problem, last_complete_checkpoint
+from .class_balance import balanced_sampler, inverse_frequency_alpha
+from .loss_settings import LOSS_TERMS, MultiLossSettings
+from .training_args import INVERSE_FREQUENCY, MultiLossTrainingArguments
 
 __all__ = [
+    "CHECKPOINT_ARCHIVES",
+    "COLLATOR_STATE_NAME",
+    "CompletesOnDevice",
     "EncoderFreezeCallback",
     "MultiLossTrainer",
     "MultiLossTrainingArguments",
     "TrainingDivergedError",
+    "checkpoint_problem",
+    "last_complete_checkpoint",
 ]
 
 logger = logging.get_logger(__name__)
 
-INVERSE_FREQUENCY = "inverse_frequency"
+COLLATOR_STATE_NAME = "collator_rng_state.json"
+"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
+several processes train)."""
 TERM_OUTPUTS = {
     "kl": "kl_loss",
     "focal": "focal_loss",
@@ -65,246 +73,40 @@ TERM_OUTPUTS = {
     "supcon": "supervised_contrastive_loss",
 }
 """Model output field of each MLL term (keys from `LOSS_TERMS`)."""
-COLLATOR_STATE_NAME = "collator_rng_state.json"
-"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
-several processes train)."""
-_LOSS_FIELDS = tuple(field.name for field in dataclasses.fields(MultiLossSettings))
 
 
-def _loss_help(name: str, meaning: str) -> str:
-    default = getattr(MultiLossSettings, name)
-    return (
-        f"{meaning} None (default): the model's config.multi_loss (FlamConfig default {default})."
-    )
+@runtime_checkable
+class CompletesOnDevice(Protocol):
+    """The one hook `MultiLossTrainer` calls on its `data_collator` (a structural type: a
+    collator implements it without importing this module).
 
-
-@dataclass
-class MultiLossTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus overrides of the MLL objective and the trainer's own settings.
-
-    The loss fields (`kl_weight` ... `supcon_temperature`, see `eam_ser.losses.MultiLossSettings`
-    for their meaning and defaults) are None by default: the model's `config.multi_loss`
-    applies. A value given here replaces the model's and is written into its config.
-
-    Changed defaults: `remove_unused_columns=False` (the collator needs the raw audio and label
-    columns, which the model's forward does not name) and `label_names=["labels"]` when left
-    unset, so evaluation gathers the hard `labels` only.
+    A collator may leave part of its work to the training step, where the batch is already on
+    the model's device (`EnergyAdaptiveMixupCollator(mix_on_device=True)` mixes and featurizes
+    on the GPU). `compute_loss` then calls `complete_on_device` on every batch before the
+    model sees it; a batch with nothing left to do (evaluation, no device work) must come back
+    unchanged.
     """
 
-    remove_unused_columns: bool = field(
-        default=False,
-        metadata={
-            "help": "Remove dataset columns the model forward does not accept. Default False for "
-            "MLL: the collator needs the audio and label columns."
-        },
-    )
-    kl_weight: float | None = field(
-        default=None, metadata={"help": _loss_help("kl_weight", "Weight of the KL divergence.")}
-    )
-    focal_weight: float | None = field(
-        default=None, metadata={"help": _loss_help("focal_weight", "Weight of the focal loss.")}
-    )
-    center_weight: float | None = field(
-        default=None, metadata={"help": _loss_help("center_weight", "Weight of the center loss.")}
-    )
-    supcon_weight: float | None = field(
-        default=None,
-        metadata={
-            "help": _loss_help("supcon_weight", "Weight of the supervised contrastive loss.")
-        },
-    )
-    focal_gamma: float | None = field(
-        default=None, metadata={"help": _loss_help("focal_gamma", "Focal loss gamma (>= 0).")}
-    )
-    focal_alpha: list[float] | str | None = field(
-        default=None,
-        metadata={
-            "help": "Focal loss per-class weights: a list of floats (one per class; on the "
-            "command line comma-separated, e.g. '1.0,2.5,0.8'), or 'inverse_frequency' "
-            "(N / (num_labels * n_k) from the class counts: `label_counts` when given, else "
-            "the training set when it has a length, else its first `label_count_samples` "
-            "samples). None (default): the model's config.multi_loss (FlamConfig default None)."
-        },
-    )
-    supcon_temperature: float | None = field(
-        default=None,
-        metadata={
-            "help": _loss_help("supcon_temperature", "Supervised contrastive temperature (> 0).")
-        },
-    )
-    supcon_across_processes: bool = field(
-        default=True,
-        metadata={
-            "help": "With several processes, compare each sample with the samples of every "
-            "process in the supervised contrastive term (embeddings gathered with gradients), "
-            "as one process with the global batch would. False: per-device batches only."
-        },
-    )
-    head_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of the head: every parameter outside the model's `encoder` "
-            "(FLAM, projector, classifier; the centers unless center_learning_rate is given). "
-            "None: `learning_rate`. A head trained from scratch on a pretrained encoder "
-            "usually wants 10-100x the encoder's rate."
-        },
-    )
-    encoder_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of the parameters of the model's `encoder` that train (see "
-            "FlamConfig.trainable_encoder_layers). None: `learning_rate`."
-        },
-    )
-    center_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of `class_centers` (None: the head's rate). The centers never "
-            "get weight decay and follow the same schedule."
-        },
-    )
-    balanced_sampling: bool = field(
-        default=False,
-        metadata={
-            "help": "Draw training samples with replacement, each with probability inversely "
-            "proportional to its class's count (torch WeightedRandomSampler), so every class "
-            "is seen equally often; an epoch keeps the dataset's length. Needs a training set "
-            "with a length and a 'label' (or 'labels') column."
-        },
-    )
-    label_counts: list[int] | None = field(
-        default=None,
-        metadata={
-            "help": "Training samples per class (one int per class, space-separated on the "
-            "command line) for focal_alpha='inverse_frequency'; needed for an IterableDataset "
-            "unless label_count_samples is given."
-        },
-    )
-    label_count_samples: int | None = field(
-        default=None,
-        metadata={
-            "help": "For focal_alpha='inverse_frequency' on a training set without length "
-            "(IterableDataset): count the classes of its first N samples."
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.label_names is None:
-            self.label_names = ["labels"]
-        if isinstance(self.focal_alpha, str) and self.focal_alpha != INVERSE_FREQUENCY:
-            self.focal_alpha = _parse_floats(self.focal_alpha)
-        if self.label_count_samples is not None and self.label_count_samples < 1:
-            raise ValueError(f"label_count_samples must be >= 1, got {self.label_count_samples}")
-        # Validates every given value (and rejects all four weights 0) before any work starts.
-        MultiLossSettings.from_dict(
-            {**self.loss_overrides(), "focal_alpha": None}, where="MultiLossTrainingArguments"
-        )
-        for name in ("head_learning_rate", "encoder_learning_rate", "center_learning_rate"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        super().__post_init__()
-
-    def group_learning_rates(self) -> dict[str, float]:
-        """Learning rate of each parameter group: ``{"encoder", "head", "centers"}``."""
-        head = self.learning_rate if self.head_learning_rate is None else self.head_learning_rate
-        encoder = (
-            self.learning_rate if self.encoder_learning_rate is None else self.encoder_learning_rate
-        )
-        centers = head if self.center_learning_rate is None else self.center_learning_rate
-        return {"encoder": encoder, "head": head, "centers": centers}
-
-    def loss_overrides(self) -> dict[str, Any]:
-        """The `MultiLossSettings` fields set here (not None); `focal_alpha` may still be
-        'inverse_frequency', which the trainer resolves from the training data."""
-        return {
-            name: getattr(self, name) for name in _LOSS_FIELDS if getattr(self, name) is not None
-        }
-
-
-CHECKPOINT_ARCHIVES = ("optimizer.pt", "scheduler.pt")
-"""Files of a checkpoint saved by torch.save (zip archives, whose directory is at the end:
-a truncated copy has none)."""
-
-
-def checkpoint_problem(folder: str | os.PathLike) -> str | None:
-    """Why the checkpoint `folder` cannot be resumed from (None: it is complete).
-
-    Checks what a write cut short (kill -9, a full disk) leaves broken: a missing or invalid
-    ``trainer_state.json``, ``model.safetensors`` whose header does not match its size, and a
-    truncated ``optimizer.pt`` / ``scheduler.pt``.
-    """
-    folder = Path(folder)
-    try:
-        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "no readable trainer_state.json"
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        return "no model.safetensors"
-    from .modeling_flam import safetensors_problem
-
-    if safetensors_problem(weights) is not None:
-        return "model.safetensors is truncated or damaged"
-    for name in CHECKPOINT_ARCHIVES:
-        path = folder / name
-        if not path.is_file():
-            return f"no {name}"
-        try:
-            with zipfile.ZipFile(path):
-                pass
-        except (zipfile.BadZipFile, OSError):
-            return f"{name} is truncated or damaged"
-    return None
-
-
-def last_complete_checkpoint(
-    output_dir: str | os.PathLike,
-) -> tuple[str | None, list[tuple[str, str]]]:
-    """The newest ``checkpoint-N`` of `output_dir` that `checkpoint_problem` finds complete
-    (None when there is no checkpoint at all), and the newer incomplete ones skipped on the
-    way, as ``(path, problem)`` pairs.
-
-    Raises:
-        ValueError: checkpoints exist but none is complete (naming each and how to recover).
-    """
-    folder = Path(output_dir)
-    checkpoints = (
-        sorted(
-            (path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()),
-            key=lambda path: int(path.name.split("-")[-1]),
-            reverse=True,
-        )
-        if folder.is_dir()
-        else []
-    )
-    skipped = []
-    for checkpoint in checkpoints:
-        problem = checkpoint_problem(checkpoint)
-        if problem is None:
-            return str(checkpoint), [(str(path), reason) for path, reason in skipped]
-        skipped.append((checkpoint, problem))
-    if skipped:
-        listed = "; ".join(f"{path.name}: {reason}" for path, reason in skipped)
-        raise ValueError(
-            f"resume: no complete checkpoint in {folder} ({listed}); delete the broken ones to "
-            "start again from the newest complete one, or rerun with --overwrite (from scratch)"
-        )
-    return None, []
+    def complete_on_device(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model inputs (`labels` included) of `batch`, the collator's output moved to the
+        model's device."""
+        ...
 
 
 class TrainingDivergedError(ValueError):
     """The training loss became NaN or infinite: training stops before the weights are used."""
 
-
-def _parse_floats(focal_alpha: str) -> list[float]:
-    try:
-        return [float(value) for value in focal_alpha.split(",")]
-    except ValueError:
-        raise ValueError(
-            "focal_alpha must be None, a list of floats, comma-separated floats or "
-            f"{INVERSE_FREQUENCY!r}, got {focal_alpha!r}"
-        ) from None
+    @classmethod
+    def at(
+        cls, step: int, loss: torch.Tensor, terms: Mapping[str, torch.Tensor]
+    ) -> TrainingDivergedError:
+        """The error for training step `step`, naming the () `loss` and its `terms`."""
+        return cls(
+            f"training diverged at step {step}: the loss is {float(loss.detach()):.4g} (terms: "
+            + ", ".join(f"{name} {float(value.detach()):.4g}" for name, value in terms.items())
+            + "); lower the learning rates (head_learning_rate, encoder_learning_rate) or "
+            "check the inputs. Nothing was saved as the model."
+        )
 
 
 class EncoderFreezeCallback(TrainerCallback):
@@ -322,6 +124,23 @@ class EncoderFreezeCallback(TrainerCallback):
             raise ValueError(f"freeze_encoder_steps must be >= 1, got {freeze_encoder_steps}")
         self.freeze_encoder_steps = freeze_encoder_steps
         self.frozen = False
+
+    @classmethod
+    def for_model(cls, model: nn.Module) -> EncoderFreezeCallback | None:
+        """The callback for `model.config.freeze_encoder_steps`, None when that is not > 0.
+
+        Raises:
+            ValueError: the model has no `freeze_encoder()` / `unfreeze_encoder()`.
+        """
+        freeze_steps = getattr(model.config, "freeze_encoder_steps", 0) or 0
+        if freeze_steps <= 0:
+            return None
+        if not (hasattr(model, "freeze_encoder") and hasattr(model, "unfreeze_encoder")):
+            raise ValueError(
+                f"config.freeze_encoder_steps={freeze_steps} but {type(model).__name__} has "
+                "no freeze_encoder()/unfreeze_encoder()"
+            )
+        return cls(freeze_steps)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step < self.freeze_encoder_steps:
@@ -343,36 +162,10 @@ class MultiLossTrainer(Trainer):
     The model (e.g. `FlamForSequenceClassification`) returns `loss` and the unweighted terms
     `kl_loss`, `focal_loss`, `center_loss`, `supervised_contrastive_loss` when given `labels`
     (and `soft_targets`), keeps its objective in `config.multi_loss` and changes it with
-    `set_loss_settings(...)`. The trainer:
-
-    - applies the loss fields of `args` that are set (and focal alpha from the class
-      frequencies for `focal_alpha="inverse_frequency"`) to the model before training;
-    - `compute_loss` runs the model on the whole batch and takes its `loss`; with several
-      processes and `supcon_across_processes`, the supervised contrastive term is recomputed
-      over the embeddings of every process and the weighted sum rebuilt from the terms;
-    - training logs gain `loss_kl`, `loss_focal`, `loss_center`, `loss_supcon`: each
-      unweighted term averaged over the samples of every process since the previous log, so
-      `loss = sum_k weight_k * loss_k` for the same interval;
-    - gradient accumulation: every term is a per-micro-batch mean; each micro-batch is scaled by
-      `micro_batch_size / samples_in_the_accumulated_batch`, so the accumulated gradient is the
-      large-batch gradient for KL, focal and center loss even when the last micro-batch is
-      short (supervised contrastive loss depends on which samples share a micro-batch);
-    - optimizer parameter groups per part: the encoder at `encoder_learning_rate`, the head at
-      `head_learning_rate`, `class_centers` at `center_learning_rate` (default the head's) and
-      no weight decay (not with a DeepSpeed config that builds its own optimizer: see the
-      README); `balanced_sampling` draws classes equally often;
-    - evaluation and prediction dataloaders use `data_collator.as_eval()` when the collator
-      has it (no mixing); metrics are computed on hard labels;
-    - a collator built with `mix_on_device=True` leaves the mix and the features to the
-      training step: `compute_loss` calls its `complete_on_device` on the batch, already on
-      the model's device;
-    - if `model.config.freeze_encoder_steps > 0`, an `EncoderFreezeCallback` is added;
-    - checkpoints save the training collator's `state_dict()` (when it has one) as of the next
-      batch a training step will use, one file per process, and
-      `train(resume_from_checkpoint=...)` restores it before the first batch is built, so the
-      resumed run draws the same mixes as the uninterrupted one. Exact for map-style datasets
-      with `dataloader_num_workers=0` (with workers the mixes are drawn in the workers from
-      their own streams, which only the seed in the checkpoint describes; a warning says so).
+    `set_loss_settings(settings)` (with several processes and `supcon_across_processes`:
+    `set_loss_settings(settings, cross_process=True)`). The loss fields of `args` that are set
+    are applied to the model at init; a model whose `config.freeze_encoder_steps > 0` gets an
+    `EncoderFreezeCallback`. The rest is in the module docstring.
 
     Raises:
         TypeError: at init, when the model does not compute the MLL terms itself (no
@@ -409,10 +202,9 @@ class MultiLossTrainer(Trainer):
         if self.model is not None:
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
-        self._term_sums: dict[str, torch.Tensor] = {}
-        self._term_count = 0
+        self._term_log = _TermLog()
         self._collator_recorder: _CollatorStateRecorder | None = None
-        self._warn_if_deepspeed_builds_optimizer()
+        _warn_if_deepspeed_builds_optimizer(args)
 
     def _check_model(self, model: nn.Module) -> None:
         config = getattr(model, "config", None)
@@ -425,23 +217,27 @@ class MultiLossTrainer(Trainer):
                 "and the outputs `loss`, `kl_loss`, `focal_loss`, `center_loss`, "
                 "`supervised_contrastive_loss`, `embeddings` (e.g. FlamForSequenceClassification)"
             )
-        freeze_steps = getattr(config, "freeze_encoder_steps", 0) or 0
-        if freeze_steps > 0:
-            if not (hasattr(model, "freeze_encoder") and hasattr(model, "unfreeze_encoder")):
-                raise ValueError(
-                    f"config.freeze_encoder_steps={freeze_steps} but {type(model).__name__} has "
-                    "no freeze_encoder()/unfreeze_encoder()"
-                )
-            self.add_callback(EncoderFreezeCallback(freeze_steps))
+        callback = EncoderFreezeCallback.for_model(model)
+        if callback is not None:
+            self.add_callback(callback)
 
     def _apply_loss_overrides(self, model: nn.Module) -> None:
-        """Write the loss fields set in `args` into the model's objective."""
+        """Write the loss fields set in `args` into the model's objective, and switch its
+        supervised contrastive term across processes when several train."""
         overrides = self.args.loss_overrides()
         if overrides.get("focal_alpha") == INVERSE_FREQUENCY:
-            overrides["focal_alpha"] = self._inverse_frequency_alpha(model.config)
-        if overrides:
+            overrides["focal_alpha"] = inverse_frequency_alpha(
+                model.config,
+                self.train_dataset,
+                self.data_collator,
+                label_counts=self.args.label_counts,
+                label_count_samples=self.args.label_count_samples,
+            )
+        cross_process = self.args.supcon_across_processes and self.args.world_size > 1
+        if overrides or cross_process:
             settings = MultiLossSettings.from_dict({**model.config.multi_loss, **overrides})
-            model.set_loss_settings(settings)
+            switch = {"cross_process": True} if cross_process else {}
+            model.set_loss_settings(settings, **switch)
 
     @property
     def loss_settings(self) -> MultiLossSettings:
@@ -449,48 +245,6 @@ class MultiLossTrainer(Trainer):
         return MultiLossSettings.from_dict(
             self.accelerator.unwrap_model(self.model).config.multi_loss
         )
-
-    def _inverse_frequency_alpha(self, config: Any) -> list[float]:
-        """Focal alpha `N / (num_labels * n_k)` for `focal_alpha="inverse_frequency"`, from
-        `args.label_counts`, else the training set (when it has a length), else its first
-        `args.label_count_samples` samples."""
-        num_labels = config.num_labels
-        if self.args.label_counts is not None:
-            if len(self.args.label_counts) != num_labels:
-                raise ValueError(
-                    f"label_counts has {len(self.args.label_counts)} counts for {num_labels} "
-                    "classes; give one per class"
-                )
-            return inverse_frequency_from_counts(self.args.label_counts)
-        dataset = self.train_dataset
-        if dataset is None:
-            raise ValueError(
-                'focal_alpha="inverse_frequency" needs a train_dataset or label_counts'
-            )
-        label2id = getattr(config, "label2id", None) or {}
-        has_length = hasattr(dataset, "__len__")
-        if not has_length and self.args.label_count_samples is None:
-            raise ValueError(
-                f'focal_alpha="inverse_frequency": the train_dataset ({type(dataset).__name__}) '
-                "has no length, so its class counts are unknown; pass label_counts (one count "
-                "per class) or label_count_samples=N to count the classes of its first N samples"
-            )
-        limit = None if has_length else self.args.label_count_samples
-        labels = [
-            label2id[label] if isinstance(label, str) else int(label)
-            for label in _dataset_labels(dataset, self.data_collator, limit)
-        ]
-        return inverse_frequency_weights(labels, num_labels)
-
-    def _warn_if_deepspeed_builds_optimizer(self) -> None:
-        deepspeed_config = getattr(self.args, "hf_deepspeed_config", None)
-        if deepspeed_config is not None and "optimizer" in deepspeed_config.config:
-            logger.warning(
-                "The DeepSpeed config has an `optimizer` block, so DeepSpeed builds the optimizer "
-                "from all parameters: `class_centers` get the main learning rate and weight "
-                "decay, and center_learning_rate is ignored. Remove the block (Trainer then "
-                "builds the optimizer, centers in their own group) to keep it."
-            )
 
     # ---- loss ----
 
@@ -511,16 +265,13 @@ class MultiLossTrainer(Trainer):
             num_items_in_batch: samples in the whole accumulated batch; when given, the mean
                 loss is scaled by `batch / num_items_in_batch`.
         """
-        complete_on_device = getattr(self.data_collator, "complete_on_device", None)
-        if callable(complete_on_device):
-            # A `mix_on_device` collator left the mixing and featurizing to this step.
-            inputs = complete_on_device(inputs)
+        if isinstance(self.data_collator, CompletesOnDevice):
+            inputs = self.data_collator.complete_on_device(inputs)
         if "labels" not in inputs:
             raise ValueError(
                 "MultiLossTrainer needs `labels` (batch,) in every batch; got keys "
                 f"{sorted(inputs)}. Check the collator and `remove_unused_columns`."
             )
-        labels = inputs["labels"]
         outputs = model(**inputs)
         terms = {
             name: outputs.get(output_name)
@@ -534,32 +285,10 @@ class MultiLossTrainer(Trainer):
             )
         loss = outputs["loss"]
         if model.training and not bool(torch.isfinite(loss.detach()).all()):
-            raise TrainingDivergedError(
-                f"training diverged at step {self.state.global_step + 1}: the loss is "
-                f"{float(loss.detach()):.4g} (terms: "
-                + ", ".join(f"{name} {float(value.detach()):.4g}" for name, value in terms.items())
-                + "); lower the learning rates (head_learning_rate, encoder_learning_rate) or "
-                "check the inputs. Nothing was saved as the model."
-            )
-        if (
-            "supcon" in terms
-            and model.training
-            and self.args.supcon_across_processes
-            and self.args.world_size > 1
-        ):
-            settings = self.loss_settings
-            terms["supcon"] = cross_process_supervised_contrastive_loss(
-                outputs["embeddings"], labels.long(), settings.supcon_temperature
-            )
-            loss = settings.combine(terms)
-
-        batch_size = labels.shape[0]
+            raise TrainingDivergedError.at(self.state.global_step + 1, loss, terms)
+        batch_size = inputs["labels"].shape[0]
         if model.training:
-            # Kept on the device as tensors: one host sync per log, not per micro-batch.
-            for name, value in terms.items():
-                weighted = value.detach().float() * batch_size
-                self._term_sums[name] = self._term_sums.get(name, 0.0) + weighted
-            self._term_count += batch_size
+            self._term_log.add(terms, batch_size)
         if num_items_in_batch is not None:
             loss = loss * (batch_size / num_items_in_batch)
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
@@ -592,22 +321,12 @@ class MultiLossTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the per-term averages over every process (`loss_kl`, ...) to training logs."""
-        if "loss" in logs and self._term_sums:
-            names = [name for name in LOSS_TERMS if name in self._term_sums]
-            totals = torch.stack(
-                [self._term_sums[name] for name in names]
-                + [torch.tensor(float(self._term_count), device=self._term_sums[names[0]].device)]
-            )
-            if self.args.world_size > 1:
-                totals = self.accelerator.reduce(totals, reduction="sum")
-            totals = totals.tolist()
-            for name, total in zip(names, totals, strict=False):
-                logs[f"loss_{name}"] = total / totals[-1]
-            self._term_sums = {}
-            self._term_count = 0
+        if "loss" in logs and self._term_log:
+            several = self.args.world_size > 1
+            logs.update(self._term_log.pop_averages(self.accelerator if several else None))
         super().log(logs, start_time)
 
-    # ---- optimizer ----
+    # ---- optimizer and sampling ----
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """Trainer's optimizer with one parameter group per part of the model and decay class.
@@ -621,36 +340,9 @@ class MultiLossTrainer(Trainer):
         if self.optimizer is not None:
             return self.optimizer
         optimizer = super().create_optimizer(model)
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            return optimizer
-        opt_model = self.accelerator.unwrap_model(self.model if model is None else model)
-        encoder = getattr(opt_model, "encoder", None)
-        encoder_ids = (
-            {id(parameter) for parameter in encoder.parameters()}
-            if isinstance(encoder, nn.Module)
-            else set()
-        )
-        centers = getattr(opt_model, "class_centers", None)
-        rates = self.args.group_learning_rates()
-
-        def part(parameter: nn.Parameter) -> str:
-            if parameter is centers:
-                return "centers"
-            return "encoder" if id(parameter) in encoder_ids else "head"
-
-        groups = []
-        for group in optimizer.param_groups:
-            for name in ("encoder", "head", "centers"):
-                params = [p for p in group["params"] if part(p) == name]
-                if params:
-                    options = {key: value for key, value in group.items() if key != "params"}
-                    options.update(params=params, lr=rates[name], part=name)
-                    if name == "centers":
-                        options["weight_decay"] = 0.0
-                    groups.append(options)
-        optimizer.param_groups.clear()
-        for group in groups:
-            optimizer.add_param_group(group)
+        if isinstance(optimizer, torch.optim.Optimizer):
+            opt_model = self.accelerator.unwrap_model(self.model if model is None else model)
+            _split_by_part(optimizer, opt_model, self.args.group_learning_rates())
         return optimizer
 
     def _get_train_sampler(self, train_dataset=None):
@@ -659,26 +351,7 @@ class MultiLossTrainer(Trainer):
         if not self.args.balanced_sampling:
             return super()._get_train_sampler(train_dataset)
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        column = next(
-            (
-                name
-                for name in ("label", "labels")
-                if name in (getattr(dataset, "column_names", None) or ())
-            ),
-            None,
-        )
-        if column is None:
-            raise ValueError(
-                "balanced_sampling needs a training dataset with a 'label' or 'labels' column; "
-                f"got {type(dataset).__name__} with columns "
-                f"{getattr(dataset, 'column_names', None)}"
-            )
-        labels = torch.as_tensor(dataset[column], dtype=torch.long)
-        counts = torch.bincount(labels)
-        generator = torch.Generator().manual_seed(self.args.seed)
-        return torch.utils.data.WeightedRandomSampler(
-            (1.0 / counts[labels]).double(), len(labels), replacement=True, generator=generator
-        )
+        return balanced_sampler(dataset, self.args.seed)
 
     # ---- data ----
 
@@ -708,7 +381,7 @@ class MultiLossTrainer(Trainer):
         """
         collator = self.data_collator
         self._collator_recorder = None
-        if not _has_state(collator) or self.args.dataloader_num_workers > 0:
+        if not _has_collator_state(collator) or self.args.dataloader_num_workers > 0:
             return super().get_train_dataloader()
         self._collator_recorder = _CollatorStateRecorder(collator)
         with self._collator_swapped(self._collator_recorder):
@@ -772,7 +445,7 @@ class MultiLossTrainer(Trainer):
         """Trainer's RNG states, plus the collator's state as of the next unused batch."""
         super()._save_rng_state(output_dir)
         collator = self.data_collator
-        if not _has_state(collator):
+        if not _has_collator_state(collator):
             return
         self._warn_if_workers_draw()
         recorder = self._collator_recorder
@@ -786,7 +459,7 @@ class MultiLossTrainer(Trainer):
     def _load_collator_state(self, checkpoint: str) -> None:
         """Restore the collator's state saved by `_save_rng_state`, if both are there."""
         collator = self.data_collator
-        if not _has_state(collator):
+        if not _has_collator_state(collator):
             return
         path = self._collator_state_file(checkpoint)
         if not os.path.isfile(path):
@@ -798,6 +471,86 @@ class MultiLossTrainer(Trainer):
         self._warn_if_workers_draw()
         with open(path, encoding="utf-8") as file:
             collator.load_state_dict(json.load(file))
+
+
+def _warn_if_deepspeed_builds_optimizer(args: TrainingArguments) -> None:
+    deepspeed_config = getattr(args, "hf_deepspeed_config", None)
+    if deepspeed_config is not None and "optimizer" in deepspeed_config.config:
+        logger.warning(
+            "The DeepSpeed config has an `optimizer` block, so DeepSpeed builds the optimizer "
+            "from all parameters: `class_centers` get the main learning rate and weight "
+            "decay, and center_learning_rate is ignored. Remove the block (Trainer then "
+            "builds the optimizer, centers in their own group) to keep it."
+        )
+
+
+def _split_by_part(
+    optimizer: torch.optim.Optimizer, model: nn.Module, rates: Mapping[str, float]
+) -> None:
+    """Split every parameter group of `optimizer` by part of `model` (its `encoder`, its
+    `class_centers`, the head: everything else), each at its rate in `rates`; the centers get
+    no weight decay. A group keeps its other options and records its part (`part`)."""
+    encoder = getattr(model, "encoder", None)
+    encoder_ids = (
+        {id(parameter) for parameter in encoder.parameters()}
+        if isinstance(encoder, nn.Module)
+        else set()
+    )
+    centers = getattr(model, "class_centers", None)
+
+    def part(parameter: nn.Parameter) -> str:
+        if parameter is centers:
+            return "centers"
+        return "encoder" if id(parameter) in encoder_ids else "head"
+
+    groups = []
+    for group in optimizer.param_groups:
+        for name in ("encoder", "head", "centers"):
+            params = [p for p in group["params"] if part(p) == name]
+            if params:
+                options = {key: value for key, value in group.items() if key != "params"}
+                options.update(params=params, lr=rates[name], part=name)
+                if name == "centers":
+                    options["weight_decay"] = 0.0
+                groups.append(options)
+    optimizer.param_groups.clear()
+    for group in groups:
+        optimizer.add_param_group(group)
+
+
+class _TermLog:
+    """Sample-weighted sums of the unweighted loss terms since the last log, kept on the device
+    as tensors (one host sync per log, not per micro-batch)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.sums)
+
+    def add(self, terms: Mapping[str, torch.Tensor], batch_size: int) -> None:
+        """Add the () `terms` of a micro-batch of `batch_size` samples."""
+        for name, value in terms.items():
+            weighted = value.detach().float() * batch_size
+            self.sums[name] = self.sums.get(name, 0.0) + weighted
+        self.count += batch_size
+
+    def pop_averages(self, accelerator: Any = None) -> dict[str, float]:
+        """`{"loss_kl": mean, ...}` over the samples since the last call (of every process
+        when an `accelerator` is given to sum over them), then start again."""
+        names = [name for name in LOSS_TERMS if name in self.sums]
+        totals = torch.stack(
+            [self.sums[name] for name in names]
+            + [torch.tensor(float(self.count), device=self.sums[names[0]].device)]
+        )
+        if accelerator is not None:
+            totals = accelerator.reduce(totals, reduction="sum")
+        totals = totals.tolist()
+        self.sums, self.count = {}, 0
+        return {
+            f"loss_{name}": total / totals[-1] for name, total in zip(names, totals, strict=False)
+        }
 
 
 class _CollatorStateRecorder:
@@ -829,36 +582,8 @@ class _CollatorStateRecorder:
         return self.states_before[0] if self.states_before else self.collator.state_dict()
 
 
-def _has_state(collator: Any) -> bool:
+def _has_collator_state(collator: Any) -> bool:
+    """Whether `collator` has a random state to checkpoint (`state_dict` / `load_state_dict`)."""
     return callable(getattr(collator, "state_dict", None)) and callable(
         getattr(collator, "load_state_dict", None)
     )
-
-
-def _dataset_labels(dataset: Any, collator: Any, limit: int | None = None) -> list:
-    """The label of every training sample (or of the first `limit`): a `datasets` column read
-    directly, else item by item (iterating when the dataset cannot be indexed).
-
-    Looks for the collator's `label_column`, then "labels", then "label".
-    """
-    candidates = [getattr(collator, "label_column", None), "labels", "label"]
-    column_names = getattr(dataset, "column_names", None)
-    if column_names is not None:
-        for name in candidates:
-            if name in column_names:
-                if limit is None:
-                    return list(dataset[name])
-                return [item[name] for item in islice(dataset, limit)]
-        raise ValueError(f"train_dataset has no label column among {candidates[1:]}")
-    items = (
-        (dataset[index] for index in range(len(dataset)))
-        if limit is None
-        else islice(dataset, limit)
-    )
-    labels = []
-    for index, item in enumerate(items):
-        name = next((n for n in candidates if n is not None and n in item), None)
-        if name is None:
-            raise ValueError(f"train_dataset item {index} has no label key among {candidates[1:]}")
-        labels.append(item[name])
-    return labels

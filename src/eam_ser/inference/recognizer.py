@@ -30,7 +30,8 @@ from eam_ser.audio import load_audio
 from eam_ser.collator import AudioCollator
 from eam_ser.inference.onnx_runtime import OnnxEmotionModel
 from eam_ser.inference.segmentation import segment_recording
-from eam_ser.modeling_flam import FlamForSequenceClassification, safetensors_problem
+from eam_ser.checkpoints import safetensors_problem
+from eam_ser.modeling_flam import FlamForSequenceClassification
 
 __all__ = [
     "BACKENDS",
