@@ -21,7 +21,7 @@ Rows (``--rows`` names); "CE" is the KL term alone with one-hot targets:
 - ``egemaps`` / ``egemaps_speaker_norm``: openSMILE eGeMAPS v02 functionals + linear SVM
   references (CPU only; the second z-normalises each speaker's features, transductively).
 
-Every mixing row mixes a sample with probability ``--p`` (0.5). Robustness: each test clip
+Every mixing row mixes a sample with probability ``--p`` (EAM's default, 0.5). Robustness: each test clip
 with stationary white noise, and with interfering speech (an utterance of a training speaker,
 never a test speaker, looped to the clip's length), at ``--snrs`` dB over the whole clip; the
 interferers and noise depend on the fold only, so every row and seed gets the same test sets.
@@ -82,9 +82,9 @@ from eam_ser.experiment import (  # noqa: E402
     summarize_runs,
 )
 from eam_ser.inference import EmotionRecognizer  # noqa: E402
-from eam_ser.losses import MultiLossSettings  # noqa: E402
+from eam_ser.loss_settings import MultiLossSettings  # noqa: E402
 from eam_ser.metrics import ser_metrics  # noqa: E402
-from eam_ser.mixup import EnergyAdaptiveMixupSettings, snr_scale  # noqa: E402
+from eam_ser.mixup import EAM_DEFAULTS, EnergyAdaptiveMixupSettings, snr_scale  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EMODB_DIR = ROOT / "shared" / "data" / "emodb"
@@ -715,7 +715,9 @@ def parse_arguments(
         type=lambda text: None if text == "none" else float(text),
         default=4.0,
     )
-    parser.add_argument("--p", type=float, default=0.5, help="mixing probability of every row")
+    parser.add_argument(
+        "--p", type=float, default=EAM_DEFAULTS.p, help="mixing probability of every row"
+    )
     parser.add_argument(
         "--snrs", type=lambda s: [float(v) for v in s.split(",")], default=list(ROBUSTNESS_SNRS)
     )

@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 from results_file import add_output_arguments, write_report
 
-from eam_ser import mix_kernel
 from eam_ser.mixup import draw_mix_parameters, draw_partner_index, energy_adaptive_mix
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "mix_core.json"
@@ -62,15 +62,10 @@ def shape_rows(batch: int, seconds: float, repeats: int) -> dict[str, float]:
         "torch CPU tensor, compiled kernel": lambda: energy_adaptive_mix(
             tensor, parameters, implementation="compiled"
         ),
-        "numpy array, numpy fallback": lambda: energy_adaptive_mix(
-            waveforms, parameters, implementation="numpy"
-        ),
         "torch CPU tensor, torch gather/scatter": lambda: energy_adaptive_mix(
             tensor, parameters, implementation="torch"
         ),
     }
-    if not mix_kernel.AVAILABLE:
-        candidates = {k: v for k, v in candidates.items() if "compiled" not in k}
     # Interleaved rounds, so drifting machine load hits every row alike.
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(3):
@@ -102,7 +97,7 @@ def main() -> None:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,
-        "numba": getattr(mix_kernel.numba, "__version__", None),
+        "numba": numba.__version__,
     }
     write_report(report, args.output, args.overwrite)
 

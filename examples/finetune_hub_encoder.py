@@ -47,7 +47,7 @@ def main() -> None:
 
     # `flam` fields go to FlamConfig: the paper's recipe keeps the CNN front end frozen and
     # projects WavLM-Large's 1024-d frames to a narrower FLAM. EAM settings (p, SNR range, ...)
-    # default to eam_ser.mixup_settings.EAM_DEFAULTS, loss weights to MultiLossSettings, and the
+    # default to eam_ser.mixup.settings.EAM_DEFAULTS, loss weights to MultiLossSettings, and the
     # learning rates to the head's and the encoder's defaults (ExperimentConfig.learning_rates).
     config = ExperimentConfig(
         encoder=args.encoder,

@@ -55,7 +55,7 @@ def test_predict_and_evaluate_refuse_a_model_with_non_finite_weights(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--epochs", "inf"], "--epochs: must be finite, got inf"),
+        (["--epochs", "inf"], "--epochs/--num-train-epochs: must be finite, got inf"),
         (["--head-learning-rate", "inf"], "--head-learning-rate: must be finite, got inf"),
         (["--folds", "1"], "--folds chooses cross-validation folds: it needs --cv"),
     ],
@@ -189,7 +189,7 @@ def test_an_empty_lock_is_being_written_until_it_is_old(tmp_path):
 
     import pytest
 
-    from eam_ser.cli import LOCK_WRITE_SECONDS, RUN_LOCK, output_lock
+    from eam_ser.cli.output import LOCK_WRITE_SECONDS, RUN_LOCK, output_lock
 
     lock = tmp_path / RUN_LOCK
     lock.write_text("")  # created, content not written yet

@@ -165,7 +165,7 @@ def test_push_to_hub_needs_a_saved_model(tmp_path: Path) -> None:
 
 
 def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
-    from eam_ser.mixup_settings import EAM_REGIME_EVIDENCE, encoder_regime
+    from eam_ser.mixup.settings import EAM_REGIME_EVIDENCE, encoder_regime
 
     assert encoder_regime(None) == "fine_tuned"
     assert encoder_regime(2) == "top_layers"

@@ -17,23 +17,18 @@ from eam_ser.audio import random_crop
 from eam_ser.cli import build_parser, config_from_args
 from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import load_manifest
-from eam_ser.crossval import (
-    ExperimentConfig,
-    build_collator,
-    build_feature_extractor,
-    feature_cache_mode,
-    predict_logits,
-    split_validation_speakers,
-    summarize_runs,
-    train_model,
-)
+from eam_ser.experiment.build import build_collator, build_feature_extractor, feature_cache_mode
+from eam_ser.experiment.config import ExperimentConfig
+from eam_ser.experiment.crossval import split_validation_speakers, train_model
+from eam_ser.experiment.results import summarize_runs
 from eam_ser.feature_cache import (
     CachedFeatureCollator,
     EncoderFeatureCache,
     PartiallyCachedMixupCollator,
 )
-from eam_ser.mixing_baselines import MixupCollator, WholeClipMixCollator
+from eam_ser.inference.evaluation import predict_logits
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
 from test_crossval import TINY_CONFIG, write_tone_corpus

@@ -11,19 +11,18 @@ eam-ser, from the code saved beside the weights.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eam_ser._lazy import lazy_exports
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # Public name -> the module that defines it.
-_LAZY = {
+_HOMES = {
     "DEFAULT_SAMPLING_RATE": "audio",
     "load_audio": "audio",
     "FlamConfig": "configuration_flam",
     "CenterLoss": "losses",
     "MultiLoss": "losses",
-    "MultiLossSettings": "losses",
+    "MultiLossSettings": "loss_settings",
     "center_loss": "losses",
     "focal_loss": "losses",
     "kl_divergence_loss": "losses",
@@ -31,28 +30,19 @@ _LAZY = {
     "compute_metrics": "metrics",
     "make_compute_metrics": "metrics",
     "ser_metrics": "metrics",
-    "EnergyAdaptiveMixup": "mixup",
-    "EnergyAdaptiveMixupCollator": "mixup",
-    "EnergyAdaptiveMixupMap": "mixup",
-    "EnergyAdaptiveMixupSettings": "mixup",
-    "energy_adaptive_mix": "mixup",
+    "EnergyAdaptiveMixup": "mixup.transform",
+    "EnergyAdaptiveMixupCollator": "mixup.collator",
+    "EnergyAdaptiveMixupMap": "mixup.map",
+    "EnergyAdaptiveMixupSettings": "mixup.settings",
+    "energy_adaptive_mix": "mixup.core",
     "FlamForSequenceClassification": "modeling_flam",
     "FlamSequenceClassifierOutput": "modeling_flam",
-    "FrameLevelAttention": "modeling_flam",
+    "FrameLevelAttention": "frame_attention",
     "MultiLossTrainer": "trainer",
-    "MultiLossTrainingArguments": "trainer",
+    "MultiLossTrainingArguments": "training_args",
+    "EmotionRecognizer": "inference.recognizer",
+    "ExperimentConfig": "experiment.config",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"eam_ser.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eam_ser' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

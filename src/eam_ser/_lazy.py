@@ -12,13 +12,15 @@ def lazy_exports(
     package: str, homes: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for the package `package` whose public name ``n`` lives in
-    its submodule ``homes[n]``: the submodule is imported when ``n`` is first read, and the
-    value kept on the package."""
+    the module ``homes[n]`` (a submodule of `package`, or a full ``eam_ser.`` module name):
+    the module is imported when ``n`` is first read, and the value kept on the package."""
 
     def __getattr__(name: str) -> Any:
         if name not in homes:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+        home = homes[name]
+        module = home if home.startswith("eam_ser.") else f"{package}.{home}"
+        value = getattr(importlib.import_module(module), name)
         setattr(sys.modules[package], name, value)
         return value
 

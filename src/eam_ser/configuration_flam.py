@@ -100,7 +100,7 @@ class FlamConfig(PretrainedConfig):
             so `config.json` records the objective the model was trained with. A weight of 0
             leaves its term out.
         training_speakers (`list[str]`, *optional*, defaults to `None`):
-            Speakers of the data the model was trained on (written by `eam_ser.crossval`
+            Speakers of the data the model was trained on (written by `eam_ser.experiment.crossval`
             training), so that `eam-ser evaluate` can warn when test data holds any of them.
             `None`: not recorded (a model trained elsewhere, or saved by eam-ser 0.3).
         num_labels (`int`, *optional*, defaults to 2):

@@ -30,6 +30,7 @@ A single train/test split is a results dict with one fold (``"fold": None``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,8 @@ from accelerate import PartialState
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from eam_ser.corpora import CORPORA
+from eam_ser.loss_settings import MultiLossSettings
+from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
 
 if TYPE_CHECKING:
     from transformers import FeatureExtractionMixin
@@ -111,23 +114,15 @@ def _settings_table(settings: Mapping[str, Any], descriptions: Mapping[str, str]
     return "\n".join(lines)
 
 
-EAM_DESCRIPTIONS = {
-    "p": "probability that a training utterance is mixed",
-    "min_snr_db": "lowest segment SNR in dB",
-    "max_snr_db": "highest segment SNR in dB",
-    "max_mix_fraction": "longest mixed segment, as a fraction of the shorter clip",
-    "label_mode": "soft-label weighting (energy: length share x energy share)",
-}
-LOSS_DESCRIPTIONS = {
-    "kl_weight": "KL divergence to the EAM soft labels",
-    "focal_weight": "focal loss",
-    "center_weight": "center loss (centers are model parameters)",
-    "supcon_weight": "supervised contrastive loss",
-    "focal_gamma": "focal loss gamma",
-    "focal_alpha": "focal loss class weights",
-    "supcon_temperature": "supervised contrastive temperature",
-    "center_learning_rate": "learning rate of the class centers",
-}
+def _field_help(settings_class: type) -> dict[str, str]:
+    """``{field: metadata["help"]}`` of a settings dataclass: the card's "meaning" column."""
+    return {
+        setting.name: setting.metadata["help"] for setting in dataclasses.fields(settings_class)
+    }
+
+
+EAM_DESCRIPTIONS = _field_help(EnergyAdaptiveMixupSettings)
+LOSS_DESCRIPTIONS = _field_help(MultiLossSettings)
 
 
 def render_model_card(

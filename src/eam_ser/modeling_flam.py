@@ -66,6 +66,7 @@ from .encoders import (
     load_pretrained_encoder,
     whisper_frame_lengths,
 )
+from .featurize import SAMPLING_RATE, check_min_length
 from .frame_attention import (
     CONTEXT_BROADCAST_WEIGHT,
     FrameLevelAttention,
@@ -77,7 +78,7 @@ from .frame_attention import (
 from .losses import MultiLoss, MultiLossSettings, hard_and_soft_targets
 
 # Sampling rate of every supported pretrained speech encoder, in Hz (used in error messages).
-ENCODER_SAMPLING_RATE = 16000
+ENCODER_SAMPLING_RATE = SAMPLING_RATE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,19 +352,17 @@ class FlamForSequenceClassification(PreTrainedModel):
     def _check_waveform_lengths(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
     ) -> None:
-        minimum = self.min_input_samples
-        if attention_mask is None:
-            lengths = torch.full((input_values.shape[0],), input_values.shape[-1])
-        else:
-            lengths = attention_mask.sum(dim=-1)
-        too_short = (lengths > 0) & (lengths < minimum)
-        if input_values.shape[-1] < minimum or bool(too_short.any()):
-            row = int(too_short.nonzero()[0, 0]) if bool(too_short.any()) else 0
-            raise ValueError(
-                f"input_values row {row} has {int(lengths[row])} samples, fewer than the encoder's "
-                f"receptive field of {minimum} samples ({minimum / ENCODER_SAMPLING_RATE:.4f} s at "
-                f"{ENCODER_SAMPLING_RATE} Hz); pad or drop clips that short"
-            )
+        lengths = (
+            torch.full((input_values.shape[0],), input_values.shape[-1])
+            if attention_mask is None
+            else attention_mask.sum(dim=-1)
+        )
+        check_min_length(
+            lengths,
+            self.min_input_samples,
+            allow_empty=True,
+            padded_length=input_values.shape[-1],
+        )
 
     def forward(
         self,

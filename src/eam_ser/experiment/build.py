@@ -41,8 +41,8 @@ from eam_ser.feature_cache import (
     encoder_is_frozen,
 )
 from eam_ser.metrics import ser_metrics
-from eam_ser.mixing_baselines import MixupCollator, WholeClipMixCollator
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
 

@@ -3,8 +3,7 @@
 `ExperimentConfig` (encoder, FLAM, EAM, loss and training settings; loadable from YAML or JSON)
 drives every run of `eam_ser.experiment`. Torch-free at import, so the ``eam-ser`` command can
 read the fields (``dataclasses.fields``: name, type, default, ``metadata["help"]``) without
-loading torch: the loss section (`eam_ser.losses`) and the small encoder's `WavLMConfig`
-(transformers) are imported when first built.
+loading torch: the small encoder's `WavLMConfig` (transformers) is imported when first built.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from eam_ser.mixup_settings import (
+from eam_ser.loss_settings import MultiLossSettings
+from eam_ser.mixup.settings import (
     EAM_REGIME_EVIDENCE,
     EnergyAdaptiveMixupSettings,
     encoder_regime,
@@ -27,7 +27,6 @@ from eam_ser.mixup_settings import (
 if TYPE_CHECKING:
     from transformers import WavLMConfig
 
-    from eam_ser.losses import MultiLossSettings
 
 __all__ = [
     "BASELINE_MIXING_OPTIONS",
@@ -194,7 +193,7 @@ class TrainingSettings:
                 f"training.max_steps must be a positive number of steps (or -1 to train for "
                 f"num_train_epochs), got {self.max_steps}"
             )
-        if self.max_steps == -1 and not self.num_train_epochs > 0:
+        if not self.num_train_epochs > 0:
             raise ValueError(f"training.num_train_epochs must be > 0, got {self.num_train_epochs}")
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "save_steps"):
             if getattr(self, name) < 1:
@@ -239,17 +238,6 @@ BASELINE_MIXING_OPTIONS = {"whole_clip": {"target"}, "mixup": {"alpha"}}
 """`ExperimentConfig.baseline_mixing` methods and the options each takes."""
 
 
-def _loss_settings_class() -> type[MultiLossSettings]:
-    # eam_ser.losses needs torch: imported when a loss section is first built, not on import.
-    from eam_ser.losses import MultiLossSettings
-
-    return MultiLossSettings
-
-
-def _default_loss_settings() -> MultiLossSettings:
-    return _loss_settings_class()()
-
-
 @dataclass
 class ExperimentConfig:
     """Everything a run needs besides the data.
@@ -257,7 +245,7 @@ class ExperimentConfig:
     Each field's meaning is its ``metadata["help"]``. For the small encoder
     ``flam.freeze_feature_encoder`` defaults to False (its CNN front end is random and must
     train); a pretrained encoder keeps FlamConfig's True. `baseline_mixing` trains with
-    another mixing method than EAM, for comparisons (see `eam_ser.mixing_baselines`):
+    another mixing method than EAM, for comparisons (see `eam_ser.mixup.baselines`):
     ``{"method": "whole_clip", "target": "original" | "union"}`` (SNRs from `eam`) or
     ``{"method": "mixup", "alpha": 0.4}``; the mixing probability is ``eam.p``.
     """
@@ -282,7 +270,7 @@ class ExperimentConfig:
         metadata={"help": "Energy-Adaptive Mixup settings (EnergyAdaptiveMixupSettings)"},
     )
     loss: MultiLossSettings = field(
-        default_factory=_default_loss_settings,
+        default_factory=MultiLossSettings,
         metadata={
             "help": "loss weights and parameters (MultiLossSettings), stored in the model's "
             "config.multi_loss"
@@ -329,7 +317,7 @@ class ExperimentConfig:
         """Build from a nested dict; unknown keys raise ValueError naming them."""
         sections = {
             "eam": EnergyAdaptiveMixupSettings,
-            "loss": _loss_settings_class(),
+            "loss": MultiLossSettings,
             "training": TrainingSettings,
         }
         top_level = {f.name for f in dataclasses.fields(cls)}
@@ -377,7 +365,7 @@ class ExperimentConfig:
 
     @property
     def encoder_regime(self) -> str:
-        """How much of the encoder trains (`eam_ser.mixup_settings.encoder_regime`)."""
+        """How much of the encoder trains (`eam_ser.mixup.settings.encoder_regime`)."""
         return encoder_regime(
             self.flam.get("trainable_encoder_layers"), self.flam.get("freeze_encoder_steps", 0)
         )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from eam_ser.configuration_flam import FlamConfig
+from eam_ser.featurize import check_min_length
 
 __all__ = ["ONNX_FILE", "OnnxEmotionModel", "onnxruntime_module"]
 
@@ -73,14 +74,7 @@ class OnnxEmotionModel:
         if empty.size:
             raise ValueError(f"{self.input_name} row {int(empty[0])} is empty (attention_mask 0)")
         if self.input_name == "input_values":
-            minimum = self.config.min_input_samples
-            short = np.flatnonzero(lengths < minimum)
-            if short.size:
-                row = int(short[0])
-                raise ValueError(
-                    f"input_values row {row} has {int(lengths[row])} samples, fewer than the "
-                    f"encoder's receptive field of {minimum} samples"
-                )
+            check_min_length(lengths, self.config.min_input_samples)
         elif inputs.shape[-1] > WHISPER_MAX_MEL_FRAMES:
             raise ValueError(
                 f"input_features has {inputs.shape[-1]} mel frames, more than Whisper's "

@@ -27,10 +27,10 @@ import torch
 from transformers import AutoFeatureExtractor
 
 from eam_ser.audio import load_audio
+from eam_ser.checkpoints import safetensors_problem
 from eam_ser.collator import AudioCollator
 from eam_ser.inference.onnx_runtime import OnnxEmotionModel
 from eam_ser.inference.segmentation import segment_recording
-from eam_ser.checkpoints import safetensors_problem
 from eam_ser.modeling_flam import FlamForSequenceClassification
 
 __all__ = [
@@ -175,7 +175,7 @@ class EmotionRecognizer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         check_finite = getattr(model, "check_finite", None)
         if callable(check_finite):
-            check_finite(getattr(model.config, "_name_or_path", "") or "EmotionRecognizer")
+            check_finite(getattr(model.config, "name_or_path", "") or "EmotionRecognizer")
         self.model = model
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size
@@ -210,6 +210,25 @@ class EmotionRecognizer:
             return cls(OnnxEmotionModel(name_or_path), extractor, **kwargs)
         model = FlamForSequenceClassification.from_pretrained(name_or_path).eval()
         return cls(model, extractor, **kwargs)
+
+    def frame_attention(self, waveform: np.ndarray) -> np.ndarray:
+        """FLAM's attention weights over the frames of one clip.
+
+        Args:
+            waveform: (samples,) float32 at `sampling_rate` (see `load`).
+
+        Returns:
+            (frames,) float32 pooling weights of the encoder frames (20 ms each for WavLM-style
+            encoders and Whisper), summing to 1, zero on padded frames.
+        """
+        batch = self.collator.collate_waveforms([waveform])
+        with torch.no_grad():
+            output = self.model(
+                **{self.input_name: batch[self.input_name]},
+                attention_mask=batch["attention_mask"],
+                output_attentions=True,
+            )
+        return output.frame_attention[0].float().numpy()
 
     def load(self, audio: Any, name: str | None = None) -> np.ndarray:
         """`audio` (path, bytes, array, ``{"array", "sampling_rate"}``...) as float32 at the

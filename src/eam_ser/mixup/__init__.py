@@ -17,8 +17,7 @@ reads) does not load torch or audiomentations.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eam_ser._lazy import lazy_exports
 
 # Public name -> the module of this package (or of eam_ser) that defines it: every public
 # name of the 0.3.0 module eam_ser.mixup.
@@ -50,6 +49,7 @@ _LAZY = {
     "EnergyAdaptiveMixup": "eam_ser.mixup.transform",
     "MixupCollator": "eam_ser.mixup.baselines",
     "WholeClipMixCollator": "eam_ser.mixup.baselines",
+    "write_mixed_corpus": "eam_ser.mixup.offline",
     # 0.3.0 names from the modules eam_ser.mixup imported them from.
     "DEFAULT_SAMPLING_RATE": "eam_ser.audio",
     "load_audio": "eam_ser.audio",
@@ -85,14 +85,4 @@ __all__ = [
     "whisper_log_mel",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eam_ser.mixup' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

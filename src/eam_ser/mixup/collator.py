@@ -198,7 +198,7 @@ class EnergyAdaptiveMixupCollator:
                 and an encoder config), or the folder / Hub id of a saved one.
             feature_extractor: the encoder's feature extractor; None takes the one saved in the
                 model's folder or, for a model object, in its encoder's checkpoint
-                (``config.encoder_config._name_or_path``, e.g. ``"openai/whisper-base"``). A
+                (``config.encoder_config.name_or_path``, e.g. ``"openai/whisper-base"``). A
                 wav2vec-style encoder built from a config alone gets none (the collator
                 normalizes each clip itself); a Whisper one must be given one.
             **settings: any other argument of the constructor (``settings``, ``p``, ``seed``,
@@ -213,7 +213,7 @@ class EnergyAdaptiveMixupCollator:
         named = isinstance(model, (str, os.PathLike))
         config = AutoConfig.from_pretrained(model) if named else model.config
         encoder_config = getattr(config, "encoder_config", config)
-        source = model if named else getattr(encoder_config, "_name_or_path", "") or None
+        source = model if named else getattr(encoder_config, "name_or_path", "") or None
         if feature_extractor is None and source is not None:
             try:
                 feature_extractor = AutoFeatureExtractor.from_pretrained(source)

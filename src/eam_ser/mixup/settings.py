@@ -75,7 +75,8 @@ class EnergyAdaptiveMixupSettings:
         default="energy",
         metadata={
             "help": "soft-label rule, one of energy (partner weight from its length and energy "
-            "share), length (length share only) or hard (the first utterance's label)"
+            "share), length (length share only) or hard (the first utterance's label)",
+            "choices": LABEL_MODES,
         },
     )
 

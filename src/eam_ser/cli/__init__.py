@@ -1,0 +1,99 @@
+"""The ``eam-ser`` command: train, evaluate, predict and augment.
+
+::
+
+    eam-ser train --corpus emodb --root examples/data --test-speakers 13 --max-steps 150 \\
+        --output-dir runs/quickstart
+    eam-ser train --corpus iemocap --root IEMOCAP_full_release --cv --encoder microsoft/wavlm-large
+    eam-ser evaluate runs/quickstart --corpus emodb --root examples/data --test-speakers 13
+    eam-ser predict runs/quickstart examples/data/13a01Wa.flac --explain attention.png
+    eam-ser augment examples/data mixed/ --seed 0
+
+Data: ``--corpus NAME --root DIR`` (a corpus in its official layout, see `eam_ser.corpora`) or
+``--data PATH`` (a CSV manifest ``file,label,speaker[,gender][,fold]``, a folder holding
+``manifest.csv``, or an audiofolder ``<label>/<file>.wav``).
+
+Settings: defaults < ``--config file.yaml|json`` (the nested `ExperimentConfig` dict) < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+# Only light modules at import time: `eam-ser --help` and flag errors answer in well under a
+# second; torch, transformers and datasets are imported by the commands that need them.
+from eam_ser.cli import augment, check, evaluate, export, predict, train
+from eam_ser.cli.options import config_from_args
+from eam_ser.cli.output import RUN_LOCK, RUN_MARKER, output_lock
+
+__all__ = [
+    "COMMANDS",
+    "INTERRUPTED_EXIT_STATUS",
+    "RUN_LOCK",
+    "RUN_MARKER",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "output_lock",
+]
+
+INTERRUPTED_EXIT_STATUS = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+COMMANDS = {
+    "train": (train.add_parser, train.command_train),
+    "evaluate": (evaluate.add_parser, evaluate.command_evaluate),
+    "check": (check.add_parser, check.command_check),
+    "predict": (predict.add_parser, predict.command_predict),
+    "export": (export.add_parser, export.command_export),
+    "augment": (augment.add_parser, augment.command_augment),
+}
+"""Subcommand -> (adds its parser, runs it and returns the exit status)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``eam-ser`` with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="eam-ser",
+        description="Speech emotion recognition with Energy-Adaptive Mixup, Frame-Level "
+        "Attention and Multi-Loss Learning.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_parser, _ in COMMANDS.values():
+        add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``eam-ser``; returns the exit status (2 for bad input, with a message)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except ValueError as error:
+        print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        # An optional extra that is not installed (e.g. eam-ser[onnx] for export).
+        print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # Filesystem trouble (missing folder, no permission, disk full): one line, no traceback.
+        where = f": {error.filename}" if error.filename else ""
+        print(f"eam-ser {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = ""
+        if args.command == "train":
+            hint = (
+                f"; checkpoints are kept in {args.output_dir}: run the same command with "
+                "--resume to continue"
+            )
+        print(f"eam-ser {args.command}: interrupted{hint}", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""``eam-ser check``: probe every file of a corpus or manifest and report what is unusable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from eam_ser.cli.data import add_data_arguments, load_dataset_from_args, split_from_args
+from eam_ser.inference.segmentation import MAX_WHOLE_CLIP_S
+
+__all__ = ["add_parser", "command_check"]
+
+
+def add_parser(commands: Any) -> None:
+    """The ``check`` subcommand."""
+    check = commands.add_parser(
+        "check", help="probe every file of a corpus or manifest and report what is unusable"
+    )
+    add_data_arguments(check, split_required=False)
+    check.add_argument(
+        "--model", help="saved model folder: also check its labels and minimum clip length"
+    )
+    check.add_argument(
+        "--encoder", help="pretrained encoder (Hub id or folder) whose minimum clip length to use"
+    )
+    check.add_argument("--output", type=Path, help="write every problem found, one per line")
+
+
+def command_check(args: argparse.Namespace) -> int:
+    """Report every problem of a dataset; exit status 1 when there is any."""
+    from eam_ser.datacheck import DataCheckError, check_data
+    from eam_ser.experiment.build import encoder_min_input_samples
+    from eam_ser.experiment.config import ExperimentConfig
+
+    model_labels = None
+    if args.model is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(args.model)
+        minimum = config.min_input_samples
+        model_labels = [config.id2label[i] for i in range(config.num_labels)]
+    else:
+        minimum = encoder_min_input_samples(ExperimentConfig(encoder=args.encoder))
+    dataset = load_dataset_from_args(args)
+    splits = {"train": dataset}
+    if args.test_speakers or args.test_fold is not None:
+        train, test = split_from_args(dataset, args)
+        splits = {"train": train, "test": test}
+    try:
+        _, report = check_data(
+            splits,
+            min_input_samples=minimum,
+            model_labels=model_labels,
+            max_seconds=dict.fromkeys(splits, MAX_WHOLE_CLIP_S),
+        )
+    except DataCheckError as error:
+        report = error.report
+    lines = report.lines()
+    print(report.summary().replace(", 0 skipped", ""))
+    for line in lines:
+        print(f"  {line}")
+    if args.output is not None:
+        args.output.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return 1 if lines else 0

@@ -1,0 +1,124 @@
+"""What every data-reading command shares: the data flags (``--data`` or ``--corpus
+--root [--protocol]``, the held-out split), loading them, the data check before any work, and
+the line of scores printed after it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eam_ser.corpora import CORPORA
+from eam_ser.datacheck import ON_BAD_AUDIO
+from eam_ser.inference.segmentation import MAX_WHOLE_CLIP_S
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from eam_ser.datacheck import DataCheckReport
+
+__all__ = [
+    "add_bad_audio_argument",
+    "add_data_arguments",
+    "format_scores",
+    "load_dataset_from_args",
+    "run_data_check",
+    "split_from_args",
+]
+
+
+def add_data_arguments(
+    parser: argparse.ArgumentParser, *, split_required: bool, split: bool = True
+) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--data", type=Path, help="CSV manifest, folder with manifest.csv, or audiofolder"
+    )
+    source.add_argument(
+        "--corpus", choices=sorted(CORPORA), help="corpus in its official layout (with --root)"
+    )
+    parser.add_argument("--root", type=Path, help="folder of the corpus given with --corpus")
+    parser.add_argument("--protocol", help="corpus protocol, e.g. emodb: loso or speaker_pairs")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="text encoding of a CSV manifest (default utf-8, with or without BOM; e.g. latin-1)",
+    )
+    if not split:
+        return
+    group = parser.add_mutually_exclusive_group(required=split_required)
+    group.add_argument("--test-speakers", nargs="+", metavar="SPEAKER", help="held-out speaker ids")
+    group.add_argument("--test-fold", type=int, metavar="K", help="held-out fold of the protocol")
+    if split_required:
+        group.add_argument("--cv", action="store_true", help="cross-validate over every fold")
+
+
+def add_bad_audio_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on-bad-audio",
+        choices=ON_BAD_AUDIO,
+        default="error",
+        help="files the data check finds unusable (unreadable, empty, NaN, silent, too short): "
+        "stop before any work (error, default) or leave them out and list them (skip)",
+    )
+
+
+def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """The corpus Dataset named by ``--data`` or ``--corpus/--root [--protocol]``."""
+    from eam_ser.corpora import load_corpus, load_local
+
+    if args.data is not None:
+        if args.protocol is not None:
+            raise ValueError("--protocol applies to --corpus, not to --data")
+        return load_local(args.data, encoding=args.encoding)
+    if args.root is None:
+        raise ValueError(f"--corpus {args.corpus} needs --root, the folder of the corpus")
+    kwargs = {"protocol": args.protocol} if args.protocol is not None else {}
+    return load_corpus(args.corpus, args.root, **kwargs)
+
+
+def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
+    """(train, test) from ``--test-speakers`` or ``--test-fold``."""
+    from eam_ser.corpora import train_test_split_by_fold, train_test_split_by_speakers
+
+    if args.test_speakers:
+        return train_test_split_by_speakers(dataset, args.test_speakers)
+    return train_test_split_by_fold(dataset, args.test_fold)
+
+
+def run_data_check(
+    splits: dict[str, Dataset],
+    *,
+    min_input_samples: int,
+    on_bad_audio: str,
+    model_labels: Sequence[str] | None = None,
+    cropped_training: bool = False,
+) -> tuple[dict[str, Dataset], DataCheckReport]:
+    """`check_data` with its summary printed (and the skipped files listed); every split is
+    used whole (at most `MAX_WHOLE_CLIP_S` per clip) but a ``"train"`` split that is
+    `cropped_training` (``training.max_train_seconds``) and tested nowhere."""
+    from eam_ser.datacheck import check_data
+
+    kept, report = check_data(
+        splits,
+        min_input_samples=min_input_samples,
+        model_labels=model_labels,
+        on_bad_audio=on_bad_audio,
+        max_seconds={
+            name: None if name == "train" and cropped_training else MAX_WHOLE_CLIP_S
+            for name in splits
+        },
+    )
+    print(f"data check: {report.summary()}")
+    for problem in report.skipped:
+        print(f"  skipped {problem}")
+    return kept, report
+
+
+def format_scores(metrics: dict[str, Any]) -> str:
+    """WA, UA and macro-F1 of `metrics` (fractions) as one line of percentages."""
+    return (
+        f"WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
+        f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
+    )

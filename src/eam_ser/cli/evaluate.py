@@ -1,0 +1,84 @@
+"""``eam-ser evaluate``: test a saved model on a corpus, a manifest or one of their splits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eam_ser.cli.data import (
+    add_bad_audio_argument,
+    add_data_arguments,
+    format_scores,
+    load_dataset_from_args,
+    run_data_check,
+    split_from_args,
+)
+from eam_ser.cli.options import positive
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = ["add_parser", "command_evaluate", "seen_speakers"]
+
+
+def add_parser(commands: Any) -> None:
+    """The ``evaluate`` subcommand."""
+    evaluate = commands.add_parser("evaluate", help="test a saved model on a corpus or split")
+    evaluate.add_argument("model", help="saved model folder or Hub id")
+    add_data_arguments(evaluate, split_required=False)
+    evaluate.add_argument("--batch-size", type=positive(int), default=8)
+    evaluate.add_argument("--output", type=Path, help="write the metrics as JSON")
+    add_bad_audio_argument(evaluate)
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from eam_ser.experiment.results import strict_json
+    from eam_ser.inference import EmotionRecognizer, evaluate_model
+
+    recognizer = EmotionRecognizer.from_pretrained(args.model)
+    model, feature_extractor = recognizer.model, recognizer.feature_extractor
+    dataset = load_dataset_from_args(args)
+    if args.test_speakers or args.test_fold is not None:
+        _, dataset = split_from_args(dataset, args)
+    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    kept, _ = run_data_check(
+        {"test": dataset},
+        min_input_samples=model.config.min_input_samples,
+        on_bad_audio=args.on_bad_audio,
+        model_labels=model_labels,
+    )
+    dataset = kept["test"]
+    if dataset.num_rows == 0:
+        raise ValueError("data check: no usable file left to evaluate")
+    seen = seen_speakers(model, dataset)
+    metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
+    metrics["training_speakers_in_data"] = seen
+    print(f"{dataset.num_rows} utterances: {format_scores(metrics)}")
+    for name, recall in metrics["recall"].items():
+        shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
+        print(f"  recall {name}: {shown}")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(strict_json(metrics), encoding="utf-8")
+    return 0
+
+
+def seen_speakers(model: Any, dataset: Dataset) -> dict[str, int]:
+    """Speakers of `dataset` that the model was trained on (`FlamConfig.training_speakers`)
+    with their utterance counts, printed as a warning: their scores are not speaker-
+    independent and inflate the result."""
+    trained_on = set(getattr(model.config, "training_speakers", None) or [])
+    counts = Counter(str(speaker) for speaker in dataset["speaker"])
+    seen = {speaker: counts[speaker] for speaker in sorted(counts) if speaker in trained_on}
+    if seen:
+        listed = ", ".join(f"{speaker} ({count})" for speaker, count in seen.items())
+        print(
+            f"warning: the model was trained on speakers of this data: {listed} utterances; "
+            "the score is not speaker-independent (--test-speakers / --test-fold keep to "
+            "unseen speakers)",
+            file=sys.stderr,
+        )
+    return seen
