@@ -55,7 +55,7 @@ def test_predict_and_evaluate_refuse_a_model_with_non_finite_weights(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--epochs", "inf"], "--epochs/--num-train-epochs: must be finite, got inf"),
+        (["--epochs", "inf"], "--epochs: must be finite, got inf"),
         (["--head-learning-rate", "inf"], "--head-learning-rate: must be finite, got inf"),
         (["--folds", "1"], "--folds chooses cross-validation folds: it needs --cv"),
     ],

@@ -138,24 +138,13 @@ def test_one_class_and_empty_labels_are_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("flag", "value", "message"),
-    [
-        ("--max-steps", "-5", "training.max_steps must be a positive number of steps"),
-        ("--max-steps", "0", "training.max_steps must be a positive number of steps"),
-        ("--epochs", "0", "training.num_train_epochs must be > 0, got 0"),
-        ("--eam-p", "1.5", "p (probability of mixing a sample) must be in [0, 1], got 1.5"),
-    ],
+    ("flag", "value"), [("--max-steps", "-5"), ("--max-steps", "0"), ("--epochs", "0")]
 )
-def test_out_of_range_settings_are_named_by_their_flag(
-    corpus, tmp_path, capsys, flag, value, message
-):
-    """The range check is the settings class's own (declared once); the error leads with the
-    flag that set the value, before any data is read."""
-    assert main(train_args(corpus, tmp_path / "run", flag, value)) == 2
-    assert (
-        f"eam-ser train: error: {flag} {float(value) if flag in ('--epochs', '--eam-p') else value}: {message}"
-        in error_of(capsys)
-    )
+def test_non_positive_budgets_are_flag_errors(corpus, tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(train_args(corpus, tmp_path / "run", flag, value))
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be > 0, got {value}" in error_of(capsys)
     assert not (tmp_path / "run").exists()
 
 

@@ -10,6 +10,9 @@ from eam_ser.cli.options import add_setting_arguments, positive, settings_from_a
 
 __all__ = ["AUGMENT_P", "add_parser", "command_augment"]
 
+AUGMENT_FLAG_NAMES = {"p": "--p"}
+"""augment's 0.3 name of the mixing probability (``train`` calls it ``--eam-p``)."""
+
 AUGMENT_P = 1.0
 """Mixing probability of ``eam-ser augment`` (EAM's training default is 0.5): the command
 writes a mixed copy of a corpus the user already has, so an unmixed row would only be a copy
@@ -36,7 +39,9 @@ def add_parser(commands: Any) -> None:
     augment.add_argument(
         "--encoding", default="utf-8", help="text encoding of a CSV manifest (default utf-8)"
     )
-    add_setting_arguments(augment, sections=("eam",), defaults={"p": AUGMENT_P})
+    add_setting_arguments(
+        augment, sections=("eam",), defaults={"p": AUGMENT_P}, names=AUGMENT_FLAG_NAMES
+    )
 
 
 def command_augment(args: argparse.Namespace) -> int:
@@ -44,7 +49,7 @@ def command_augment(args: argparse.Namespace) -> int:
     from eam_ser.mixup.map import EnergyAdaptiveMixupMap
     from eam_ser.mixup.offline import SOFT_LABELS_FILE, write_mixed_corpus
 
-    settings = settings_from_args(args, "eam", defaults={"p": AUGMENT_P})
+    settings = settings_from_args(args, "eam", defaults={"p": AUGMENT_P}, names=AUGMENT_FLAG_NAMES)
     dataset = load_local(args.input, encoding=args.encoding)
     labels = label_names(dataset)
     mixer = EnergyAdaptiveMixupMap(len(labels), settings=settings, seed=args.seed)

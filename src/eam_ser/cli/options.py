@@ -5,8 +5,8 @@ Every scalar field of `TrainingSettings`, `EnergyAdaptiveMixupSettings` and
 (``training.warmup_steps`` is ``--warmup-steps``), its help the field's ``metadata["help"]``,
 its type the field's annotation, its choices ``metadata["choices"]``. A setting added to one
 of those classes is therefore a config key, a flag and a model-card entry at once. The table
-`LEGACY_FLAGS` keeps the shorter names of eam-ser 0.3 (``--epochs``, ``--batch-size``,
-``--eam-p``) as aliases.
+`LEGACY_FLAGS` keeps the names eam-ser 0.3 gave a few of them (``--epochs``, ``--batch-size``,
+``--eam-p``), and `POSITIVE_FLAGS` the flags that must be > 0.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
 
 __all__ = [
     "LEGACY_FLAGS",
+    "POSITIVE_FLAGS",
     "SETTINGS_SECTIONS",
     "SettingFlag",
     "add_setting_arguments",
@@ -46,7 +47,19 @@ LEGACY_FLAGS = {
     ("training", "per_device_train_batch_size"): "--batch-size",
     ("eam", "p"): "--eam-p",
 }
-"""Flag names of eam-ser 0.3 kept as the first spelling of their setting's flag."""
+"""The flags of eam-ser 0.3 whose name is not their field's: kept, instead of the generated
+name, so that commands and scripts written for 0.3 run unchanged."""
+
+POSITIVE_FLAGS = {
+    ("training", "max_steps"),
+    ("training", "num_train_epochs"),
+    ("training", "per_device_train_batch_size"),
+    ("training", "save_steps"),
+    ("training", "head_learning_rate"),
+    ("training", "encoder_learning_rate"),
+}
+"""Settings whose flag must be > 0 (refused by the parser, as in 0.3): the settings' "not set"
+values (``max_steps`` -1, a learning rate None) are spelled by leaving the flag out."""
 
 FLAM_FLAGS = {
     "trainable_encoder_layers": (
@@ -110,9 +123,12 @@ class SettingFlag:
         return f"{self.section}.{self.name}" if self.section else self.name
 
 
-def _argument_kwargs(setting: dataclasses.Field, default: Any) -> dict[str, Any] | None:
-    """add_argument keywords for a field from its annotation, its help stating `default`;
-    None for a type no flag can spell (a dict, a nested settings object)."""
+def _argument_kwargs(
+    setting: dataclasses.Field, default: Any, number: Any = finite
+) -> dict[str, Any] | None:
+    """add_argument keywords for a field from its annotation, its help stating `default`,
+    numbers parsed by `number` (`finite` or `positive`); None for a type no flag can spell
+    (a dict, a nested settings object)."""
     annotation = str(setting.type).replace(" ", "")
     kinds = [part for part in annotation.split("|") if part != "None"]
     help_text = setting.metadata["help"]
@@ -122,9 +138,9 @@ def _argument_kwargs(setting: dataclasses.Field, default: Any) -> dict[str, Any]
     if kinds == ["bool"]:
         return {**kwargs, "action": argparse.BooleanOptionalAction}
     if kinds == ["int"]:
-        return {**kwargs, "type": finite(int), "metavar": "N"}
+        return {**kwargs, "type": number(int), "metavar": "N"}
     if kinds == ["float"]:
-        return {**kwargs, "type": finite(float), "metavar": "X"}
+        return {**kwargs, "type": number(float), "metavar": "X"}
     if kinds == ["list[float]"]:
         return {**kwargs, "type": finite(float), "nargs": "+", "metavar": "X"}
     if kinds == ["str"]:
@@ -132,11 +148,18 @@ def _argument_kwargs(setting: dataclasses.Field, default: Any) -> dict[str, Any]
     return None
 
 
-def setting_flags(defaults: Mapping[str, Any] | None = None) -> list[SettingFlag]:
-    """Every setting ``eam-ser train`` offers as a flag, generated from the dataclasses;
-    `defaults` (field name -> value) replaces the default the help states, for a command
-    whose defaults differ from the dataclass's."""
-    defaults = defaults or {}
+def setting_flags(
+    defaults: Mapping[str, Any] | None = None, names: Mapping[str, str] | None = None
+) -> list[SettingFlag]:
+    """Every setting ``eam-ser train`` offers as a flag, generated from the dataclasses.
+
+    Args:
+        defaults: field name -> the default the help states, for a command whose defaults
+            differ from the dataclass's.
+        names: field name -> the flag, for a command whose 0.3 flag differs from
+            `LEGACY_FLAGS` (``augment --p``).
+    """
+    defaults, names = defaults or {}, names or {}
     encoder = next(f for f in dataclasses.fields(ExperimentConfig) if f.name == "encoder")
     flags = [
         SettingFlag(
@@ -145,13 +168,17 @@ def setting_flags(defaults: Mapping[str, Any] | None = None) -> list[SettingFlag
     ]
     for section, settings_class in SETTINGS_SECTIONS.items():
         for setting in dataclasses.fields(settings_class):
-            kwargs = _argument_kwargs(setting, defaults.get(setting.name, setting.default))
+            key = (section, setting.name)
+            kwargs = _argument_kwargs(
+                setting,
+                defaults.get(setting.name, setting.default),
+                positive if key in POSITIVE_FLAGS else finite,
+            )
             if kwargs is None:
                 continue
-            generated = "--" + setting.name.replace("_", "-")
-            legacy = LEGACY_FLAGS.get((section, setting.name))
-            names = (legacy, generated) if legacy else (generated,)
-            flags.append(SettingFlag(section, setting.name, names, kwargs))
+            flag = names.get(setting.name) or LEGACY_FLAGS.get(key)
+            flag = flag or "--" + setting.name.replace("_", "-")
+            flags.append(SettingFlag(section, setting.name, (flag,), kwargs))
     for name, (kind, help_text) in FLAM_FLAGS.items():
         option = "--" + name.replace("_", "-")
         flags.append(
@@ -166,12 +193,13 @@ def add_setting_arguments(
     parser: argparse.ArgumentParser,
     sections: Sequence[str | None] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> None:
-    """Add `setting_flags` (of `sections` only, when given; `defaults` as there) to `parser`,
-    in a group per section."""
+    """Add `setting_flags` (of `sections` only, when given; `defaults` and `names` as there)
+    to `parser`, in a group per section."""
     titles = {None: "model", "flam": "model", "training": "training", "eam": "EAM", "loss": "MLL"}
     groups: dict[str, Any] = {}
-    for flag in setting_flags(defaults):
+    for flag in setting_flags(defaults, names):
         if sections is not None and flag.section not in sections:
             continue
         title = titles[flag.section]
@@ -181,14 +209,18 @@ def add_setting_arguments(
 
 
 def settings_from_args(
-    args: argparse.Namespace, section: str, defaults: dict[str, Any] | None = None
+    args: argparse.Namespace,
+    section: str,
+    defaults: dict[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Any:
-    """The `SETTINGS_SECTIONS` dataclass of `section` from `defaults` and the flags given.
+    """The `SETTINGS_SECTIONS` dataclass of `section` from `defaults` and the flags given
+    (`names` as in `setting_flags`, for the messages).
 
     Raises:
         ValueError: a value out of its setting's range, naming the flags that set it.
     """
-    given = [flag for flag in setting_flags() if flag.section == section]
+    given = [flag for flag in setting_flags(names=names) if flag.section == section]
     given = [flag for flag in given if getattr(args, flag.dest, None) is not None]
     values = {**(defaults or {}), **{flag.name: getattr(args, flag.dest) for flag in given}}
     try:
