@@ -76,6 +76,7 @@ def _command_line(pid: int) -> str:
         return ""
 
 
+@pytest.mark.slow  # an ablation run with worker processes, stopped
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_dir, stop):
     output = tmp_path / "ablation_interrupted.json"

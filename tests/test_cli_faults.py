@@ -139,6 +139,7 @@ def test_a_previous_run_is_kept_unless_resumed_or_overwritten(corpus, tmp_path, 
     assert not (output / ".eam_ser_train.lock").exists()  # released at the end
 
 
+@pytest.mark.slow  # two trainings started at once
 def test_the_output_folder_is_locked_while_a_run_writes_it(corpus, tmp_path, capsys):
     import os
     import socket

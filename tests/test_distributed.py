@@ -19,6 +19,7 @@ from eam_ser.losses import supervised_contrastive_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
+pytestmark = pytest.mark.slow  # every test here starts two training processes
 SUPCON_EMBEDDINGS = torch.linspace(-1.0, 1.0, 8 * 5).reshape(8, 5).sin()
 SUPCON_LABELS = torch.tensor([0, 1, 0, 2, 1, 1, 2, 0])
 

@@ -60,6 +60,7 @@ from transformers import (
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_flam import FlamConfig
+from .featurize import check_min_length
 
 # Whisper's conv2 halves the mel frame rate (100 Hz mel frames -> 50 Hz encoder frames).
 WHISPER_FRAME_STRIDE = 2
@@ -74,7 +75,10 @@ __all__ = [
     "EncoderOutput",
     "apply_freezing_policy",
     "build_encoder",
+    "check_input_name",
+    "check_waveform_lengths",
     "configured_encoder",
+    "encode_inputs",
     "encode_log_mel",
     "encode_waveform",
     "freeze_encoder",
@@ -446,8 +450,85 @@ def encode_log_mel(
     return EncoderOutput(hidden_states, tuple(all_hidden_states), None, frame_mask)
 
 
+def check_input_name(
+    encoder: PreTrainedModel, input_values: torch.Tensor | None, input_features: torch.Tensor | None
+) -> None:
+    """Raise ValueError unless exactly the input `encoder` reads is given: `input_features`
+    (log-mel) for Whisper, `input_values` (waveform) otherwise."""
+    expected = "input_features" if is_whisper(encoder.config) else "input_values"
+    other = "input_features" if expected == "input_values" else "input_values"
+    inputs = {"input_values": input_values, "input_features": input_features}
+    if inputs[expected] is None or inputs[other] is not None:
+        raise ValueError(
+            f"this FLAM model's {encoder.config.model_type} encoder takes {expected}, "
+            f"got input_values={input_values is not None}, input_features={input_features is not None}; "
+            "build the collator with EnergyAdaptiveMixupCollator.for_model(model) (or pass it "
+            "the encoder's feature_extractor=)"
+        )
+
+
+def check_waveform_lengths(
+    input_values: torch.Tensor, attention_mask: torch.Tensor | None, min_input_samples: int
+) -> None:
+    """Refuse a non-empty row of `input_values` (batch, samples) shorter than
+    `min_input_samples` (the CNN's receptive field), or a batch narrower than it.
+
+    Raises:
+        ValueError: naming the row, its length and the minimum (`featurize.check_min_length`).
+    """
+    lengths = (
+        torch.full((input_values.shape[0],), input_values.shape[-1])
+        if attention_mask is None
+        else attention_mask.sum(dim=-1)
+    )
+    check_min_length(
+        lengths, min_input_samples, allow_empty=True, padded_length=input_values.shape[-1]
+    )
+
+
+def encode_inputs(
+    encoder: PreTrainedModel,
+    input_values: torch.Tensor | None,
+    input_features: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    *,
+    min_input_samples: int,
+    output_hidden_states: bool,
+    output_attentions: bool,
+) -> EncoderOutput:
+    """`encoder` on the input it takes (`encode_log_mel` for Whisper, `encode_waveform`
+    otherwise), with the frame mask (batch, frames) bool; the input checks run in eager mode
+    (see `is_tracing`).
+
+    Raises:
+        ValueError: the wrong input for the encoder, `input_values` not (batch, samples), or a
+            clip shorter than `min_input_samples`.
+    """
+    check_input_name(encoder, input_values, input_features)
+    if is_whisper(encoder.config):
+        return encode_log_mel(encoder, input_features, attention_mask)
+    if input_values.dim() != 2:
+        raise ValueError(
+            f"input_values must be (batch, samples), got shape {tuple(input_values.shape)}"
+        )
+    if not is_tracing():
+        check_waveform_lengths(input_values, attention_mask, min_input_samples)
+    return encode_waveform(
+        encoder,
+        input_values,
+        attention_mask,
+        output_hidden_states=output_hidden_states,
+        output_attentions=output_attentions,
+    )
+
+
 def precomputed_output(
-    encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, hidden_size: int
+    encoder_hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    hidden_size: int,
+    *,
+    encoder_inputs_given: bool = False,
+    all_layers_needed: bool = False,
 ) -> EncoderOutput:
     """An encoder's last hidden state computed before (e.g. cached), checked, with its frame
     mask.
@@ -456,10 +537,20 @@ def precomputed_output(
         encoder_hidden_states: (batch, frames, hidden_size).
         attention_mask: (batch, frames) frame mask, nonzero = real frame; `None` = all real.
         hidden_size: the encoder's width.
+        encoder_inputs_given: the encoder's input was passed too (refused: one or the other).
+        all_layers_needed: the model reads every layer (``use_weighted_layer_sum``), which a
+            last hidden state cannot give (refused).
 
     Raises:
-        ValueError: either tensor has the wrong shape.
+        ValueError: either tensor has the wrong shape, or one of the two refusals above.
     """
+    if encoder_inputs_given:
+        raise ValueError("give encoder_hidden_states or the encoder's input, not both")
+    if all_layers_needed:
+        raise ValueError(
+            "encoder_hidden_states holds the last hidden state only; a model with "
+            "use_weighted_layer_sum needs every layer, so give it the encoder's input"
+        )
     if encoder_hidden_states.dim() != 3 or encoder_hidden_states.shape[-1] != hidden_size:
         raise ValueError(
             f"encoder_hidden_states must be (batch, frames, {hidden_size}), got shape "

@@ -17,6 +17,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from .configuration_flam import FlamConfig
+    from .encoders import EncoderOutput
 
 # Weight of the frame itself in context broadcasting (Hyeon-Woo et al. 2022); the mean gets 1 - w.
 CONTEXT_BROADCAST_WEIGHT = 0.5
@@ -27,6 +28,7 @@ __all__ = [
     "FrameLevelAttention",
     "FrameLevelAttentionLayer",
     "context_broadcast",
+    "frame_features",
     "masked_mean",
     "masked_softmax",
 ]
@@ -212,3 +214,26 @@ class FrameLevelAttention(nn.Module):
         second_moment = (frame_weights * hidden_states.square()).sum(dim=1)
         std = (second_moment - mean.square()).clamp(min=_STD_EPS).sqrt()
         return torch.cat([mean, std], dim=-1), weights
+
+
+def frame_features(
+    encoded: EncoderOutput, layer_weights: torch.Tensor | None, input_projection: nn.Module | None
+) -> torch.Tensor:
+    """What FLAM attends over, (batch, frames, flam_width): the encoder's last hidden state,
+    or the softmax(`layer_weights`)-weighted sum of all its hidden states
+    (``use_weighted_layer_sum``), then `input_projection` to the FLAM width when set.
+
+    Raises:
+        ValueError: `layer_weights` has another length than `encoded.hidden_states`.
+    """
+    if layer_weights is not None:
+        if len(encoded.hidden_states) != layer_weights.numel():
+            raise ValueError(
+                f"use_weighted_layer_sum expects {layer_weights.numel()} encoder hidden states, "
+                f"got {len(encoded.hidden_states)}"
+            )
+        weights = layer_weights.softmax(dim=-1).to(encoded.last_hidden_state.dtype)
+        features = torch.einsum("l,lbth->bth", weights, torch.stack(encoded.hidden_states))
+    else:
+        features = encoded.last_hidden_state
+    return features if input_projection is None else input_projection(features)

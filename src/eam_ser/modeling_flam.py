@@ -66,12 +66,13 @@ from .encoders import (
     load_pretrained_encoder,
     whisper_frame_lengths,
 )
-from .featurize import SAMPLING_RATE, check_min_length
+from .featurize import SAMPLING_RATE
 from .frame_attention import (
     CONTEXT_BROADCAST_WEIGHT,
     FrameLevelAttention,
     FrameLevelAttentionLayer,
     context_broadcast,
+    frame_features,
     masked_mean,
     masked_softmax,
 )
@@ -118,24 +119,6 @@ class FlamSequenceClassifierOutput(ModelOutput):
     frame_attention: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
-
-
-def _check_input_name(
-    expected: str,
-    encoder_type: str,
-    input_values: torch.Tensor | None,
-    input_features: torch.Tensor | None,
-) -> None:
-    """Raise ValueError unless exactly the input the encoder reads (`expected`) is given."""
-    other = "input_features" if expected == "input_values" else "input_values"
-    inputs = {"input_values": input_values, "input_features": input_features}
-    if inputs[expected] is None or inputs[other] is not None:
-        raise ValueError(
-            f"this FLAM model's {encoder_type} encoder takes {expected}, "
-            f"got input_values={input_values is not None}, input_features={input_features is not None}; "
-            "build the collator with EnergyAdaptiveMixupCollator.for_model(model) (or pass it "
-            "the encoder's feature_extractor=)"
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,22 +330,7 @@ class FlamForSequenceClassification(PreTrainedModel):
             ValueError: naming the row, its length and the minimum.
         """
         if input_values is not None and not self.is_whisper:
-            self._check_waveform_lengths(input_values, attention_mask)
-
-    def _check_waveform_lengths(
-        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
-    ) -> None:
-        lengths = (
-            torch.full((input_values.shape[0],), input_values.shape[-1])
-            if attention_mask is None
-            else attention_mask.sum(dim=-1)
-        )
-        check_min_length(
-            lengths,
-            self.min_input_samples,
-            allow_empty=True,
-            padded_length=input_values.shape[-1],
-        )
+            encoders.check_waveform_lengths(input_values, attention_mask, self.min_input_samples)
 
     def forward(
         self,
@@ -409,8 +377,12 @@ class FlamForSequenceClassification(PreTrainedModel):
             output_hidden_states = self.config.output_hidden_states
         return_dict = self.config.return_dict if return_dict is None else return_dict
         if encoder_hidden_states is not None:
-            encoded = self._precomputed_encoder_output(
-                encoder_hidden_states, attention_mask, input_values, input_features
+            encoded = encoders.precomputed_output(
+                encoder_hidden_states,
+                attention_mask,
+                self.config.encoder_hidden_size,
+                encoder_inputs_given=input_values is not None or input_features is not None,
+                all_layers_needed=self.layer_weights is not None,
             )
         else:
             encoded = self._run_encoder(
@@ -420,8 +392,8 @@ class FlamForSequenceClassification(PreTrainedModel):
                 output_hidden_states,
                 output_attentions,
             )
-
-        pooled, frame_attention = self.flam(self._frame_features(encoded), encoded.frame_mask)
+        features = frame_features(encoded, self.layer_weights, self.input_projection)
+        pooled, frame_attention = self.flam(features, encoded.frame_mask)
         embeddings = self.projector(pooled)
         logits = self.classifier(self.dropout(embeddings))
 
@@ -447,55 +419,6 @@ class FlamForSequenceClassification(PreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def _frame_features(self, encoded: EncoderOutput) -> torch.Tensor:
-        """What FLAM attends over (batch, frames, flam_width): the last hidden state or the
-        learned weighted sum of all hidden states, projected to the FLAM width when set."""
-        if self.layer_weights is not None:
-            if len(encoded.hidden_states) != self.layer_weights.numel():
-                raise ValueError(
-                    f"use_weighted_layer_sum expects {self.layer_weights.numel()} encoder hidden states, "
-                    f"got {len(encoded.hidden_states)}"
-                )
-            layer_weights = self.layer_weights.softmax(dim=-1).to(encoded.last_hidden_state.dtype)
-            stacked = torch.stack(encoded.hidden_states)
-            frame_features = torch.einsum("l,lbth->bth", layer_weights, stacked)
-        else:
-            frame_features = encoded.last_hidden_state
-        if self.input_projection is not None:
-            frame_features = self.input_projection(frame_features)
-        return frame_features
-
-    def _run_encoder(
-        self,
-        input_values: torch.Tensor | None,
-        input_features: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        output_hidden_states: bool,
-        output_attentions: bool,
-    ) -> EncoderOutput:
-        """The encoder on the input it takes, with the frame mask (batch, frames) bool."""
-        _check_input_name(
-            self.main_input_name,
-            self.config.encoder_config.model_type,
-            input_values,
-            input_features,
-        )
-        if self.is_whisper:
-            return encoders.encode_log_mel(self.encoder, input_features, attention_mask)
-        if input_values.dim() != 2:
-            raise ValueError(
-                f"input_values must be (batch, samples), got shape {tuple(input_values.shape)}"
-            )
-        if not is_tracing():
-            self._check_waveform_lengths(input_values, attention_mask)
-        return encoders.encode_waveform(
-            self.encoder,
-            input_values,
-            attention_mask,
-            output_hidden_states=output_hidden_states or self.layer_weights is not None,
-            output_attentions=output_attentions,
-        )
-
     @torch.no_grad()
     def encode(
         self,
@@ -510,23 +433,22 @@ class FlamForSequenceClassification(PreTrainedModel):
         encoded = self._run_encoder(input_values, input_features, attention_mask, False, False)
         return encoded.last_hidden_state, encoded.frame_mask
 
-    def _precomputed_encoder_output(
+    def _run_encoder(
         self,
-        encoder_hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None,
         input_values: torch.Tensor | None,
         input_features: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        output_hidden_states: bool,
+        output_attentions: bool,
     ) -> EncoderOutput:
-        """Validate precomputed encoder output and give it with its frame mask (bool)."""
-        if input_values is not None or input_features is not None:
-            raise ValueError("give encoder_hidden_states or the encoder's input, not both")
-        if self.layer_weights is not None:
-            raise ValueError(
-                "encoder_hidden_states holds the last hidden state only; a model with "
-                "use_weighted_layer_sum needs every layer, so give it the encoder's input"
-            )
-        return encoders.precomputed_output(
-            encoder_hidden_states, attention_mask, self.config.encoder_hidden_size
+        return encoders.encode_inputs(
+            self.encoder,
+            input_values,
+            input_features,
+            attention_mask,
+            min_input_samples=self.min_input_samples,
+            output_hidden_states=output_hidden_states or self.layer_weights is not None,
+            output_attentions=output_attentions,
         )
 
 
