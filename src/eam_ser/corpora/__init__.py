@@ -12,11 +12,12 @@ where the corpus has sessions); see `eam_ser.corpora.base`. `CORPORA` describes 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from eam_ser._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -48,10 +49,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"eam_ser.corpora.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'eam_ser.corpora' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 @dataclass(frozen=True)
