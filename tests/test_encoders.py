@@ -198,17 +198,7 @@ def test_group_norm_encoder_gets_no_attention_mask_but_flam_masks():
     [(Wav2Vec2Config, True), (HubertConfig, True), (Data2VecAudioConfig, False)],
 )
 def test_other_wav2vec_style_encoders(config_class, padding_invariant):
-    encoder_config = config_class(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        feat_extract_norm="layer",
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        layerdrop=0.0,
-        **TINY_CONV,
-    )
+    encoder_config = wav2vec_style_config(config_class)
     model = tiny_model(encoder_config=encoder_config)
     long_clip, short_clip = waveforms(5000, 2500)
     values, mask = pad_batch([long_clip, short_clip])
