@@ -9,8 +9,10 @@
   transform's outputs, the whole-clip and classic mixup baselines, the four MLL terms and the
   model's training loss on a mixed batch.
 
-Every value must come back bit for bit (float32 arithmetic is the same on the same CPU build),
-through the public names users import: each array is pinned by its dtype, shape and the SHA-256
+Every value must come back bit for bit (float32 arithmetic is the same on the same CPU build
+and thread count: the pins were taken with one torch thread, and every test here runs with
+one, since a reduction split over two threads may round differently), through the public names
+users import: each array is pinned by its dtype, shape and the SHA-256
 of its bytes (its sum is kept to show how far a changed value moved). The saved folders hold
 ``config.json`` and ``model.safetensors`` only: the remote-code copies of 0.3.0's modules that
 ``save_pretrained`` writes beside them are left out (a refactor is checked on the code that
@@ -224,6 +226,15 @@ def fingerprint(value: np.ndarray) -> dict[str, object]:
         "sha256": hashlib.sha256(value.tobytes()).hexdigest(),
         "sum": float(value.astype(np.float64).sum()),
     }
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The thread count the pins were taken with (the suite may run with more)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_mixes_soft_labels_and_losses_are_those_of_0_3_0() -> None:

@@ -155,16 +155,7 @@ def mix_rows(
         (batch,) bool: which rows were mixed.
     """
     applied = np.zeros(out.shape[0], np.bool_)
-    _mix_rows(
-        out,
-        partners,
-        partner_index,
-        mix_length,
-        start,
-        partner_start,
-        snr_db,
-        float(silence_threshold),
-        bool(np.shares_memory(out, partners)),
-        applied,
-    )
+    segments = (partner_index, mix_length, start, partner_start, snr_db)
+    aliased = bool(np.shares_memory(out, partners))
+    _mix_rows(out, partners, *segments, float(silence_threshold), aliased, applied)
     return applied

@@ -8,14 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eam_ser.cli.data import (
-    add_bad_audio_argument,
-    add_data_arguments,
-    format_scores,
-    load_dataset_from_args,
-    run_data_check,
-    split_from_args,
-)
+from eam_ser.cli import data
 from eam_ser.cli.options import positive
 
 if TYPE_CHECKING:
@@ -28,10 +21,10 @@ def add_parser(commands: Any) -> None:
     """The ``evaluate`` subcommand."""
     evaluate = commands.add_parser("evaluate", help="test a saved model on a corpus or split")
     evaluate.add_argument("model", help="saved model folder or Hub id")
-    add_data_arguments(evaluate, split_required=False)
+    data.add_data_arguments(evaluate, split_required=False)
     evaluate.add_argument("--batch-size", type=positive(int), default=8)
     evaluate.add_argument("--output", type=Path, help="write the metrics as JSON")
-    add_bad_audio_argument(evaluate)
+    data.add_bad_audio_argument(evaluate)
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
@@ -40,11 +33,11 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
-    dataset = load_dataset_from_args(args)
+    dataset = data.load_dataset_from_args(args)
     if args.test_speakers or args.test_fold is not None:
-        _, dataset = split_from_args(dataset, args)
+        _, dataset = data.split_from_args(dataset, args)
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    kept, _ = run_data_check(
+    kept, _ = data.run_data_check(
         {"test": dataset},
         min_input_samples=model.config.min_input_samples,
         on_bad_audio=args.on_bad_audio,
@@ -56,7 +49,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     seen = seen_speakers(model, dataset)
     metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
     metrics["training_speakers_in_data"] = seen
-    print(f"{dataset.num_rows} utterances: {format_scores(metrics)}")
+    print(f"{dataset.num_rows} utterances: {data.format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
         print(f"  recall {name}: {shown}")

@@ -6,14 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eam_ser.cli.data import (
-    add_bad_audio_argument,
-    add_data_arguments,
-    format_scores,
-    load_dataset_from_args,
-    run_data_check,
-    split_from_args,
-)
+from eam_ser.cli import data
 from eam_ser.cli.options import add_setting_arguments, config_from_args
 from eam_ser.cli.output import check_output_dir, output_lock, prepare_output_dir
 
@@ -26,7 +19,7 @@ __all__ = ["add_parser", "command_train"]
 def add_parser(commands: Any) -> None:
     """The ``train`` subcommand: data, run-folder and Hub flags, then every setting flag."""
     train = commands.add_parser("train", help="train on one split or cross-validate (--cv)")
-    add_data_arguments(train, split_required=True)
+    data.add_data_arguments(train, split_required=True)
     train.add_argument(
         "--folds", type=int, nargs="+", metavar="K", help="with --cv: only these folds"
     )
@@ -46,7 +39,7 @@ def add_parser(commands: Any) -> None:
         help="continue an interrupted run in --output-dir from its last checkpoint "
         "(with --cv: finished folds are kept, the first unfinished one continues)",
     )
-    add_bad_audio_argument(train)
+    data.add_bad_audio_argument(train)
     train.add_argument(
         "--no-final-model",
         action="store_true",
@@ -90,16 +83,16 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
     from eam_ser.experiment.crossval import run_cross_validation, run_split
     from eam_ser.hub import is_main_process, push_to_hub
 
-    dataset = load_dataset_from_args(args)
+    dataset = data.load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
     if args.cv:
-        kept, report = run_data_check(
+        kept, report = data.run_data_check(
             {"train": dataset}, min_input_samples=minimum, on_bad_audio=args.on_bad_audio
         )
         dataset = kept["train"]
     else:
-        train, test = split_from_args(dataset, args)
-        kept, report = run_data_check(
+        train, test = data.split_from_args(dataset, args)
+        kept, report = data.run_data_check(
             {"train": train, "test": test},
             min_input_samples=minimum,
             on_bad_audio=args.on_bad_audio,
@@ -143,7 +136,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
             return 0
         speakers = ", ".join(results["folds"][0]["test_speakers"])
         print(
-            f"held-out speakers {speakers} ({test.num_rows} utterances): {format_scores(results['mean'])}"
+            f"held-out speakers {speakers} ({test.num_rows} utterances): {data.format_scores(results['mean'])}"
         )
     print(f"results: {args.output_dir / 'results.md'}")
     if not (args.cv and args.no_final_model):

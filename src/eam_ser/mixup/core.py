@@ -338,16 +338,9 @@ def _mix_compiled(
             "parameters: a segment lies outside its clip (start + mix_length beyond the "
             "array, or a partner_index outside the partners)"
         )
-    applied = mix_rows(
-        out,
-        partners,
-        partner_index,
-        mix_length,
-        start,
-        partner_start,
-        np.asarray(parameters.snr_db, np.float64),
-        silence_threshold,
-    )
+    segments = (partner_index, mix_length, start, partner_start)
+    snr_db = np.asarray(parameters.snr_db, np.float64)
+    applied = mix_rows(out, partners, *segments, snr_db, silence_threshold)
     return out, applied
 
 
