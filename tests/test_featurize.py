@@ -49,8 +49,9 @@ def test_check_min_length_names_the_first_short_row(to_lengths) -> None:
     check_min_length(to_lengths([400, 401, 16000]), 400)
     with pytest.raises(
         ValueError,
-        match=r"^input_values row 1 has 399 samples, fewer than the 400 samples \(0\.0250 s at "
-        r"16000 Hz\) the encoder's receptive field needs; pad or drop clips that short$",
+        match=r"^input_values row 1 has 399 samples, fewer than the minimum of the encoder's "
+        r"receptive field: at least 400 samples \(0\.0250 s at 16000 Hz\); pad or drop clips "
+        r"that short$",
     ):
         check_min_length(to_lengths([400, 399, 10]), 400)
     # All-padding rows pass where they are allowed, a narrow padded batch does not.
@@ -60,7 +61,8 @@ def test_check_min_length_names_the_first_short_row(to_lengths) -> None:
     with pytest.raises(ValueError, match="row 0 has 0 samples"):
         check_min_length(to_lengths([0, 0]), 400, allow_empty=True, padded_length=300)
     with pytest.raises(
-        ValueError, match=r"features\[2\] has 200 samples, fewer than the 201 samples .* the STFT"
+        ValueError,
+        match=r"features\[2\] has 200 samples, fewer than the minimum of the STFT: at least 201",
     ):
         check_min_length(
             to_lengths([201, 201, 200]), 201, row_name="features[{row}]", needed_by="the STFT"
@@ -74,8 +76,8 @@ def test_whisper_minimum_is_refused_by_the_collator_with_the_row_named(rng) -> N
     collator.collate_waveforms([noise(rng, 201), noise(rng, 4000)])
     with pytest.raises(
         ValueError,
-        match=r"features\[1\] has 200 samples, fewer than the 201 samples .* the "
-        r"WhisperFeatureExtractor STFT \(n_fft 400\) needs",
+        match=r"features\[1\] has 200 samples, fewer than the minimum of the "
+        r"WhisperFeatureExtractor STFT \(n_fft 400\): at least 201 samples",
     ):
         collator.collate_waveforms([noise(rng, 4000), noise(rng, 200)])
 

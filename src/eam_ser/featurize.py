@@ -110,9 +110,9 @@ def check_min_length(
         return
     row = int(rows[0]) if rows.size else 0
     raise ValueError(
-        f"{row_name.format(row=row)} has {int(lengths[row])} samples, fewer than the {minimum} "
-        f"samples ({minimum / sampling_rate:.4f} s at {sampling_rate} Hz) {needed_by} needs; "
-        "pad or drop clips that short"
+        f"{row_name.format(row=row)} has {int(lengths[row])} samples, fewer than the minimum "
+        f"of {needed_by}: at least {minimum} samples ({minimum / sampling_rate:.4f} s at "
+        f"{sampling_rate} Hz); pad or drop clips that short"
     )
 
 
