@@ -21,6 +21,7 @@ LAYERS = {
         "eam_ser.mixup.streams",
         "eam_ser.corpora*",
         "eam_ser.metrics",
+        "eam_ser.report",
         "eam_ser.checkpoints",
         "eam_ser.plots",
         "eam_ser.inference.segmentation",

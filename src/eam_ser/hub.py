@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEMPLATE_PATH",
+    "groups_markdown",
     "is_main_process",
     "process_state",
     "push_to_hub",
@@ -96,7 +97,40 @@ def results_markdown(results: Mapping[str, Any]) -> str:
             for key, _ in METRICS
         )
         lines.append(f"| **mean ± std** | | | {scores} |")
-    return "\n".join(lines)
+    groups = groups_markdown(results)
+    return "\n".join(lines) + (f"\n\n{groups}" if groups else "")
+
+
+def groups_markdown(results: Mapping[str, Any]) -> str:
+    """Markdown table, one row per fold that has them: the UA interval over its test speakers
+    and UA per gender and per speaker (`eam_ser.report`); empty when no fold has them
+    (results of eam-ser 0.3)."""
+    rows = []
+    for fold in results["folds"]:
+        groups, interval = fold.get("groups") or {}, fold.get("intervals")
+        if not groups and not interval:
+            continue
+        name = "held-out" if fold["fold"] is None else str(fold["fold"])
+        shown_interval = (
+            f"[{_percent(interval['ua'][0])}, {_percent(interval['ua'][1])}]" if interval else ""
+        )
+        gender = groups.get("gender", {}).get("groups", {})
+        by_gender = ", ".join(f"{g} {_percent(v['ua'])}" for g, v in gender.items())
+        gender_gap = _percent(groups["gender"]["gap"]["ua"]) if len(gender) > 1 else ""
+        speaker = groups.get("speaker")
+        worst = (
+            f"{speaker['worst']['ua']} ({_percent(speaker['groups'][speaker['worst']['ua']]['ua'])})"
+            if speaker
+            else ""
+        )
+        rows.append(f"| {name} | {shown_interval} | {by_gender} | {gender_gap} | {worst} |")
+    if not rows:
+        return ""
+    header = (
+        "| fold | UA 95 % interval over test speakers (%) | UA by gender (%) | gender gap "
+        "(points) | worst speaker (UA %) |"
+    )
+    return "\n".join([header, "|---|---|---|---|---|", *rows])
 
 
 def results_summary(results: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The ``eam-ser`` command: train, evaluate, predict and augment.
+"""The ``eam-ser`` command: train, evaluate, compare, check, predict, export and augment.
 
 ::
 
@@ -6,6 +6,7 @@
         --output-dir runs/quickstart
     eam-ser train --corpus iemocap --root IEMOCAP_full_release --cv --encoder microsoft/wavlm-large
     eam-ser evaluate runs/quickstart --corpus emodb --root examples/data --test-speakers 13
+    eam-ser compare runs/a/test.json runs/b/test.json   # two `evaluate --output` files
     eam-ser predict runs/quickstart examples/data/13a01Wa.flac --explain attention.png
     eam-ser augment examples/data mixed/ --seed 0
 
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 # Only light modules at import time: `eam-ser --help` and flag errors answer in well under a
 # second; torch, transformers and datasets are imported by the commands that need them.
-from eam_ser.cli import augment, check, evaluate, export, predict, train
+from eam_ser.cli import augment, check, compare, evaluate, export, predict, train
 from eam_ser.cli.options import config_from_args
 from eam_ser.cli.output import RUN_LOCK, RUN_MARKER, output_lock
 
@@ -45,6 +46,7 @@ INTERRUPTED_EXIT_STATUS = 130
 COMMANDS = {
     "train": (train.add_parser, train.command_train),
     "evaluate": (evaluate.add_parser, evaluate.command_evaluate),
+    "compare": (compare.add_parser, compare.command_compare),
     "check": (check.add_parser, check.command_check),
     "predict": (predict.add_parser, predict.command_predict),
     "export": (export.add_parser, export.command_export),

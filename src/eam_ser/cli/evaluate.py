@@ -23,13 +23,18 @@ def add_parser(commands: Any) -> None:
     evaluate.add_argument("model", help="saved model folder or Hub id")
     data.add_data_arguments(evaluate, split_required=False)
     evaluate.add_argument("--batch-size", type=positive(int), default=8)
-    evaluate.add_argument("--output", type=Path, help="write the metrics as JSON")
+    evaluate.add_argument(
+        "--output",
+        type=Path,
+        help="write the metrics as JSON, with every utterance's prediction (for eam-ser compare)",
+    )
     data.add_bad_audio_argument(evaluate)
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
+    from eam_ser.report import report_lines
 
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
@@ -47,12 +52,16 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if dataset.num_rows == 0:
         raise ValueError("data check: no usable file left to evaluate")
     seen = seen_speakers(model, dataset)
-    metrics = evaluate_model(model, feature_extractor, dataset, args.batch_size)
+    metrics = evaluate_model(
+        model, feature_extractor, dataset, args.batch_size, per_utterance=args.output is not None
+    )
     metrics["training_speakers_in_data"] = seen
     print(f"{dataset.num_rows} utterances: {data.format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
         print(f"  recall {name}: {shown}")
+    for line in report_lines(metrics):
+        print(f"  {line}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(strict_json(metrics), encoding="utf-8")

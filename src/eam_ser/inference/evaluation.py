@@ -17,6 +17,7 @@ from eam_ser.corpora import label_names
 from eam_ser.inference.recognizer import EmotionRecognizer
 from eam_ser.metrics import ser_metrics
 from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.report import group_scores, grouping_columns, speaker_bootstrap
 
 __all__ = ["evaluate_model", "predict_logits"]
 
@@ -40,12 +41,26 @@ def evaluate_model(
     feature_extractor: FeatureExtractionMixin,
     dataset: Dataset,
     batch_size: int = 8,
+    *,
+    per_utterance: bool = False,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels).
+    """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels),
+    with the scores per group and a speaker-bootstrap interval (`eam_ser.report`).
 
     Labels are matched by name: the dataset's label names must be among the model's
     (`config.id2label`), in any order; metrics are reported over the model's classes (a class
     without test samples gets recall NaN, written as null in results files).
+
+    Args:
+        per_utterance: also return each utterance's file, speaker, reference and prediction
+            (what `eam-ser compare` pairs two evaluations by).
+        seed: seed of the speaker bootstrap.
+
+    Returns:
+        `ser_metrics`' dict, plus ``"groups"`` (`group_scores` per ``gender`` and ``speaker``
+        column the data has), ``"intervals"`` (`speaker_bootstrap`: ``{score: [low,
+        high]}``, None with fewer than 2 speakers) and, with `per_utterance`, ``"utterances"``.
 
     Raises:
         ValueError: the dataset has labels the model does not know, listing both sets.
@@ -61,6 +76,32 @@ def evaluate_model(
     to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
     references = to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
     predictions = predict_logits(model, feature_extractor, dataset, batch_size).argmax(axis=-1)
-    return ser_metrics(
-        predictions, references, num_labels=len(model_labels), label_names=model_labels
+    num_labels = len(model_labels)
+    metrics = ser_metrics(predictions, references, num_labels=num_labels, label_names=model_labels)
+    groups = grouping_columns(dataset)
+    metrics["groups"] = {
+        column: group_scores(predictions, references, values, num_labels)
+        for column, values in groups.items()
+    }
+    speakers = groups.get("speaker")
+    metrics["intervals"] = (
+        speaker_bootstrap(predictions, references, speakers, num_labels, seed=seed)
+        if speakers is not None and len(set(speakers)) > 1
+        else None
     )
+    if per_utterance:
+        metrics["utterances"] = [
+            {
+                "file": str(audio),
+                "speaker": None if speakers is None else speakers[row],
+                "reference": model_labels[int(references[row])],
+                "prediction": model_labels[int(predictions[row])],
+            }
+            for row, audio in enumerate(_audio_names(dataset))
+        ]
+    return metrics
+
+
+def _audio_names(dataset: Dataset) -> list[str]:
+    """The ``audio`` column as file names (a path, or a decoded dict's ``path``)."""
+    return [clip.get("path") if isinstance(clip, Mapping) else clip for clip in dataset["audio"]]

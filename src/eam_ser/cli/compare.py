@@ -1,0 +1,106 @@
+"""``eam-ser compare A B``: two evaluations of the same test data, B minus A, with a paired
+speaker-bootstrap interval (`eam_ser.report.paired_speaker_bootstrap`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "command_compare", "paired_predictions"]
+
+
+def add_parser(commands: Any) -> None:
+    """The ``compare`` subcommand."""
+    compare = commands.add_parser(
+        "compare",
+        help="B minus A on the same test data, with a paired interval over speakers",
+        description="Compare two files written by `eam-ser evaluate --output` on the same "
+        "utterances: each score of B minus A, with a 95 % interval from resampling the test "
+        "speakers (both models on the same resamples).",
+    )
+    compare.add_argument("a", type=Path, metavar="A.json", help="the baseline evaluation")
+    compare.add_argument("b", type=Path, metavar="B.json", help="the evaluation compared to it")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (0)")
+    compare.add_argument("--output", type=Path, help="write the comparison as JSON")
+
+
+def _utterances(path: Path) -> list[dict[str, Any]]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: not a JSON file ({error})") from None
+    utterances = record.get("utterances") if isinstance(record, dict) else None
+    if not utterances:
+        raise ValueError(
+            f"{path}: no per-utterance predictions; write it with eam-ser evaluate --output"
+        )
+    return utterances
+
+
+def paired_predictions(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], names: tuple[str, str]
+) -> tuple[list[int], list[int], list[int], list[str], list[str]]:
+    """(predictions A, predictions B, references, speakers, labels) with the utterances of `b`
+    put in the order of `a` (matched by file).
+
+    Raises:
+        ValueError: the two files do not hold the same utterances with the same labels and
+            speakers, naming the first difference.
+    """
+    by_file = {row["file"]: row for row in b}
+    missing = [row["file"] for row in a if row["file"] not in by_file]
+    extra = sorted(set(by_file) - {row["file"] for row in a})
+    if missing or extra or len(by_file) != len(b):
+        first = (missing or extra or ["a file listed twice"])[0]
+        raise ValueError(
+            f"{names[0]} and {names[1]} were not evaluated on the same utterances "
+            f"(first difference: {first}); evaluate both on the same data and split"
+        )
+    labels = sorted({row[key] for row in [*a, *b] for key in ("reference", "prediction")})
+    index = {label: i for i, label in enumerate(labels)}
+    for row in a:
+        other = by_file[row["file"]]
+        if (row["reference"], row["speaker"]) != (other["reference"], other["speaker"]):
+            raise ValueError(
+                f"{row['file']}: label or speaker differs between {names[0]} and {names[1]}"
+            )
+    if any(row["speaker"] is None for row in a):
+        raise ValueError(f"{names[0]}: the data has no speaker column to resample")
+    return (
+        [index[row["prediction"]] for row in a],
+        [index[by_file[row["file"]]["prediction"]] for row in a],
+        [index[row["reference"]] for row in a],
+        [str(row["speaker"]) for row in a],
+        labels,
+    )
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from eam_ser.report import BOOTSTRAP_RESAMPLES, SCORE_NAMES, paired_speaker_bootstrap
+
+    names = (str(args.a), str(args.b))
+    predictions_a, predictions_b, references, speakers, labels = paired_predictions(
+        _utterances(args.a), _utterances(args.b), names
+    )
+    result = paired_speaker_bootstrap(
+        predictions_a, predictions_b, references, speakers, len(labels), seed=args.seed
+    )
+    print(
+        f"B ({args.b}) minus A ({args.a}) on {len(references)} utterances of "
+        f"{len(set(speakers))} speakers, 95 % interval from {BOOTSTRAP_RESAMPLES} paired "
+        "resamples of the speakers:"
+    )
+    for key, row in result.items():
+        low, high = row["interval"]
+        print(
+            f"  {SCORE_NAMES[key]:8s} A {100 * row['a']:.1f} %  B {100 * row['b']:.1f} %  "
+            f"B - A {100 * row['difference']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] points"
+        )
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0

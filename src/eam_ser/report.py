@@ -1,0 +1,282 @@
+"""What a deployer reads beside the headline score: results per group, and how sure the score is.
+
+- `group_scores`: WA, UA and macro-F1 per group (gender, speaker, ...), the gap between the
+  best and the worst group and the worst group by name.
+- `speaker_bootstrap`: a confidence interval for WA, UA and macro-F1 by resampling *speakers*
+  with replacement (the utterances of one speaker are not independent draws, so resampling
+  utterances would give intervals that are too narrow).
+- `paired_speaker_bootstrap`: the difference between two models' scores on the same test
+  utterances, with its interval from the same speaker resamples.
+
+Scores follow `eam_ser.metrics.ser_metrics`: UA is the mean recall over the classes present in
+the references, macro-F1 the mean F1 over the classes present in references or predictions.
+Numpy only; a bootstrap of 1000 resamples over a few thousand utterances takes well under a
+second (one confusion matrix per resample by `np.bincount`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BOOTSTRAP_CONFIDENCE",
+    "BOOTSTRAP_RESAMPLES",
+    "SCORES",
+    "SCORE_NAMES",
+    "format_interval",
+    "group_scores",
+    "grouping_columns",
+    "paired_speaker_bootstrap",
+    "report_lines",
+    "scores_from_confusion",
+    "speaker_bootstrap",
+]
+
+SCORES = ("wa", "ua", "macro_f1")
+"""The scores every function here reports, in `ser_metrics`' keys."""
+BOOTSTRAP_RESAMPLES = 1000
+"""Speaker resamples per interval."""
+BOOTSTRAP_CONFIDENCE = 0.95
+"""Coverage of the percentile intervals."""
+
+
+def scores_from_confusion(matrices: np.ndarray) -> dict[str, np.ndarray]:
+    """WA, UA and macro-F1 of confusion matrices (references on rows, predictions on columns).
+
+    Args:
+        matrices: (..., num_labels, num_labels) counts.
+
+    Returns:
+        ``{"wa", "ua", "macro_f1"}``, each of shape ``matrices.shape[:-2]`` (float64).
+    """
+    matrices = np.asarray(matrices, dtype=np.float64)
+    correct = np.diagonal(matrices, axis1=-2, axis2=-1)
+    reference_counts = matrices.sum(axis=-1)
+    predicted_counts = matrices.sum(axis=-2)
+    present = reference_counts > 0
+    seen = present | (predicted_counts > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(present, correct / reference_counts, 0.0)
+        f1 = np.where(seen, 2 * correct / (reference_counts + predicted_counts), 0.0)
+        return {
+            "wa": correct.sum(axis=-1) / matrices.sum(axis=(-2, -1)),
+            "ua": recall.sum(axis=-1) / present.sum(axis=-1),
+            "macro_f1": f1.sum(axis=-1) / seen.sum(axis=-1),
+        }
+
+
+def _checked(
+    predictions: Any, references: Any, keys: Any, num_labels: int, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    predictions = np.asarray(predictions, dtype=np.int64).reshape(-1)
+    references = np.asarray(references, dtype=np.int64).reshape(-1)
+    keys = np.asarray([str(key) for key in keys])
+    if not predictions.size == references.size == keys.size:
+        raise ValueError(
+            f"predictions ({predictions.size}), references ({references.size}) and {what} "
+            f"({keys.size}) must have one entry per utterance"
+        )
+    if predictions.size == 0:
+        raise ValueError("no utterances: no score can be computed")
+    for name, array in (("predictions", predictions), ("references", references)):
+        if array.min() < 0 or array.max() >= num_labels:
+            raise ValueError(f"{name} holds a class index outside [0, {num_labels})")
+    return predictions, references, keys
+
+
+def _confusions(
+    predictions: np.ndarray, references: np.ndarray, index: np.ndarray, num_labels: int
+) -> np.ndarray:
+    """(num_indices, num_labels, num_labels): one confusion matrix per value of `index`."""
+    cells = (index * num_labels + references) * num_labels + predictions
+    size = int(index.max()) + 1
+    return np.bincount(cells, minlength=size * num_labels**2).reshape(size, num_labels, num_labels)
+
+
+def group_scores(
+    predictions: Any, references: Any, groups: Sequence[Any], num_labels: int
+) -> dict[str, Any]:
+    """WA, UA and macro-F1 of each group, the best-worst gap and the worst group.
+
+    Args:
+        predictions, references: (num_utterances,) class indices.
+        groups: (num_utterances,) the group of each utterance (a gender, a speaker id...).
+        num_labels: number of classes.
+
+    Returns:
+        ``{"groups": {group: {"wa", "ua", "macro_f1", "num_utterances"}}, "gap": {score: best
+        minus worst}, "worst": {score: group}}``, groups in sorted order; a tie for the worst
+        names the first group in that order.
+    """
+    predictions, references, keys = _checked(predictions, references, groups, num_labels, "groups")
+    names, index = np.unique(keys, return_inverse=True)
+    scores = scores_from_confusion(_confusions(predictions, references, index, num_labels))
+    counts = np.bincount(index, minlength=names.size)
+    by_group = {
+        str(name): {**{key: float(scores[key][i]) for key in SCORES}, "num_utterances": int(n)}
+        for i, (name, n) in enumerate(zip(names, counts, strict=True))
+    }
+    return {
+        "groups": by_group,
+        "gap": {key: float(scores[key].max() - scores[key].min()) for key in SCORES},
+        "worst": {key: str(names[int(np.argmin(scores[key]))]) for key in SCORES},
+    }
+
+
+def _resampled_scores(
+    predictions: np.ndarray,
+    references: np.ndarray,
+    speakers: np.ndarray,
+    num_labels: int,
+    draws: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Scores of each resample: row r of `draws` (num_resamples, num_speakers) lists the
+    speakers drawn, each bringing all its utterances."""
+    _, speaker_index = np.unique(speakers, return_inverse=True)
+    per_speaker = _confusions(predictions, references, speaker_index, num_labels)
+    return scores_from_confusion(per_speaker[draws].sum(axis=1))
+
+
+def _draws(num_speakers: int, num_resamples: int, seed: int) -> np.ndarray:
+    if num_speakers < 2:
+        raise ValueError(
+            f"a speaker bootstrap needs at least 2 test speakers, got {num_speakers}: with one "
+            "speaker the score has no spread to estimate"
+        )
+    generator = np.random.default_rng(seed)
+    return generator.integers(0, num_speakers, size=(num_resamples, num_speakers))
+
+
+def _interval(values: np.ndarray, confidence: float) -> list[float]:
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def speaker_bootstrap(
+    predictions: Any,
+    references: Any,
+    speakers: Sequence[Any],
+    num_labels: int,
+    *,
+    num_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Percentile confidence intervals of WA, UA and macro-F1 by resampling test speakers.
+
+    Each resample draws as many speakers as the test set has, with replacement (generator
+    ``numpy.random.default_rng(seed)``), and scores all utterances of the drawn speakers.
+
+    Returns:
+        ``{score: [low, high]}`` for `SCORES` (fractions).
+
+    Raises:
+        ValueError: fewer than 2 speakers, or inputs of different lengths.
+    """
+    predictions, references, speakers = _checked(
+        predictions, references, speakers, num_labels, "speakers"
+    )
+    draws = _draws(np.unique(speakers).size, num_resamples, seed)
+    scores = _resampled_scores(predictions, references, speakers, num_labels, draws)
+    return {key: _interval(scores[key], confidence) for key in SCORES}
+
+
+def paired_speaker_bootstrap(
+    predictions_a: Any,
+    predictions_b: Any,
+    references: Any,
+    speakers: Sequence[Any],
+    num_labels: int,
+    *,
+    num_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Score of model B minus model A on the same utterances, with a paired speaker-bootstrap
+    interval (both models scored on the same resamples).
+
+    Returns:
+        ``{score: {"a", "b", "difference", "interval": [low, high]}}`` for `SCORES`.
+    """
+    predictions_a, references, speakers = _checked(
+        predictions_a, references, speakers, num_labels, "speakers"
+    )
+    predictions_b, _, _ = _checked(predictions_b, references, speakers, num_labels, "speakers")
+    whole = {
+        name: scores_from_confusion(
+            _confusions(predictions, references, np.zeros_like(references), num_labels)[0]
+        )
+        for name, predictions in (("a", predictions_a), ("b", predictions_b))
+    }
+    draws = _draws(np.unique(speakers).size, num_resamples, seed)
+    resampled = {
+        name: _resampled_scores(predictions, references, speakers, num_labels, draws)
+        for name, predictions in (("a", predictions_a), ("b", predictions_b))
+    }
+    return {
+        key: {
+            "a": float(whole["a"][key]),
+            "b": float(whole["b"][key]),
+            "difference": float(whole["b"][key] - whole["a"][key]),
+            "interval": _interval(resampled["b"][key] - resampled["a"][key], confidence),
+        }
+        for key in SCORES
+    }
+
+
+def format_interval(value: float, interval: Sequence[float]) -> str:
+    """``"78.5 % [71.2, 84.0]"`` for a fraction and its interval."""
+    return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def grouping_columns(dataset: Any) -> dict[str, list[str]]:
+    """The grouping columns `dataset` (a `datasets.Dataset` or a dict of columns) has:
+    ``gender`` and ``speaker`` where present and not all empty, as strings."""
+    names = getattr(dataset, "column_names", None) or list(dataset)
+    found = {}
+    for column in ("gender", "speaker"):
+        if column not in names:
+            continue
+        values = [str(value) for value in dataset[column]]
+        if any(value not in ("", "None") for value in values):
+            found[column] = values
+    return found
+
+
+SCORE_NAMES = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1"}
+"""How the report writes each of `SCORES`."""
+
+
+def report_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """The interval and the per-group lines of an evaluation (`evaluate_model`'s dict), as
+    ``eam-ser evaluate`` prints them under the headline scores."""
+    lines = []
+    if metrics.get("intervals"):
+        shown = ", ".join(
+            f"{SCORE_NAMES[key]} [{100 * low:.1f}, {100 * high:.1f}]"
+            for key, (low, high) in metrics["intervals"].items()
+        )
+        lines.append(
+            f"95 % interval ({BOOTSTRAP_RESAMPLES} resamples of the test speakers): {shown}"
+        )
+    for column, result in (metrics.get("groups") or {}).items():
+        groups = result["groups"]
+        if column == "speaker" and len(groups) > 4:
+            ranked = sorted(groups, key=lambda name: groups[name]["ua"])
+            listed = f"worst {_group(ranked[0], groups)}, best {_group(ranked[-1], groups)}"
+        else:
+            listed = ", ".join(_group(name, groups) for name in groups)
+        lines.append(
+            f"UA by {column}: {listed}; gap {100 * result['gap']['ua']:.1f} points"
+            + (f" (worst: {result['worst']['ua']})" if len(groups) > 1 else "")
+        )
+    return lines
+
+
+def _group(name: str, groups: Mapping[str, Mapping[str, Any]]) -> str:
+    group = groups[name]
+    return f"{name} {100 * group['ua']:.1f} % ({group['num_utterances']})"

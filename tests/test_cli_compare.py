@@ -1,0 +1,94 @@
+"""``eam-ser evaluate`` reports scores per group with a speaker interval, and ``eam-ser
+compare`` pairs two evaluations of the same utterances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eam_ser.cli import main
+from eam_ser.metrics import ser_metrics
+
+
+@pytest.fixture(scope="module")
+def evaluation(corpus: Path, trained: Path, tmp_path_factory) -> tuple[dict, str]:
+    """`evaluate --output` of the trained model on the whole tone corpus (4 speakers x 4)."""
+    import io
+    from contextlib import redirect_stdout
+
+    output = tmp_path_factory.mktemp("evaluation") / "a.json"
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        status = main(["evaluate", str(trained), "--data", str(corpus), "--output", str(output)])
+    assert status == 0
+    return json.loads(output.read_text()), printed.getvalue()
+
+
+def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
+    metrics, printed = evaluation
+    labels = ["high", "low"]
+    utterances = metrics["utterances"]
+    assert len(utterances) == 16 and {row["speaker"] for row in utterances} == {
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+    }
+    by_speaker = metrics["groups"]["speaker"]["groups"]
+    for speaker, group in by_speaker.items():
+        rows = [row for row in utterances if row["speaker"] == speaker]
+        expected = ser_metrics(
+            [labels.index(row["prediction"]) for row in rows],
+            [labels.index(row["reference"]) for row in rows],
+            num_labels=2,
+        )
+        assert group["num_utterances"] == 4
+        assert group["ua"] == pytest.approx(expected["ua"])
+        assert group["wa"] == pytest.approx(expected["wa"])
+    gap = metrics["groups"]["speaker"]["gap"]["ua"]
+    assert gap == pytest.approx(
+        max(g["ua"] for g in by_speaker.values()) - min(g["ua"] for g in by_speaker.values())
+    )
+    low, high = metrics["intervals"]["ua"]
+    assert low <= metrics["ua"] <= high
+    assert metrics["groups"]["gender"]["groups"].keys() == {"unknown"}
+    assert "95 % interval (1000 resamples of the test speakers): WA [" in printed
+    assert "UA by speaker: s1 " in printed
+
+
+def test_compare_gives_the_paired_difference(evaluation, tmp_path, capsys):
+    metrics, _ = evaluation
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps(metrics))
+    assert main(["compare", str(a), str(a)]) == 0
+    assert "UA       A" in capsys.readouterr().out
+    # B: wrong on every utterance of s1 and s2, as A elsewhere.
+    worse = json.loads(json.dumps(metrics))
+    for row in worse["utterances"]:
+        if row["speaker"] in ("s1", "s2"):
+            row["prediction"] = "low" if row["reference"] == "high" else "high"
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(worse))
+    assert main(["compare", str(a), str(b), "--output", str(tmp_path / "ab.json")]) == 0
+    result = json.loads((tmp_path / "ab.json").read_text())
+    lost = sum(
+        row["prediction"] == row["reference"]
+        for row in metrics["utterances"]
+        if row["speaker"] in ("s1", "s2")
+    )
+    assert lost > 0  # A is right there (training speakers): B has something to lose
+    assert result["wa"]["difference"] == pytest.approx(-lost / 16)
+    assert result["wa"]["b"] == pytest.approx(metrics["wa"] - lost / 16)
+    assert result["wa"]["interval"][1] <= 0.0  # B is never better on any resample
+    # Not the same utterances: refused, naming one.
+    del worse["utterances"][0]
+    b.write_text(json.dumps(worse))
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "not evaluated on the same utterances" in capsys.readouterr().err
+    (tmp_path / "c.json").write_text(json.dumps({"wa": 0.5}))
+    assert main(["compare", str(a), str(tmp_path / "c.json")]) == 2
+    assert "no per-utterance predictions; write it with eam-ser evaluate --output" in (
+        capsys.readouterr().err
+    )

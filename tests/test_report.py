@@ -1,0 +1,132 @@
+"""eam_ser.report: per-group scores and speaker-bootstrap intervals, against hand-worked
+values and against ser_metrics on the same utterances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eam_ser.metrics import ser_metrics
+from eam_ser.report import (
+    group_scores,
+    grouping_columns,
+    paired_speaker_bootstrap,
+    scores_from_confusion,
+    speaker_bootstrap,
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_from_confusion_are_ser_metrics(seed):
+    rng = np.random.default_rng(seed)
+    references = rng.integers(0, 4, 60)
+    references[references == 3] = 2  # class 3 absent from the references: left out of UA
+    predictions = np.where(rng.random(60) < 0.6, references, rng.integers(0, 4, 60))
+    expected = ser_metrics(predictions, references, num_labels=4)
+    matrix = np.asarray(expected["confusion_matrix"])
+    got = scores_from_confusion(matrix)
+    for key in ("wa", "ua", "macro_f1"):
+        assert float(got[key]) == pytest.approx(expected[key], abs=1e-12)
+    stacked = scores_from_confusion(np.stack([matrix, matrix]))
+    assert stacked["ua"].shape == (2,)
+
+
+def test_group_scores_hand_worked():
+    # Women: 4 utterances, all right. Men: reference [0, 1], predicted [1, 1].
+    references = [0, 0, 1, 1, 0, 1]
+    predictions = [0, 0, 1, 1, 1, 1]
+    groups = ["female"] * 4 + ["male"] * 2
+    result = group_scores(predictions, references, groups, num_labels=2)
+    assert result["groups"]["female"] == {
+        "wa": 1.0,
+        "ua": 1.0,
+        "macro_f1": 1.0,
+        "num_utterances": 4,
+    }
+    male = result["groups"]["male"]
+    # recall: class 0 0/1, class 1 1/1; F1: class 0 0, class 1 2*1/(1+2).
+    assert (male["wa"], male["ua"]) == (0.5, 0.5)
+    assert male["macro_f1"] == pytest.approx((0 + 2 / 3) / 2)
+    assert result["gap"] == pytest.approx({"wa": 0.5, "ua": 0.5, "macro_f1": 1 - 1 / 3})
+    assert result["worst"] == {"wa": "male", "ua": "male", "macro_f1": "male"}
+
+
+def test_speaker_bootstrap_hand_worked():
+    """Speaker A is always right, speaker B always wrong: a resample of two speakers scores
+    WA 1 (A, A), 0.5 (A, B or B, A) or 0 (B, B), a quarter of the time each end, so the 95 %
+    interval is [0, 1] although the utterance count (4) would suggest more certainty."""
+    references = [0, 1, 0, 1]
+    predictions = [0, 1, 1, 0]
+    speakers = ["A", "A", "B", "B"]
+    interval = speaker_bootstrap(predictions, references, speakers, 2, seed=0)
+    assert interval["wa"] == [0.0, 1.0]
+    assert interval["ua"] == [0.0, 1.0]
+
+
+def test_speaker_bootstrap_is_the_resampled_ser_metrics():
+    """The same draws, scored one by one with ser_metrics: the same percentiles."""
+    rng = np.random.default_rng(3)
+    speakers = np.repeat([f"s{i}" for i in range(6)], rng.integers(3, 9, 6))
+    references = rng.integers(0, 3, speakers.size)
+    predictions = np.where(rng.random(speakers.size) < 0.7, references, (references + 1) % 3)
+    got = speaker_bootstrap(predictions, references, speakers, 3, num_resamples=200, seed=7)
+    draws = np.random.default_rng(7).integers(0, 6, size=(200, 6))
+    names = np.unique(speakers)
+    values = {"wa": [], "ua": [], "macro_f1": []}
+    for draw in draws:
+        rows = np.concatenate([np.flatnonzero(speakers == names[i]) for i in draw])
+        scores = ser_metrics(predictions[rows], references[rows], num_labels=3)
+        for key in values:
+            values[key].append(scores[key])
+    for key, samples in values.items():
+        assert got[key] == pytest.approx(list(np.percentile(samples, [2.5, 97.5])), abs=1e-12)
+    whole = ser_metrics(predictions, references, num_labels=3)
+    assert got["ua"][0] <= whole["ua"] <= got["ua"][1]
+
+
+def test_paired_bootstrap_of_two_models():
+    references = [0, 1, 0, 1, 0, 1]
+    a = [0, 1, 1, 0, 0, 1]  # wrong on speaker B
+    b = [0, 1, 0, 1, 0, 1]  # right everywhere
+    speakers = ["A", "A", "B", "B", "C", "C"]
+    same = paired_speaker_bootstrap(a, a, references, speakers, 2)
+    assert same["ua"]["difference"] == 0.0 and same["ua"]["interval"] == [0.0, 0.0]
+    better = paired_speaker_bootstrap(a, b, references, speakers, 2, seed=0)
+    assert better["wa"]["a"] == pytest.approx(4 / 6) and better["wa"]["b"] == 1.0
+    assert better["wa"]["difference"] == pytest.approx(2 / 6)
+    low, high = better["wa"]["interval"]
+    assert low == 0.0 and high > better["wa"]["difference"]  # B never does worse than A
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="at least 2 test speakers, got 1"):
+        speaker_bootstrap([0, 1], [0, 1], ["A", "A"], 2)
+    with pytest.raises(ValueError, match=r"predictions \(2\), references \(2\) and speakers \(3\)"):
+        speaker_bootstrap([0, 1], [0, 1], ["A", "B", "C"], 2)
+    with pytest.raises(ValueError, match=r"class index outside \[0, 2\)"):
+        group_scores([0, 2], [0, 1], ["A", "B"], 2)
+
+
+def test_grouping_columns_keeps_filled_gender_and_speaker():
+    columns = {"speaker": [1, 2], "gender": ["", ""], "label": [0, 1]}
+    assert grouping_columns(columns) == {"speaker": ["1", "2"]}
+
+
+def test_results_and_the_card_carry_the_groups_table():
+    from eam_ser.hub import results_markdown
+    from test_hub import make_results
+
+    results = make_results()
+    references, predictions = [0, 0, 1, 1, 0, 1], [0, 0, 1, 1, 1, 1]
+    genders = ["female"] * 4 + ["male"] * 2
+    speakers = ["03", "03", "08", "08", "08", "08"]
+    results["folds"][0]["groups"] = {
+        "gender": group_scores(predictions, references, genders, 2),
+        "speaker": group_scores(predictions, references, speakers, 2),
+    }
+    results["folds"][0]["intervals"] = {"wa": [0.5, 1.0], "ua": [0.5, 1.0], "macro_f1": [0.3, 1.0]}
+    table = results_markdown(results).splitlines()
+    # speaker 08: references [1, 1, 0, 1], predictions [1, 1, 1, 1]: UA (0 + 1) / 2.
+    assert table[-1] == "| 0 | [50.00, 100.00] | female 100.00, male 50.00 | 50.00 | 08 (50.00) |"
+    assert table[-3].startswith("| fold | UA 95 % interval over test speakers (%)")
+    assert len(table) == 5 + 1 + 3  # fold table, a blank line, the groups table (fold 1 has none)
