@@ -21,8 +21,20 @@ def evaluation(corpus: Path, trained: Path, tmp_path_factory) -> tuple[dict, str
     output = tmp_path_factory.mktemp("evaluation") / "a.json"
     printed = io.StringIO()
     with redirect_stdout(printed):
-        status = main(["evaluate", str(trained), "--data", str(corpus), "--output", str(output)])
+        status = main(
+            [
+                "evaluate",
+                str(trained),
+                "--data",
+                str(corpus),
+                "--output",
+                str(output),
+                "--reliability-plot",
+                str(output.with_suffix(".png")),
+            ]
+        )
     assert status == 0
+    assert output.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     return json.loads(output.read_text()), printed.getvalue()
 
 
@@ -56,6 +68,10 @@ def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
     assert metrics["groups"]["gender"]["groups"].keys() == {"unknown"}
     assert "95 % interval (1000 resamples of the test speakers): WA [" in printed
     assert "UA by speaker: s1 " in printed
+    # The model was trained without validation speakers: plain softmax, T = 1.
+    assert metrics["score_temperature"] == 1.0 and "calibration_before_scaling" not in metrics
+    assert sum(b["count"] for b in metrics["calibration"]["bins"]) == 16
+    assert f"calibration: ECE {metrics['calibration']['ece']:.3f} (15 equal-width bins)" in printed
 
 
 def test_compare_gives_the_paired_difference(evaluation, tmp_path, capsys):

@@ -130,3 +130,37 @@ def test_results_and_the_card_carry_the_groups_table():
     assert table[-1] == "| 0 | [50.00, 100.00] | female 100.00, male 50.00 | 50.00 | 08 (50.00) |"
     assert table[-3].startswith("| fold | UA 95 % interval over test speakers (%)")
     assert len(table) == 5 + 1 + 3  # fold table, a blank line, the groups table (fold 1 has none)
+
+
+def test_calibration_of_a_constructed_example():
+    from eam_ser.report import calibration
+
+    probabilities = [[0.9, 0.1], [0.9, 0.1], [0.7, 0.3], [0.7, 0.3]]
+    references = [0, 1, 0, 0]
+    result = calibration(probabilities, references)
+    # 15 bins: 0.9 in [13/15, 14/15) with accuracy 1/2, 0.7 in [10/15, 11/15) with accuracy 1.
+    assert [(b["count"], b["accuracy"]) for b in result["bins"]] == [(2, 1.0), (2, 0.5)]
+    assert result["ece"] == pytest.approx(0.5 * abs(1.0 - 0.7) + 0.5 * abs(0.5 - 0.9))
+    assert result["nll"] == pytest.approx(-(np.log(0.9) + np.log(0.1) + 2 * np.log(0.7)) / 4)
+    assert result["brier"] == pytest.approx((0.02 + 1.62 + 0.18 + 0.18) / 4)
+    assert result["num_bins"] == 15
+
+
+def test_temperature_scaling_lowers_the_nll_of_an_overconfident_model():
+    from eam_ser.report import calibration, fit_temperature, softmax
+
+    # Logits [4, 0] everywhere, right 3 times in 4: the NLL is lowest where
+    # sigmoid(4 / T) = 3/4, i.e. T = 4 / ln 3.
+    logits = np.array([[4.0, 0.0]] * 4)
+    references = np.array([0, 0, 0, 1])
+    temperature = fit_temperature(logits, references)
+    assert temperature == pytest.approx(4 / np.log(3), rel=1e-5)
+    before = calibration(softmax(logits), references)
+    after = calibration(softmax(logits, temperature), references)
+    assert after["nll"] < before["nll"] and after["ece"] < before["ece"]
+    assert after["ece"] == pytest.approx(0.0, abs=1e-5)  # confidence 0.75 = accuracy 0.75
+    # A model already calibrated keeps T = 1 (within the search's tolerance).
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 3)) * 2
+    sampled = np.array([rng.choice(3, p=p) for p in softmax(logits)])
+    assert fit_temperature(logits, sampled) == pytest.approx(1.0, abs=0.1)

@@ -473,3 +473,37 @@ def test_partial_cache_refuses_a_cropping_collator() -> None:
     model = tiny_model(freeze_encoder_steps=-1)
     with pytest.raises(ValueError, match="max_train_seconds=None"):
         PartiallyCachedMixupCollator(EnergyAdaptiveMixupCollator(3, max_train_seconds=1.0), model)
+
+
+def test_validation_speakers_fit_the_score_temperature_the_saved_model_applies(
+    tmp_path: Path,
+) -> None:
+    from eam_ser.corpora import label_names
+    from eam_ser.inference import EmotionRecognizer
+    from eam_ser.report import calibration, fit_temperature, softmax
+
+    dataset = load_manifest(write_tone_corpus(tmp_path, speakers=("s1", "s2", "s3", "s4")))
+    values = json.loads(json.dumps(TINY_CONFIG))
+    values["training"] = {"max_steps": 6, "per_device_train_batch_size": 4, "seed": 7}
+    values["training"]["validation_speakers"] = 1
+    config = ExperimentConfig.from_dict(values)
+    model, extractor = train_model(dataset, config, tmp_path / "run", disable_tqdm=True)
+    _, validation = split_validation_speakers(dataset, 1, seed=7)
+    logits = predict_logits(model, extractor, validation)
+    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    names = label_names(validation)
+    references = np.array([model_labels.index(names[label]) for label in validation["label"]])
+    temperature = model.config.score_temperature
+    assert temperature == pytest.approx(fit_temperature(logits, references))
+    assert temperature != 1.0
+    assert (
+        calibration(softmax(logits, temperature), references)["nll"]
+        <= (calibration(softmax(logits), references)["nll"])
+    )
+    # Saved and loaded back, the recognizer reports softmax(logits / T).
+    model.save_pretrained(tmp_path / "saved")
+    extractor.save_pretrained(tmp_path / "saved")
+    recognizer = EmotionRecognizer.from_pretrained(tmp_path / "saved")
+    assert recognizer.model.config.score_temperature == pytest.approx(temperature)
+    scores = recognizer.probabilities(logits)
+    np.testing.assert_allclose(scores, softmax(logits, temperature), atol=1e-6)

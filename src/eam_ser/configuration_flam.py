@@ -103,6 +103,13 @@ class FlamConfig(PretrainedConfig):
             Speakers of the data the model was trained on (written by `eam_ser.experiment.crossval`
             training), so that `eam-ser evaluate` can warn when test data holds any of them.
             `None`: not recorded (a model trained elsewhere, or saved by eam-ser 0.3).
+        score_temperature (`float`, *optional*, defaults to 1.0):
+            Temperature of the class scores at inference: `EmotionRecognizer`, the pipeline,
+            `eam-ser predict` and the ONNX backend report ``softmax(logits / T)``. Fitted by
+            temperature scaling on validation speakers (`eam_ser.report.fit_temperature`,
+            never on test data) so that a score of 0.9 is right about 90 % of the time; the
+            logits, the argmax and training are unaffected. 1: the plain softmax (a model
+            trained without validation speakers, or saved by eam-ser 0.3).
         num_labels (`int`, *optional*, defaults to 2):
             Number of emotion classes; ignored when `id2label` is given.
         id2label (`dict[int, str]`, *optional*):
@@ -155,6 +162,7 @@ class FlamConfig(PretrainedConfig):
     trainable_encoder_layers: int | None = None
     multi_loss: dict | None = None
     training_speakers: list[str] | None = None
+    score_temperature: float = 1.0
 
     def __post_init__(self, **kwargs) -> None:
         super().__post_init__(**kwargs)
@@ -181,6 +189,10 @@ class FlamConfig(PretrainedConfig):
         for name in ("flam_dropout", "final_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not (0 < self.score_temperature < float("inf")):
+            raise ValueError(
+                f"score_temperature must be > 0 and finite, got {self.score_temperature}"
+            )
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
         self.multi_loss = MultiLossSettings.from_dict(self.multi_loss).to_dict()

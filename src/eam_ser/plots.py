@@ -1,4 +1,5 @@
-"""Pictures a user looks at to understand one prediction (`eam-ser predict --explain`).
+"""Pictures a user looks at to understand one prediction (`eam-ser predict --explain`) and
+whether the scores can be trusted (`eam-ser evaluate --reliability-plot`).
 
 `plot_frame_attention` draws a clip's waveform and spectrogram with FLAM's frame attention
 over them. The attention is shown relative to uniform (``num_frames * weight``: 1 = every frame
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HIGHLIGHT_SHARE", "plot_frame_attention", "top_frame_spans"]
+__all__ = ["HIGHLIGHT_SHARE", "plot_frame_attention", "plot_reliability", "top_frame_spans"]
 
 HIGHLIGHT_SHARE = 0.1
 """Share of the frames, those with the highest attention, shaded as the ones that drove the
@@ -110,3 +111,40 @@ def plot_frame_attention(
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def plot_reliability(
+    calibrations: Mapping[str, Mapping[str, object]], out: str | Path, title: str = ""
+) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one curve
+    per entry of `calibrations` (``{"after scaling": eam_ser.report.calibration(...), ...}``),
+    the diagonal of perfect calibration, and each curve's ECE in the legend.
+
+    Returns:
+        the PNG written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.8, 4.4))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for name, result in calibrations.items():
+        bins = result["bins"]
+        axis.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            marker="o",
+            label=f"{name} (ECE {result['ece']:.3f})",
+        )
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean confidence (top score)", ylabel="accuracy")
+    axis.set_title(title or "Reliability of the scores", fontsize=10)
+    axis.legend(fontsize=8, loc="upper left")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out

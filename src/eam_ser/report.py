@@ -7,6 +7,9 @@
   utterances would give intervals that are too narrow).
 - `paired_speaker_bootstrap`: the difference between two models' scores on the same test
   utterances, with its interval from the same speaker resamples.
+- `calibration`: whether a score of 0.9 is right 90 % of the time (expected calibration error,
+  negative log-likelihood, Brier score, the reliability-diagram bins), and `fit_temperature`,
+  temperature scaling fitted on validation speakers (`FlamConfig.score_temperature`).
 
 Scores follow `eam_ser.metrics.ser_metrics`: UA is the mean recall over the classes present in
 the references, macro-F1 the mean F1 over the classes present in references or predictions.
@@ -24,17 +27,24 @@ import numpy as np
 __all__ = [
     "BOOTSTRAP_CONFIDENCE",
     "BOOTSTRAP_RESAMPLES",
+    "CALIBRATION_BINS",
     "SCORES",
     "SCORE_NAMES",
+    "calibration",
+    "fit_temperature",
     "format_interval",
     "group_scores",
     "grouping_columns",
     "paired_speaker_bootstrap",
     "report_lines",
     "scores_from_confusion",
+    "softmax",
     "speaker_bootstrap",
 ]
 
+CALIBRATION_BINS = 15
+"""Equal-width confidence bins of the expected calibration error over [0, 1] (Guo et al.
+2017, "On Calibration of Modern Neural Networks")."""
 SCORES = ("wa", "ua", "macro_f1")
 """The scores every function here reports, in `ser_metrics`' keys."""
 BOOTSTRAP_RESAMPLES = 1000
@@ -263,6 +273,17 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"95 % interval ({BOOTSTRAP_RESAMPLES} resamples of the test speakers): {shown}"
         )
+    if metrics.get("calibration"):
+        lines.append(_calibration_line(metrics["calibration"], "calibration"))
+        if metrics.get("calibration_before_scaling"):
+            temperature = metrics.get("score_temperature", 1.0)
+            lines.append(
+                _calibration_line(
+                    metrics["calibration_before_scaling"],
+                    f"before temperature scaling (T = {temperature:.3f} fitted on validation "
+                    "speakers)",
+                )
+            )
     for column, result in (metrics.get("groups") or {}).items():
         groups = result["groups"]
         if column == "speaker" and len(groups) > 4:
@@ -277,6 +298,113 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _calibration_line(result: Mapping[str, Any], title: str) -> str:
+    return (
+        f"{title}: ECE {result['ece']:.3f} ({result['num_bins']} equal-width bins), NLL "
+        f"{result['nll']:.3f}, Brier {result['brier']:.3f}"
+    )
+
+
 def _group(name: str, groups: Mapping[str, Mapping[str, Any]]) -> str:
     group = groups[name]
     return f"{name} {100 * group['ua']:.1f} % ({group['num_utterances']})"
+
+
+def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
+    """(num_utterances, num_labels) class probabilities ``softmax(logits / temperature)``,
+    float64."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exponentials = np.exp(scaled)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def calibration(
+    probabilities: Any, references: Any, num_bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """How far the scores can be read as probabilities.
+
+    Args:
+        probabilities: (num_utterances, num_labels) class probabilities, rows summing to 1.
+        references: (num_utterances,) true class indices.
+        num_bins: equal-width bins of the confidence (the top score) over [0, 1]; a
+            confidence of exactly 1 falls in the last bin.
+
+    Returns:
+        ``{"ece"}``: the expected calibration error, sum over bins of (share of utterances) x
+        |accuracy - mean confidence|; ``{"nll"}``: mean negative log-likelihood of the true
+        class (nats); ``{"brier"}``: mean over utterances of the squared distance between the
+        probabilities and the one-hot truth (summed over classes, 0 to 2); ``{"bins"}``: per
+        non-empty bin its range, count, accuracy and mean confidence (the reliability
+        diagram).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    references = np.asarray(references, dtype=np.int64).reshape(-1)
+    if probabilities.ndim != 2 or probabilities.shape[0] != references.size or not references.size:
+        raise ValueError(
+            f"probabilities must be (num_utterances, num_labels) for {references.size} "
+            f"references, got shape {probabilities.shape}"
+        )
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == references
+    which = np.minimum((confidence * num_bins).astype(np.int64), num_bins - 1)
+    bins, ece = [], 0.0
+    for index in range(num_bins):
+        members = which == index
+        if not members.any():
+            continue
+        accuracy, mean_confidence = (
+            float(correct[members].mean()),
+            float(confidence[members].mean()),
+        )
+        ece += members.mean() * abs(accuracy - mean_confidence)
+        bins.append(
+            {
+                "range": [index / num_bins, (index + 1) / num_bins],
+                "count": int(members.sum()),
+                "accuracy": accuracy,
+                "confidence": mean_confidence,
+            }
+        )
+    truth = np.eye(probabilities.shape[1])[references]
+    true_probability = np.clip(probabilities[np.arange(references.size), references], 1e-12, 1.0)
+    return {
+        "ece": float(ece),
+        "nll": float(-np.log(true_probability).mean()),
+        "brier": float(((probabilities - truth) ** 2).sum(axis=-1).mean()),
+        "num_bins": num_bins,
+        "bins": bins,
+    }
+
+
+def fit_temperature(logits: Any, references: Any) -> float:
+    """The temperature T > 0 minimising the mean NLL of ``softmax(logits / T)`` (temperature
+    scaling). The NLL is convex in 1 / T, so a golden-section search over log(1 / T) in
+    [log 0.01, log 100] finds the minimum (to a relative 1e-6).
+
+    Args:
+        logits: (num_utterances, num_labels) of held-out *validation* utterances.
+        references: (num_utterances,) their true classes.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    references = np.asarray(references, dtype=np.int64).reshape(-1)
+
+    def nll(log_inverse: float) -> float:
+        probabilities = softmax(logits, float(np.exp(-log_inverse)))
+        true = probabilities[np.arange(references.size), references]
+        return float(-np.log(np.clip(true, 1e-300, 1.0)).mean())
+
+    low, high = np.log(0.01), np.log(100.0)
+    ratio = (np.sqrt(5.0) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    f_a, f_b = nll(a), nll(b)
+    while high - low > 1e-6:
+        if f_a <= f_b:
+            high, b, f_b = b, a, f_a
+            a = high - ratio * (high - low)
+            f_a = nll(a)
+        else:
+            low, a, f_a = a, b, f_b
+            b = low + ratio * (high - low)
+            f_b = nll(b)
+    return float(np.exp(-(low + high) / 2))

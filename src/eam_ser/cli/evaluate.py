@@ -28,6 +28,12 @@ def add_parser(commands: Any) -> None:
         type=Path,
         help="write the metrics as JSON, with every utterance's prediction (for eam-ser compare)",
     )
+    evaluate.add_argument(
+        "--reliability-plot",
+        type=Path,
+        metavar="OUT.png",
+        help="draw the reliability diagram of the scores (before and after temperature scaling)",
+    )
     data.add_bad_audio_argument(evaluate)
 
 
@@ -62,6 +68,16 @@ def command_evaluate(args: argparse.Namespace) -> int:
         print(f"  recall {name}: {shown}")
     for line in report_lines(metrics):
         print(f"  {line}")
+    if args.reliability_plot is not None:
+        from eam_ser.plots import plot_reliability
+
+        curves = {"scores": metrics["calibration"]}
+        if "calibration_before_scaling" in metrics:
+            curves = {
+                "softmax (T = 1)": metrics["calibration_before_scaling"],
+                f"T = {metrics['score_temperature']:.2f}": metrics["calibration"],
+            }
+        print(f"  reliability diagram: {plot_reliability(curves, args.reliability_plot)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(strict_json(metrics), encoding="utf-8")

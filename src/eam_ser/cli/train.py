@@ -82,6 +82,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
     from eam_ser.experiment.build import encoder_min_input_samples
     from eam_ser.experiment.crossval import run_cross_validation, run_split
     from eam_ser.hub import is_main_process, push_to_hub
+    from eam_ser.report import report_lines
 
     dataset = data.load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
@@ -138,6 +139,8 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
         print(
             f"held-out speakers {speakers} ({test.num_rows} utterances): {data.format_scores(results['mean'])}"
         )
+        for line in report_lines(results["folds"][0]):
+            print(f"  {line}")
     print(f"results: {args.output_dir / 'results.md'}")
     if not (args.cv and args.no_final_model):
         print(f"model: {model_dir}")

@@ -28,7 +28,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import FeatureExtractionMixin
 
-from eam_ser.corpora import train_test_split_by_fold
+from eam_ser.corpora import label_names, train_test_split_by_fold
 from eam_ser.experiment.build import CollatorFactory, build_trainer
 from eam_ser.experiment.config import ExperimentConfig
 from eam_ser.experiment.results import (
@@ -38,12 +38,14 @@ from eam_ser.experiment.results import (
     write_results,
 )
 from eam_ser.hub import is_main_process, save_model, write_model_card
-from eam_ser.inference.evaluation import evaluate_model
+from eam_ser.inference.evaluation import evaluate_model, predict_logits
 from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.report import fit_temperature
 from eam_ser.trainer import last_complete_checkpoint
 
 __all__ = [
     "FOLD_RESULT_NAME",
+    "fit_score_temperature",
     "run_cross_validation",
     "run_fold",
     "run_split",
@@ -120,7 +122,38 @@ def train_model(
     if checkpoint is not None:
         tqdm.write(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
-    return trainer.model, trainer.processing_class
+    model, feature_extractor = trainer.model, trainer.processing_class
+    if validation_dataset is not None:
+        fit_score_temperature(model, feature_extractor, validation_dataset, config)
+    return model, feature_extractor
+
+
+def fit_score_temperature(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    validation_dataset: Dataset,
+    config: ExperimentConfig,
+) -> float:
+    """Temperature scaling on the validation speakers (never the test fold): sets
+    ``model.config.score_temperature`` to the T that minimises their NLL
+    (`eam_ser.report.fit_temperature`), so the saved model reports calibrated scores.
+
+    Returns:
+        the fitted temperature.
+    """
+    logits = predict_logits(
+        model, feature_extractor, validation_dataset, config.training.per_device_eval_batch_size
+    )
+    labels = label_names(validation_dataset)
+    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    to_model = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
+    references = to_model[np.asarray(validation_dataset["label"], dtype=np.int64)]
+    model.config.score_temperature = fit_temperature(logits, references)
+    tqdm.write(
+        f"score temperature {model.config.score_temperature:.3f}, fitted on the "
+        f"{validation_dataset.num_rows} utterances of the validation speakers"
+    )
+    return model.config.score_temperature
 
 
 def run_split(

@@ -17,7 +17,13 @@ from eam_ser.corpora import label_names
 from eam_ser.inference.recognizer import EmotionRecognizer
 from eam_ser.metrics import ser_metrics
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.report import group_scores, grouping_columns, speaker_bootstrap
+from eam_ser.report import (
+    calibration,
+    group_scores,
+    grouping_columns,
+    softmax,
+    speaker_bootstrap,
+)
 
 __all__ = ["evaluate_model", "predict_logits"]
 
@@ -60,7 +66,10 @@ def evaluate_model(
     Returns:
         `ser_metrics`' dict, plus ``"groups"`` (`group_scores` per ``gender`` and ``speaker``
         column the data has), ``"intervals"`` (`speaker_bootstrap`: ``{score: [low,
-        high]}``, None with fewer than 2 speakers) and, with `per_utterance`, ``"utterances"``.
+        high]}``, None with fewer than 2 speakers), ``"calibration"`` (`calibration` of the
+        scores the model reports, at its ``score_temperature``; with a fitted temperature also
+        ``"calibration_before_scaling"``, the plain softmax) and, with `per_utterance`,
+        ``"utterances"``.
 
     Raises:
         ValueError: the dataset has labels the model does not know, listing both sets.
@@ -75,7 +84,8 @@ def evaluate_model(
         )
     to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
     references = to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
-    predictions = predict_logits(model, feature_extractor, dataset, batch_size).argmax(axis=-1)
+    logits = predict_logits(model, feature_extractor, dataset, batch_size)
+    predictions = logits.argmax(axis=-1)
     num_labels = len(model_labels)
     metrics = ser_metrics(predictions, references, num_labels=num_labels, label_names=model_labels)
     groups = grouping_columns(dataset)
@@ -89,6 +99,11 @@ def evaluate_model(
         if speakers is not None and len(set(speakers)) > 1
         else None
     )
+    temperature = float(getattr(model.config, "score_temperature", 1.0))
+    metrics["score_temperature"] = temperature
+    metrics["calibration"] = calibration(softmax(logits, temperature), references)
+    if temperature != 1.0:
+        metrics["calibration_before_scaling"] = calibration(softmax(logits), references)
     if per_utterance:
         metrics["utterances"] = [
             {

@@ -266,8 +266,14 @@ class EmotionRecognizer:
             logits[rows] = self._forward(batch)
         return logits
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """(num_clips, num_labels) class scores ``softmax(logits / T)``, T the model's fitted
+        `FlamConfig.score_temperature` (1 for a model without one)."""
+        temperature = float(getattr(self.model.config, "score_temperature", 1.0))
+        return torch.softmax(torch.from_numpy(logits) / temperature, dim=-1).numpy()
+
     def _scores(self, logits: np.ndarray) -> list[dict[str, float]]:
-        probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        probabilities = self.probabilities(logits)
         return [
             {label: float(p) for label, p in zip(self.labels, row, strict=True)}
             for row in probabilities
