@@ -3,6 +3,7 @@ compare`` pairs two evaluations of the same utterances."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -108,3 +109,30 @@ def test_compare_gives_the_paired_difference(evaluation, tmp_path, capsys):
     assert "no per-utterance predictions; write it with eam-ser evaluate --output" in (
         capsys.readouterr().err
     )
+
+
+def test_predict_answers_uncertain_below_min_confidence(corpus, trained, tmp_path, capsys):
+    from eam_ser.inference import UNCERTAIN, EmotionRecognizer
+
+    clip = corpus / "s4_low_0.wav"
+    recognizer = EmotionRecognizer.from_pretrained(trained)
+    top = max(recognizer.predict_clips([clip])[0]["scores"].values())
+    sure = EmotionRecognizer.from_pretrained(trained, min_confidence=top)  # exactly at the top
+    assert sure.predict_clips([clip])[0]["label"] != UNCERTAIN
+    unsure = EmotionRecognizer.from_pretrained(trained, min_confidence=min(1.0, top + 1e-3))
+    result = unsure.predict_clips([clip])[0]
+    assert result["label"] == UNCERTAIN and max(result["scores"].values()) == pytest.approx(top)
+    assert main(["predict", str(trained), str(clip), "--min-confidence", "1.0"]) == 0
+    assert f"{clip}: {UNCERTAIN}  (" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"min_confidence must be in \(0, 1\], got 1.5"):
+        EmotionRecognizer.from_pretrained(trained, min_confidence=1.5)
+
+
+def test_evaluate_reports_coverage_against_accuracy(evaluation):
+    metrics, printed = evaluation
+    rows = metrics["abstention"]
+    assert [row["min_confidence"] for row in rows] == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert rows[0]["coverage"] == 1.0  # two classes: the top score is always >= 0.5
+    assert rows[0]["accuracy"] == pytest.approx(metrics["wa"])
+    assert all(a["coverage"] >= b["coverage"] for a, b in itertools.pairwise(rows))
+    assert "answered share and accuracy by --min-confidence: 0.5: 100 % answered" in printed

@@ -164,3 +164,18 @@ def test_temperature_scaling_lowers_the_nll_of_an_overconfident_model():
     logits = rng.normal(size=(4000, 3)) * 2
     sampled = np.array([rng.choice(3, p=p) for p in softmax(logits)])
     assert fit_temperature(logits, sampled) == pytest.approx(1.0, abs=0.1)
+
+
+def test_abstention_coverage_and_accuracy_hand_worked():
+    from eam_ser.report import abstention
+
+    probabilities = [[0.95, 0.05], [0.85, 0.15], [0.55, 0.45], [0.4, 0.6]]
+    references = [0, 1, 0, 0]  # right, wrong, right, wrong (its top score 0.6 is class 1)
+    rows = {row["min_confidence"]: row for row in abstention(probabilities, references)}
+    assert rows[0.5] == {"min_confidence": 0.5, "coverage": 1.0, "accuracy": 0.5}
+    assert rows[0.6] == {"min_confidence": 0.6, "coverage": 0.75, "accuracy": pytest.approx(1 / 3)}
+    assert rows[0.7] == {"min_confidence": 0.7, "coverage": 0.5, "accuracy": 0.5}
+    assert rows[0.9] == {"min_confidence": 0.9, "coverage": 0.25, "accuracy": 1.0}
+    assert abstention(probabilities, references, [0.99]) == [
+        {"min_confidence": 0.99, "coverage": 0.0, "accuracy": None}
+    ]

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ABSTENTION_THRESHOLDS",
     "BOOTSTRAP_CONFIDENCE",
     "BOOTSTRAP_RESAMPLES",
     "CALIBRATION_BINS",
     "SCORES",
     "SCORE_NAMES",
+    "abstention",
     "calibration",
     "fit_temperature",
     "format_interval",
@@ -42,6 +44,8 @@ __all__ = [
     "speaker_bootstrap",
 ]
 
+ABSTENTION_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+"""``min_confidence`` values whose coverage and accuracy every evaluation reports."""
 CALIBRATION_BINS = 15
 """Equal-width confidence bins of the expected calibration error over [0, 1] (Guo et al.
 2017, "On Calibration of Modern Neural Networks")."""
@@ -284,6 +288,13 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
                     "speakers)",
                 )
             )
+    if metrics.get("abstention"):
+        shown = ", ".join(
+            f"{row['min_confidence']:g}: {100 * row['coverage']:.0f} % answered"
+            + ("" if row["accuracy"] is None else f" at {100 * row['accuracy']:.1f} % WA")
+            for row in metrics["abstention"]
+        )
+        lines.append(f"answered share and accuracy by --min-confidence: {shown}")
     for column, result in (metrics.get("groups") or {}).items():
         groups = result["groups"]
         if column == "speaker" and len(groups) > 4:
@@ -408,3 +419,30 @@ def fit_temperature(logits: Any, references: Any) -> float:
             b = low + ratio * (high - low)
             f_b = nll(b)
     return float(np.exp(-(low + high) / 2))
+
+
+def abstention(
+    probabilities: Any, references: Any, thresholds: Sequence[float] = ABSTENTION_THRESHOLDS
+) -> list[dict[str, float]]:
+    """Coverage against accuracy when utterances whose top score is below a threshold are
+    answered "uncertain" (``EmotionRecognizer(min_confidence=...)``).
+
+    Returns:
+        per threshold ``{"min_confidence", "coverage"}`` (the share answered) and
+        ``"accuracy"`` (WA on the answered utterances; None when none is answered).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    references = np.asarray(references, dtype=np.int64).reshape(-1)
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == references
+    rows = []
+    for threshold in thresholds:
+        answered = confidence >= threshold
+        rows.append(
+            {
+                "min_confidence": float(threshold),
+                "coverage": float(answered.mean()),
+                "accuracy": float(correct[answered].mean()) if answered.any() else None,
+            }
+        )
+    return rows

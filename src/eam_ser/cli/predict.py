@@ -60,6 +60,14 @@ def add_parser(commands: Any) -> None:
     )
     predict.add_argument("--batch-size", type=positive(int), default=8)
     predict.add_argument(
+        "--min-confidence",
+        type=positive(float),
+        metavar="X",
+        help="label a clip, segment or recording 'uncertain' when its top score is below X "
+        "(in (0, 1]; its scores are still written); `eam-ser evaluate` shows the share "
+        "answered and its accuracy for a few X",
+    )
+    predict.add_argument(
         "--on-bad-audio",
         choices=ON_BAD_AUDIO,
         default="error",
@@ -141,7 +149,10 @@ def command_predict(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_writable(args.output.parent, "--output")
     recognizer = EmotionRecognizer.from_pretrained(
-        args.model, backend=args.backend, batch_size=args.batch_size
+        args.model,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        min_confidence=args.min_confidence,
     )
     writer = None if args.output is None else PredictionWriter(args.output, recognizer.labels)
     skipped: list[tuple[Path, str]] = []
@@ -194,7 +205,7 @@ def _print_prediction(
         for segment in prediction.segments:
             write(
                 f"  {segment.start_s:8.2f}-{segment.end_s:8.2f} s  {segment.label}  "
-                f"{segment.scores[segment.label]:.3f}"
+                f"{max(segment.scores.values()):.3f}"
             )
 
 

@@ -26,6 +26,7 @@ _LAZY = {
     "EmotionRecognizer": "recognizer",
     "RecordingPrediction": "recognizer",
     "SegmentPrediction": "recognizer",
+    "UNCERTAIN": "recognizer",
     "check_model_source": "recognizer",
     "limit_allocator_growth": "recognizer",
     "evaluate_model": "evaluation",

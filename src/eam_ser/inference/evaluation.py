@@ -18,6 +18,7 @@ from eam_ser.inference.recognizer import EmotionRecognizer
 from eam_ser.metrics import ser_metrics
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.report import (
+    abstention,
     calibration,
     group_scores,
     grouping_columns,
@@ -68,7 +69,8 @@ def evaluate_model(
         column the data has), ``"intervals"`` (`speaker_bootstrap`: ``{score: [low,
         high]}``, None with fewer than 2 speakers), ``"calibration"`` (`calibration` of the
         scores the model reports, at its ``score_temperature``; with a fitted temperature also
-        ``"calibration_before_scaling"``, the plain softmax) and, with `per_utterance`,
+        ``"calibration_before_scaling"``, the plain softmax), ``"abstention"`` (`abstention`:
+        coverage and accuracy per ``min_confidence``) and, with `per_utterance`,
         ``"utterances"``.
 
     Raises:
@@ -101,7 +103,9 @@ def evaluate_model(
     )
     temperature = float(getattr(model.config, "score_temperature", 1.0))
     metrics["score_temperature"] = temperature
-    metrics["calibration"] = calibration(softmax(logits, temperature), references)
+    probabilities = softmax(logits, temperature)
+    metrics["calibration"] = calibration(probabilities, references)
+    metrics["abstention"] = abstention(probabilities, references)
     if temperature != 1.0:
         metrics["calibration_before_scaling"] = calibration(softmax(logits), references)
     if per_utterance:

@@ -35,6 +35,7 @@ from eam_ser.modeling_flam import FlamForSequenceClassification
 
 __all__ = [
     "BACKENDS",
+    "UNCERTAIN",
     "EmotionRecognizer",
     "RecordingPrediction",
     "SegmentPrediction",
@@ -56,11 +57,17 @@ class SegmentPrediction:
     scores: dict[str, float]
 
 
+UNCERTAIN = "uncertain"
+"""The label of a clip, segment or recording whose top score is below the recognizer's
+``min_confidence``: an explicit abstention instead of a guess."""
+
+
 @dataclass
 class RecordingPrediction:
     """Segments of a recording and the whole-recording summary: `scores` averages the
     segments' probabilities weighted by their duration (overlapping windows count each time),
-    `label` is its top label. No segment (no speech found): `label` None and empty scores."""
+    `label` is its top label (`UNCERTAIN` below the recognizer's ``min_confidence``). No
+    segment (no speech found): `label` None and empty scores."""
 
     duration_s: float
     segmentation: str
@@ -161,6 +168,8 @@ class EmotionRecognizer:
             audio is resampled to).
         batch_size: clips per forward pass.
         labels: class names in index order (default: ``model.config.id2label``).
+        min_confidence: below this top score (in (0, 1]) a clip, segment or recording is
+            labelled `UNCERTAIN` (its scores are still given); None: always the top label.
     """
 
     def __init__(
@@ -170,9 +179,13 @@ class EmotionRecognizer:
         *,
         batch_size: int = 8,
         labels: Sequence[str] | None = None,
+        min_confidence: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if min_confidence is not None and not 0.0 < min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
+        self.min_confidence = min_confidence
         check_finite = getattr(model, "check_finite", None)
         if callable(check_finite):
             check_finite(getattr(model.config, "name_or_path", "") or "EmotionRecognizer")
@@ -279,11 +292,17 @@ class EmotionRecognizer:
             for row in probabilities
         ]
 
+    def label_of(self, scores: dict[str, float]) -> str:
+        """The top label of `scores`, or `UNCERTAIN` when it is below `min_confidence`."""
+        top = max(scores, key=scores.get)
+        below = self.min_confidence is not None and scores[top] < self.min_confidence
+        return UNCERTAIN if below else top
+
     def predict_clips(self, clips: Sequence[Any]) -> list[dict[str, Any]]:
         """``{"label", "scores"}`` of each clip (anything `load` takes), whole."""
         waveforms = [self.load(clip, name=f"clips[{index}]") for index, clip in enumerate(clips)]
         return [
-            {"label": max(scores, key=scores.get), "scores": scores}
+            {"label": self.label_of(scores), "scores": scores}
             for scores in self._scores(self.predict_logits(waveforms))
         ]
 
@@ -313,7 +332,7 @@ class EmotionRecognizer:
                     SegmentPrediction(
                         start_s=a / rate,
                         end_s=b / rate,
-                        label=max(scores, key=scores.get),
+                        label=self.label_of(scores),
                         scores=scores,
                     )
                 )
@@ -322,5 +341,5 @@ class EmotionRecognizer:
             table = np.array([[s.scores[label] for label in self.labels] for s in result.segments])
             mean = weights @ table / weights.sum()
             result.scores = {label: float(p) for label, p in zip(self.labels, mean, strict=True)}
-            result.label = self.labels[int(np.argmax(mean))]
+            result.label = self.label_of(result.scores)
         return result
