@@ -82,9 +82,10 @@ from eam_ser.experiment import (  # noqa: E402
     summarize_runs,
 )
 from eam_ser.inference import EmotionRecognizer  # noqa: E402
+from eam_ser.inference.robustness import ROBUSTNESS_SNRS, interference_sets  # noqa: E402
 from eam_ser.loss_settings import MultiLossSettings  # noqa: E402
 from eam_ser.metrics import ser_metrics  # noqa: E402
-from eam_ser.mixup import EAM_DEFAULTS, EnergyAdaptiveMixupSettings, snr_scale  # noqa: E402
+from eam_ser.mixup import EAM_DEFAULTS, EnergyAdaptiveMixupSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EMODB_DIR = ROOT / "shared" / "data" / "emodb"
@@ -94,7 +95,6 @@ RESULTS_PATH = RESULTS_DIR / "ablation.json"
 PLOT_PATH = RESULTS_DIR / "robustness.png"
 
 EGEMAPS_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-ROBUSTNESS_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
 INTERFERENCES = ("noise", "speech")
 REFERENCE_ROW = "no_mix"
 
@@ -256,41 +256,24 @@ def emodb_waveforms() -> dict[str, np.ndarray]:
     return {path: load_audio(path) for path in emodb()["audio"]}
 
 
-def add_at_snr(clip: np.ndarray, interference: np.ndarray, snr_db: float) -> np.ndarray:
-    """`clip` plus `interference` (looped or cut to the clip's length) scaled so that
-    ``10 log10(P_clip / P_added) = snr_db`` over the whole clip (P: mean square)."""
-    repeats = -(-clip.shape[0] // interference.shape[0])
-    interference = np.tile(interference, repeats)[: clip.shape[0]].astype(np.float64)
-    scale = snr_scale(
-        np.mean(np.square(clip, dtype=np.float64)), np.mean(np.square(interference)), snr_db
-    )
-    return (clip + scale * interference).astype(np.float32)
-
-
 def robustness_sets(fold: int, snrs: Sequence[float]) -> dict[str, dict[float, list[np.ndarray]]]:
-    """For every interference and SNR, the test clips of `fold` with it added.
+    """For every interference and SNR, the test clips of `fold` with it added
+    (`eam_ser.inference.robustness.interference_sets`, the ladder of ``eam-ser evaluate
+    --robustness``).
 
     Noise: white Gaussian. Speech: per test clip an utterance of a training speaker (the other
     folds), drawn once per fold. Both depend only on `fold` (seed ``[fold, 7]``)."""
     dataset = emodb()
     train, test = train_test_split_by_fold(dataset, fold)
     waveforms = emodb_waveforms()
-    generator = np.random.default_rng([fold, 7])
-    clips = [waveforms[path] for path in test["audio"]]
-    interferers = generator.choice(np.asarray(train["audio"]), size=len(clips))
-    noises = [generator.standard_normal(clip.shape[0]) for clip in clips]
-    return {
-        "noise": {
-            snr: [add_at_snr(c, n, snr) for c, n in zip(clips, noises, strict=True)] for snr in snrs
-        },
-        "speech": {
-            snr: [
-                add_at_snr(c, waveforms[path], snr)
-                for c, path in zip(clips, interferers, strict=True)
-            ]
-            for snr in snrs
-        },
-    }
+    pool = np.asarray(train["audio"])
+    return interference_sets(
+        [waveforms[path] for path in test["audio"]],
+        lambda drawn: [waveforms[path] for path in pool[drawn]],
+        len(pool),
+        np.random.default_rng([fold, 7]),
+        snrs,
+    )
 
 
 # ---------------------------------------------------------------------------------- training

@@ -124,9 +124,11 @@ def test_ablation_interference_and_paired_interval_hand_worked():
     import ablation
     import numpy as np
 
+    from eam_ser.inference.robustness import add_at_snr  # ablation's test sets use it
+
     clip = np.full(1000, 0.5, np.float32)
     speech = np.array([1.0, -1.0, 2.0], np.float32)  # looped to the clip's length
-    mixed = ablation.add_at_snr(clip, speech, 6.0)
+    mixed = add_at_snr(clip, speech, 6.0)
     added = mixed.astype(np.float64) - clip
     assert np.allclose(added[:6] / added[0], [1, -1, 2, 1, -1, 2], atol=1e-5)
     assert 10 * np.log10(0.25 / np.mean(added**2)) == pytest.approx(6.0, abs=1e-4)

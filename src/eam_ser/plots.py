@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HIGHLIGHT_SHARE", "plot_frame_attention", "plot_reliability", "top_frame_spans"]
+__all__ = [
+    "HIGHLIGHT_SHARE",
+    "plot_frame_attention",
+    "plot_reliability",
+    "plot_robustness_ladder",
+    "top_frame_spans",
+]
 
 HIGHLIGHT_SHARE = 0.1
 """Share of the frames, those with the highest attention, shaded as the ones that drove the
@@ -141,6 +147,43 @@ def plot_reliability(
     axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean confidence (top score)", ylabel="accuracy")
     axis.set_title(title or "Reliability of the scores", fontsize=10)
     axis.legend(fontsize=8, loc="upper left")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out
+
+
+def plot_robustness_ladder(
+    ladder: Mapping[str, object], clean_ua: float, out: str | Path, title: str = ""
+) -> Path:
+    """UA against SNR for noise and interfering speech, and the telephone and clipping
+    conditions as points, with the clean UA as a line
+    (`eam_ser.inference.robustness.robustness_ladder`'s result).
+
+    Returns:
+        the PNG written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.0, 4.0))
+    axis.axhline(100 * clean_ua, color="grey", linestyle=":", label="clean")
+    for condition, levels in ladder["ua"].items():
+        if condition in ("noise", "speech"):
+            snrs = [float(level) for level in levels]
+            axis.plot(snrs, [100 * v for v in levels.values()], marker="o", label=condition)
+        else:
+            ((level, value),) = levels.items()
+            axis.scatter([-7.5], [100 * value], marker="s", label=f"{condition} ({level})")
+    axis.invert_xaxis()
+    axis.set(xlabel="SNR (dB)", ylabel="UA (%)", ylim=(0, 100))
+    axis.set_title(title or "UA under interference", fontsize=10)
+    axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
     out = Path(out)

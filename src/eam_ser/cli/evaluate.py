@@ -34,6 +34,19 @@ def add_parser(commands: Any) -> None:
         metavar="OUT.png",
         help="draw the reliability diagram of the scores (before and after temperature scaling)",
     )
+    evaluate.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also score the test clips under white noise and interfering speech (from the "
+        "untested speakers) at 20 to -5 dB SNR, through a 300-3400 Hz telephone band and "
+        "clipped at 25 %% of their peak",
+    )
+    evaluate.add_argument(
+        "--robustness-plot",
+        type=Path,
+        metavar="OUT.png",
+        help="with --robustness: plot UA per condition",
+    )
     data.add_bad_audio_argument(evaluate)
 
 
@@ -45,11 +58,19 @@ def command_evaluate(args: argparse.Namespace) -> int:
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
     dataset = data.load_dataset_from_args(args)
+    splits = {"test": dataset}
     if args.test_speakers or args.test_fold is not None:
-        _, dataset = data.split_from_args(dataset, args)
+        untested, splits["test"] = data.split_from_args(dataset, args)
+        if args.robustness:
+            splits["interference"] = untested
+    elif args.robustness:
+        raise ValueError(
+            "--robustness draws its interfering speech from speakers that are not tested: "
+            "choose the tested ones with --test-speakers or --test-fold"
+        )
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     kept, _ = data.run_data_check(
-        {"test": dataset},
+        splits,
         min_input_samples=model.config.min_input_samples,
         on_bad_audio=args.on_bad_audio,
         model_labels=model_labels,
@@ -68,6 +89,20 @@ def command_evaluate(args: argparse.Namespace) -> int:
         print(f"  recall {name}: {shown}")
     for line in report_lines(metrics):
         print(f"  {line}")
+    if args.robustness:
+        from eam_ser.inference import evaluate_robustness
+        from eam_ser.plots import plot_robustness_ladder
+
+        ladder = evaluate_robustness(
+            model, feature_extractor, dataset, kept["interference"], args.batch_size
+        )
+        metrics["robustness"] = ladder
+        for condition, levels in ladder["ua"].items():
+            shown = ", ".join(f"{level}: {100 * ua:.1f}" for level, ua in levels.items())
+            print(f"  UA % under {condition}: {shown}")
+        if args.robustness_plot is not None:
+            plot = plot_robustness_ladder(ladder, metrics["ua"], args.robustness_plot)
+            print(f"  robustness plot: {plot}")
     if args.reliability_plot is not None:
         from eam_ser.plots import plot_reliability
 

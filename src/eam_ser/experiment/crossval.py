@@ -28,7 +28,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import FeatureExtractionMixin
 
-from eam_ser.corpora import label_names, train_test_split_by_fold
+from eam_ser.corpora import train_test_split_by_fold
 from eam_ser.experiment.build import CollatorFactory, build_trainer
 from eam_ser.experiment.config import ExperimentConfig
 from eam_ser.experiment.results import (
@@ -38,7 +38,7 @@ from eam_ser.experiment.results import (
     write_results,
 )
 from eam_ser.hub import is_main_process, save_model, write_model_card
-from eam_ser.inference.evaluation import evaluate_model, predict_logits
+from eam_ser.inference.evaluation import evaluate_model, model_references, predict_logits
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.report import fit_temperature
 from eam_ser.trainer import last_complete_checkpoint
@@ -144,10 +144,7 @@ def fit_score_temperature(
     logits = predict_logits(
         model, feature_extractor, validation_dataset, config.training.per_device_eval_batch_size
     )
-    labels = label_names(validation_dataset)
-    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    to_model = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
-    references = to_model[np.asarray(validation_dataset["label"], dtype=np.int64)]
+    references = model_references(model, validation_dataset)
     model.config.score_temperature = fit_temperature(logits, references)
     tqdm.write(
         f"score temperature {model.config.score_temperature:.3f}, fitted on the "

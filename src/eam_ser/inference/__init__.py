@@ -30,6 +30,7 @@ _LAZY = {
     "check_model_source": "recognizer",
     "limit_allocator_growth": "recognizer",
     "evaluate_model": "evaluation",
+    "evaluate_robustness": "evaluation",
     "predict_logits": "evaluation",
     "SEGMENTATIONS": "segmentation",
     "segment_recording": "segmentation",

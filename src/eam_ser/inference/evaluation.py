@@ -15,6 +15,7 @@ from transformers import FeatureExtractionMixin
 
 from eam_ser.corpora import label_names
 from eam_ser.inference.recognizer import EmotionRecognizer
+from eam_ser.inference.robustness import robustness_ladder
 from eam_ser.metrics import ser_metrics
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.report import (
@@ -26,7 +27,7 @@ from eam_ser.report import (
     speaker_bootstrap,
 )
 
-__all__ = ["evaluate_model", "predict_logits"]
+__all__ = ["evaluate_model", "evaluate_robustness", "model_references", "predict_logits"]
 
 
 def predict_logits(
@@ -41,6 +42,60 @@ def predict_logits(
     audio = dataset["audio"] if isinstance(dataset, Dataset) else [row["audio"] for row in dataset]
     waveforms = recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
     return recognizer.predict_logits(waveforms)
+
+
+def model_references(model: Any, dataset: Dataset) -> np.ndarray:
+    """(num_rows,) the model's class index of each row's label, labels matched by name.
+
+    Raises:
+        ValueError: the dataset has labels the model does not know, listing both sets.
+    """
+    labels = label_names(dataset)
+    model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    unknown = [name for name in labels if name not in model_labels]
+    if unknown:
+        raise ValueError(
+            f"dataset labels {unknown} are not among the model's labels {model_labels} "
+            f"(dataset labels: {labels})"
+        )
+    to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
+    return to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
+
+
+def evaluate_robustness(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    dataset: Dataset,
+    interferers: Dataset,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """UA of `dataset` on every rung of the robustness ladder
+    (`eam_ser.inference.robustness.robustness_ladder`), the interfering speech drawn from
+    `interferers` (utterances of speakers who are not tested).
+
+    Raises:
+        ValueError: `interferers` shares a speaker with `dataset`, or is empty.
+    """
+    shared = sorted(set(dataset["speaker"]) & set(interferers["speaker"]))
+    if shared:
+        raise ValueError(f"interfering speech must come from untested speakers; shared: {shared}")
+    recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
+    references = model_references(model, dataset)
+    num_labels = model.config.num_labels
+
+    def ua(clips: Sequence[np.ndarray]) -> float:
+        predictions = recognizer.predict_logits(clips).argmax(axis=-1)
+        return ser_metrics(predictions, references, num_labels=num_labels)["ua"]
+
+    load = recognizer.collator.load_waveforms
+    return robustness_ladder(
+        ua,
+        load([{"audio": clip} for clip in dataset["audio"]]),
+        load([{"audio": clip} for clip in interferers["audio"]]),
+        recognizer.sampling_rate,
+        seed,
+    )
 
 
 def evaluate_model(
@@ -76,16 +131,8 @@ def evaluate_model(
     Raises:
         ValueError: the dataset has labels the model does not know, listing both sets.
     """
-    labels = label_names(dataset)
     model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    unknown = [name for name in labels if name not in model_labels]
-    if unknown:
-        raise ValueError(
-            f"dataset labels {unknown} are not among the model's labels {model_labels} "
-            f"(dataset labels: {labels})"
-        )
-    to_model_index = np.array([model_labels.index(name) for name in labels], dtype=np.int64)
-    references = to_model_index[np.asarray(dataset["label"], dtype=np.int64)]
+    references = model_references(model, dataset)
     logits = predict_logits(model, feature_extractor, dataset, batch_size)
     predictions = logits.argmax(axis=-1)
     num_labels = len(model_labels)

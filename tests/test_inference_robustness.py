@@ -1,0 +1,87 @@
+"""eam_ser.inference.robustness: the corrupted test sets, checked against their definitions,
+and ``eam-ser evaluate --robustness`` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import tone
+from eam_ser.cli import main
+from eam_ser.inference.robustness import (
+    CLIPPING_LEVEL,
+    ROBUSTNESS_SNRS,
+    clip_peaks,
+    corrupted_sets,
+    interference_sets,
+    robustness_ladder,
+    telephone_band,
+)
+
+
+def power(x: np.ndarray) -> float:
+    return float(np.mean(np.square(x, dtype=np.float64)))
+
+
+def test_interference_is_added_at_the_stated_snr_from_one_generator():
+    clips = [tone(0.5, 200.0), tone(0.3, 800.0, amplitude=0.2)]
+    pool = [tone(0.1, 1500.0, amplitude=0.7), tone(0.2, 3000.0)]
+    sets = interference_sets(clips, pool, len(pool), np.random.default_rng(1))
+    again = interference_sets(clips, pool, len(pool), np.random.default_rng(1))
+    drawn = np.random.default_rng(1).choice(len(pool), size=2)
+    for name in ("noise", "speech"):
+        assert list(sets[name]) == list(ROBUSTNESS_SNRS)
+        for snr, mixed in sets[name].items():
+            for clip, out, other in zip(clips, mixed, again[name][snr], strict=True):
+                assert np.array_equal(out, other) and out.dtype == np.float32
+                added = out.astype(np.float64) - clip
+                assert 10 * np.log10(power(clip) / power(added)) == pytest.approx(snr, abs=1e-3)
+    # The speech condition adds the drawn interferer, looped to the clip's length.
+    added = sets["speech"][0.0][0].astype(np.float64) - clips[0]
+    interferer = np.tile(pool[drawn[0]], 10)[: clips[0].size]
+    assert abs(np.corrcoef(added, interferer)[0, 1]) > 0.999
+
+
+def test_telephone_band_and_clipping():
+    low, kept, high = tone(1.0, 100.0), tone(1.0, 1000.0), tone(1.0, 6000.0)
+    assert power(telephone_band(low, 16000)) < 1e-6 * power(low)
+    assert power(telephone_band(high, 16000)) < 1e-6 * power(high)
+    assert power(telephone_band(kept, 16000)) == pytest.approx(power(kept), rel=1e-3)
+    clipped = clip_peaks(kept)
+    assert np.abs(clipped).max() == pytest.approx(CLIPPING_LEVEL * np.abs(kept).max(), rel=1e-6)
+    assert np.array_equal(clipped[np.abs(kept) < 0.01], kept[np.abs(kept) < 0.01])
+
+
+def test_ladder_scores_every_condition():
+    clips = [tone(0.5, 300.0), tone(0.5, 900.0)]
+    sets = corrupted_sets(clips, [tone(0.2, 2000.0)], 16000)
+    assert list(sets) == ["noise", "speech", "telephone", "clipping"]
+    assert list(sets["telephone"]) == ["300-3400 Hz"] and list(sets["clipping"]) == ["25 % of peak"]
+    ladder = robustness_ladder(lambda batch: power(batch[0]), clips, [tone(0.2, 2000.0)], 16000)
+    assert ladder["ua"]["noise"]["-5.0"] == pytest.approx(power(sets["noise"]["-5.0"][0]))
+    with pytest.raises(ValueError, match="needs interfering utterances"):
+        robustness_ladder(lambda batch: 0.0, clips, [], 16000)
+
+
+def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", str(trained), "--data", str(corpus), "--test-speakers", "s4"]
+    plot = tmp_path / "ladder.png"
+    assert (
+        main([*command, "--robustness", "--robustness-plot", str(plot), "--output", str(out)]) == 0
+    )
+    ladder = json.loads(out.read_text())["robustness"]
+    assert ladder["interferers"] == 12  # the utterances of s1-s3, never the tested s4
+    assert {condition: list(levels) for condition, levels in ladder["ua"].items()} == {
+        "noise": ["20.0", "10.0", "5.0", "0.0", "-5.0"],
+        "speech": ["20.0", "10.0", "5.0", "0.0", "-5.0"],
+        "telephone": ["300-3400 Hz"],
+        "clipping": ["25 % of peak"],
+    }
+    assert all(0.0 <= ua <= 1.0 for levels in ladder["ua"].values() for ua in levels.values())
+    assert "UA % under speech: 20.0: " in capsys.readouterr().out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert main(["evaluate", str(trained), "--data", str(corpus), "--robustness"]) == 2
+    assert "choose the tested ones with --test-speakers or --test-fold" in capsys.readouterr().err
