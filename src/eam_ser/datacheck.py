@@ -44,6 +44,7 @@ __all__ = [
     "DataProblem",
     "check_data",
     "probe_audio",
+    "speaker_overlap",
 ]
 
 ON_BAD_AUDIO = ("error", "skip")
@@ -228,6 +229,26 @@ def _where(dataset: Dataset, row: int) -> str:
     if "manifest_line" in dataset.column_names:
         return f"line {dataset[row]['manifest_line']} ({path})"
     return path
+
+
+def speaker_overlap(splits: Mapping[str, Dataset]) -> list[DataProblem]:
+    """One problem per speaker found in more than one of `splits`, with its utterance count in
+    each: the leak that makes a "speaker-independent" fold file score inflated numbers."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for name, dataset in splits.items():
+        for speaker in dataset["speaker"]:
+            counts[str(speaker)][name] = counts[str(speaker)].get(name, 0) + 1
+    return [
+        DataProblem(
+            "/".join(sorted(where)),
+            f"speaker {speaker}",
+            "in "
+            + ", ".join(f"{split} ({count} utterances)" for split, count in sorted(where.items()))
+            + ": the splits are not speaker-independent",
+        )
+        for speaker, where in sorted(counts.items())
+        if len(where) > 1
+    ]
 
 
 def check_data(

@@ -25,6 +25,13 @@ def add_parser(commands: Any) -> None:
         "--encoder", help="pretrained encoder (Hub id or folder) whose minimum clip length to use"
     )
     check.add_argument("--output", type=Path, help="write every problem found, one per line")
+    check.add_argument(
+        "--splits",
+        type=Path,
+        metavar="FILE",
+        help="audit an external fold file (CSV with file,split columns, or JSON lines): "
+        "speakers in two splits and the same audio in two splits are reported",
+    )
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -42,11 +49,24 @@ def command_check(args: argparse.Namespace) -> int:
         model_labels = [config.id2label[i] for i in range(config.num_labels)]
     else:
         minimum = encoder_min_input_samples(ExperimentConfig(encoder=args.encoder))
-    dataset = load_dataset_from_args(args)
-    splits = {"train": dataset}
-    if args.test_speakers or args.test_fold is not None:
-        train, test = split_from_args(dataset, args)
-        splits = {"train": train, "test": test}
+    overlap = []
+    if args.splits is not None:
+        from eam_ser.corpora.split_file import apply_split_file, read_split_file
+        from eam_ser.datacheck import speaker_overlap
+
+        if args.test_speakers or args.test_fold is not None:
+            raise ValueError("--splits gives the splits: leave out --test-speakers / --test-fold")
+        entries = read_split_file(args.splits)  # before the data is read: fail fast
+        splits = apply_split_file(load_dataset_from_args(args), entries, args.splits)
+        overlap = [str(problem) for problem in speaker_overlap(splits)]
+        sizes = ", ".join(f"{name} {split.num_rows}" for name, split in splits.items())
+        print(f"{args.splits}: {len(entries)} entries in {len(splits)} splits ({sizes})")
+    else:
+        dataset = load_dataset_from_args(args)
+        splits = {"train": dataset}
+        if args.test_speakers or args.test_fold is not None:
+            train, test = split_from_args(dataset, args)
+            splits = {"train": train, "test": test}
     try:
         _, report = check_data(
             splits,
@@ -56,7 +76,7 @@ def command_check(args: argparse.Namespace) -> int:
         )
     except DataCheckError as error:
         report = error.report
-    lines = report.lines()
+    lines = overlap + report.lines()
     print(report.summary().replace(", 0 skipped", ""))
     for line in lines:
         print(f"  {line}")
