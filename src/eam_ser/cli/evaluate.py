@@ -35,6 +35,13 @@ def add_parser(commands: Any) -> None:
         help="draw the reliability diagram of the scores (before and after temperature scaling)",
     )
     evaluate.add_argument(
+        "--label-map",
+        metavar="A=B,...",
+        help="test on data with other labels: rename data label A to the model's B (A= drops "
+        "it); labels the model does not have are left out and named, never counted as errors "
+        "(see eam_ser.corpora.vocabulary)",
+    )
+    evaluate.add_argument(
         "--robustness",
         action="store_true",
         help="also score the test clips under white noise and interfering speech (from the "
@@ -51,10 +58,12 @@ def add_parser(commands: Any) -> None:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
     from eam_ser.report import report_lines
 
+    label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
     dataset = data.load_dataset_from_args(args)
@@ -69,6 +78,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
             "choose the tested ones with --test-speakers or --test-fold"
         )
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    splits["test"], vocabulary = harmonise_labels(splits["test"], model_labels, label_map)
+    for name, count in vocabulary["dropped"].items():
+        print(f"left out: {count} utterances labelled {name!r} (a class the model does not have)")
+    if vocabulary["renamed"]:
+        print(
+            f"labels renamed: {', '.join(f'{a} -> {b}' for a, b in vocabulary['renamed'].items())}"
+        )
+    if vocabulary["absent"]:
+        print(f"classes of the model the data lacks (no recall, out of UA): {vocabulary['absent']}")
     kept, _ = data.run_data_check(
         splits,
         min_input_samples=model.config.min_input_samples,
@@ -83,6 +101,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         model, feature_extractor, dataset, args.batch_size, per_utterance=args.output is not None
     )
     metrics["training_speakers_in_data"] = seen
+    metrics["labels"] = vocabulary
     print(f"{dataset.num_rows} utterances: {data.format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"

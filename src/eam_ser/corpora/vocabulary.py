@@ -1,0 +1,125 @@
+"""One emotion vocabulary across the supported corpora, for testing a model on a corpus it was
+not trained on (``eam-ser evaluate MODEL --corpus X`` with another label set).
+
+The loaders already name the shared emotions alike (CREMA-D ``FEA``, RAVDESS ``fearful`` and
+TESS ``fear`` are all ``fearful``), so the vocabulary is their union:
+
+- shared by all 7 corpora or most of them: ``angry``, ``happy``, ``sad``, ``neutral`` (all 7);
+  ``disgust``, ``fearful`` (all but IEMOCAP and MSP-IMPROV); ``surprised`` (RAVDESS, SAVEE,
+  and TESS's ``pleasant_surprise``, mapped to it by `CROSS_CORPUS_MAP`);
+- kept by one corpus each and never mapped onto another emotion: ``boredom`` (EmoDB) and
+  ``calm`` (RAVDESS, which distinguishes it from neutral). A model without such a class cannot
+  predict it, so its utterances are left out of the test and named.
+
+A label of the data that the model does not have (after `CROSS_CORPUS_MAP` and the user's
+``--label-map``) is dropped with its utterance count; a class of the model that the data lacks
+has no recall and is left out of UA (`eam_ser.metrics`). Neither is counted as an error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from datasets import ClassLabel
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = ["CROSS_CORPUS_MAP", "HARMONISED_LABELS", "harmonise_labels", "parse_label_map"]
+
+HARMONISED_LABELS = (
+    "angry",
+    "boredom",
+    "calm",
+    "disgust",
+    "fearful",
+    "happy",
+    "neutral",
+    "sad",
+    "surprised",
+)
+"""Every label the 7 corpus loaders give, after `CROSS_CORPUS_MAP`."""
+
+CROSS_CORPUS_MAP = {"pleasant_surprise": "surprised"}
+"""Corpus labels renamed to the shared vocabulary when a model is tested across corpora."""
+
+
+def parse_label_map(text: str) -> dict[str, str | None]:
+    """``"calm=neutral,boredom="`` as ``{"calm": "neutral", "boredom": None}`` (an empty
+    right side drops the label).
+
+    Raises:
+        ValueError: an item without ``=``, or without a label on its left.
+    """
+    mapping: dict[str, str | None] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        source, equals, target = item.partition("=")
+        if not equals or not source.strip():
+            raise ValueError(f"--label-map: {item!r} is not DATA_LABEL=MODEL_LABEL")
+        mapping[source.strip()] = target.strip() or None
+    return mapping
+
+
+def harmonise_labels(
+    dataset: Dataset,
+    model_labels: Sequence[str],
+    label_map: Mapping[str, str | None] | None = None,
+) -> tuple[Dataset, dict[str, Any]]:
+    """`dataset` with its labels renamed to `model_labels` and the rest left out.
+
+    Each data label goes through `label_map` (the user's, taking precedence), else
+    `CROSS_CORPUS_MAP`, else stays; a result the model does not have, or None, drops the
+    label's utterances.
+
+    Returns:
+        the dataset (its ``label`` ClassLabel over `model_labels`) and ``{"renamed": {data
+        label: model label}, "dropped": {data label: utterances}, "absent": [model labels the
+        data lacks]}``.
+
+    Raises:
+        ValueError: `label_map` names a label the data does not have, or maps onto one the
+            model does not have; or no utterance is left.
+    """
+    names = list(dataset.features["label"].names)
+    label_map = dict(label_map or {})
+    unknown = sorted(set(label_map) - set(names))
+    if unknown:
+        raise ValueError(f"--label-map: {unknown} are not labels of the data {names}")
+    bad = sorted({t for t in label_map.values() if t is not None} - set(model_labels))
+    if bad:
+        raise ValueError(f"--label-map: {bad} are not labels of the model {list(model_labels)}")
+    target = {
+        name: label_map[name] if name in label_map else CROSS_CORPUS_MAP.get(name, name)
+        for name in names
+    }
+    column = list(dataset["label"])
+    counts = Counter(names[label] for label in column)
+    dropped = {
+        name: counts[name]
+        for name in names
+        if counts[name] and (target[name] is None or target[name] not in model_labels)
+    }
+    kept = [row for row, label in enumerate(column) if names[label] not in dropped]
+    if not kept:
+        raise ValueError(
+            f"no utterance has a label of the model {list(model_labels)} (data labels {names}); "
+            "map them with --label-map DATA_LABEL=MODEL_LABEL"
+        )
+    index = {name: i for i, name in enumerate(model_labels)}
+    labels = [index[target[names[column[row]]]] for row in kept]
+    harmonised = (
+        dataset.select(kept)
+        .remove_columns("label")
+        .add_column("label", labels)
+        .cast_column("label", ClassLabel(names=list(model_labels)))
+    )
+    present = {target[name] for name in names if counts[name] and name not in dropped}
+    return harmonised, {
+        "renamed": {n: t for n, t in target.items() if t != n and n not in dropped},
+        "dropped": dropped,
+        "absent": [label for label in model_labels if label not in present],
+    }

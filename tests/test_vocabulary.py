@@ -1,0 +1,93 @@
+"""eam_ser.corpora.vocabulary: testing across corpora with other label sets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from datasets import ClassLabel, Dataset, Features, Value
+
+from conftest import tone
+from eam_ser.cli import main
+from eam_ser.corpora.vocabulary import (
+    CROSS_CORPUS_MAP,
+    HARMONISED_LABELS,
+    harmonise_labels,
+    parse_label_map,
+)
+
+
+def corpus_like(labels: list[str], rows: list[str]) -> Dataset:
+    names = sorted(set(labels))
+    features = Features({"audio": Value("string"), "label": ClassLabel(names=names)})
+    return Dataset.from_dict(
+        {"audio": [f"{i}.wav" for i in range(len(rows))], "label": [names.index(r) for r in rows]},
+        features=features,
+    )
+
+
+def test_a_label_the_model_lacks_is_dropped_and_named_never_an_error():
+    data = corpus_like(
+        ["angry", "calm", "neutral", "pleasant_surprise"],
+        ["angry", "calm", "calm", "pleasant_surprise", "neutral"],
+    )
+    model_labels = ["angry", "neutral", "sad", "surprised"]
+    harmonised, report = harmonise_labels(data, model_labels)
+    assert report == {
+        "renamed": {"pleasant_surprise": "surprised"},
+        "dropped": {"calm": 2},
+        "absent": ["sad"],
+    }
+    assert harmonised.features["label"].names == model_labels
+    assert [model_labels[i] for i in harmonised["label"]] == ["angry", "surprised", "neutral"]
+    assert harmonised["audio"] == ["0.wav", "3.wav", "4.wav"]
+    # The user's map wins: calm counted as neutral, angry dropped.
+    harmonised, report = harmonise_labels(
+        data, model_labels, parse_label_map("calm=neutral,angry=")
+    )
+    assert report["dropped"] == {"angry": 1}
+    assert [model_labels[i] for i in harmonised["label"]] == [
+        "neutral",
+        "neutral",
+        "surprised",
+        "neutral",
+    ]
+
+
+def test_label_map_errors_are_named():
+    data = corpus_like(["angry", "sad"], ["angry", "sad"])
+    with pytest.raises(ValueError, match=r"'calm' is not DATA_LABEL=MODEL_LABEL"):
+        parse_label_map("calm")
+    with pytest.raises(ValueError, match=r"\['calm'\] are not labels of the data"):
+        harmonise_labels(data, ["angry", "sad"], {"calm": "sad"})
+    with pytest.raises(ValueError, match=r"\['joy'\] are not labels of the model"):
+        harmonise_labels(data, ["angry", "sad"], {"angry": "joy"})
+    with pytest.raises(ValueError, match="no utterance has a label of the model"):
+        harmonise_labels(data, ["happy"])
+    assert set(CROSS_CORPUS_MAP.values()) <= set(HARMONISED_LABELS)
+
+
+def test_evaluate_on_data_with_another_label_set(trained: Path, tmp_path: Path, capsys):
+    """The tone model knows high and low; the data also has mid."""
+    rows = [("file", "label", "speaker")]
+    for index, (label, frequency) in enumerate(
+        [("low", 200.0), ("high", 1200.0), ("mid", 600.0)] * 2
+    ):
+        sf.write(
+            tmp_path / f"{index}.wav", tone(0.3, frequency, amplitude=0.3 + 0.05 * index), 16000
+        )
+        rows.append((f"{index}.wav", label, f"x{index % 2}"))
+    with (tmp_path / "manifest.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    output = tmp_path / "m.json"
+    assert main(["evaluate", str(trained), "--data", str(tmp_path), "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert "left out: 2 utterances labelled 'mid' (a class the model does not have)" in printed
+    assert "4 utterances: WA" in printed
+    command = ["evaluate", str(trained), "--data", str(tmp_path), "--label-map", "mid=low"]
+    assert main(command) == 0
+    assert "6 utterances: WA" in capsys.readouterr().out
+    assert main([*command[:-1], "mid=medium"]) == 2
+    assert "['medium'] are not labels of the model ['high', 'low']" in capsys.readouterr().err
