@@ -179,3 +179,24 @@ def test_abstention_coverage_and_accuracy_hand_worked():
     assert abstention(probabilities, references, [0.99]) == [
         {"min_confidence": 0.99, "coverage": 0.0, "accuracy": None}
     ]
+
+
+def test_the_card_carries_calibration_and_the_config_hash():
+    import hashlib
+    import json
+
+    from eam_ser.hub import render_model_card
+    from test_hub import make_results
+
+    results = make_results()
+    results["config"] = {"training": {"seed": 1}, "eam": {"p": 0.5}}
+    results["folds"][0]["calibration"] = {"ece": 0.05, "nll": 0.61, "brier": 0.3}
+    results["folds"][0]["calibration_before_scaling"] = {"ece": 0.12, "nll": 0.8, "brier": 0.35}
+    results["folds"][0]["score_temperature"] = 1.7
+    results["folds"][1]["calibration"] = {"ece": 0.2, "nll": 1.1, "brier": 0.5}
+    card = str(render_model_card(results, model_id="user/x"))
+    assert "| 0 | 0.050 | 0.610 | 0.300 | 1.700 | 0.120 |" in card
+    assert "| 1 | 0.200 | 1.100 | 0.500 | 1 (not fitted) | |" in card
+    expected = hashlib.sha256(b'{"eam":{"p":0.5},"training":{"seed":1}}').hexdigest()
+    assert f"SHA-256 of this configuration (keys sorted, no spaces): `{expected}`" in card
+    assert json.dumps(results["config"], sort_keys=True, separators=(",", ":")).startswith('{"eam"')

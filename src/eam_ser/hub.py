@@ -31,6 +31,7 @@ A single train/test split is a results dict with one fold (``"fold": None``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEMPLATE_PATH",
+    "calibration_markdown",
+    "config_sha256",
     "groups_markdown",
     "is_main_process",
     "process_state",
@@ -131,6 +134,38 @@ def groups_markdown(results: Mapping[str, Any]) -> str:
         "(points) | worst speaker (UA %) |"
     )
     return "\n".join([header, "|---|---|---|---|---|", *rows])
+
+
+def calibration_markdown(results: Mapping[str, Any]) -> str:
+    """Markdown table, one row per fold that has it: ECE, NLL and Brier score of the scores the
+    model reports, the score temperature, and the ECE before temperature scaling; empty when
+    no fold has a calibration (results of eam-ser 0.3)."""
+    rows = []
+    for fold in results["folds"]:
+        calibration = fold.get("calibration")
+        if not calibration:
+            continue
+        name = "held-out" if fold["fold"] is None else str(fold["fold"])
+        before = fold.get("calibration_before_scaling")
+        rows.append(
+            f"| {name} | {calibration['ece']:.3f} | {calibration['nll']:.3f} | "
+            f"{calibration['brier']:.3f} | {fold.get('score_temperature', 1.0):.3f} | "
+            f"{before['ece']:.3f} |"
+            if before
+            else f"| {name} | {calibration['ece']:.3f} | {calibration['nll']:.3f} | "
+            f"{calibration['brier']:.3f} | 1 (not fitted) | |"
+        )
+    if not rows:
+        return ""
+    header = "| fold | ECE | NLL | Brier | score temperature | ECE before scaling |"
+    return "\n".join([header, "|---|---|---|---|---|---|", *rows])
+
+
+def config_sha256(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the resolved configuration as compact JSON with sorted keys: two runs with
+    the same hash were configured the same."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def results_summary(results: Mapping[str, Any]) -> str:
@@ -232,6 +267,8 @@ def render_model_card(
         eam_regime=(results.get("eam_regime") or {}).get("note"),
         loss_table=_settings_table(config.get("loss", {}), LOSS_DESCRIPTIONS),
         config_json=json.dumps(config, indent=2, sort_keys=True),
+        config_sha256=config_sha256(config),
+        calibration_table=calibration_markdown(results),
         seeds=", ".join(str(seed) for seed in results.get("seeds", [])) or "not recorded",
         paper_citation=PAPER_CITATION,
         corpus_citation=corpus_citation or "see the corpus's own documentation.",
