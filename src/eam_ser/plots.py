@@ -173,13 +173,16 @@ def plot_robustness_ladder(
 
     figure, axis = plt.subplots(figsize=(6.0, 4.0))
     axis.axhline(100 * clean_ua, color="grey", linestyle=":", label="clean")
-    for condition, levels in ladder["ua"].items():
+    for index, (condition, levels) in enumerate(ladder["ua"].items()):
+        color = f"C{index}"
         if condition in ("noise", "speech"):
             snrs = [float(level) for level in levels]
-            axis.plot(snrs, [100 * v for v in levels.values()], marker="o", label=condition)
+            axis.plot(snrs, [100 * v for v in levels.values()], "o-", color=color, label=condition)
         else:
             ((level, value),) = levels.items()
-            axis.scatter([-7.5], [100 * value], marker="s", label=f"{condition} ({level})")
+            axis.scatter(
+                [-7.5], [100 * value], marker="s", color=color, label=f"{condition} ({level})"
+            )
     axis.invert_xaxis()
     axis.set(xlabel="SNR (dB)", ylabel="UA (%)", ylim=(0, 100))
     axis.set_title(title or "UA under interference", fontsize=10)
