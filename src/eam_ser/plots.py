@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,28 @@ HIGHLIGHT_SHARE = 0.1
 decision."""
 SPECTROGRAM_WINDOW_S = 0.025
 SPECTROGRAM_HOP_S = 0.010
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    """Lay `figure` out, write it as a 120-dpi PNG to `path` (folders made) and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
 
 
 def top_frame_spans(
@@ -70,10 +93,7 @@ def plot_frame_attention(
         name: the clip's name, for the title.
         scores: emotion -> probability; the two highest are in the title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     duration_s = len(waveform) / sampling_rate
     relative = frame_attention.astype(np.float64) * frame_attention.shape[0]
@@ -111,12 +131,7 @@ def plot_frame_attention(
         f"shaded: the top {HIGHLIGHT_SHARE:.0%} of frames",
         fontsize=9,
     )
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_reliability(
@@ -129,10 +144,7 @@ def plot_reliability(
     Returns:
         the PNG written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     figure, axis = plt.subplots(figsize=(4.8, 4.4))
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
@@ -148,12 +160,7 @@ def plot_reliability(
     axis.set_title(title or "Reliability of the scores", fontsize=10)
     axis.legend(fontsize=8, loc="upper left")
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
+    return _save(figure, out)
 
 
 def plot_robustness_ladder(
@@ -166,10 +173,7 @@ def plot_robustness_ladder(
     Returns:
         the PNG written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     figure, axis = plt.subplots(figsize=(6.0, 4.0))
     axis.axhline(100 * clean_ua, color="grey", linestyle=":", label="clean")
@@ -188,9 +192,4 @@ def plot_robustness_ladder(
     axis.set_title(title or "UA under interference", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
+    return _save(figure, out)
