@@ -52,6 +52,13 @@ def add_data_arguments(
     group.add_argument("--test-fold", type=int, metavar="K", help="held-out fold of the protocol")
     if split_required:
         group.add_argument("--cv", action="store_true", help="cross-validate over every fold")
+        group.add_argument(
+            "--test-corpus",
+            choices=sorted(CORPORA),
+            help="train on all of the data and test on this corpus (with --test-root), its "
+            "labels harmonised to the training labels (eam_ser.corpora.vocabulary)",
+        )
+        parser.add_argument("--test-root", type=Path, help="folder of the --test-corpus")
 
 
 def add_bad_audio_argument(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +86,32 @@ def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
 
 
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
-    """(train, test) from ``--test-speakers`` or ``--test-fold``."""
-    from eam_ser.corpora import train_test_split_by_fold, train_test_split_by_speakers
+    """(train, test) from ``--test-speakers``, ``--test-fold`` or ``--test-corpus``.
 
+    With ``--test-corpus`` all of `dataset` trains; the test corpus is loaded, its labels
+    harmonised to the training labels (labels the training data lacks are left out and named)
+    and its speakers prefixed with the corpus name, so that no speaker id of one corpus is
+    taken for one of the other."""
+    from eam_ser.corpora import (
+        label_names,
+        load_corpus,
+        train_test_split_by_fold,
+        train_test_split_by_speakers,
+    )
+
+    if getattr(args, "test_corpus", None):
+        from eam_ser.corpora.vocabulary import harmonise_labels
+
+        test, vocabulary = harmonise_labels(
+            load_corpus(args.test_corpus, args.test_root), label_names(dataset)
+        )
+        for name, count in vocabulary["dropped"].items():
+            print(
+                f"{args.test_corpus}: left out {count} utterances labelled {name!r} (not a training label)"
+            )
+        prefix = f"{args.test_corpus}/"
+        speakers = [prefix + str(speaker) for speaker in test["speaker"]]
+        return dataset, test.remove_columns("speaker").add_column("speaker", speakers)
     if args.test_speakers:
         return train_test_split_by_speakers(dataset, args.test_speakers)
     return train_test_split_by_fold(dataset, args.test_fold)

@@ -54,6 +54,10 @@ def add_parser(commands: Any) -> None:
 def command_train(args: argparse.Namespace) -> int:
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push-to-hub needs --hub-model-id (e.g. user/flam-emodb)")
+    if args.test_corpus and args.test_root is None:
+        raise ValueError(f"--test-corpus {args.test_corpus} needs --test-root, the corpus folder")
+    if args.test_root is not None and not args.test_corpus:
+        raise ValueError("--test-root is the folder of --test-corpus: give --test-corpus too")
     if args.folds and not args.cv:
         raise ValueError("--folds chooses cross-validation folds: it needs --cv")
     if args.cv and args.push_to_hub and args.no_final_model:
