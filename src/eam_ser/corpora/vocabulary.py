@@ -106,8 +106,8 @@ def harmonise_labels(
     kept = [row for row, label in enumerate(column) if names[label] not in dropped]
     if not kept:
         raise ValueError(
-            f"no utterance has a label of the model {list(model_labels)} (data labels {names}); "
-            "map them with --label-map DATA_LABEL=MODEL_LABEL"
+            f"labels {sorted(dropped)} are not among the model's labels {list(model_labels)}: "
+            "no utterance is left to test; map them with --label-map DATA_LABEL=MODEL_LABEL"
         )
     index = {name: i for i, name in enumerate(model_labels)}
     labels = [index[target[names[column[row]]]] for row in kept]
