@@ -82,13 +82,18 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
+def _fold_name(fold: Mapping[str, Any]) -> str:
+    """A fold's name in the tables: its index, or "held-out" for a split by speakers."""
+    return "held-out" if fold["fold"] is None else str(fold["fold"])
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
     """Markdown table: one row per fold (test speakers, sizes, WA/UA/macro-F1 in %) and, for
     more than one fold, a final row with mean ± standard deviation over the folds."""
     header = "| fold | test speakers | train / test utterances | WA (%) | UA (%) | macro-F1 (%) |"
     lines = [header, "|---|---|---|---|---|---|"]
     for fold in results["folds"]:
-        name = "held-out" if fold["fold"] is None else str(fold["fold"])
+        name = _fold_name(fold)
         speakers = ", ".join(fold["test_speakers"])
         scores = " | ".join(_percent(fold[key]) for key, _ in METRICS)
         lines.append(
@@ -113,7 +118,7 @@ def groups_markdown(results: Mapping[str, Any]) -> str:
         groups, interval = fold.get("groups") or {}, fold.get("intervals")
         if not groups and not interval:
             continue
-        name = "held-out" if fold["fold"] is None else str(fold["fold"])
+        name = _fold_name(fold)
         shown_interval = (
             f"[{_percent(interval['ua'][0])}, {_percent(interval['ua'][1])}]" if interval else ""
         )
@@ -145,15 +150,16 @@ def calibration_markdown(results: Mapping[str, Any]) -> str:
         calibration = fold.get("calibration")
         if not calibration:
             continue
-        name = "held-out" if fold["fold"] is None else str(fold["fold"])
+        name = _fold_name(fold)
         before = fold.get("calibration_before_scaling")
+        scaling = (
+            f"{fold.get('score_temperature', 1.0):.3f} | {before['ece']:.3f}"
+            if before
+            else "1 (not fitted) |"
+        )
         rows.append(
             f"| {name} | {calibration['ece']:.3f} | {calibration['nll']:.3f} | "
-            f"{calibration['brier']:.3f} | {fold.get('score_temperature', 1.0):.3f} | "
-            f"{before['ece']:.3f} |"
-            if before
-            else f"| {name} | {calibration['ece']:.3f} | {calibration['nll']:.3f} | "
-            f"{calibration['brier']:.3f} | 1 (not fitted) | |"
+            f"{calibration['brier']:.3f} | {scaling} |"
         )
     if not rows:
         return ""

@@ -39,9 +39,15 @@ def predict_logits(
     """Logits (num_rows, num_labels) of `model` on `dataset` (rows with ``audio``), whole clips,
     no mixing: `EmotionRecognizer.predict_logits`."""
     recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
+    return recognizer.predict_logits(_waveforms(recognizer, dataset))
+
+
+def _waveforms(
+    recognizer: EmotionRecognizer, dataset: Dataset | Sequence[Mapping[str, Any]]
+) -> list[np.ndarray]:
+    """The ``audio`` of every row, decoded at the recognizer's rate."""
     audio = dataset["audio"] if isinstance(dataset, Dataset) else [row["audio"] for row in dataset]
-    waveforms = recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
-    return recognizer.predict_logits(waveforms)
+    return recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
 
 
 def model_references(model: Any, dataset: Dataset) -> np.ndarray:
@@ -88,11 +94,10 @@ def evaluate_robustness(
         predictions = recognizer.predict_logits(clips).argmax(axis=-1)
         return ser_metrics(predictions, references, num_labels=num_labels)["ua"]
 
-    load = recognizer.collator.load_waveforms
     return robustness_ladder(
         ua,
-        load([{"audio": clip} for clip in dataset["audio"]]),
-        load([{"audio": clip} for clip in interferers["audio"]]),
+        _waveforms(recognizer, dataset),
+        _waveforms(recognizer, interferers),
         recognizer.sampling_rate,
         seed,
     )
