@@ -4,6 +4,8 @@ and ``eam-ser evaluate --robustness`` end to end."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +87,35 @@ def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, caps
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["evaluate", str(trained), "--data", str(corpus), "--robustness"]) == 2
     assert "choose the tested ones with --test-speakers or --test-fold" in capsys.readouterr().err
+
+
+def test_evaluate_robustness_decodes_each_clip_once(corpus, trained, tmp_path, monkeypatch):
+    """The clean test and the ladder share one decode of the test clips (the data check
+    reads the files on its own, before)."""
+    import eam_ser.collator
+    from eam_ser.corpora import load_local, train_test_split_by_speakers
+    from eam_ser.inference import evaluate_model, evaluate_robustness
+
+    decoded = []
+    load_audio = eam_ser.collator.load_audio
+
+    def counting(source, *args, **kwargs):
+        decoded.append(Path(source).name)
+        return load_audio(source, *args, **kwargs)
+
+    monkeypatch.setattr(eam_ser.collator, "load_audio", counting)
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", str(trained), "--data", str(corpus), "--test-speakers", "s4"]
+    assert main([*command, "--robustness", "--output", str(out)]) == 0
+    counts = Counter(decoded)
+    assert len(counts) == 16 and set(counts.values()) == {1}  # 4 tested, 12 interferers
+    # The numbers are those of the two evaluations decoding on their own.
+    metrics = json.loads(out.read_text())
+    from eam_ser.inference import EmotionRecognizer
+
+    recognizer = EmotionRecognizer.from_pretrained(trained)
+    untested, tested = train_test_split_by_speakers(load_local(corpus), ["s4"])
+    model, extractor = recognizer.model, recognizer.feature_extractor
+    assert evaluate_model(model, extractor, tested)["ua"] == metrics["ua"]
+    ladder = evaluate_robustness(model, extractor, tested, untested)
+    assert ladder["ua"] == metrics["robustness"]["ua"]

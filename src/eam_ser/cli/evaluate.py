@@ -61,6 +61,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
+    from eam_ser.inference.evaluation import dataset_waveforms
     from eam_ser.report import report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
@@ -97,8 +98,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if dataset.num_rows == 0:
         raise ValueError("data check: no usable file left to evaluate")
     seen = seen_speakers(model, dataset)
+    # Decoded once, for the clean test and every rung of the robustness ladder.
+    waveforms = dataset_waveforms(recognizer, dataset)
     metrics = evaluate_model(
-        model, feature_extractor, dataset, args.batch_size, per_utterance=args.output is not None
+        model,
+        feature_extractor,
+        dataset,
+        args.batch_size,
+        per_utterance=args.output is not None,
+        waveforms=waveforms,
     )
     metrics["training_speakers_in_data"] = seen
     metrics["labels"] = vocabulary
@@ -113,7 +121,12 @@ def command_evaluate(args: argparse.Namespace) -> int:
         from eam_ser.plots import plot_robustness_ladder
 
         ladder = evaluate_robustness(
-            model, feature_extractor, dataset, kept["interference"], args.batch_size
+            model,
+            feature_extractor,
+            dataset,
+            kept["interference"],
+            args.batch_size,
+            waveforms=waveforms,
         )
         metrics["robustness"] = ladder
         for condition, levels in ladder["ua"].items():
