@@ -4,6 +4,7 @@ and ``eam-ser evaluate --robustness`` end to end."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -87,6 +88,42 @@ def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, caps
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["evaluate", str(trained), "--data", str(corpus), "--robustness"]) == 2
     assert "choose the tested ones with --test-speakers or --test-fold" in capsys.readouterr().err
+
+
+def test_evaluate_writes_the_ladder_into_the_model_card_once(corpus, trained, tmp_path, capsys):
+    from eam_ser.hub import robustness_markdown
+
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    card = model / "README.md"
+    original = card.read_text()
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", str(model), "--data", str(corpus), "--test-speakers", "s4"]
+    assert main([*command, "--robustness", "--update-card", "--output", str(out)]) == 0
+    assert f"robustness section written to {card}" in capsys.readouterr().out
+    metrics = json.loads(out.read_text())
+    written = card.read_text()
+    start, end = written.index("## Robustness\n"), written.index("## Usage\n")
+    assert written[:start] + written[end:] == original  # only the section is new
+    section = written[start:end]
+    assert section.startswith(
+        f"## Robustness\n\nUA of speakers s4 of {corpus.name} (4 utterances), clean and corrupted: "
+    )
+    assert "drawn from 12 utterances of speakers who were not tested" in section
+    assert section.endswith(f"{robustness_markdown(metrics['robustness'], metrics['ua'])}\n\n")
+    # The section carries the eleven rungs and the clean UA.
+    assert section.count("dB SNR") == 10 and "| telephone band | 300-3400 Hz |" in section
+    assert main([*command, "--robustness", "--update-card"]) == 0
+    assert card.read_text() == written  # replaced, not appended: one section, the same ladder
+    # Refused before any work: without the ladder, or without a local card to write to.
+    capsys.readouterr()
+    assert main([*command, "--update-card"]) == 2
+    assert "--update-card writes the robustness ladder: add --robustness" in (
+        capsys.readouterr().err
+    )
+    card.unlink()
+    assert main([*command, "--robustness", "--update-card"]) == 2
+    assert "is not a local model folder with a model card (README.md)" in capsys.readouterr().err
 
 
 def test_evaluate_robustness_decodes_each_clip_once(corpus, trained, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from eam_ser.cli.options import positive
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = ["add_parser", "command_evaluate", "seen_speakers"]
+__all__ = ["add_parser", "check_card_folder", "command_evaluate", "seen_speakers", "tested_on"]
 
 
 def add_parser(commands: Any) -> None:
@@ -54,6 +54,12 @@ def add_parser(commands: Any) -> None:
         metavar="OUT.png",
         help="with --robustness: plot UA per condition",
     )
+    evaluate.add_argument(
+        "--update-card",
+        action="store_true",
+        help="with --robustness: write the ladder into the model card (MODEL/README.md, a local "
+        "folder) as its 'Robustness' section, replacing the one an earlier run wrote",
+    )
     data.add_bad_audio_argument(evaluate)
 
 
@@ -65,6 +71,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.report import report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
+    if args.update_card:
+        check_card_folder(args)
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
     dataset = data.load_dataset_from_args(args)
@@ -135,6 +143,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
         if args.robustness_plot is not None:
             plot = plot_robustness_ladder(ladder, metrics["ua"], args.robustness_plot)
             print(f"  robustness plot: {plot}")
+        if args.update_card:
+            from eam_ser.hub import write_robustness_section
+
+            card = write_robustness_section(
+                args.model, ladder, metrics["ua"], tested_on(args, dataset)
+            )
+            print(f"  model card: robustness section written to {card}")
     if args.reliability_plot is not None:
         from eam_ser.plots import plot_reliability
 
@@ -149,6 +164,29 @@ def command_evaluate(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(strict_json(metrics), encoding="utf-8")
     return 0
+
+
+def check_card_folder(args: argparse.Namespace) -> None:
+    """Refuse ``--update-card`` before any work when it cannot be done.
+
+    Raises:
+        ValueError: without ``--robustness``, or when MODEL is not a local folder with a
+            README.md model card.
+    """
+    if not args.robustness:
+        raise ValueError("--update-card writes the robustness ladder: add --robustness")
+    if not (Path(args.model) / "README.md").is_file():
+        raise ValueError(
+            f"--update-card: {args.model} is not a local model folder with a model card "
+            "(README.md); evaluate a downloaded copy of it"
+        )
+
+
+def tested_on(args: argparse.Namespace, dataset: Dataset) -> str:
+    """The tested data in words for the model card: speakers, source and size."""
+    source = args.corpus if args.data is None else Path(args.data).name
+    speakers = ", ".join(sorted({str(speaker) for speaker in dataset["speaker"]}))
+    return f"speakers {speakers} of {source} ({dataset.num_rows} utterances)"
 
 
 def seen_speakers(model: Any, dataset: Dataset) -> dict[str, int]:
