@@ -88,14 +88,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         )
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     splits["test"], vocabulary = harmonise_labels(splits["test"], model_labels, label_map)
-    for name, count in vocabulary["dropped"].items():
-        print(f"left out: {count} utterances labelled {name!r} (a class the model does not have)")
-    if vocabulary["renamed"]:
-        print(
-            f"labels renamed: {', '.join(f'{a} -> {b}' for a, b in vocabulary['renamed'].items())}"
-        )
-    if vocabulary["absent"]:
-        print(f"classes of the model the data lacks (no recall, out of UA): {vocabulary['absent']}")
+    for line in data.label_report_lines(vocabulary):
+        print(line)
     kept, _ = data.run_data_check(
         splits,
         min_input_samples=model.config.min_input_samples,
