@@ -121,6 +121,10 @@ def test_evaluate_writes_the_ladder_into_the_model_card_once(corpus, trained, tm
     assert "--update-card writes the robustness ladder: add --robustness" in (
         capsys.readouterr().err
     )
+    seen = ["evaluate", str(model), "--data", str(corpus), "--test-speakers", "s3"]
+    assert main([*seen, "--robustness", "--update-card"]) == 2
+    assert "the model was trained on speakers of this data (s3)" in capsys.readouterr().err
+    assert card.read_text() == written
     card.unlink()
     assert main([*command, "--robustness", "--update-card"]) == 2
     assert "is not a local model folder with a model card (README.md)" in capsys.readouterr().err

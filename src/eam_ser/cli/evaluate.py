@@ -58,7 +58,8 @@ def add_parser(commands: Any) -> None:
         "--update-card",
         action="store_true",
         help="with --robustness: write the ladder into the model card (MODEL/README.md, a local "
-        "folder) as its 'Robustness' section, replacing the one an earlier run wrote",
+        "folder) as its 'Robustness' section, replacing the one an earlier run wrote; only "
+        "for speakers the model was not trained on",
     )
     data.add_bad_audio_argument(evaluate)
 
@@ -100,6 +101,11 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if dataset.num_rows == 0:
         raise ValueError("data check: no usable file left to evaluate")
     seen = seen_speakers(model, dataset)
+    if seen and args.update_card:
+        raise ValueError(
+            "--update-card: the model was trained on speakers of this data "
+            f"({', '.join(seen)}); the card states scores on unseen speakers only"
+        )
     # Decoded once, for the clean test and every rung of the robustness ladder.
     waveforms = dataset_waveforms(recognizer, dataset)
     metrics = evaluate_model(
