@@ -185,3 +185,61 @@ def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
     )
     unmixed = ExperimentConfig.from_dict({"eam": {"p": 0.0}})
     assert unmixed.eam_regime["note"] is None  # nothing to say when EAM does not mix
+
+
+LADDER = {
+    "ua": {
+        "noise": {"20.0": 0.5, "-5.0": 0.25},
+        "speech": {"0.0": 0.375},
+        "telephone": {"300-3400 Hz": 0.6},
+        "clipping": {"25 % of peak": 0.8125},
+    },
+    "seed": 0,
+    "interferers": 12,
+}
+
+
+def test_robustness_markdown_rows() -> None:
+    from eam_ser.hub import robustness_markdown
+
+    # Clean UA 75 %: 50 % is 25 points below, 81.25 % is 6.25 above.
+    assert robustness_markdown(LADDER, 0.75).splitlines() == [
+        "| condition | level | UA (%) | change from clean (points) |",
+        "|---|---|---|---|",
+        "| clean | | 75.00 | |",
+        "| white noise | 20 dB SNR | 50.00 | -25.00 |",
+        "| white noise | -5 dB SNR | 25.00 | -50.00 |",
+        "| interfering speech | 0 dB SNR | 37.50 | -37.50 |",
+        "| telephone band | 300-3400 Hz | 60.00 | -15.00 |",
+        "| clipping | 25 % of peak | 81.25 | +6.25 |",
+    ]
+
+
+def test_robustness_section_is_placed_after_the_results_and_replaced_on_a_rerun(tmp_path):
+    from eam_ser.hub import robustness_markdown, write_robustness_section
+
+    card = tmp_path / "README.md"
+    original = "---\nx: 1\n---\n\n# m\n\n## Results\n\nscores\n\n## Usage\n\ncode\n"
+    card.write_text(original)
+    assert write_robustness_section(tmp_path, LADDER, 0.75, "speakers s4 of tones (4 utterances)")
+    first = card.read_text()
+    assert first.startswith("---\nx: 1\n---\n\n# m\n\n## Results\n\nscores\n\n## Robustness\n\n")
+    assert first.endswith(f"{robustness_markdown(LADDER, 0.75)}\n\n## Usage\n\ncode\n")
+    assert "UA of speakers s4 of tones (4 utterances), clean and corrupted" in first
+    assert "drawn from 12 utterances of speakers who were not tested" in first
+    assert "seed 0)" in first
+    write_robustness_section(tmp_path, LADDER, 0.75, "speakers s4 of tones (4 utterances)")
+    assert card.read_text() == first  # the same ladder again: the same card
+    write_robustness_section(tmp_path, LADDER, 0.5, "speakers s3 of tones (5 utterances)")
+    second = card.read_text()
+    assert second.count("## Robustness") == 1 and "| clean | | 50.00 | |" in second
+    assert "s4" not in second and "| clean | | 75.00 | |" not in second
+    # Outside the section the card is as it was.
+    start, end = second.index("## Robustness"), second.index("## Usage")
+    assert second[:start] + second[end:] == original
+    # A card without a Results section gets it at the end; a folder without a card is refused.
+    card.write_text("# m\n\ntext")
+    write_robustness_section(tmp_path, LADDER, 0.75, "x")
+    assert card.read_text().startswith("# m\n\ntext\n\n## Robustness\n\n")
+    with pytest.raises(ValueError, match=r"no model card README\.md"):
+        write_robustness_section(tmp_path / "nowhere", LADDER, 0.75, "x")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -95,3 +96,32 @@ def test_export_without_the_onnx_extra_says_what_to_install(
     assert main(["export", str(wavlm_folder), str(tmp_path / "onnx")]) == 2
     assert 'pip install "eam-ser[onnx]"' in capsys.readouterr().err
     assert not (tmp_path / "onnx").exists()
+
+
+def test_onnx_backend_applies_the_fitted_score_temperature(wavlm_folder: Path, tmp_path: Path):
+    """A model with ``score_temperature`` T: its ONNX export reports softmax(logits / T) of the
+    eager model, not the plain softmax."""
+    pytest.importorskip("onnxruntime")
+    from eam_ser.inference import export_onnx
+
+    temperature = 0.1
+    folder = tmp_path / "model"
+    shutil.copytree(wavlm_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["score_temperature"] = temperature
+    (folder / "config.json").write_text(json.dumps(config))
+    export_onnx(folder, tmp_path / "onnx")
+    onnx = EmotionRecognizer.from_pretrained(tmp_path / "onnx", backend="onnxruntime")
+    assert onnx.model.config.score_temperature == temperature
+    clips = [tone(1.3, 250.0), tone(0.6, 900.0, amplitude=0.8), tone(2.2, 450.0)]
+    logits = EmotionRecognizer.from_pretrained(folder).predict_logits(clips).astype(np.float64)
+
+    def softmax(x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    scores = np.array(
+        [[entry["scores"][label] for label in onnx.labels] for entry in onnx.predict_clips(clips)]
+    )
+    np.testing.assert_allclose(scores, softmax(logits / temperature), atol=1e-5, rtol=0)
+    assert np.abs(scores - softmax(logits)).max() > 1e-3  # not the plain softmax

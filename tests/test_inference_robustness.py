@@ -4,6 +4,9 @@ and ``eam-ser evaluate --robustness`` end to end."""
 from __future__ import annotations
 
 import json
+import shutil
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +88,75 @@ def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, caps
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["evaluate", str(trained), "--data", str(corpus), "--robustness"]) == 2
     assert "choose the tested ones with --test-speakers or --test-fold" in capsys.readouterr().err
+
+
+def test_evaluate_writes_the_ladder_into_the_model_card_once(corpus, trained, tmp_path, capsys):
+    from eam_ser.hub import robustness_markdown
+
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    card = model / "README.md"
+    original = card.read_text()
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", str(model), "--data", str(corpus), "--test-speakers", "s4"]
+    assert main([*command, "--robustness", "--update-card", "--output", str(out)]) == 0
+    assert f"robustness section written to {card}" in capsys.readouterr().out
+    metrics = json.loads(out.read_text())
+    written = card.read_text()
+    start, end = written.index("## Robustness\n"), written.index("## Usage\n")
+    assert written[:start] + written[end:] == original  # only the section is new
+    section = written[start:end]
+    assert section.startswith(
+        f"## Robustness\n\nUA of speakers s4 of {corpus.name} (4 utterances), clean and corrupted: "
+    )
+    assert "drawn from 12 utterances of speakers who were not tested" in section
+    assert section.endswith(f"{robustness_markdown(metrics['robustness'], metrics['ua'])}\n\n")
+    # The section carries the eleven rungs and the clean UA.
+    assert section.count("dB SNR") == 10 and "| telephone band | 300-3400 Hz |" in section
+    assert main([*command, "--robustness", "--update-card"]) == 0
+    assert card.read_text() == written  # replaced, not appended: one section, the same ladder
+    # Refused before any work: without the ladder, or without a local card to write to.
+    capsys.readouterr()
+    assert main([*command, "--update-card"]) == 2
+    assert "--update-card writes the robustness ladder: add --robustness" in (
+        capsys.readouterr().err
+    )
+    seen = ["evaluate", str(model), "--data", str(corpus), "--test-speakers", "s3"]
+    assert main([*seen, "--robustness", "--update-card"]) == 2
+    assert "the model was trained on speakers of this data (s3)" in capsys.readouterr().err
+    assert card.read_text() == written
+    card.unlink()
+    assert main([*command, "--robustness", "--update-card"]) == 2
+    assert "is not a local model folder with a model card (README.md)" in capsys.readouterr().err
+
+
+def test_evaluate_robustness_decodes_each_clip_once(corpus, trained, tmp_path, monkeypatch):
+    """The clean test and the ladder share one decode of the test clips (the data check
+    reads the files on its own, before)."""
+    import eam_ser.collator
+    from eam_ser.corpora import load_local, train_test_split_by_speakers
+    from eam_ser.inference import evaluate_model, evaluate_robustness
+
+    decoded = []
+    load_audio = eam_ser.collator.load_audio
+
+    def counting(source, *args, **kwargs):
+        decoded.append(Path(source).name)
+        return load_audio(source, *args, **kwargs)
+
+    monkeypatch.setattr(eam_ser.collator, "load_audio", counting)
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", str(trained), "--data", str(corpus), "--test-speakers", "s4"]
+    assert main([*command, "--robustness", "--output", str(out)]) == 0
+    counts = Counter(decoded)
+    assert len(counts) == 16 and set(counts.values()) == {1}  # 4 tested, 12 interferers
+    # The numbers are those of the two evaluations decoding on their own.
+    metrics = json.loads(out.read_text())
+    from eam_ser.inference import EmotionRecognizer
+
+    recognizer = EmotionRecognizer.from_pretrained(trained)
+    untested, tested = train_test_split_by_speakers(load_local(corpus), ["s4"])
+    model, extractor = recognizer.model, recognizer.feature_extractor
+    assert evaluate_model(model, extractor, tested)["ua"] == metrics["ua"]
+    ladder = evaluate_robustness(model, extractor, tested, untested)
+    assert ladder["ua"] == metrics["robustness"]["ua"]

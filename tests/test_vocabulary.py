@@ -56,6 +56,23 @@ def test_a_label_the_model_lacks_is_dropped_and_named_never_an_error():
     ]
 
 
+def test_one_wording_of_what_was_left_out_renamed_and_lacking():
+    from eam_ser.cli.data import label_report_lines
+
+    report = {"renamed": {"pleasant_surprise": "surprised"}, "dropped": {"calm": 2, "x": 1}}
+    report["absent"] = ["sad"]
+    assert label_report_lines(report) == [
+        "left out: 2 utterances labelled 'calm' (a class the model does not have)",
+        "left out: 1 utterance labelled 'x' (a class the model does not have)",
+        "labels renamed: pleasant_surprise -> surprised",
+        "classes of the model the data lacks (no recall, out of UA): ['sad']",
+    ]
+    assert label_report_lines(report, source="tess")[2] == (
+        "tess: labels renamed: pleasant_surprise -> surprised"
+    )
+    assert label_report_lines({"renamed": {}, "dropped": {}, "absent": []}) == []
+
+
 def test_label_map_errors_are_named():
     data = corpus_like(["angry", "sad"], ["angry", "sad"])
     with pytest.raises(ValueError, match=r"'calm' is not DATA_LABEL=MODEL_LABEL"):
@@ -129,8 +146,15 @@ def test_train_on_one_corpus_and_test_on_another(tmp_path: Path, capsys):
         ]
     )
     assert status == 0
-    assert "tess: left out 1 utterances labelled 'pleasant_surprise' (not a training label)" in (
-        capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # The wording of eam-ser evaluate (`label_report_lines`), prefixed with the test corpus.
+    assert (
+        "tess: left out: 1 utterance labelled 'pleasant_surprise' (a class the model does not "
+        "have)" in printed
+    )
+    assert (
+        "tess: classes of the model the data lacks (no recall, out of UA): ['boredom', "
+        "'disgust', 'fearful', 'happy']" in printed
     )
     fold = __import__("json").loads((output / "results.json").read_text())["folds"][0]
     assert fold["test_speakers"] == ["tess/OAF", "tess/YAF"]

@@ -26,6 +26,10 @@ it through the symlink ``eam_ser/model_card.md``, shipped as package data). It i
     }
 
 A single train/test split is a results dict with one fold (``"fold": None``).
+
+The robustness ladder is not part of training's results: ``eam-ser evaluate MODEL
+--robustness --update-card`` measures it and `write_robustness_section` writes it into the
+saved card as its "Robustness" section (after "Results"), replacing the one a former run wrote.
 """
 
 from __future__ import annotations
@@ -61,8 +65,11 @@ __all__ = [
     "render_model_card",
     "results_markdown",
     "results_summary",
+    "robustness_markdown",
+    "robustness_section",
     "save_model",
     "write_model_card",
+    "write_robustness_section",
 ]
 
 TEMPLATE_PATH = Path(__file__).resolve().with_name("model_card.md")
@@ -165,6 +172,104 @@ def calibration_markdown(results: Mapping[str, Any]) -> str:
         return ""
     header = "| fold | ECE | NLL | Brier | score temperature | ECE before scaling |"
     return "\n".join([header, "|---|---|---|---|---|---|", *rows])
+
+
+ROBUSTNESS_CONDITIONS = {
+    "noise": "white noise",
+    "speech": "interfering speech",
+    "telephone": "telephone band",
+    "clipping": "clipping",
+}
+"""The card's name of each condition of `eam_ser.inference.robustness.corrupted_sets`."""
+
+
+def _robustness_level(level: str) -> str:
+    """A ladder level as the card shows it: an SNR ("-5.0") as "-5 dB SNR", others as given."""
+    try:
+        return f"{float(level):g} dB SNR"
+    except ValueError:
+        return level
+
+
+def robustness_markdown(ladder: Mapping[str, Any], clean_ua: float) -> str:
+    """Markdown table of a robustness ladder (`eam_ser.inference.evaluate_robustness`'s
+    ``{"ua": {condition: {level: UA}}, ...}``): the clean UA, then one row per condition and
+    level with its UA and its change from the clean UA, in % and points."""
+    lines = [
+        "| condition | level | UA (%) | change from clean (points) |",
+        "|---|---|---|---|",
+        f"| clean | | {_percent(clean_ua)} | |",
+    ]
+    for condition, levels in ladder["ua"].items():
+        name = ROBUSTNESS_CONDITIONS.get(condition, condition)
+        for level, ua in levels.items():
+            lines.append(
+                f"| {name} | {_robustness_level(level)} | {_percent(ua)} | "
+                f"{100 * (ua - clean_ua):+.2f} |"
+            )
+    return "\n".join(lines)
+
+
+ROBUSTNESS_HEADING = "## Robustness"
+
+
+def robustness_section(ladder: Mapping[str, Any], clean_ua: float, tested_on: str) -> str:
+    """The card's "Robustness" section: what was corrupted and how, then `robustness_markdown`.
+
+    Args:
+        tested_on: the test data in words, e.g. "speakers 03, 08 of emodb (107 utterances)".
+    """
+    return (
+        f"{ROBUSTNESS_HEADING}\n\n"
+        f"UA of {tested_on}, clean and corrupted: white noise and interfering speech (one "
+        f"utterance per clip, drawn from {ladder['interferers']} utterances of speakers who "
+        "were not tested) at falling SNR over the whole clip, a telephone band and clipping at "
+        f"a fraction of each clip's peak (`eam-ser evaluate --robustness`, seed "
+        f"{ladder['seed']}).\n\n{robustness_markdown(ladder, clean_ua)}\n"
+    )
+
+
+def _replace_section(card: str, heading: str, section: str) -> str:
+    """`card` (markdown) with its level-2 `heading` section (up to the next ``## `` heading)
+    replaced by `section`; a card without one gets it after its "## Results" section, or at
+    the end."""
+    lines = card.splitlines(keepends=True)
+
+    def end_of_section(start: int) -> int:
+        for index in range(start + 1, len(lines)):
+            if lines[index].startswith("## "):
+                return index
+        return len(lines)
+
+    headings = [index for index, line in enumerate(lines) if line.rstrip() == heading]
+    if headings:
+        start, end = headings[0], end_of_section(headings[0])
+    else:
+        results = [index for index, line in enumerate(lines) if line.rstrip() == "## Results"]
+        start = end = end_of_section(results[0]) if results else len(lines)
+    before = "".join(lines[:start])
+    if before and not before.endswith("\n\n"):
+        before = before.rstrip("\n") + "\n\n"
+    after = "".join(lines[end:])
+    return before + section.rstrip("\n") + "\n" + ("\n" + after if after else "")
+
+
+def write_robustness_section(
+    folder: str | Path, ladder: Mapping[str, Any], clean_ua: float, tested_on: str
+) -> Path:
+    """Write `robustness_section` into the model card ``folder/README.md``, replacing the
+    section an earlier run wrote; returns the card's path.
+
+    Raises:
+        ValueError: `folder` has no README.md (a model saved without results has no card).
+    """
+    card = Path(folder) / "README.md"
+    if not card.is_file():
+        raise ValueError(f"{folder}: no model card README.md to write the robustness summary to")
+    text = card.read_text(encoding="utf-8")
+    section = robustness_section(ladder, clean_ua, tested_on)
+    card.write_text(_replace_section(text, ROBUSTNESS_HEADING, section), encoding="utf-8")
+    return card
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:

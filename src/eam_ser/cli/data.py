@@ -1,11 +1,12 @@
 """What every data-reading command shares: the data flags (``--data`` or ``--corpus
---root [--protocol]``, the held-out split), loading them, the data check before any work, and
-the line of scores printed after it."""
+--root [--protocol]``, the held-out split), loading them, the lines saying how a test set's
+labels were matched to the model's, the data check before any work, and the line of scores
+printed after it."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "add_bad_audio_argument",
     "add_data_arguments",
     "format_scores",
+    "label_report_lines",
     "load_dataset_from_args",
     "run_data_check",
     "split_from_args",
@@ -85,6 +87,33 @@ def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
     return load_corpus(args.corpus, args.root, **kwargs)
 
 
+def label_report_lines(vocabulary: Mapping[str, Any], source: str | None = None) -> list[str]:
+    """How `eam_ser.corpora.vocabulary.harmonise_labels` matched a test set's labels to the
+    model's, one line each: every label left out with its utterance count, the labels
+    renamed, and the model's classes the data lacks; each line prefixed with `source` (the
+    test corpus) when given. The one wording of ``eam-ser evaluate`` and ``train
+    --test-corpus``.
+
+    Args:
+        vocabulary: `harmonise_labels`' report, ``{"dropped", "renamed", "absent"}``.
+    """
+    prefix = f"{source}: " if source else ""
+    lines = [
+        f"{prefix}left out: {count} utterance{'' if count == 1 else 's'} labelled {name!r} "
+        "(a class the model does not have)"
+        for name, count in vocabulary["dropped"].items()
+    ]
+    if vocabulary["renamed"]:
+        renamed = ", ".join(f"{a} -> {b}" for a, b in vocabulary["renamed"].items())
+        lines.append(f"{prefix}labels renamed: {renamed}")
+    if vocabulary["absent"]:
+        lines.append(
+            f"{prefix}classes of the model the data lacks (no recall, out of UA): "
+            f"{vocabulary['absent']}"
+        )
+    return lines
+
+
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """(train, test) from ``--test-speakers``, ``--test-fold`` or ``--test-corpus``.
 
@@ -105,10 +134,8 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
         test, vocabulary = harmonise_labels(
             load_corpus(args.test_corpus, args.test_root), label_names(dataset)
         )
-        for name, count in vocabulary["dropped"].items():
-            print(
-                f"{args.test_corpus}: left out {count} utterances labelled {name!r} (not a training label)"
-            )
+        for line in label_report_lines(vocabulary, source=args.test_corpus):
+            print(line)
         prefix = f"{args.test_corpus}/"
         speakers = [prefix + str(speaker) for speaker in test["speaker"]]
         return dataset, test.remove_columns("speaker").add_column("speaker", speakers)

@@ -14,7 +14,7 @@ from eam_ser.cli.options import positive
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = ["add_parser", "command_evaluate", "seen_speakers"]
+__all__ = ["add_parser", "check_card_folder", "command_evaluate", "seen_speakers", "tested_on"]
 
 
 def add_parser(commands: Any) -> None:
@@ -54,6 +54,13 @@ def add_parser(commands: Any) -> None:
         metavar="OUT.png",
         help="with --robustness: plot UA per condition",
     )
+    evaluate.add_argument(
+        "--update-card",
+        action="store_true",
+        help="with --robustness: write the ladder into the model card (MODEL/README.md, a local "
+        "folder) as its 'Robustness' section, replacing the one an earlier run wrote; only "
+        "for speakers the model was not trained on",
+    )
     data.add_bad_audio_argument(evaluate)
 
 
@@ -61,9 +68,12 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
+    from eam_ser.inference.evaluation import dataset_waveforms
     from eam_ser.report import report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
+    if args.update_card:
+        check_card_folder(args)
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
     dataset = data.load_dataset_from_args(args)
@@ -79,14 +89,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         )
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     splits["test"], vocabulary = harmonise_labels(splits["test"], model_labels, label_map)
-    for name, count in vocabulary["dropped"].items():
-        print(f"left out: {count} utterances labelled {name!r} (a class the model does not have)")
-    if vocabulary["renamed"]:
-        print(
-            f"labels renamed: {', '.join(f'{a} -> {b}' for a, b in vocabulary['renamed'].items())}"
-        )
-    if vocabulary["absent"]:
-        print(f"classes of the model the data lacks (no recall, out of UA): {vocabulary['absent']}")
+    for line in data.label_report_lines(vocabulary):
+        print(line)
     kept, _ = data.run_data_check(
         splits,
         min_input_samples=model.config.min_input_samples,
@@ -97,8 +101,20 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if dataset.num_rows == 0:
         raise ValueError("data check: no usable file left to evaluate")
     seen = seen_speakers(model, dataset)
+    if seen and args.update_card:
+        raise ValueError(
+            "--update-card: the model was trained on speakers of this data "
+            f"({', '.join(seen)}); the card states scores on unseen speakers only"
+        )
+    # Decoded once, for the clean test and every rung of the robustness ladder.
+    waveforms = dataset_waveforms(recognizer, dataset)
     metrics = evaluate_model(
-        model, feature_extractor, dataset, args.batch_size, per_utterance=args.output is not None
+        model,
+        feature_extractor,
+        dataset,
+        args.batch_size,
+        per_utterance=args.output is not None,
+        waveforms=waveforms,
     )
     metrics["training_speakers_in_data"] = seen
     metrics["labels"] = vocabulary
@@ -113,7 +129,12 @@ def command_evaluate(args: argparse.Namespace) -> int:
         from eam_ser.plots import plot_robustness_ladder
 
         ladder = evaluate_robustness(
-            model, feature_extractor, dataset, kept["interference"], args.batch_size
+            model,
+            feature_extractor,
+            dataset,
+            kept["interference"],
+            args.batch_size,
+            waveforms=waveforms,
         )
         metrics["robustness"] = ladder
         for condition, levels in ladder["ua"].items():
@@ -122,6 +143,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
         if args.robustness_plot is not None:
             plot = plot_robustness_ladder(ladder, metrics["ua"], args.robustness_plot)
             print(f"  robustness plot: {plot}")
+        if args.update_card:
+            from eam_ser.hub import write_robustness_section
+
+            card = write_robustness_section(
+                args.model, ladder, metrics["ua"], tested_on(args, dataset)
+            )
+            print(f"  model card: robustness section written to {card}")
     if args.reliability_plot is not None:
         from eam_ser.plots import plot_reliability
 
@@ -136,6 +164,29 @@ def command_evaluate(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(strict_json(metrics), encoding="utf-8")
     return 0
+
+
+def check_card_folder(args: argparse.Namespace) -> None:
+    """Refuse ``--update-card`` before any work when it cannot be done.
+
+    Raises:
+        ValueError: without ``--robustness``, or when MODEL is not a local folder with a
+            README.md model card.
+    """
+    if not args.robustness:
+        raise ValueError("--update-card writes the robustness ladder: add --robustness")
+    if not (Path(args.model) / "README.md").is_file():
+        raise ValueError(
+            f"--update-card: {args.model} is not a local model folder with a model card "
+            "(README.md); evaluate a downloaded copy of it"
+        )
+
+
+def tested_on(args: argparse.Namespace, dataset: Dataset) -> str:
+    """The tested data in words for the model card: speakers, source and size."""
+    source = args.corpus if args.data is None else Path(args.data).name
+    speakers = ", ".join(sorted({str(speaker) for speaker in dataset["speaker"]}))
+    return f"speakers {speakers} of {source} ({dataset.num_rows} utterances)"
 
 
 def seen_speakers(model: Any, dataset: Dataset) -> dict[str, int]:

@@ -27,7 +27,13 @@ from eam_ser.report import (
     speaker_bootstrap,
 )
 
-__all__ = ["evaluate_model", "evaluate_robustness", "model_references", "predict_logits"]
+__all__ = [
+    "dataset_waveforms",
+    "evaluate_model",
+    "evaluate_robustness",
+    "model_references",
+    "predict_logits",
+]
 
 
 def predict_logits(
@@ -39,15 +45,30 @@ def predict_logits(
     """Logits (num_rows, num_labels) of `model` on `dataset` (rows with ``audio``), whole clips,
     no mixing: `EmotionRecognizer.predict_logits`."""
     recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
-    return recognizer.predict_logits(_waveforms(recognizer, dataset))
+    return recognizer.predict_logits(dataset_waveforms(recognizer, dataset))
 
 
-def _waveforms(
+def dataset_waveforms(
     recognizer: EmotionRecognizer, dataset: Dataset | Sequence[Mapping[str, Any]]
 ) -> list[np.ndarray]:
-    """The ``audio`` of every row, decoded at the recognizer's rate."""
+    """The ``audio`` of every row, decoded at the recognizer's rate: float32 (samples,) each,
+    in row order. `evaluate_model` and `evaluate_robustness` take them as ``waveforms``, so
+    that one evaluation decodes its test clips once."""
     audio = dataset["audio"] if isinstance(dataset, Dataset) else [row["audio"] for row in dataset]
     return recognizer.collator.load_waveforms([{"audio": clip} for clip in audio])
+
+
+def _given_or_decoded(
+    recognizer: EmotionRecognizer, dataset: Dataset, waveforms: Sequence[np.ndarray] | None
+) -> Sequence[np.ndarray]:
+    """`waveforms` (checked to be one per row of `dataset`), else `dataset` decoded."""
+    if waveforms is None:
+        return dataset_waveforms(recognizer, dataset)
+    if len(waveforms) != dataset.num_rows:
+        raise ValueError(
+            f"waveforms: {len(waveforms)} clips for a dataset of {dataset.num_rows} rows"
+        )
+    return waveforms
 
 
 def model_references(model: Any, dataset: Dataset) -> np.ndarray:
@@ -75,13 +96,20 @@ def evaluate_robustness(
     interferers: Dataset,
     batch_size: int = 8,
     seed: int = 0,
+    *,
+    waveforms: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """UA of `dataset` on every rung of the robustness ladder
     (`eam_ser.inference.robustness.robustness_ladder`), the interfering speech drawn from
     `interferers` (utterances of speakers who are not tested).
 
+    Args:
+        waveforms: the clips of `dataset` already decoded (`dataset_waveforms`); decoded
+            here when None.
+
     Raises:
-        ValueError: `interferers` shares a speaker with `dataset`, or is empty.
+        ValueError: `interferers` shares a speaker with `dataset`, or is empty; `waveforms`
+            is not one clip per row.
     """
     shared = sorted(set(dataset["speaker"]) & set(interferers["speaker"]))
     if shared:
@@ -96,8 +124,8 @@ def evaluate_robustness(
 
     return robustness_ladder(
         ua,
-        _waveforms(recognizer, dataset),
-        _waveforms(recognizer, interferers),
+        _given_or_decoded(recognizer, dataset, waveforms),
+        dataset_waveforms(recognizer, interferers),
         recognizer.sampling_rate,
         seed,
     )
@@ -111,6 +139,7 @@ def evaluate_model(
     *,
     per_utterance: bool = False,
     seed: int = 0,
+    waveforms: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels),
     with the scores per group and a speaker-bootstrap interval (`eam_ser.report`).
@@ -123,6 +152,8 @@ def evaluate_model(
         per_utterance: also return each utterance's file, speaker, reference and prediction
             (what `eam-ser compare` pairs two evaluations by).
         seed: seed of the speaker bootstrap.
+        waveforms: the clips of `dataset` already decoded (`dataset_waveforms`), e.g. to
+            share them with `evaluate_robustness`; decoded here when None.
 
     Returns:
         `ser_metrics`' dict, plus ``"groups"`` (`group_scores` per ``gender`` and ``speaker``
@@ -134,11 +165,13 @@ def evaluate_model(
         ``"utterances"``.
 
     Raises:
-        ValueError: the dataset has labels the model does not know, listing both sets.
+        ValueError: the dataset has labels the model does not know, listing both sets;
+            `waveforms` is not one clip per row.
     """
     model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
     references = model_references(model, dataset)
-    logits = predict_logits(model, feature_extractor, dataset, batch_size)
+    recognizer = EmotionRecognizer(model, feature_extractor, batch_size=batch_size)
+    logits = recognizer.predict_logits(_given_or_decoded(recognizer, dataset, waveforms))
     predictions = logits.argmax(axis=-1)
     num_labels = len(model_labels)
     metrics = ser_metrics(predictions, references, num_labels=num_labels, label_names=model_labels)
