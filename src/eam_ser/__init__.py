@@ -2,11 +2,25 @@
 (FLAM) and Multi-Loss Learning (MLL) on the Hugging Face stack.
 
 The public names below are imported on first use, so ``import eam_ser`` and the ``eam-ser``
-command start without loading torch. Importing the model or its config (``from eam_ser import
-FlamForSequenceClassification``, or any use of it) registers ``FlamConfig`` /
-``FlamForSequenceClassification`` with ``AutoConfig`` and ``AutoModelForAudioClassification``
-(``model_type="flam"``); saved folders also load with ``trust_remote_code=True`` without
-eam-ser, from the code saved beside the weights.
+command start without loading torch or transformers (see `eam_ser._lazy`).
+
+Loading a saved folder with transformers' own ``AutoModelForAudioClassification.from_pretrained
+(folder)`` or ``pipeline("audio-classification", model=folder)`` needs one of:
+
+- an import of the model class, ``from eam_ser import FlamForSequenceClassification`` (or
+  ``import eam_ser.modeling_flam``, or any first use of ``eam_ser.FlamForSequenceClassification``),
+  or ``import eam_ser.inference.pipeline`` (which imports it and also registers the
+  ``speech-emotion-recognition`` task): that registers ``model_type="flam"`` with ``AutoConfig``
+  and ``AutoModelForAudioClassification``, and the installed eam-ser classes load the folder;
+- ``trust_remote_code=True``: the code saved beside the weights loads it, eam-ser installed or
+  not.
+
+``import eam_ser`` alone registers nothing: registering imports torch and transformers (seconds,
+against milliseconds for ``import eam_ser``); importing only ``FlamConfig`` registers the config,
+not the model, and is not enough either. Without either, transformers finds the folder's
+remote code, asks "Do you wish to run the custom code? [y/N]" on stdin (15 s at a terminal;
+"y" runs the folder's code) and otherwise raises ``ValueError: ... contains custom code which
+must be executed ... pass the argument `trust_remote_code=True```.
 """
 
 from __future__ import annotations
