@@ -433,13 +433,7 @@ def hard_and_soft_labels(
     return labels, soft_labels
 
 
-def hard_and_soft_targets(
-    logits: torch.Tensor,
-    labels: torch.Tensor | None,
-    soft_targets: torch.Tensor | None,
-    *,
-    check_values: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def hard_and_soft_targets(logits, labels, soft_targets, *, check_values=True):
     """The deprecated name of `hard_and_soft_labels`, removed in 0.5."""
     warnings.warn(
         "hard_and_soft_targets is deprecated and is removed in 0.5: use hard_and_soft_labels",
