@@ -138,7 +138,7 @@ def make_batch(batch_size: int, seconds: float) -> dict[str, torch.Tensor]:
         "input_values": 0.1 * torch.randn(batch_size, num_samples, generator=generator),
         "attention_mask": torch.ones(batch_size, num_samples, dtype=torch.long),
         "labels": labels,
-        "soft_targets": soft_labels,
+        "soft_labels": soft_labels,
     }
 
 
@@ -159,7 +159,7 @@ def step_function(
     trainer: Trainer, batch: Mapping[str, torch.Tensor], with_soft_labels: bool
 ) -> Callable[[], object]:
     """One `training_step` (forward, loss, backward) on a fresh gradient."""
-    inputs = {k: v for k, v in batch.items() if with_soft_labels or k != "soft_targets"}
+    inputs = {k: v for k, v in batch.items() if with_soft_labels or k != "soft_labels"}
 
     def step() -> object:
         trainer.model.zero_grad(set_to_none=True)
@@ -341,7 +341,7 @@ def throughput(name: str, batch_size: int, seconds: float, repeats: int) -> dict
         )
     flam.eval()
     baseline.eval()
-    flam_inputs = {k: v for k, v in flam_batch.items() if k not in ("labels", "soft_targets")}
+    flam_inputs = {k: v for k, v in flam_batch.items() if k not in ("labels", "soft_labels")}
     with torch.no_grad():
         inference = interleaved_median_ms(
             {"flam": lambda: flam(**flam_inputs), "baseline": lambda: baseline(**baseline_inputs)},

@@ -1,7 +1,7 @@
 """Use only the EAM collator in your own PyTorch training loop, with any audio classifier.
 
 The collator loads and pads the clips, mixes training batches (energy-adaptive mixup) and
-returns ``input_values``, ``attention_mask``, hard ``labels`` and ``soft_targets``; this loop
+returns ``input_values``, ``attention_mask``, hard ``labels`` and ``soft_labels``; this loop
 trains a plain transformers ``Wav2Vec2ForSequenceClassification`` with cross-entropy to the
 soft labels. Runs offline on the bundled sample (a small randomly initialised model):
 
@@ -54,7 +54,7 @@ def main() -> None:
             logits = model(
                 input_values=batch["input_values"], attention_mask=batch["attention_mask"]
             ).logits
-            loss = torch.nn.functional.cross_entropy(logits, batch["soft_targets"])  # soft targets
+            loss = torch.nn.functional.cross_entropy(logits, batch["soft_labels"])  # soft targets
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()

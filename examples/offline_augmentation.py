@@ -46,7 +46,7 @@ def main() -> None:
     first = augmented[0]
     names = label_names(augmented)
     soft = ", ".join(
-        f"{name} {value:.2f}" for name, value in zip(names, first["soft_targets"], strict=True)
+        f"{name} {value:.2f}" for name, value in zip(names, first["soft_labels"], strict=True)
     )
     print(
         f"saved {augmented.num_rows} mixed rows to {args.output}; first row: {names[first['label']]} -> {soft}"

@@ -87,9 +87,9 @@ def test_collator_and_losses_give_finite_values_or_a_named_refusal(members, seed
         return
     inputs = batch["input_features" if whisper else "input_values"]
     assert torch.isfinite(inputs).all()
-    assert torch.isfinite(batch["soft_targets"]).all()
+    assert torch.isfinite(batch["soft_labels"]).all()
     torch.testing.assert_close(
-        batch["soft_targets"].sum(-1), torch.ones(len(members)), atol=1e-5, rtol=0
+        batch["soft_labels"].sum(-1), torch.ones(len(members)), atol=1e-5, rtol=0
     )
     # The losses on logits and embeddings made from these inputs stay finite, with gradients.
     flat = inputs.reshape(len(members), -1)[:, :64]
@@ -98,7 +98,7 @@ def test_collator_and_losses_give_finite_values_or_a_named_refusal(members, seed
     embeddings = flat @ weights
     logits = embeddings[:, :NUM_LABELS] * 10
     centers = torch.zeros(NUM_LABELS, 8, requires_grad=True)
-    result = MultiLoss()(logits, embeddings, batch["soft_targets"], batch["labels"], centers)
+    result = MultiLoss()(logits, embeddings, batch["soft_labels"], batch["labels"], centers)
     result.loss.backward()
     assert torch.isfinite(result.loss)
     assert torch.isfinite(weights.grad).all() and torch.isfinite(centers.grad).all()

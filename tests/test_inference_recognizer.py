@@ -32,7 +32,7 @@ def test_audio_collator_labels_optional_and_checked() -> None:
     assert float(batch["input_values"][0, 1600:].abs().max()) == 0.0
     labelled = collator([{"audio": tone(0.1), "label": "sad"}, {"audio": tone(0.1), "label": 0}])
     assert labelled["labels"].tolist() == [2, 0]
-    assert labelled["soft_targets"].tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert labelled["soft_labels"].tolist() == [[0, 0, 1], [1, 0, 0]]
     with pytest.raises(ValueError, match=r"features\[1\]: no label under 'label'"):
         collator([{"audio": tone(0.1), "label": 1}, {"audio": tone(0.1)}])
     with pytest.raises(ValueError, match=r"features\[0\]\['label'\]: label 5 is outside \[0, 3\)"):

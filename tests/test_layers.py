@@ -68,12 +68,31 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def facade_of(tree: ast.Module, path: Path) -> set[ast.AST]:
+    """The relative imports in the ``if TYPE_CHECKING:`` block of a package's ``__init__.py``:
+    the names `eam_ser._lazy` imports on first use, never at the package's own import (a package
+    may name what its submodules, above it, define; it does not depend on them)."""
+    if path.name != "__init__.py":
+        return set()
+    return {
+        node
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.level
+    }
+
+
 def imports_of(path: Path, modules: set[str]) -> set[str]:
     """The eam_ser modules `path` imports (at module level or inside functions)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    facade = facade_of(tree, path)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
+        if node in facade:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -15,7 +15,7 @@ from eam_ser.losses import (
     MultiLoss,
     center_loss,
     focal_loss,
-    hard_and_soft_targets,
+    hard_and_soft_labels,
     inverse_frequency_weights,
     kl_divergence_loss,
     supervised_contrastive_loss,
@@ -290,16 +290,25 @@ def test_cross_process_multiloss_is_the_one_process_loss_without_a_process_group
     assert all(torch.equal(result.terms[name], per_process.terms[name]) for name in result.terms)
 
 
-def test_hard_and_soft_targets_from_either():
+def test_hard_and_soft_labels_from_either():
     soft = torch.tensor([[0.2, 0.8, 0.0], [0.6, 0.0, 0.4]])
-    labels, targets = hard_and_soft_targets(torch.zeros(2, 3), None, soft)
+    labels, targets = hard_and_soft_labels(torch.zeros(2, 3), None, soft)
     assert labels.tolist() == [1, 0] and targets is soft
-    labels, targets = hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([[2], [0]]), None)
+    labels, targets = hard_and_soft_labels(torch.zeros(2, 3), torch.tensor([[2], [0]]), None)
     assert labels.tolist() == [2, 0] and targets.tolist() == [[0, 0, 1], [1, 0, 0]]
     with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
-        hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([0, 3]), None)
+        hard_and_soft_labels(torch.zeros(2, 3), torch.tensor([0, 3]), None)
     with pytest.raises(ValueError, match="labels must be"):
-        hard_and_soft_targets(torch.zeros(2, 3), torch.tensor([0, 1, 2]), None)
+        hard_and_soft_labels(torch.zeros(2, 3), torch.tensor([0, 1, 2]), None)
+
+
+def test_hard_and_soft_targets_is_the_deprecated_name_of_hard_and_soft_labels():
+    from eam_ser.losses import hard_and_soft_targets
+
+    soft = torch.tensor([[0.2, 0.8, 0.0], [0.6, 0.0, 0.4]])
+    with pytest.warns(FutureWarning, match="removed in 0.5: use hard_and_soft_labels"):
+        labels, targets = hard_and_soft_targets(torch.zeros(2, 3), None, soft)
+    assert labels.tolist() == [1, 0] and targets is soft
 
 
 # ---- gradient fuzz ----

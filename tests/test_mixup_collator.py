@@ -42,10 +42,10 @@ def test_collator_soft_labels_follow_the_formula(rng: np.random.Generator) -> No
         expected = (1 - weight[:, None]) * one_hot(labels, 4) + weight[:, None] * one_hot(
             np.array(labels)[drawn.partner_index], 4
         )
-        np.testing.assert_allclose(batch["soft_targets"].numpy(), expected, atol=1e-6)
-        np.testing.assert_allclose(batch["soft_targets"].sum(1).numpy(), 1.0, atol=1e-6)
+        np.testing.assert_allclose(batch["soft_labels"].numpy(), expected, atol=1e-6)
+        np.testing.assert_allclose(batch["soft_labels"].sum(1).numpy(), 1.0, atol=1e-6)
         np.testing.assert_array_equal(batch["labels"].numpy(), labels)
-        assert batch["soft_targets"].argmax(1).tolist() == labels or label_mode == "length"
+        assert batch["soft_labels"].argmax(1).tolist() == labels or label_mode == "length"
         if label_mode != "hard":
             assert np.all(weight > 0) and np.all(weight <= 0.5)
 
@@ -87,7 +87,7 @@ def test_p0_and_eval_mode_return_inputs_unchanged(rng: np.random.Generator) -> N
             np.testing.assert_array_equal(
                 batch["input_values"][row, : waveform.size].numpy(), waveform
             )
-        np.testing.assert_array_equal(batch["soft_targets"].numpy(), one_hot([2, 0, 1], 3))
+        np.testing.assert_array_equal(batch["soft_labels"].numpy(), one_hot([2, 0, 1], 3))
     assert not np.array_equal(mixing(features)["input_values"][0, :8000].numpy(), waveforms[0])
     assert mixing.train() is mixing and mixing.eval() is mixing and not mixing.training
 
@@ -134,11 +134,11 @@ def test_batch_of_one_and_short_clips_are_not_mixed(rng: np.random.Generator) ->
     clip = noise(rng, 16000)
     batch = collator([{"audio": clip, "label": 1}])
     np.testing.assert_array_equal(batch["input_values"][0].numpy(), clip)
-    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[0, 1]])
+    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[0, 1]])
     short = [noise(rng, 3000), noise(rng, 16000)]  # 0.5 * 3000 < 1600 samples
     batch = collator(features_of(short, [0, 1]))
     np.testing.assert_array_equal(collator.last_applied, [False, False])
-    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[1, 0], [0, 1]])
 
 
 def test_collator_accepts_lists_paths_input_values_and_str_labels(tmp_path: Path, rng) -> None:
@@ -197,7 +197,7 @@ def test_whisper_features_are_computed_after_mixing_up_to_the_longest_clip(rng) 
     features = features_of(waveforms, [0, 1, 2])
     collator = EnergyAdaptiveMixupCollator(3, p=1.0, seed=4, feature_extractor=extractor)
     batch = collator(features)
-    assert set(batch) == {"input_features", "attention_mask", "labels", "soft_targets"}
+    assert set(batch) == {"input_features", "attention_mask", "labels", "soft_labels"}
     assert batch["input_features"].shape == (3, 80, 150)  # 24000 samples / hop 160, not 3000
     np.testing.assert_array_equal(batch["attention_mask"].sum(1).numpy(), [100, 150, 50])
     assert batch["attention_mask"].dtype == torch.int64
@@ -252,8 +252,8 @@ def test_fuzz_never_produces_nan_or_inf(clips, seed, snr, max_mix_fraction, labe
     )
     batch = collator(features_of(waveforms, labels))
     values = batch["input_values"].numpy()
-    assert np.isfinite(values).all() and np.isfinite(batch["soft_targets"].numpy()).all()
-    np.testing.assert_allclose(batch["soft_targets"].sum(1).numpy(), 1.0, atol=1e-6)
+    assert np.isfinite(values).all() and np.isfinite(batch["soft_labels"].numpy()).all()
+    np.testing.assert_allclose(batch["soft_labels"].sum(1).numpy(), 1.0, atol=1e-6)
     peak_in = max(float(np.abs(w).max()) for w in waveforms)
     assert np.abs(values).max() <= max(1.0, peak_in) + 1e-6
     normalized = EnergyAdaptiveMixupCollator(3, p=1.0, seed=seed, min_length_samples=1)
@@ -332,8 +332,8 @@ def test_mix_on_device_gives_the_batch_the_collator_would_have_mixed(rng, normal
     assert set(completed) == set(host)
     for key in ("attention_mask", "labels"):
         torch.testing.assert_close(completed[key], host[key], rtol=0, atol=0)
-    torch.testing.assert_close(completed["soft_targets"], host["soft_targets"])
-    assert host["soft_targets"][2].tolist() == [0.0, 0.0, 1.0]
+    torch.testing.assert_close(completed["soft_labels"], host["soft_labels"])
+    assert host["soft_labels"][2].tolist() == [0.0, 0.0, 1.0]
     torch.testing.assert_close(
         completed["input_values"], host["input_values"], rtol=1e-5, atol=1e-5
     )
@@ -353,7 +353,7 @@ def test_mix_on_device_computes_whisper_features_like_the_extractor(rng):
         completed["input_features"], host["input_features"], rtol=1e-4, atol=1e-4
     )
     torch.testing.assert_close(completed["attention_mask"], host["attention_mask"], rtol=0, atol=0)
-    torch.testing.assert_close(completed["soft_targets"], host["soft_targets"])
+    torch.testing.assert_close(completed["soft_labels"], host["soft_labels"])
 
 
 def test_multi_loss_trainer_mixes_on_the_device_and_trains_like_the_host_path(tmp_path):

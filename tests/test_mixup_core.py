@@ -140,7 +140,7 @@ def test_silent_partner_and_silent_segment_are_skipped() -> None:
         [{"audio": speech, "label": 0}, {"audio": np.zeros(16000, np.float32), "label": 1}]
     )
     np.testing.assert_array_equal(collator.last_applied, [False, False])
-    np.testing.assert_array_equal(batch["soft_targets"].numpy(), [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(batch["soft_labels"].numpy(), [[1, 0], [0, 1]])
     np.testing.assert_array_equal(batch["input_values"][0].numpy(), speech)
 
 

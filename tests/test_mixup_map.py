@@ -46,9 +46,9 @@ def test_three_shapes_agree_for_the_same_draw(rng: np.random.Generator) -> None:
         soft = mix_soft_labels(
             [labels[row]], [labels[partner]], [transform.parameters["partner_label_weight"]], 3
         )
-        np.testing.assert_allclose(soft[0], mapped["soft_targets"][row], atol=1e-7)
+        np.testing.assert_allclose(soft[0], mapped["soft_labels"][row], atol=1e-7)
     np.testing.assert_allclose(
-        np.stack(mapped["soft_targets"]), batch["soft_targets"].numpy(), atol=0
+        np.stack(mapped["soft_labels"]), batch["soft_labels"].numpy(), atol=0
     )
 
 
@@ -64,12 +64,12 @@ def test_map_on_a_flac_dataset_with_num_proc(tmp_path: Path, rng: np.random.Gene
     mapper = EnergyAdaptiveMixupMap(2, p=1.0, seed=1)
     single = dataset.map(mapper, batched=True, batch_size=2, with_indices=True)
     double = dataset.map(mapper, batched=True, batch_size=2, with_indices=True, num_proc=2)
-    assert single.column_names == ["audio", "label", "mixed_audio", "soft_targets"]
+    assert single.column_names == ["audio", "label", "mixed_audio", "soft_labels"]
     for one, two, path in zip(single, double, paths, strict=True):
         assert len(one["mixed_audio"]) == 2 * soundfile.info(path).frames  # resampled 8 -> 16 kHz
         np.testing.assert_array_equal(one["mixed_audio"], two["mixed_audio"])
-        np.testing.assert_allclose(sum(one["soft_targets"]), 1.0, atol=1e-6)
-    assert any(row["soft_targets"][0] not in (0.0, 1.0) for row in single)
+        np.testing.assert_allclose(sum(one["soft_labels"]), 1.0, atol=1e-6)
+    assert any(row["soft_labels"][0] not in (0.0, 1.0) for row in single)
     # the same decode=False dataset as a transform pool and as collator input
     transform = EnergyAdaptiveMixup(dataset, p=1.0, seed=0)
     transform(noise(rng, 16000), 16000)
@@ -98,13 +98,13 @@ def test_map_refuses_to_repeat_draws_in_shard_processes(tmp_path, rng) -> None:
         dataset.map(mix, batched=True, batch_size=2, num_proc=2)
     sharded = dataset.map(mix, batched=True, batch_size=2, num_proc=2, with_indices=True)
     single = dataset.map(mix, batched=True, batch_size=2, with_indices=True)
-    assert sharded["soft_targets"] == single["soft_targets"]
+    assert sharded["soft_labels"] == single["soft_labels"]
     # Every shard draws its own mixes: the SNR-dependent soft labels differ between batches.
-    weights = [round(row[1], 6) for row in sharded["soft_targets"][0::2]]
+    weights = [round(row[1], 6) for row in sharded["soft_labels"][0::2]]
     assert len(set(weights)) == len(weights)
 
 
 def test_map_passes_an_empty_batch_through() -> None:
     mix = EnergyAdaptiveMixupMap(num_labels=3, seed=0)
-    assert mix({"audio": [], "label": []}, indices=[]) == {"mixed_audio": [], "soft_targets": []}
-    assert mix({"audio": [], "label": []}) == {"mixed_audio": [], "soft_targets": []}
+    assert mix({"audio": [], "label": []}, indices=[]) == {"mixed_audio": [], "soft_labels": []}
+    assert mix({"audio": [], "label": []}) == {"mixed_audio": [], "soft_labels": []}

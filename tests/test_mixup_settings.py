@@ -96,7 +96,7 @@ def test_keyword_overrides_give_what_the_settings_object_gives(rng: np.random.Ge
     again = EnergyAdaptiveMixupMap(3, seed=1, **CHOSEN_KEYWORDS)(columns, indices=[0, 1, 2, 3])
     for one, two in zip(mapped["mixed_audio"], again["mixed_audio"], strict=True):
         np.testing.assert_array_equal(one, two)
-    np.testing.assert_array_equal(mapped["soft_targets"], again["soft_targets"])
+    np.testing.assert_array_equal(mapped["soft_labels"], again["soft_labels"])
 
     transforms = [
         EnergyAdaptiveMixup(waveforms[1:], settings=CHOSEN, seed=2),

@@ -146,21 +146,21 @@ def test_forward_computes_the_four_term_objective_with_config_weights():
     model.eval()
     values = torch.stack(waveforms(3000, 3000, 3000, 3000))
     labels = torch.tensor([2, 0, 2, 1])
-    soft_targets = torch.tensor(
+    soft_labels = torch.tensor(
         [[0.0, 0.3, 0.7, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.2, 0.8, 0.0, 0.0]]
     )
     with torch.no_grad():
-        output = model(values, labels=labels, soft_targets=soft_targets)
+        output = model(values, labels=labels, soft_labels=soft_labels)
         hard = model(values, labels=labels)
-        from_soft_only = model(values, soft_targets=soft_targets)
+        from_soft_only = model(values, soft_labels=soft_labels)
     log_probs = output.logits.log_softmax(dim=-1)
     probs = log_probs.exp()
     # KL(t || p) = sum t log t - sum t log p, with 0 log 0 = 0.
-    entropy_part = torch.where(soft_targets > 0, soft_targets * soft_targets.log(), 0.0).sum(-1)
-    kl = (entropy_part - (soft_targets * log_probs).sum(-1)).mean()
-    focal = (-(soft_targets * (1 - probs) * log_probs).sum(-1)).mean()  # gamma 1, no alpha
+    entropy_part = torch.where(soft_labels > 0, soft_labels * soft_labels.log(), 0.0).sum(-1)
+    kl = (entropy_part - (soft_labels * log_probs).sum(-1)).mean()
+    focal = (-(soft_labels * (1 - probs) * log_probs).sum(-1)).mean()  # gamma 1, no alpha
     distances = (output.embeddings[:, None, :] - model.class_centers[None]).pow(2).sum(-1)
-    center = 0.5 * (soft_targets * distances).sum(-1).mean()
+    center = 0.5 * (soft_labels * distances).sum(-1).mean()
     torch.testing.assert_close(output.kl_loss, kl)
     torch.testing.assert_close(output.focal_loss, focal)
     torch.testing.assert_close(output.center_loss, center)
@@ -178,12 +178,31 @@ def test_forward_computes_the_four_term_objective_with_config_weights():
     )
     # Hard labels alone: one-hot targets (KL = cross-entropy); soft targets alone: argmax labels.
     torch.testing.assert_close(hard.kl_loss, F.cross_entropy(hard.logits, labels))
-    # argmax of soft_targets is [2, 0, 2, 1] = labels.
+    # argmax of soft_labels is [2, 0, 2, 1] = labels.
     torch.testing.assert_close(from_soft_only.loss, output.loss)
-    with pytest.raises(ValueError, match="soft_targets"):
-        model(values, soft_targets=soft_targets[:, :3])
+    with pytest.raises(ValueError, match="soft_labels"):
+        model(values, soft_labels=soft_labels[:, :3])
     with pytest.raises(ValueError, match=r"outside \[0, 4\)"):
         model(values, labels=torch.tensor([0, 1, 2, 4]))
+
+
+def test_the_deprecated_soft_targets_keyword_warns_and_gives_the_same_loss():
+    model = tiny_model(multi_loss={"center_weight": 0.5, "supcon_weight": 0.25})
+    model.eval()
+    values = torch.stack(waveforms(3000, 3000, 3000))
+    labels = torch.tensor([2, 0, 1])
+    soft_labels = torch.tensor([[0.0, 0.3, 0.7, 0.0], [1.0, 0.0, 0.0, 0.0], [0.2, 0.8, 0.0, 0.0]])
+    with torch.no_grad():
+        output = model(values, labels=labels, soft_labels=soft_labels)
+        with pytest.warns(
+            FutureWarning, match=r"soft_targets .* removed in 0\.5: pass soft_labels"
+        ):
+            old = model(values, labels=labels, soft_targets=soft_labels)
+    assert torch.equal(old.loss, output.loss)
+    for term in ("kl_loss", "focal_loss", "center_loss", "supervised_contrastive_loss"):
+        assert torch.equal(getattr(old, term), getattr(output, term)), term
+    with pytest.raises(ValueError, match="give soft_labels only"):
+        model(values, soft_labels=soft_labels, soft_targets=soft_labels)
 
 
 def test_every_trainable_parameter_gets_a_gradient_inside_forward():
@@ -225,10 +244,16 @@ def test_loss_settings_are_saved_and_a_term_with_weight_zero_is_left_out(tmp_pat
         tiny_model(multi_loss={"center": 1.0})
 
 
-def test_trainer_finds_only_the_hard_label_and_predictions_are_logits():
+def test_trainer_label_inputs_and_predictions_are_logits():
+    """transformers' Trainer counts forward arguments holding "label" as label inputs (the
+    deprecated `soft_targets` is not one); MultiLossTrainingArguments keeps evaluation on the
+    hard labels, as before `soft_targets` became `soft_labels`."""
     from transformers.utils import find_labels
 
-    assert find_labels(FlamForSequenceClassification) == ["labels"]
+    from eam_ser.training_args import MultiLossTrainingArguments
+
+    assert find_labels(FlamForSequenceClassification) == ["labels", "soft_labels"]
+    assert MultiLossTrainingArguments(output_dir="unused", report_to=[]).label_names == ["labels"]
     ignored = FlamConfig.keys_to_ignore_at_inference
     output = tiny_model()(torch.stack(waveforms(3000)), labels=torch.tensor([1]))
     assert [key for key in output if key not in [*ignored, "loss"]] == ["logits"]

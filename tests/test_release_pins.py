@@ -154,7 +154,7 @@ def compute_pins() -> dict[str, np.ndarray]:
         batch = collator(features)
         pins[f"collator_{step}_input_values"] = batch["input_values"].numpy()
         pins[f"collator_{step}_attention_mask"] = batch["attention_mask"].numpy()
-        pins[f"collator_{step}_soft_targets"] = batch["soft_targets"].numpy()
+        pins[f"collator_{step}_soft_targets"] = batch["soft_labels"].numpy()
         pins[f"collator_{step}_applied"] = np.asarray(collator.last_applied)
 
     for mode in ("length", "hard"):
@@ -162,13 +162,13 @@ def compute_pins() -> dict[str, np.ndarray]:
             features
         )
         pins[f"collator_{mode}_input_values"] = batch["input_values"].numpy()
-        pins[f"collator_{mode}_soft_targets"] = batch["soft_targets"].numpy()
+        pins[f"collator_{mode}_soft_targets"] = batch["soft_labels"].numpy()
 
     mapped = EnergyAdaptiveMixupMap(3, p=1.0, seed=2, min_length_samples=800)(
         {"audio": [clip for clip in clips(1)], "label": [0, 1, 2, 0]}
     )
     for index, (audio, soft) in enumerate(
-        zip(mapped["mixed_audio"], mapped["soft_targets"], strict=True)
+        zip(mapped["mixed_audio"], mapped["soft_labels"], strict=True)
     ):
         pins[f"map_{index}_audio"] = np.asarray(audio, dtype=np.float32)
         pins[f"map_{index}_soft_targets"] = np.asarray(soft, dtype=np.float64)

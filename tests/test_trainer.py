@@ -99,14 +99,14 @@ class TinySerModel(PreTrainedModel):
         self.freeze_calls.append("unfreeze")
         self.encoder.requires_grad_(True)
 
-    def forward(self, input_values, attention_mask=None, labels=None, soft_targets=None):
+    def forward(self, input_values, attention_mask=None, labels=None, soft_labels=None):
         embeddings = torch.tanh(self.encoder(input_values))
         logits = self.classifier(embeddings)
         if labels is None:
             return TinyOutput(logits=logits, embeddings=embeddings)
-        if soft_targets is None:
-            soft_targets = nn.functional.one_hot(labels, NUM_LABELS).float()
-        result = self.multi_loss(logits, embeddings, soft_targets, labels, self.class_centers)
+        if soft_labels is None:
+            soft_labels = nn.functional.one_hot(labels, NUM_LABELS).float()
+        result = self.multi_loss(logits, embeddings, soft_labels, labels, self.class_centers)
         return TinyOutput(
             loss=result.loss,
             logits=logits,
@@ -153,11 +153,11 @@ class StubMixCollator:
         self.calls.append("train" if self.training else "eval")
         inputs = torch.tensor(np.stack([f["input_values"] for f in features]))
         labels = torch.tensor([f["label"] for f in features])
-        soft_targets = nn.functional.one_hot(labels, NUM_LABELS).float()
+        soft_labels = nn.functional.one_hot(labels, NUM_LABELS).float()
         if self.training and len(features) > 1:
             inputs = 0.7 * inputs + 0.3 * inputs.roll(1, dims=0)
-            soft_targets = 0.7 * soft_targets + 0.3 * soft_targets.roll(1, dims=0)
-        return {"input_values": inputs, "labels": labels, "soft_targets": soft_targets}
+            soft_labels = 0.7 * soft_labels + 0.3 * soft_labels.roll(1, dims=0)
+        return {"input_values": inputs, "labels": labels, "soft_labels": soft_labels}
 
 
 def training_args(output_dir, **kwargs) -> MultiLossTrainingArguments:
@@ -340,14 +340,14 @@ def test_compute_loss_matches_multiloss_and_falls_back_to_one_hot(tmp_path):
     expected = MultiLoss()(
         outputs.logits,
         outputs.embeddings,
-        batch["soft_targets"],
+        batch["soft_labels"],
         batch["labels"],
         model.class_centers,
     )
     assert trainer.compute_loss(model, dict(batch)).item() == pytest.approx(
         expected.loss.item(), rel=1e-6
     )
-    hard_only = {k: v for k, v in batch.items() if k != "soft_targets"}
+    hard_only = {k: v for k, v in batch.items() if k != "soft_labels"}
     one_hot = nn.functional.one_hot(batch["labels"], NUM_LABELS).float()
     expected_hard = MultiLoss()(
         outputs.logits, outputs.embeddings, one_hot, batch["labels"], model.class_centers
@@ -367,13 +367,13 @@ class DeviceHalfCollator(StubMixCollator):
 
     def __call__(self, features):
         batch = super().__call__(features)
-        batch["pending_soft_targets"] = batch.pop("soft_targets")
+        batch["pending_soft_labels"] = batch.pop("soft_labels")
         return batch
 
     def complete_on_device(self, batch):
         batch = dict(batch)
-        if "pending_soft_targets" in batch:
-            batch["soft_targets"] = batch.pop("pending_soft_targets")
+        if "pending_soft_labels" in batch:
+            batch["soft_labels"] = batch.pop("pending_soft_labels")
         return batch
 
 

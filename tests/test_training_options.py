@@ -304,7 +304,7 @@ def test_whole_clip_mix_reaches_the_drawn_snr_and_targets() -> None:
         partner = np.mean(added[: second.shape[0]] ** 2)
         # SNR from the whole clips' energies: P_added over the partner's part = P_own / 10^0.3.
         assert 10 * np.log10(own / partner) == pytest.approx(3.0, abs=1e-4)
-        assert batch["soft_targets"][0].tolist() == pytest.approx(
+        assert batch["soft_labels"][0].tolist() == pytest.approx(
             [1.0 - partner_weight, 0.0, partner_weight]
         )
         assert batch["labels"].tolist() == [0, 2]
@@ -323,8 +323,8 @@ def test_mixup_is_a_convex_combination_with_matching_soft_label() -> None:
         # lam * s + (1 - lam) * (-s) = (2 lam - 1) s
         own_weight = (sign * value / 0.5 + 1.0) / 2.0
         assert np.allclose(batch["input_values"][row].numpy(), value)
-        assert float(batch["soft_targets"][row, own]) == pytest.approx(own_weight, abs=1e-6)
-        assert float(batch["soft_targets"][row, other]) == pytest.approx(1 - own_weight, abs=1e-6)
+        assert float(batch["soft_labels"][row, own]) == pytest.approx(own_weight, abs=1e-6)
+        assert float(batch["soft_labels"][row, other]) == pytest.approx(1 - own_weight, abs=1e-6)
         expected_label = own if own_weight >= 0.5 else other
         assert int(batch["labels"][row]) == expected_label
     # Evaluation batches pass through unmixed.
@@ -396,7 +396,7 @@ def test_frozen_no_mix_training_uses_the_cache_with_the_same_result(tmp_path: Pa
     assert [f.shape[1] for f in cache.frames] == [16] * 3
     batch = CachedFeatureCollator(2)([cache[0], cache[1]])
     assert batch["encoder_hidden_states"].shape[0] == 2
-    assert batch["soft_targets"].sum(dim=1).tolist() == [1.0, 1.0]
+    assert batch["soft_labels"].sum(dim=1).tolist() == [1.0, 1.0]
     mixing = {**values, "eam": {"p": 0.5}}
     assert feature_cache_mode(ExperimentConfig.from_dict(mixing), cached_model) is None
     mixing["training"] = {**values["training"], "cache_encoder_features": True}
@@ -436,18 +436,18 @@ def test_partial_cache_batch_is_the_eam_batch_with_only_mixed_rows_encoded(encod
         )
         mixed = np.flatnonzero(reference.last_applied)
         assert np.array_equal(partial.mixup.last_applied, reference.last_applied)
-        assert torch.equal(batch["soft_targets"], expected["soft_targets"])
+        assert torch.equal(batch["soft_labels"], expected["soft_labels"])
         assert batch.get("mixed_rows", torch.empty(0)).tolist() == mixed.tolist()
         completed = partial.complete_on_device(batch)
         with torch.no_grad():
             logits = model(
-                **{k: v for k, v in completed.items() if k not in {"labels", "soft_targets"}}
+                **{k: v for k, v in completed.items() if k not in {"labels", "soft_labels"}}
             ).logits
             whole = model(
-                **{k: v for k, v in expected.items() if k not in {"labels", "soft_targets"}}
+                **{k: v for k, v in expected.items() if k not in {"labels", "soft_labels"}}
             ).logits
         assert torch.allclose(logits, whole, atol=1e-5)
-    assert partial.as_eval()(items)["soft_targets"].sum(dim=1).tolist() == [1.0] * 4
+    assert partial.as_eval()(items)["soft_labels"].sum(dim=1).tolist() == [1.0] * 4
 
 
 def test_frozen_eam_training_with_the_partial_cache_gives_the_same_model(tmp_path: Path) -> None:

@@ -2,47 +2,77 @@
 (FLAM) and Multi-Loss Learning (MLL) on the Hugging Face stack.
 
 The public names below are imported on first use, so ``import eam_ser`` and the ``eam-ser``
-command start without loading torch. Importing the model or its config (``from eam_ser import
-FlamForSequenceClassification``, or any use of it) registers ``FlamConfig`` /
-``FlamForSequenceClassification`` with ``AutoConfig`` and ``AutoModelForAudioClassification``
-(``model_type="flam"``); saved folders also load with ``trust_remote_code=True`` without
-eam-ser, from the code saved beside the weights.
+command start without loading torch or transformers (see `eam_ser._lazy`).
+
+Loading a saved folder with transformers' own ``AutoModelForAudioClassification.from_pretrained
+(folder)`` or ``pipeline("audio-classification", model=folder)`` needs one of:
+
+- an import of the model class, ``from eam_ser import FlamForSequenceClassification`` (or
+  ``import eam_ser.modeling_flam``, or any first use of ``eam_ser.FlamForSequenceClassification``),
+  or ``import eam_ser.inference.pipeline`` (which imports it and also registers the
+  ``speech-emotion-recognition`` task): that registers ``model_type="flam"`` with ``AutoConfig``
+  and ``AutoModelForAudioClassification``, and the installed eam-ser classes load the folder;
+- ``trust_remote_code=True``: the code saved beside the weights loads it, eam-ser installed or
+  not.
+
+``import eam_ser`` alone registers nothing: registering imports torch and transformers (seconds,
+against milliseconds for ``import eam_ser``); importing only ``FlamConfig`` registers the config,
+not the model, and is not enough either. Without either, transformers finds the folder's
+remote code, asks "Do you wish to run the custom code? [y/N]" on stdin (15 s at a terminal;
+"y" runs the folder's code) and otherwise raises ``ValueError: ... contains custom code which
+must be executed ... pass the argument `trust_remote_code=True```.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from eam_ser._lazy import lazy_exports
 
 __version__ = "0.4.0"
 
-# Public name -> the module that defines it.
-_HOMES = {
-    "DEFAULT_SAMPLING_RATE": "audio",
-    "load_audio": "audio",
-    "FlamConfig": "configuration_flam",
-    "CenterLoss": "losses",
-    "MultiLoss": "losses",
-    "MultiLossSettings": "loss_settings",
-    "center_loss": "losses",
-    "focal_loss": "losses",
-    "kl_divergence_loss": "losses",
-    "supervised_contrastive_loss": "losses",
-    "compute_metrics": "metrics",
-    "make_compute_metrics": "metrics",
-    "ser_metrics": "metrics",
-    "EnergyAdaptiveMixup": "mixup.transform",
-    "EnergyAdaptiveMixupCollator": "mixup.collator",
-    "EnergyAdaptiveMixupMap": "mixup.map",
-    "EnergyAdaptiveMixupSettings": "mixup.settings",
-    "energy_adaptive_mix": "mixup.core",
-    "FlamForSequenceClassification": "modeling_flam",
-    "FlamSequenceClassifierOutput": "modeling_flam",
-    "FrameLevelAttention": "frame_attention",
-    "MultiLossTrainer": "trainer",
-    "MultiLossTrainingArguments": "training_args",
-    "EmotionRecognizer": "inference.recognizer",
-    "ExperimentConfig": "experiment.config",
-}
+# The public names, each imported from its module on first use (see eam_ser._lazy).
+if TYPE_CHECKING:
+    from .audio import DEFAULT_SAMPLING_RATE as DEFAULT_SAMPLING_RATE
+    from .audio import load_audio as load_audio
+    from .collator import AudioCollator as AudioCollator
+    from .configuration_flam import FlamConfig as FlamConfig
+    from .corpora import load_corpus as load_corpus
+    from .experiment.build import build_trainer as build_trainer
+    from .experiment.config import ExperimentConfig as ExperimentConfig
+    from .experiment.config import TrainingSettings as TrainingSettings
+    from .experiment.crossval import run_cross_validation as run_cross_validation
+    from .experiment.crossval import run_fold as run_fold
+    from .experiment.crossval import run_split as run_split
+    from .experiment.crossval import train_model as train_model
+    from .frame_attention import FrameLevelAttention as FrameLevelAttention
+    from .hub import push_to_hub as push_to_hub
+    from .hub import save_model as save_model
+    from .inference.evaluation import evaluate_model as evaluate_model
+    from .inference.export import export_onnx as export_onnx
+    from .inference.onnx_runtime import OnnxEmotionModel as OnnxEmotionModel
+    from .inference.pipeline import (
+        SpeechEmotionRecognitionPipeline as SpeechEmotionRecognitionPipeline,
+    )
+    from .inference.recognizer import EmotionRecognizer as EmotionRecognizer
+    from .loss_settings import MultiLossSettings as MultiLossSettings
+    from .losses import CenterLoss as CenterLoss
+    from .losses import MultiLoss as MultiLoss
+    from .losses import center_loss as center_loss
+    from .losses import focal_loss as focal_loss
+    from .losses import kl_divergence_loss as kl_divergence_loss
+    from .losses import supervised_contrastive_loss as supervised_contrastive_loss
+    from .metrics import compute_metrics as compute_metrics
+    from .metrics import make_compute_metrics as make_compute_metrics
+    from .metrics import ser_metrics as ser_metrics
+    from .mixup.collator import EnergyAdaptiveMixupCollator as EnergyAdaptiveMixupCollator
+    from .mixup.core import energy_adaptive_mix as energy_adaptive_mix
+    from .mixup.map import EnergyAdaptiveMixupMap as EnergyAdaptiveMixupMap
+    from .mixup.settings import EnergyAdaptiveMixupSettings as EnergyAdaptiveMixupSettings
+    from .mixup.transform import EnergyAdaptiveMixup as EnergyAdaptiveMixup
+    from .modeling_flam import FlamForSequenceClassification as FlamForSequenceClassification
+    from .modeling_flam import FlamSequenceClassifierOutput as FlamSequenceClassifierOutput
+    from .trainer import MultiLossTrainer as MultiLossTrainer
+    from .training_args import MultiLossTrainingArguments as MultiLossTrainingArguments
 
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

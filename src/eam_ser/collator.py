@@ -112,7 +112,7 @@ class AudioCollator:
       padding stays 0); or, with a `feature_extractor`, its main input, e.g. Whisper's
       ``input_features`` (batch, mel_bins, frames) computed up to the longest clip (not 30 s);
     - ``attention_mask`` (batch, time or frames) int64: 1 for real samples / mel frames;
-    - ``labels`` (batch,) int64 and ``soft_targets`` (batch, num_labels) one-hot, when the
+    - ``labels`` (batch,) int64 and ``soft_labels`` (batch, num_labels) one-hot, when the
       features carry labels (all of them, or none) and `num_labels` is given for the latter.
 
     Args:
@@ -122,7 +122,7 @@ class AudioCollator:
         normalize: per-clip normalization of waveforms (ignored with a `feature_extractor`).
         audio_column, label_column: keys of the audio and the label in each feature.
         label2id: mapping for str labels.
-        num_labels: number of classes: checks labels and sizes ``soft_targets``.
+        num_labels: number of classes: checks labels and sizes ``soft_labels``.
     """
 
     def __init__(
@@ -230,7 +230,7 @@ class AudioCollator:
         if labels is not None:
             batch["labels"] = torch.from_numpy(labels)
             if self.num_labels is not None:
-                batch["soft_targets"] = torch.from_numpy(one_hot(labels, self.num_labels))
+                batch["soft_labels"] = torch.from_numpy(one_hot(labels, self.num_labels))
         return batch
 
     def _featurize(self, buffer: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:

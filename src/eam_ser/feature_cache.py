@@ -131,7 +131,7 @@ class CachedFeatureCollator:
 
     Returns ``encoder_hidden_states`` (batch, frames, hidden) float32 zero-padded,
     ``attention_mask`` (batch, frames) int64 frame mask, ``labels`` (batch,) and one-hot
-    ``soft_targets`` (batch, num_labels): the batch of an unmixed EAM collator, after the
+    ``soft_labels`` (batch, num_labels): the batch of an unmixed EAM collator, after the
     encoder.
     """
 
@@ -157,7 +157,7 @@ class CachedFeatureCollator:
                 np.arange(hidden.shape[1]) < lengths[:, None]
             ).long(),
             "labels": torch.from_numpy(labels),
-            "soft_targets": torch.from_numpy(one_hot(labels, self.num_labels)),
+            "soft_labels": torch.from_numpy(one_hot(labels, self.num_labels)),
         }
 
 
@@ -173,7 +173,7 @@ class PartiallyCachedMixupCollator:
       mixed rows until `complete_on_device` fills them;
     - ``attention_mask`` (batch, frames) int64 frame mask (a mixed clip keeps its length, so
       its frame count is that of its cached frames);
-    - ``labels`` (batch,), ``soft_targets`` (batch, num_labels) float32 (the EAM soft labels);
+    - ``labels`` (batch,), ``soft_labels`` (batch, num_labels) float32 (the EAM soft labels);
     - when a row is mixed: ``mixed_rows`` (mixed,) int64 and the mixed rows' encoder input
       (``mixed_input_features`` or ``mixed_input_values``) with ``mixed_attention_mask``.
 
@@ -219,7 +219,7 @@ class PartiallyCachedMixupCollator:
             return self.cached(features)
         buffer, lengths, _, soft_labels = self.mixup.mix_waveforms(features)
         batch = self.cached(features)
-        batch["soft_targets"] = torch.from_numpy(soft_labels)
+        batch["soft_labels"] = torch.from_numpy(soft_labels)
         rows = np.flatnonzero(self.mixup.last_applied)
         if rows.size:
             inputs = self.mixup.collate_padded(buffer[rows], lengths[rows])

@@ -27,6 +27,7 @@ The four terms:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "cross_process_supervised_contrastive_loss",
     "focal_loss",
     "gather_with_gradients",
+    "hard_and_soft_labels",
     "hard_and_soft_targets",
     "inverse_frequency_from_counts",
     "inverse_frequency_weights",
@@ -168,11 +170,11 @@ def focal_loss(
         raise ValueError(f"`gamma` must be >= 0, got {gamma}")
     num_labels = logits.shape[1]
     log_probs = F.log_softmax(_at_least_float32(logits), dim=-1)
-    soft_targets = _as_soft_labels(targets, num_labels, "targets").to(log_probs)
+    soft_labels = _as_soft_labels(targets, num_labels, "targets").to(log_probs)
     # 1 - p computed as -expm1(log p) keeps precision for confident predictions; the clamp keeps
     # the gradient of (1 - p)^gamma finite when gamma < 1 and a probability saturates at 1.
     one_minus_p = (-torch.expm1(log_probs)).clamp_min(torch.finfo(log_probs.dtype).tiny)
-    per_class = -(one_minus_p**gamma) * log_probs * soft_targets
+    per_class = -(one_minus_p**gamma) * log_probs * soft_labels
     if alpha is not None:
         alpha_tensor = torch.as_tensor(alpha, dtype=log_probs.dtype, device=logits.device)
         if alpha_tensor.shape != (num_labels,):
@@ -389,35 +391,35 @@ def cross_process_supervised_contrastive_loss(
     return total * dist.get_world_size() / count.clamp_min(1.0)
 
 
-def hard_and_soft_targets(
+def hard_and_soft_labels(
     logits: torch.Tensor,
     labels: torch.Tensor | None,
-    soft_targets: torch.Tensor | None,
+    soft_labels: torch.Tensor | None,
     *,
     check_values: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The two targets of the objective from either or both: (batch,) int64 hard labels (the
-    positives of the supervised contrastive term) and (batch, num_labels) soft targets (of the
-    KL, focal and center terms). Without `labels` they are the argmax of `soft_targets`;
-    without `soft_targets`, the one-hot rows of `labels` (in the dtype of `logits`).
+    positives of the supervised contrastive term) and (batch, num_labels) soft labels (of the
+    KL, focal and center terms). Without `labels` they are the argmax of `soft_labels`;
+    without `soft_labels`, the one-hot rows of `labels` (in the dtype of `logits`).
 
     Args:
         logits: (batch, num_labels), for the shapes and the dtype.
         labels: (batch,) class indices, or None.
-        soft_targets: (batch, num_labels) target distributions, or None.
+        soft_labels: (batch, num_labels) target distributions, or None.
         check_values: check that every label lies in [0, num_labels) (reads the values on the
             host; leave it out while tracing).
 
     Raises:
         ValueError: a target of the wrong shape, or a label outside [0, num_labels).
     """
-    if soft_targets is not None and soft_targets.shape != logits.shape:
+    if soft_labels is not None and soft_labels.shape != logits.shape:
         raise ValueError(
-            f"soft_targets must be (batch, num_labels) = {tuple(logits.shape)}, "
-            f"got {tuple(soft_targets.shape)}"
+            f"soft_labels must be (batch, num_labels) = {tuple(logits.shape)}, "
+            f"got {tuple(soft_labels.shape)}"
         )
     if labels is None:
-        labels = soft_targets.argmax(dim=-1)
+        labels = soft_labels.argmax(dim=-1)
     labels = labels.reshape(-1).long()
     num_labels = logits.shape[-1]
     if labels.shape[0] != logits.shape[0]:
@@ -426,9 +428,19 @@ def hard_and_soft_targets(
         )
     if check_values and labels.numel() and bool((labels < 0).any() | (labels >= num_labels).any()):
         raise ValueError(f"labels hold a class index outside [0, {num_labels})")
-    if soft_targets is None:
-        soft_targets = F.one_hot(labels, num_labels).to(logits.dtype)
-    return labels, soft_targets
+    if soft_labels is None:
+        soft_labels = F.one_hot(labels, num_labels).to(logits.dtype)
+    return labels, soft_labels
+
+
+def hard_and_soft_targets(logits, labels, soft_targets, *, check_values=True):
+    """The deprecated name of `hard_and_soft_labels`, removed in 0.5."""
+    warnings.warn(
+        "hard_and_soft_targets is deprecated and is removed in 0.5: use hard_and_soft_labels",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return hard_and_soft_labels(logits, labels, soft_targets, check_values=check_values)
 
 
 class CenterLoss(nn.Module):

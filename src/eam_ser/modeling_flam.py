@@ -15,7 +15,7 @@ Data flow of `FlamForSequenceClassification` (shapes for a batch of `batch` clip
          `config.multi_loss`)
 
 Loss. As transformers models compute theirs, the forward computes the whole objective when
-`labels` (and optionally the EAM `soft_targets`) are given, with the class centers read inside
+`labels` (and optionally the EAM `soft_labels`) are given, with the class centers read inside
 `forward`. Any trainer (plain `transformers.Trainer`, accelerate, DDP, FSDP, DeepSpeed) thus
 sees an ordinary model whose every trainable parameter is used in `forward`. The output holds
 the weighted total (`loss`) and each unweighted term (`kl_loss`, ...), which `MultiLossTrainer`
@@ -76,7 +76,7 @@ from .frame_attention import (
     masked_mean,
     masked_softmax,
 )
-from .losses import MultiLoss, MultiLossSettings, hard_and_soft_targets
+from .losses import MultiLoss, MultiLossSettings, hard_and_soft_labels
 
 # Sampling rate of every supported pretrained speech encoder, in Hz (used in error messages).
 ENCODER_SAMPLING_RATE = SAMPLING_RATE
@@ -93,7 +93,7 @@ class FlamSequenceClassifierOutput(ModelOutput):
 
     Args:
         loss: () the Multi-Loss Learning objective `sum_k weight_k * term_k` (weights from
-            `config.multi_loss`), when `labels` or `soft_targets` are given.
+            `config.multi_loss`), when `labels` or `soft_labels` are given.
         logits: (batch, num_labels) classification scores before softmax.
         embeddings: (batch, embedding_size) pooled utterance embeddings for the center and
             supervised-contrastive losses.
@@ -337,12 +337,13 @@ class FlamForSequenceClassification(PreTrainedModel):
         input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        soft_targets: torch.Tensor | None = None,
+        soft_labels: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
+        soft_targets: torch.Tensor | None = None,
     ) -> FlamSequenceClassifierOutput | tuple[torch.Tensor, ...]:
         """Classify a batch of clips.
 
@@ -351,11 +352,13 @@ class FlamForSequenceClassification(PreTrainedModel):
                 encoders).
             attention_mask: (batch, samples) or, for Whisper, (batch, mel_frames); 1 = real.
             labels: (batch,) long hard class indices: the positives of the supervised
-                contrastive term, and the targets of the others when `soft_targets` is None.
-            soft_targets: (batch, num_labels) float target distributions (the EAM soft
-                labels, rows summing to 1) for the KL, focal and center terms. Named so that
-                Trainer's `find_labels` sees `labels` as the only label input. Without
-                `labels` their argmax is the hard label.
+                contrastive term, and the targets of the others when `soft_labels` is None.
+            soft_labels: (batch, num_labels) float target distributions (the EAM soft
+                labels, rows summing to 1) for the KL, focal and center terms. Without
+                `labels` their argmax is the hard label. `transformers.Trainer` counts every
+                forward argument holding "label" as a label input: `MultiLossTrainingArguments`
+                sets ``label_names=["labels"]``, so evaluation gathers the hard labels only;
+                give a plain `TrainingArguments` the same.
             input_features: (batch, mel_bins, mel_frames) log-mel (Whisper encoders).
             output_attentions: return `frame_attention` and the encoder's attentions.
             output_hidden_states: return the encoder's hidden states.
@@ -365,11 +368,22 @@ class FlamForSequenceClassification(PreTrainedModel):
                 `eam_ser.feature_cache`), instead of `input_values` / `input_features`; then
                 `attention_mask` is the (batch, frames) frame mask. Not with
                 `use_weighted_layer_sum`.
+            soft_targets: the deprecated name of `soft_labels`, removed in 0.5.
 
         Raises:
             ValueError: the wrong input for the encoder, a clip shorter than the receptive
-                field, or `labels` / `soft_targets` of the wrong shape.
+                field, or `labels` / `soft_labels` of the wrong shape.
         """
+        if soft_targets is not None:
+            if soft_labels is not None:
+                raise ValueError("give soft_labels only (soft_targets is its deprecated name)")
+            warnings.warn(
+                "the soft_targets argument of FlamForSequenceClassification.forward is "
+                "deprecated and is removed in 0.5: pass soft_labels",
+                FutureWarning,
+                stacklevel=2,
+            )
+            soft_labels = soft_targets
         output_attentions = (
             self.config.output_attentions if output_attentions is None else output_attentions
         )
@@ -398,11 +412,11 @@ class FlamForSequenceClassification(PreTrainedModel):
         logits = self.classifier(self.dropout(embeddings))
 
         loss, terms = None, {}
-        if labels is not None or soft_targets is not None:
-            labels, soft_targets = hard_and_soft_targets(
-                logits, labels, soft_targets, check_values=not is_tracing()
+        if labels is not None or soft_labels is not None:
+            labels, soft_labels = hard_and_soft_labels(
+                logits, labels, soft_labels, check_values=not is_tracing()
             )
-            result = self.multi_loss(logits, embeddings, soft_targets, labels, self.class_centers)
+            result = self.multi_loss(logits, embeddings, soft_labels, labels, self.class_centers)
             loss, terms = result.loss, result.terms
 
         output = FlamSequenceClassifierOutput(

@@ -3,7 +3,7 @@
 The model computes the objective itself: `FlamForSequenceClassification.forward` returns the
 weighted `loss` and each unweighted term (`kl_loss`, `focal_loss`, `center_loss`,
 `supervised_contrastive_loss`) when the batch holds `labels` (batch,) and, from the EAM
-collator, `soft_targets` (batch, num_labels); `eam_ser.losses.MultiLoss` forms the total, the
+collator, `soft_labels` (batch, num_labels); `eam_ser.losses.MultiLoss` forms the total, the
 cross-process supervised contrastive term included. A plain `transformers.Trainer` therefore
 trains it too. `MultiLossTrainer` adds what only a trainer can do:
 
@@ -161,7 +161,7 @@ class MultiLossTrainer(Trainer):
 
     The model (e.g. `FlamForSequenceClassification`) returns `loss` and the unweighted terms
     `kl_loss`, `focal_loss`, `center_loss`, `supervised_contrastive_loss` when given `labels`
-    (and `soft_targets`), keeps its objective in `config.multi_loss` and changes it with
+    (and `soft_labels`), keeps its objective in `config.multi_loss` and changes it with
     `set_loss_settings(settings)` (with several processes and `supcon_across_processes`:
     `set_loss_settings(settings, cross_process=True)`). The loss fields of `args` that are set
     are applied to the model at init; a model whose `config.freeze_encoder_steps > 0` gets an
@@ -259,7 +259,7 @@ class MultiLossTrainer(Trainer):
 
         Args:
             model: the (possibly wrapped) model.
-            inputs: model inputs with `labels` (batch,) and optionally `soft_targets`
+            inputs: model inputs with `labels` (batch,) and optionally `soft_labels`
                 (batch, num_labels).
             return_outputs: also return the model outputs.
             num_items_in_batch: samples in the whole accumulated batch; when given, the mean

@@ -14,39 +14,40 @@ eam_ser.experiment.config`` (what the ``eam-ser`` command reads) does not load t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eam_ser._lazy import lazy_exports
 
-# Public name -> the module of this package that defines it.
-_LAZY = {
-    "BASELINE_MIXING_OPTIONS": "config",
-    "FROM_SCRATCH_ENCODER_LEARNING_RATE": "config",
-    "HEAD_LEARNING_RATE": "config",
-    "PRETRAINED_ENCODER_LEARNING_RATE": "config",
-    "ExperimentConfig": "config",
-    "TrainingSettings": "config",
-    "check_field_types": "config",
-    "default_encoder_config": "config",
-    "CollatorFactory": "build",
-    "build_collator": "build",
-    "build_feature_extractor": "build",
-    "build_model": "build",
-    "build_trainer": "build",
-    "encoder_min_input_samples": "build",
-    "feature_cache_mode": "build",
-    "training_arguments": "build",
-    "FOLD_RESULT_NAME": "crossval",
-    "run_cross_validation": "crossval",
-    "run_fold": "crossval",
-    "run_split": "crossval",
-    "split_validation_speakers": "crossval",
-    "train_model": "crossval",
-    "SUMMARY_METRICS": "results",
-    "aggregate_results": "results",
-    "fold_record": "results",
-    "strict_json": "results",
-    "summarize_runs": "results",
-    "write_results": "results",
-}
+# The public names, each imported from its module on first use (see eam_ser._lazy).
+if TYPE_CHECKING:
+    from .build import CollatorFactory as CollatorFactory
+    from .build import build_collator as build_collator
+    from .build import build_feature_extractor as build_feature_extractor
+    from .build import build_model as build_model
+    from .build import build_trainer as build_trainer
+    from .build import encoder_min_input_samples as encoder_min_input_samples
+    from .build import feature_cache_mode as feature_cache_mode
+    from .build import training_arguments as training_arguments
+    from .config import BASELINE_MIXING_OPTIONS as BASELINE_MIXING_OPTIONS
+    from .config import FROM_SCRATCH_ENCODER_LEARNING_RATE as FROM_SCRATCH_ENCODER_LEARNING_RATE
+    from .config import HEAD_LEARNING_RATE as HEAD_LEARNING_RATE
+    from .config import PRETRAINED_ENCODER_LEARNING_RATE as PRETRAINED_ENCODER_LEARNING_RATE
+    from .config import ExperimentConfig as ExperimentConfig
+    from .config import TrainingSettings as TrainingSettings
+    from .config import check_field_types as check_field_types
+    from .config import default_encoder_config as default_encoder_config
+    from .crossval import FOLD_RESULT_NAME as FOLD_RESULT_NAME
+    from .crossval import fit_score_temperature as fit_score_temperature
+    from .crossval import run_cross_validation as run_cross_validation
+    from .crossval import run_fold as run_fold
+    from .crossval import run_split as run_split
+    from .crossval import split_validation_speakers as split_validation_speakers
+    from .crossval import train_model as train_model
+    from .results import SUMMARY_METRICS as SUMMARY_METRICS
+    from .results import aggregate_results as aggregate_results
+    from .results import fold_record as fold_record
+    from .results import strict_json as strict_json
+    from .results import summarize_runs as summarize_runs
+    from .results import write_results as write_results
 
-__all__ = sorted(_LAZY)
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

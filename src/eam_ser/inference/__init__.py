@@ -12,32 +12,33 @@ One prediction path for the command line, the experiments and the pipeline:
 
 The names below are imported on first use, so ``import eam_ser.inference.segmentation`` (what
 the ``eam-ser`` command reads) loads neither torch nor transformers. Importing this package
-does not register the pipeline task; ``import eam_ser.inference.pipeline`` does.
+does not register the pipeline task; ``import eam_ser.inference.pipeline`` (or reading
+`SpeechEmotionRecognitionPipeline`) does.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eam_ser._lazy import lazy_exports
 
-# Public name -> the module of this package that defines it (the 0.3.0 eam_ser.inference names
-# first).
-_LAZY = {
-    "BACKENDS": "recognizer",
-    "EmotionRecognizer": "recognizer",
-    "RecordingPrediction": "recognizer",
-    "SegmentPrediction": "recognizer",
-    "UNCERTAIN": "recognizer",
-    "check_model_source": "recognizer",
-    "limit_allocator_growth": "recognizer",
-    "evaluate_model": "evaluation",
-    "evaluate_robustness": "evaluation",
-    "predict_logits": "evaluation",
-    "SEGMENTATIONS": "segmentation",
-    "segment_recording": "segmentation",
-    "export_onnx": "export",
-    "ONNX_FILE": "onnx_runtime",
-    "OnnxEmotionModel": "onnx_runtime",
-}
+# The public names, each imported from its module on first use (see eam_ser._lazy).
+if TYPE_CHECKING:
+    from .evaluation import evaluate_model as evaluate_model
+    from .evaluation import evaluate_robustness as evaluate_robustness
+    from .evaluation import predict_logits as predict_logits
+    from .export import export_onnx as export_onnx
+    from .onnx_runtime import ONNX_FILE as ONNX_FILE
+    from .onnx_runtime import OnnxEmotionModel as OnnxEmotionModel
+    from .pipeline import SpeechEmotionRecognitionPipeline as SpeechEmotionRecognitionPipeline
+    from .recognizer import BACKENDS as BACKENDS
+    from .recognizer import UNCERTAIN as UNCERTAIN
+    from .recognizer import EmotionRecognizer as EmotionRecognizer
+    from .recognizer import RecordingPrediction as RecordingPrediction
+    from .recognizer import SegmentPrediction as SegmentPrediction
+    from .recognizer import check_model_source as check_model_source
+    from .recognizer import limit_allocator_growth as limit_allocator_growth
+    from .segmentation import SEGMENTATIONS as SEGMENTATIONS
+    from .segmentation import segment_recording as segment_recording
 
-__all__ = sorted(_LAZY)
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

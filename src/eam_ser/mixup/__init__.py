@@ -17,72 +17,46 @@ reads) does not load torch or audiomentations.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eam_ser._lazy import lazy_exports
 
-# Public name -> the module of this package (or of eam_ser) that defines it: every public
-# name of the 0.3.0 module eam_ser.mixup.
-_LAZY = {
-    "EAM_DEFAULTS": "eam_ser.mixup.settings",
-    "EAM_REGIME_EVIDENCE": "eam_ser.mixup.settings",
-    "ENCODER_REGIMES": "eam_ser.mixup.settings",
-    "LABEL_MODES": "eam_ser.mixup.settings",
-    "EnergyAdaptiveMixupSettings": "eam_ser.mixup.settings",
-    "RegimeEvidence": "eam_ser.mixup.settings",
-    "encoder_regime": "eam_ser.mixup.settings",
-    "resolve_settings": "eam_ser.mixup.settings",
-    "MIX_IMPLEMENTATIONS": "eam_ser.mixup.core",
-    "SILENCE_THRESHOLD": "eam_ser.mixup.core",
-    "MixParameters": "eam_ser.mixup.core",
-    "draw_mix_parameters": "eam_ser.mixup.core",
-    "draw_partner_index": "eam_ser.mixup.core",
-    "energy_adaptive_mix": "eam_ser.mixup.core",
-    "mix_soft_labels": "eam_ser.mixup.core",
-    "mix_tensors": "eam_ser.mixup.core",
-    "one_hot": "eam_ser.mixup.core",
-    "partner_label_weight": "eam_ser.mixup.core",
-    "snr_scale": "eam_ser.mixup.core",
-    "process_stream_key": "eam_ser.mixup.streams",
-    "stream_generator": "eam_ser.mixup.streams",
-    "DEVICE_MIX_KEYS": "eam_ser.mixup.collator",
-    "EnergyAdaptiveMixupCollator": "eam_ser.mixup.collator",
-    "EnergyAdaptiveMixupMap": "eam_ser.mixup.map",
-    "EnergyAdaptiveMixup": "eam_ser.mixup.transform",
-    "MixupCollator": "eam_ser.mixup.baselines",
-    "WholeClipMixCollator": "eam_ser.mixup.baselines",
-    "write_mixed_corpus": "eam_ser.mixup.offline",
-    # 0.3.0 names from the modules eam_ser.mixup imported them from.
-    "DEFAULT_SAMPLING_RATE": "eam_ser.audio",
-    "load_audio": "eam_ser.audio",
-    "random_crop": "eam_ser.audio",
-    "AudioCollator": "eam_ser.collator",
-    "parse_label": "eam_ser.collator",
-    "is_log_mel_extractor": "eam_ser.featurize",
-    "mel_frame_mask": "eam_ser.featurize",
-    "normalize_tensors": "eam_ser.featurize",
-    "whisper_log_mel": "eam_ser.featurize",
-}
+# The public names (the 0.3.0 eam_ser.mixup.__all__), each imported from its module on first
+# use (see eam_ser._lazy); the plain imports are the other 0.3.0 names of eam_ser.mixup.
+if TYPE_CHECKING:
+    from ..audio import DEFAULT_SAMPLING_RATE, load_audio, random_crop  # noqa: F401
+    from ..collator import AudioCollator, parse_label  # noqa: F401
+    from ..featurize import is_log_mel_extractor, mel_frame_mask  # noqa: F401
+    from ..featurize import normalize_tensors as normalize_tensors
+    from ..featurize import whisper_log_mel as whisper_log_mel
+    from .baselines import MixupCollator, WholeClipMixCollator  # noqa: F401
+    from .collator import DEVICE_MIX_KEYS  # noqa: F401
+    from .collator import EnergyAdaptiveMixupCollator as EnergyAdaptiveMixupCollator
+    from .core import MIX_IMPLEMENTATIONS  # noqa: F401
+    from .core import SILENCE_THRESHOLD as SILENCE_THRESHOLD
+    from .core import MixParameters as MixParameters
+    from .core import draw_mix_parameters as draw_mix_parameters
+    from .core import draw_partner_index as draw_partner_index
+    from .core import energy_adaptive_mix as energy_adaptive_mix
+    from .core import mix_soft_labels as mix_soft_labels
+    from .core import mix_tensors as mix_tensors
+    from .core import one_hot as one_hot
+    from .core import partner_label_weight as partner_label_weight
+    from .core import snr_scale as snr_scale
+    from .map import EnergyAdaptiveMixupMap as EnergyAdaptiveMixupMap
+    from .offline import write_mixed_corpus  # noqa: F401
+    from .settings import EAM_DEFAULTS as EAM_DEFAULTS
+    from .settings import (  # noqa: F401
+        EAM_REGIME_EVIDENCE,
+        ENCODER_REGIMES,
+        RegimeEvidence,
+        encoder_regime,
+        resolve_settings,
+    )
+    from .settings import LABEL_MODES as LABEL_MODES
+    from .settings import EnergyAdaptiveMixupSettings as EnergyAdaptiveMixupSettings
+    from .streams import process_stream_key as process_stream_key
+    from .streams import stream_generator as stream_generator
+    from .transform import EnergyAdaptiveMixup as EnergyAdaptiveMixup
 
-__all__ = [
-    "EAM_DEFAULTS",
-    "LABEL_MODES",
-    "SILENCE_THRESHOLD",
-    "EnergyAdaptiveMixup",
-    "EnergyAdaptiveMixupCollator",
-    "EnergyAdaptiveMixupMap",
-    "EnergyAdaptiveMixupSettings",
-    "MixParameters",
-    "draw_mix_parameters",
-    "draw_partner_index",
-    "energy_adaptive_mix",
-    "mix_soft_labels",
-    "mix_tensors",
-    "normalize_tensors",
-    "one_hot",
-    "partner_label_weight",
-    "process_stream_key",
-    "snr_scale",
-    "stream_generator",
-    "whisper_log_mel",
-]
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -6,7 +6,7 @@ Both collators take the same features as `EnergyAdaptiveMixupCollator` (audio un
 random cyclic derangement, never the sample itself), and leave padding, normalization or
 features to `padding_collator`, an EAM collator in eval mode (so every compared method shares
 that path). They return what the EAM collator returns:
-``input_values`` or ``input_features``, ``attention_mask``, ``labels``, ``soft_targets``.
+``input_values`` or ``input_features``, ``attention_mask``, ``labels``, ``soft_labels``.
 
 - `WholeClipMixCollator`: the recipe of torch-audiomentations' ``Mix``: the whole partner clip
   (cut to the sample's length; a shorter one ends early) is added at an SNR drawn uniformly in
@@ -108,7 +108,7 @@ class _InBatchMixCollator:
         batch_size = len(waveforms)
         partners = draw_partner_index(batch_size, generator)
         chosen = generator.random(batch_size) < self.p
-        soft_targets = one_hot(labels, self.num_labels)
+        soft_labels = one_hot(labels, self.num_labels)
         hard_labels = list(labels)
         mixed_waveforms = list(waveforms)
         for row in np.flatnonzero(chosen & (batch_size > 1)):
@@ -117,8 +117,8 @@ class _InBatchMixCollator:
             if result is None:
                 continue
             mixed_waveforms[row], weight = result
-            soft_targets[row] *= 1.0 - weight
-            soft_targets[row, labels[partner]] += weight
+            soft_labels[row] *= 1.0 - weight
+            soft_labels[row, labels[partner]] += weight
             hard_labels[row] = self._hard_label(labels[row], labels[partner], weight)
         batch = collator(
             [
@@ -126,7 +126,7 @@ class _InBatchMixCollator:
                 for waveform, label in zip(mixed_waveforms, hard_labels, strict=True)
             ]
         )
-        batch["soft_targets"] = torch.from_numpy(soft_targets)
+        batch["soft_labels"] = torch.from_numpy(soft_labels)
         return batch
 
 

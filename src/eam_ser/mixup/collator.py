@@ -80,12 +80,12 @@ class EnergyAdaptiveMixupCollator:
     - ``labels`` (batch,) int64: the hard label ``y_i`` of the first utterance (see
       `eam_ser.mixup.core`: it is the argmax of the soft label when ``max_mix_fraction <=
       0.5``).
-    - ``soft_targets`` (batch, num_labels) float32, the soft labels: one-hot for unmixed
+    - ``soft_labels`` (batch, num_labels) float32, the soft labels: one-hot for unmixed
       samples, else ``(1 - w) onehot(y_i) + w onehot(y_j)``.
 
     Mode: ``training`` (default True), ``train()`` / ``eval()`` (return self) and
     ``as_eval()`` (a copy that never mixes). In eval mode or with ``p=0`` this is a plain
-    padding collator (its `audio` collator's batch, plus one-hot ``soft_targets``). After each
+    padding collator (its `audio` collator's batch, plus one-hot ``soft_labels``). After each
     call, ``last_parameters`` and ``last_applied`` hold the draw and which samples were really
     mixed (False for silent or too-short ones).
 
@@ -99,7 +99,7 @@ class EnergyAdaptiveMixupCollator:
     training stream.
 
     Args:
-        num_labels: number of classes (width of ``soft_targets``).
+        num_labels: number of classes (width of ``soft_labels``).
         settings: the EAM settings (None: the defaults of `EnergyAdaptiveMixupSettings`);
             each field is also an attribute (``collator.p``).
         feature_extractor: optional transformers feature extractor to call after mixing.
@@ -111,7 +111,7 @@ class EnergyAdaptiveMixupCollator:
         mix_on_device: in training mode, only pad and draw here; the batch then holds the raw
             padded ``input_values``, the sample ``attention_mask``, ``labels`` and the draw
             (`DEVICE_MIX_KEYS`), and :meth:`complete_on_device` mixes, builds
-            ``soft_targets`` and normalizes or computes the log-mel features on the tensors'
+            ``soft_labels`` and normalizes or computes the log-mel features on the tensors'
             device (a GPU) inside the training step; `MultiLossTrainer` calls it. The same draw
             gives the same batch as mixing here, within float rounding.
         max_train_seconds: in training mode, cut clips longer than this to a random window
@@ -259,7 +259,7 @@ class EnergyAdaptiveMixupCollator:
         buffer, lengths, labels, soft_labels = self.mix_waveforms(features)
         batch = {
             "labels": torch.from_numpy(labels),
-            "soft_targets": torch.from_numpy(soft_labels),
+            "soft_labels": torch.from_numpy(soft_labels),
         }
         batch.update(self.audio.collate_padded(buffer, lengths))
         return batch
@@ -330,7 +330,7 @@ class EnergyAdaptiveMixupCollator:
 
         Returns:
             the model inputs: ``input_values`` (normalized when `normalize`) or
-            ``input_features`` (log-mel), ``attention_mask``, ``labels``, ``soft_targets``.
+            ``input_features`` (log-mel), ``attention_mask``, ``labels``, ``soft_labels``.
         """
         if "mix_length" not in batch:
             return dict(batch)
@@ -367,7 +367,7 @@ def complete_device_batch(
     weight = torch.where(applied, weight, 0.0)
     labels = batch["labels"]
     partner_labels = labels[draw["partner_index"]]
-    batch["soft_targets"] = mix_soft_labels(labels, partner_labels, weight, num_labels)
+    batch["soft_labels"] = mix_soft_labels(labels, partner_labels, weight, num_labels)
     if feature_extractor is not None and is_log_mel_extractor(feature_extractor):
         features = whisper_log_mel(mixed, feature_extractor)
         batch["input_features"] = features

@@ -28,7 +28,7 @@ class EnergyAdaptiveMixupMap:
 
     Partners are drawn within each map batch (as in the collator). Adds the columns
     ``mixed_audio`` (float32 arrays at `sampling_rate`, same length as the source clip) and
-    ``soft_targets`` (num_labels floats, the soft labels; the name of the FLAM forward argument
+    ``soft_labels`` (num_labels floats, the soft labels; the name of the FLAM forward argument
     they feed, so a plain Trainer passes the column on); the source columns are kept.
 
     Seeding: with ``with_indices=True`` the generator of a batch is
@@ -73,7 +73,7 @@ class EnergyAdaptiveMixupMap:
     def __call__(
         self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None
     ) -> dict[str, list[np.ndarray]]:
-        """Mix one batch (columns -> lists); returns ``{"mixed_audio", "soft_targets"}`` lists.
+        """Mix one batch (columns -> lists); returns ``{"mixed_audio", "soft_labels"}`` lists.
 
         Raises:
             ValueError: called without `indices` in another process than the one that built
@@ -92,7 +92,7 @@ class EnergyAdaptiveMixupMap:
         if label_column not in batch:
             raise ValueError(f"batch has no label column {self.label_column!r} or 'labels'")
         if len(batch[self.audio_column]) == 0:  # datasets.map may hand over an empty batch
-            return {"mixed_audio": [], "soft_targets": []}
+            return {"mixed_audio": [], "soft_labels": []}
         first = 0 if indices is None else int(indices[0])
         names = [
             f"row {first + offset}" if indices is not None else f"batch row {offset}"
@@ -115,5 +115,5 @@ class EnergyAdaptiveMixupMap:
             "mixed_audio": [
                 mixed.buffer[row, :length].copy() for row, length in enumerate(mixed.lengths)
             ],
-            "soft_targets": list(mixed.soft_labels),
+            "soft_labels": list(mixed.soft_labels),
         }

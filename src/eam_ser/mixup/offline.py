@@ -56,7 +56,7 @@ def write_mixed_corpus(
                     name,
                     str(Path(row["audio"])),
                     labels[row["label"]],
-                    *(f"{value:.4f}" for value in row["soft_targets"]),
+                    *(f"{value:.4f}" for value in row["soft_labels"]),
                 ]
             )
     return sum(1 for name in names if (output / name).is_file())
