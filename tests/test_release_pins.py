@@ -9,11 +9,15 @@
   transform's outputs, the whole-clip and classic mixup baselines, the four MLL terms and the
   model's training loss on a mixed batch.
 
-Every value must come back bit for bit (float32 arithmetic is the same on the same CPU build
-and thread count: the pins were taken with one torch thread, and every test here runs with
-one, since a reduction split over two threads may round differently), through the public names
-users import: each array is pinned by its dtype, shape and the SHA-256
-of its bytes (its sum is kept to show how far a changed value moved). The saved folders hold
+Every value eam-ser computes itself (mixes, soft labels, draws, baselines, the four MLL terms on
+given tensors) must come back bit for bit, through the public names users import: each array is
+pinned by its dtype, shape and the SHA-256 of its bytes (its sum is kept to show how far a
+changed value moved). What passes through a transformers encoder (the model's training loss,
+the saved folders' logits) is compared to 1e-5 relative instead: its float32 rounding depends
+on the installed torch and transformers kernels, and a new environment moved it by 2.5e-10
+relative with 0.3.0's own code (commit d5704fc) at one torch thread, while a refactor that
+changed the model would move it by far more. The pins were taken with one torch thread, and
+every test here runs with one, since a reduction split over two threads may round differently. The saved folders hold
 ``config.json`` and ``model.safetensors`` only: the remote-code copies of 0.3.0's modules that
 ``save_pretrained`` writes beside them are left out (a refactor is checked on the code that
 loads the folder, not on the copy saved in it).
@@ -228,6 +232,20 @@ def fingerprint(value: np.ndarray) -> dict[str, object]:
     }
 
 
+ENCODER_PINS = frozenset({"model_loss"})
+ENCODER_RTOL = 1e-5
+
+
+def same_pin(name: str, computed: dict, pinned: dict) -> bool:
+    """Bit for bit, but for a value computed through an encoder: same dtype and shape, and a
+    sum within `ENCODER_RTOL` relative."""
+    if name not in ENCODER_PINS:
+        return computed == pinned
+    return (computed["dtype"], computed["shape"]) == (pinned["dtype"], pinned["shape"]) and (
+        abs(computed["sum"] - pinned["sum"]) <= ENCODER_RTOL * abs(pinned["sum"])
+    )
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """The thread count the pins were taken with (the suite may run with more)."""
@@ -242,7 +260,9 @@ def test_mixes_soft_labels_and_losses_are_those_of_0_3_0() -> None:
     computed = {name: fingerprint(value) for name, value in compute_pins().items()}
     assert sorted(computed) == sorted(pinned)
     changed = {
-        name: (computed[name], pinned[name]) for name in pinned if computed[name] != pinned[name]
+        name: (computed[name], pinned[name])
+        for name in pinned
+        if not same_pin(name, computed[name], pinned[name])
     }
     assert not changed, f"changed since 0.3.0 (now, then): {changed}"
 
@@ -256,5 +276,5 @@ def test_folder_saved_by_0_3_0_loads_and_predicts_the_same(folder: str, inputs) 
     for loader in (FlamForSequenceClassification, AutoModelForAudioClassification):
         model = loader.from_pretrained(path).eval()
         assert isinstance(model, FlamForSequenceClassification)
-        np.testing.assert_array_equal(logits_of(model, inputs()), expected)
+        np.testing.assert_allclose(logits_of(model, inputs()), expected, rtol=ENCODER_RTOL, atol=0)
     assert model.config.num_labels == expected.shape[1]
