@@ -30,7 +30,12 @@ from eam_ser.corpora import (
     train_test_split_by_fold,
     train_test_split_by_speakers,
 )
-from eam_ser.corpora.base import check_speaker_disjoint
+from eam_ser.corpora.base import (
+    check_speaker_disjoint,
+    leave_one_session_out,
+    match_names,
+    utterance_row,
+)
 
 
 def write_audio(path: Path, duration_s: float = 0.05) -> Path:
@@ -592,3 +597,33 @@ def test_savee_official_release_with_info_file(tmp_path: Path) -> None:
     dataset = load_savee(tmp_path)
     assert dataset.num_rows == 12
     check_every_file_loads(dataset)
+
+
+def test_match_names_pairs_each_matching_stem_and_keeps_the_others_apart():
+    files = [Path("/x/03a01Fa.wav"), Path("/x/notes.wav"), Path("/x/10b02Wb.flac")]
+    matched, unparsed = match_names(files, re.compile(r"^(?P<speaker>\d{2})[ab]\d{2}[A-Z][a-z]$"))
+    assert [(path.name, match["speaker"]) for path, match in matched] == [
+        ("03a01Fa.wav", "03"),
+        ("10b02Wb.flac", "10"),
+    ]
+    assert unparsed == [Path("/x/notes.wav")]
+
+
+def test_utterance_row_resolves_the_path_and_keeps_extra_columns(tmp_path):
+    row = utterance_row(tmp_path / "a" / ".." / "b.wav", "sad", "F01", "female", session=1)
+    assert row == {
+        "audio": str((tmp_path / "b.wav").resolve()),
+        "label": "sad",
+        "speaker": "F01",
+        "gender": "female",
+        "session": 1,
+    }
+
+
+def test_leave_one_session_out_names_two_speakers_per_session():
+    assert leave_one_session_out(2, "Ses{session:02d}{gender}") == {
+        "Ses01F": 0,
+        "Ses01M": 0,
+        "Ses02F": 1,
+        "Ses02M": 1,
+    }

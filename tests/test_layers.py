@@ -15,6 +15,7 @@ LAYERS = {
     "foundation": [
         "eam_ser",
         "eam_ser._lazy",
+        "eam_ser.settings_field",
         "eam_ser.featurize",
         "eam_ser.loss_settings",
         "eam_ser.mixup.settings",

@@ -421,3 +421,25 @@ def test_audio_settings_are_read_and_written_through_the_audio_collator() -> Non
         "settings", "audio", "stream", "mix_on_device", "max_train_samples", "training",
         "last_parameters", "last_applied",
     }  # fmt: skip
+
+
+def test_audio_options_reach_the_audio_collator_and_the_rest_are_eam_settings() -> None:
+    """`AUDIO_OPTIONS` go to the composed `AudioCollator`, the other keywords replace EAM
+    settings, and a keyword that is neither is refused naming the EAM settings."""
+    from eam_ser.collator import AUDIO_OPTIONS
+
+    assert AUDIO_OPTIONS == (
+        "sampling_rate",
+        "normalize",
+        "audio_column",
+        "label_column",
+        "label2id",
+    )
+    collator = EnergyAdaptiveMixupCollator(
+        2, sampling_rate=8000, normalize=False, audio_column="wav", label2id={"a": 0, "b": 1}, p=0.3
+    )
+    assert collator.audio.sampling_rate == 8000 and collator.sampling_rate == 8000
+    assert collator.audio.normalize is False and collator.audio.audio_column == "wav"
+    assert collator.audio.label2id == {"a": 0, "b": 1} and collator.settings.p == 0.3
+    with pytest.raises(TypeError, match="the EAM settings are"):
+        EnergyAdaptiveMixupCollator(2, sampling_rat=8000)

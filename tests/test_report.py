@@ -8,6 +8,7 @@ import pytest
 
 from eam_ser.metrics import ser_metrics
 from eam_ser.report import (
+    SpeakerBootstrap,
     group_scores,
     grouping_columns,
     paired_speaker_bootstrap,
@@ -200,3 +201,21 @@ def test_the_card_carries_calibration_and_the_config_hash():
     expected = hashlib.sha256(b'{"eam":{"p":0.5},"training":{"seed":1}}').hexdigest()
     assert f"SHA-256 of this configuration (keys sorted, no spaces): `{expected}`" in card
     assert json.dumps(results["config"], sort_keys=True, separators=(",", ":")).startswith('{"eam"')
+
+
+def test_speaker_bootstrap_settings_are_those_of_speaker_bootstrap_class():
+    """The keyword arguments of both bootstraps are the `SpeakerBootstrap` fields: the same
+    draws give the same intervals, and a name that is no field is refused."""
+    references = [0, 1, 0, 1, 0, 1]
+    predictions = [0, 1, 1, 0, 0, 1]
+    speakers = ["A", "A", "B", "B", "C", "C"]
+    bootstrap = SpeakerBootstrap(num_resamples=50, confidence=0.8, seed=3)
+    checked, _, (scores,) = bootstrap.resample([predictions], references, speakers, 2)
+    assert checked[0].tolist() == predictions
+    assert scores["wa"].shape == (50,)
+    got = speaker_bootstrap(
+        predictions, references, speakers, 2, num_resamples=50, confidence=0.8, seed=3
+    )
+    assert got == {key: bootstrap.interval(scores[key]) for key in ("wa", "ua", "macro_f1")}
+    with pytest.raises(TypeError, match="resamples"):
+        paired_speaker_bootstrap(predictions, predictions, references, speakers, 2, resamples=5)

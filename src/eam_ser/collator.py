@@ -10,6 +10,7 @@ results do not depend on what a clip is batched with.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from eam_ser.featurize import (
 from eam_ser.kernels import normalize_rows
 
 __all__ = [
+    "AUDIO_OPTIONS",
     "AudioCollator",
     "check_num_labels",
     "is_log_mel_extractor",
@@ -265,3 +267,12 @@ class AudioCollator:
             # rounds up and would mark one padding frame as real.
             return {input_name: features, "attention_mask": mel_frame_mask(lengths, hop_length)}
         return {input_name: features, "attention_mask": encoded["attention_mask"].long()}
+
+
+AUDIO_OPTIONS = tuple(
+    name
+    for name, parameter in inspect.signature(AudioCollator).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and name != "num_labels"
+)
+"""The keyword options of `AudioCollator` (``sampling_rate``, ``normalize``, ``audio_column``,
+``label_column``, ``label2id``) that a collator composed over one passes on to it."""

@@ -43,15 +43,15 @@ def _mean_square(row: np.ndarray, start: int, length: int) -> float:
 def _mix_rows(
     out: np.ndarray,
     partners: np.ndarray,
-    partner_index: np.ndarray,
-    mix_length: np.ndarray,
-    start: np.ndarray,
-    partner_start: np.ndarray,
+    segments: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     snr_db: np.ndarray,
     silence_threshold: float,
     partners_alias_out: bool,
     applied: np.ndarray,
 ) -> None:
+    # The four (batch,) int64 segment arrays of `mix_rows` come as one tuple (numba passes
+    # its arrays without a copy).
+    partner_index, mix_length, start, partner_start = segments
     batch = out.shape[0]
     scale = np.zeros(batch, np.float32)
     longest = 0
@@ -155,7 +155,7 @@ def mix_rows(
         (batch,) bool: which rows were mixed.
     """
     applied = np.zeros(out.shape[0], np.bool_)
-    segments = (partner_index, mix_length, start, partner_start, snr_db)
+    segments = (partner_index, mix_length, start, partner_start)
     aliased = bool(np.shares_memory(out, partners))
-    _mix_rows(out, partners, *segments, float(silence_threshold), aliased, applied)
+    _mix_rows(out, partners, segments, snr_db, float(silence_threshold), aliased, applied)
     return applied

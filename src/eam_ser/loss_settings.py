@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from eam_ser.settings_field import setting
 
 if TYPE_CHECKING:
     import torch
@@ -41,30 +43,18 @@ class MultiLossSettings:
     CLI and `MultiLossTrainingArguments`).
     """
 
-    kl_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the KL divergence to the soft labels (>= 0)."}
+    kl_weight: float = setting(1.0, "Weight of the KL divergence to the soft labels (>= 0).")
+    focal_weight: float = setting(1.0, "Weight of the focal loss (>= 0).")
+    center_weight: float = setting(0.01, "Weight of the center loss (>= 0).")
+    supcon_weight: float = setting(0.1, "Weight of the supervised contrastive loss (>= 0).")
+    focal_gamma: float = setting(
+        2.0, "Focal loss focusing parameter gamma (>= 0; 0 gives the cross-entropy)."
     )
-    focal_weight: float = field(default=1.0, metadata={"help": "Weight of the focal loss (>= 0)."})
-    center_weight: float = field(
-        default=0.01, metadata={"help": "Weight of the center loss (>= 0)."}
+    focal_alpha: list[float] | None = setting(
+        None,
+        "Focal loss per-class weights, one float >= 0 per class in class-index order; None: all 1.",
     )
-    supcon_weight: float = field(
-        default=0.1, metadata={"help": "Weight of the supervised contrastive loss (>= 0)."}
-    )
-    focal_gamma: float = field(
-        default=2.0,
-        metadata={"help": "Focal loss focusing parameter gamma (>= 0; 0 gives the cross-entropy)."},
-    )
-    focal_alpha: list[float] | None = field(
-        default=None,
-        metadata={
-            "help": "Focal loss per-class weights, one float >= 0 per class in class-index "
-            "order; None: all 1."
-        },
-    )
-    supcon_temperature: float = field(
-        default=0.07, metadata={"help": "Supervised contrastive softmax temperature (> 0)."}
-    )
+    supcon_temperature: float = setting(0.07, "Supervised contrastive softmax temperature (> 0).")
 
     def __post_init__(self) -> None:
         for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight", "focal_gamma"):

@@ -20,6 +20,7 @@ second (one confusion matrix per resample by `np.bincount`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "CALIBRATION_BINS",
     "SCORES",
     "SCORE_NAMES",
+    "SpeakerBootstrap",
     "abstention",
     "calibration",
     "fit_temperature",
@@ -154,36 +156,64 @@ def _resampled_scores(
     return scores_from_confusion(per_speaker[draws].sum(axis=1))
 
 
-def _draws(num_speakers: int, num_resamples: int, seed: int) -> np.ndarray:
-    if num_speakers < 2:
-        raise ValueError(
-            f"a speaker bootstrap needs at least 2 test speakers, got {num_speakers}: with one "
-            "speaker the score has no spread to estimate"
-        )
-    generator = np.random.default_rng(seed)
-    return generator.integers(0, num_speakers, size=(num_resamples, num_speakers))
-
-
-def _interval(values: np.ndarray, confidence: float) -> list[float]:
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(values, [tail, 100 - tail])
-    return [float(low), float(high)]
-
-
-def speaker_bootstrap(
-    predictions: Any,
-    references: Any,
-    speakers: Sequence[Any],
-    num_labels: int,
-    *,
-    num_resamples: int = BOOTSTRAP_RESAMPLES,
-    confidence: float = BOOTSTRAP_CONFIDENCE,
-    seed: int = 0,
-) -> dict[str, list[float]]:
-    """Percentile confidence intervals of WA, UA and macro-F1 by resampling test speakers.
+@dataclass(frozen=True)
+class SpeakerBootstrap:
+    """How a speaker bootstrap resamples, for `speaker_bootstrap` and `paired_speaker_bootstrap`
+    (whose keyword arguments are these fields).
 
     Each resample draws as many speakers as the test set has, with replacement (generator
     ``numpy.random.default_rng(seed)``), and scores all utterances of the drawn speakers.
+
+    Attributes:
+        num_resamples: speaker resamples per interval.
+        confidence: coverage of the percentile intervals, in (0, 1).
+        seed: seed of the speaker draws.
+    """
+
+    num_resamples: int = BOOTSTRAP_RESAMPLES
+    confidence: float = BOOTSTRAP_CONFIDENCE
+    seed: int = 0
+
+    def resample(
+        self, models: Sequence[Any], references: Any, speakers: Sequence[Any], num_labels: int
+    ) -> tuple[list[np.ndarray], np.ndarray, list[dict[str, np.ndarray]]]:
+        """The checked predictions of each of `models` (one sequence of class indices per
+        model, on the same utterances), the checked references, and each model's scores on the
+        same speaker resamples (``{score: (num_resamples,)}``)."""
+        checked = []
+        for predictions in models:
+            predictions, references, speakers = _checked(
+                predictions, references, speakers, num_labels, "speakers"
+            )
+            checked.append(predictions)
+        num_speakers = np.unique(speakers).size
+        if num_speakers < 2:
+            raise ValueError(
+                f"a speaker bootstrap needs at least 2 test speakers, got {num_speakers}: with "
+                "one speaker the score has no spread to estimate"
+            )
+        generator = np.random.default_rng(self.seed)
+        draws = generator.integers(0, num_speakers, size=(self.num_resamples, num_speakers))
+        resampled = [
+            _resampled_scores(predictions, references, speakers, num_labels, draws)
+            for predictions in checked
+        ]
+        return checked, references, resampled
+
+    def interval(self, values: np.ndarray) -> list[float]:
+        """``[low, high]``: the percentile interval of `values` at `confidence`."""
+        tail = 100 * (1 - self.confidence) / 2
+        low, high = np.nanpercentile(values, [tail, 100 - tail])
+        return [float(low), float(high)]
+
+
+def speaker_bootstrap(
+    predictions: Any, references: Any, speakers: Sequence[Any], num_labels: int, **settings: Any
+) -> dict[str, list[float]]:
+    """Percentile confidence intervals of WA, UA and macro-F1 by resampling test speakers.
+
+    `settings` are the fields of `SpeakerBootstrap` (``num_resamples``, ``confidence``,
+    ``seed``; defaults 1000, 0.95 and 0).
 
     Returns:
         ``{score: [low, high]}`` for `SCORES` (fractions).
@@ -191,12 +221,9 @@ def speaker_bootstrap(
     Raises:
         ValueError: fewer than 2 speakers, or inputs of different lengths.
     """
-    predictions, references, speakers = _checked(
-        predictions, references, speakers, num_labels, "speakers"
-    )
-    draws = _draws(np.unique(speakers).size, num_resamples, seed)
-    scores = _resampled_scores(predictions, references, speakers, num_labels, draws)
-    return {key: _interval(scores[key], confidence) for key in SCORES}
+    bootstrap = SpeakerBootstrap(**settings)
+    _, _, (scores,) = bootstrap.resample([predictions], references, speakers, num_labels)
+    return {key: bootstrap.interval(scores[key]) for key in SCORES}
 
 
 def paired_speaker_bootstrap(
@@ -205,38 +232,30 @@ def paired_speaker_bootstrap(
     references: Any,
     speakers: Sequence[Any],
     num_labels: int,
-    *,
-    num_resamples: int = BOOTSTRAP_RESAMPLES,
-    confidence: float = BOOTSTRAP_CONFIDENCE,
-    seed: int = 0,
+    **settings: Any,
 ) -> dict[str, dict[str, Any]]:
     """Score of model B minus model A on the same utterances, with a paired speaker-bootstrap
-    interval (both models scored on the same resamples).
+    interval (both models scored on the same resamples; `settings` as for `speaker_bootstrap`).
 
     Returns:
         ``{score: {"a", "b", "difference", "interval": [low, high]}}`` for `SCORES`.
     """
-    predictions_a, references, speakers = _checked(
-        predictions_a, references, speakers, num_labels, "speakers"
+    bootstrap = SpeakerBootstrap(**settings)
+    checked, references, (resampled_a, resampled_b) = bootstrap.resample(
+        [predictions_a, predictions_b], references, speakers, num_labels
     )
-    predictions_b, _, _ = _checked(predictions_b, references, speakers, num_labels, "speakers")
-    whole = {
-        name: scores_from_confusion(
+    a, b = (
+        scores_from_confusion(
             _confusions(predictions, references, np.zeros_like(references), num_labels)[0]
         )
-        for name, predictions in (("a", predictions_a), ("b", predictions_b))
-    }
-    draws = _draws(np.unique(speakers).size, num_resamples, seed)
-    resampled = {
-        name: _resampled_scores(predictions, references, speakers, num_labels, draws)
-        for name, predictions in (("a", predictions_a), ("b", predictions_b))
-    }
+        for predictions in checked
+    )
     return {
         key: {
-            "a": float(whole["a"][key]),
-            "b": float(whole["b"][key]),
-            "difference": float(whole["b"][key] - whole["a"][key]),
-            "interval": _interval(resampled["b"][key] - resampled["a"][key], confidence),
+            "a": float(a[key]),
+            "b": float(b[key]),
+            "difference": float(b[key] - a[key]),
+            "interval": bootstrap.interval(resampled_b[key] - resampled_a[key]),
         }
         for key in SCORES
     }

@@ -14,6 +14,7 @@ from typing import Any
 from transformers import TrainingArguments
 
 from .loss_settings import MultiLossSettings
+from .settings_field import setting
 
 __all__ = ["INVERSE_FREQUENCY", "MultiLossTrainingArguments"]
 
@@ -50,12 +51,10 @@ class MultiLossTrainingArguments(TrainingArguments):
     unset, so evaluation gathers the hard `labels` only.
     """
 
-    remove_unused_columns: bool = field(
-        default=False,
-        metadata={
-            "help": "Remove dataset columns the model forward does not accept. Default False for "
-            "MLL: the collator needs the audio and label columns."
-        },
+    remove_unused_columns: bool = setting(
+        False,
+        "Remove dataset columns the model forward does not accept. Default False for "
+        "MLL: the collator needs the audio and label columns.",
     )
     kl_weight: float | None = _loss_override("kl_weight")
     focal_weight: float | None = _loss_override("focal_weight")
@@ -69,60 +68,46 @@ class MultiLossTrainingArguments(TrainingArguments):
         "training set when it has a length, else its first `label_count_samples` samples).",
     )
     supcon_temperature: float | None = _loss_override("supcon_temperature")
-    supcon_across_processes: bool = field(
-        default=True,
-        metadata={
-            "help": "With several processes, compare each sample with the samples of every "
-            "process in the supervised contrastive term (embeddings gathered with gradients), "
-            "as one process with the global batch would. False: per-device batches only."
-        },
+    supcon_across_processes: bool = setting(
+        True,
+        "With several processes, compare each sample with the samples of every "
+        "process in the supervised contrastive term (embeddings gathered with gradients), "
+        "as one process with the global batch would. False: per-device batches only.",
     )
-    head_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of the head: every parameter outside the model's `encoder` "
-            "(FLAM, projector, classifier; the centers unless center_learning_rate is given). "
-            "None: `learning_rate`. A head trained from scratch on a pretrained encoder "
-            "usually wants 10-100x the encoder's rate."
-        },
+    head_learning_rate: float | None = setting(
+        None,
+        "Learning rate of the head: every parameter outside the model's `encoder` "
+        "(FLAM, projector, classifier; the centers unless center_learning_rate is given). "
+        "None: `learning_rate`. A head trained from scratch on a pretrained encoder "
+        "usually wants 10-100x the encoder's rate.",
     )
-    encoder_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of the parameters of the model's `encoder` that train (see "
-            "FlamConfig.trainable_encoder_layers). None: `learning_rate`."
-        },
+    encoder_learning_rate: float | None = setting(
+        None,
+        "Learning rate of the parameters of the model's `encoder` that train (see "
+        "FlamConfig.trainable_encoder_layers). None: `learning_rate`.",
     )
-    center_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate of `class_centers` (None: the head's rate). The centers never "
-            "get weight decay and follow the same schedule."
-        },
+    center_learning_rate: float | None = setting(
+        None,
+        "Learning rate of `class_centers` (None: the head's rate). The centers never "
+        "get weight decay and follow the same schedule.",
     )
-    balanced_sampling: bool = field(
-        default=False,
-        metadata={
-            "help": "Draw training samples with replacement, each with probability inversely "
-            "proportional to its class's count (torch WeightedRandomSampler), so every class "
-            "is seen equally often; an epoch keeps the dataset's length. Needs a training set "
-            "with a length and a 'label' (or 'labels') column."
-        },
+    balanced_sampling: bool = setting(
+        False,
+        "Draw training samples with replacement, each with probability inversely "
+        "proportional to its class's count (torch WeightedRandomSampler), so every class "
+        "is seen equally often; an epoch keeps the dataset's length. Needs a training set "
+        "with a length and a 'label' (or 'labels') column.",
     )
-    label_counts: list[int] | None = field(
-        default=None,
-        metadata={
-            "help": "Training samples per class (one int per class, space-separated on the "
-            "command line) for focal_alpha='inverse_frequency'; needed for an IterableDataset "
-            "unless label_count_samples is given."
-        },
+    label_counts: list[int] | None = setting(
+        None,
+        "Training samples per class (one int per class, space-separated on the "
+        "command line) for focal_alpha='inverse_frequency'; needed for an IterableDataset "
+        "unless label_count_samples is given.",
     )
-    label_count_samples: int | None = field(
-        default=None,
-        metadata={
-            "help": "For focal_alpha='inverse_frequency' on a training set without length "
-            "(IterableDataset): count the classes of its first N samples."
-        },
+    label_count_samples: int | None = setting(
+        None,
+        "For focal_alpha='inverse_frequency' on a training set without length "
+        "(IterableDataset): count the classes of its first N samples.",
     )
 
     def __post_init__(self) -> None:

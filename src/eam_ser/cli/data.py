@@ -63,14 +63,18 @@ def add_data_arguments(
         parser.add_argument("--test-root", type=Path, help="folder of the --test-corpus")
 
 
-def add_bad_audio_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--on-bad-audio",
-        choices=ON_BAD_AUDIO,
-        default="error",
-        help="files the data check finds unusable (unreadable, empty, NaN, silent, too short): "
-        "stop before any work (error, default) or leave them out and list them (skip)",
-    )
+_DATA_CHECK_BAD_AUDIO_HELP = (
+    "files the data check finds unusable (unreadable, empty, NaN, silent, too short): "
+    "stop before any work (error, default) or leave them out and list them (skip)"
+)
+
+
+def add_bad_audio_argument(
+    parser: argparse.ArgumentParser, help_text: str = _DATA_CHECK_BAD_AUDIO_HELP
+) -> None:
+    """``--on-bad-audio`` (`ON_BAD_AUDIO`, default error); `help_text` says what the command
+    does with a bad file (default: the data check's policy, before any work)."""
+    parser.add_argument("--on-bad-audio", choices=ON_BAD_AUDIO, default="error", help=help_text)
 
 
 def load_dataset_from_args(args: argparse.Namespace) -> Dataset:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eam_ser.cli.data import add_bad_audio_argument
 from eam_ser.cli.options import positive
 from eam_ser.cli.output import check_writable
-from eam_ser.datacheck import ON_BAD_AUDIO
 from eam_ser.inference.segmentation import (
     DEFAULT_HOP_S,
     DEFAULT_LONG_INPUT_S,
@@ -67,11 +67,9 @@ def add_parser(commands: Any) -> None:
         "(in (0, 1]; its scores are still written); `eam-ser evaluate` shows the share "
         "answered and its accuracy for a few X",
     )
-    predict.add_argument(
-        "--on-bad-audio",
-        choices=ON_BAD_AUDIO,
-        default="error",
-        help="a file that cannot be used (unreadable, empty, silent, too short): stop there "
+    add_bad_audio_argument(
+        predict,
+        "a file that cannot be used (unreadable, empty, silent, too short): stop there "
         "(error, default; what was predicted before it is kept in --output) or leave it out "
         "and list it at the end (skip)",
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -99,6 +100,35 @@ def find_audio_files(
     return files
 
 
+def match_names(
+    files: Iterable[Path], name: re.Pattern[str]
+) -> tuple[list[tuple[Path, re.Match[str]]], list[Path]]:
+    """Each file whose stem (name without extension) matches the naming scheme `name`, with the
+    match, and apart the files whose stem does not (for :func:`reject_unparsed`)."""
+    matched, unparsed = [], []
+    for path in files:
+        match = name.match(path.stem)
+        if match is None:
+            unparsed.append(path)
+        else:
+            matched.append((path, match))
+    return matched, unparsed
+
+
+def utterance_row(
+    path: Path, label: str, speaker: str, gender: str, **extra: int
+) -> dict[str, object]:
+    """A row for :func:`build_dataset`: the resolved audio path, the label name, the speaker id,
+    the gender and the optional int columns in `extra` (``session``)."""
+    return {
+        "audio": str(path.resolve()),
+        "label": label,
+        "speaker": speaker,
+        "gender": gender,
+        **extra,
+    }
+
+
 def reject_unparsed(corpus: str, unparsed: Sequence[Path], expected: str) -> None:
     """Raise a layout error listing audio files whose names do not follow the naming scheme."""
     if unparsed:
@@ -125,6 +155,16 @@ def folds_from_groups(groups: Sequence[Sequence[str]]) -> dict[str, int]:
                 )
             fold_of[speaker] = fold
     return fold_of
+
+
+def leave_one_session_out(num_sessions: int, speaker_name: str) -> dict[str, int]:
+    """Fold map of a corpus whose sessions 1 .. `num_sessions` each hold one female and one male
+    speaker, named ``speaker_name.format(session=k, gender="F" or "M")``: fold = session - 1."""
+    return {
+        speaker_name.format(session=session, gender=gender): session - 1
+        for session in range(1, num_sessions + 1)
+        for gender in "FM"
+    }
 
 
 def round_robin_folds(speakers: Iterable[str], num_folds: int) -> dict[str, int]:

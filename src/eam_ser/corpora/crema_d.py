@@ -20,20 +20,17 @@ from eam_ser.corpora.base import (
     build_dataset,
     find_audio_files,
     layout_error,
+    match_names,
     reject_unparsed,
     round_robin_folds,
+    utterance_row,
     warn_if_incomplete,
 )
 
 CREMA_D_LABELS = ["angry", "disgust", "fearful", "happy", "neutral", "sad"]
-CREMA_D_EMOTION_CODES = {
-    "ANG": "angry",
-    "DIS": "disgust",
-    "FEA": "fearful",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
-}
+CREMA_D_EMOTION_CODES = dict(
+    zip(("ANG", "DIS", "FEA", "HAP", "NEU", "SAD"), CREMA_D_LABELS, strict=True)
+)
 CREMA_D_NUM_FOLDS = 5
 CREMA_D_NUM_UTTERANCES = 7442
 
@@ -59,20 +56,14 @@ def load_crema_d(root: str | Path) -> Dataset:
     files = find_audio_files("CREMA-D", root / "AudioWAV", "<root>/AudioWAV/1001_DFA_ANG_XX.wav")
     demographics = root / "VideoDemographics.csv"
     genders = _read_genders(demographics) if demographics.is_file() else {}
-    rows, unparsed = [], []
-    for path in files:
-        match = _NAME.match(path.stem)
-        if match is None or match["emotion"] not in CREMA_D_EMOTION_CODES:
+    matched, unparsed = match_names(files, _NAME)
+    rows = []
+    for path, match in matched:
+        if match["emotion"] not in CREMA_D_EMOTION_CODES:
             unparsed.append(path)
             continue
-        rows.append(
-            {
-                "audio": str(path.resolve()),
-                "label": CREMA_D_EMOTION_CODES[match["emotion"]],
-                "speaker": match["actor"],
-                "gender": genders.get(match["actor"], "unknown"),
-            }
-        )
+        label, actor = CREMA_D_EMOTION_CODES[match["emotion"]], match["actor"]
+        rows.append(utterance_row(path, label, actor, genders.get(actor, "unknown")))
     reject_unparsed("CREMA-D", unparsed, "1001_DFA_ANG_XX.wav (emotion ANG DIS FEA HAP NEU SAD)")
     warn_if_incomplete("CREMA-D", len(rows), CREMA_D_NUM_UTTERANCES)
     speakers = [str(row["speaker"]) for row in rows]

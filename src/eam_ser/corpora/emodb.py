@@ -24,20 +24,14 @@ from eam_ser.corpora.base import (
     find_audio_files,
     folds_from_groups,
     leave_one_speaker_out,
+    match_names,
     reject_unparsed,
+    utterance_row,
     warn_if_incomplete,
 )
 
 EMODB_LABELS = ["angry", "boredom", "disgust", "fearful", "happy", "sad", "neutral"]
-EMODB_EMOTION_CODES = {
-    "W": "angry",
-    "L": "boredom",
-    "E": "disgust",
-    "A": "fearful",
-    "F": "happy",
-    "T": "sad",
-    "N": "neutral",
-}
+EMODB_EMOTION_CODES = dict(zip("WLEAFTN", EMODB_LABELS, strict=True))
 EMODB_FEMALE_SPEAKERS = ("08", "09", "13", "14", "16")
 EMODB_MALE_SPEAKERS = ("03", "10", "11", "12", "15")
 EMODB_SPEAKER_PAIRS = tuple(zip(EMODB_MALE_SPEAKERS, EMODB_FEMALE_SPEAKERS, strict=True))
@@ -62,24 +56,15 @@ def load_emodb(root: str | Path, *, protocol: str = "loso") -> Dataset:
     files = find_audio_files(
         "EmoDB", audio_dir, "audio files like 03a01Fa.wav in <root>/wav or <root>"
     )
-    rows, unparsed = [], []
-    for path in files:
-        match = _NAME.match(path.stem)
-        if match is None:
-            unparsed.append(path)
-            continue
+    matched, unparsed = match_names(files, _NAME)
+    rows = []
+    for path, match in matched:
         speaker = match["speaker"]
         if speaker not in EMODB_FEMALE_SPEAKERS + EMODB_MALE_SPEAKERS:
             unparsed.append(path)
             continue
-        rows.append(
-            {
-                "audio": str(path.resolve()),
-                "label": EMODB_EMOTION_CODES[match["emotion"]],
-                "speaker": speaker,
-                "gender": "female" if speaker in EMODB_FEMALE_SPEAKERS else "male",
-            }
-        )
+        gender = "female" if speaker in EMODB_FEMALE_SPEAKERS else "male"
+        rows.append(utterance_row(path, EMODB_EMOTION_CODES[match["emotion"]], speaker, gender))
     reject_unparsed("EmoDB", unparsed, "03a01Fa.wav (speakers 03 08 09 10 11 12 13 14 15 16)")
     warn_if_incomplete("EmoDB", len(rows), EMODB_NUM_UTTERANCES)
     if protocol == "loso":

@@ -24,17 +24,17 @@ from datasets import Dataset
 from eam_ser.corpora.base import (
     build_dataset,
     layout_error,
+    leave_one_session_out,
     require_dir,
+    utterance_row,
     warn_if_incomplete,
 )
 
 IEMOCAP_LABELS = ["angry", "happy", "sad", "neutral"]
+# "exc" (excited) is merged into happy, as usual.
 IEMOCAP_EMOTION_CODES = {
-    "ang": "angry",
-    "hap": "happy",
+    **dict(zip(("ang", "hap", "sad", "neu"), IEMOCAP_LABELS, strict=True)),
     "exc": "happy",
-    "sad": "sad",
-    "neu": "neutral",
 }
 IEMOCAP_NUM_SESSIONS = 5
 IEMOCAP_NUM_UTTERANCES = 5531
@@ -90,25 +90,10 @@ def load_iemocap(root: str | Path) -> Dataset:
                     path.parent,
                 )
             letter = utterance.rsplit("_", 1)[1][0]
-            rows.append(
-                {
-                    "audio": str(path.resolve()),
-                    "label": label,
-                    "speaker": f"{utterance[:5]}{letter}",
-                    "gender": "female" if letter == "F" else "male",
-                    "session": int(utterance[3:5]),
-                }
-            )
+            gender = "female" if letter == "F" else "male"
+            speaker = f"{utterance[:5]}{letter}"
+            rows.append(utterance_row(path, label, speaker, gender, session=int(utterance[3:5])))
     warn_if_incomplete("IEMOCAP", len(rows), IEMOCAP_NUM_UTTERANCES)
-    fold_of = {
-        f"Ses{session:02d}{letter}": session - 1
-        for session in range(1, IEMOCAP_NUM_SESSIONS + 1)
-        for letter in "FM"
-    }
-    return build_dataset(
-        rows,
-        IEMOCAP_LABELS,
-        fold_of,
-        corpus="iemocap",
-        protocol="IEMOCAP, 4 classes (excited merged into happy), leave-one-session-out (5 folds)",
-    )
+    fold_of = leave_one_session_out(IEMOCAP_NUM_SESSIONS, "Ses{session:02d}{gender}")
+    description = "IEMOCAP, 4 classes (excited merged into happy), leave-one-session-out (5 folds)"
+    return build_dataset(rows, IEMOCAP_LABELS, fold_of, corpus="iemocap", protocol=description)

@@ -29,12 +29,15 @@ from eam_ser.corpora.base import (
     build_dataset,
     find_audio_files,
     layout_error,
+    leave_one_session_out,
+    match_names,
     reject_unparsed,
+    utterance_row,
     warn_if_incomplete,
 )
 
 MSP_IMPROV_LABELS = ["angry", "happy", "sad", "neutral"]
-MSP_IMPROV_EMOTION_CODES = {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"}
+MSP_IMPROV_EMOTION_CODES = dict(zip("AHSN", MSP_IMPROV_LABELS, strict=True))
 MSP_IMPROV_NUM_SESSIONS = 6
 MSP_IMPROV_NUM_UTTERANCES = 7798
 MSP_IMPROV_LABEL_FILES = ("Evaluation.txt", "Evalution.txt")
@@ -63,35 +66,19 @@ def load_msp_improv(root: str | Path) -> Dataset:
         "<root>/Audio/session1/.../MSP-IMPROV-S01A-F01-P-FM01.wav",
         recursive=True,
     )
-    rows, unparsed = [], []
-    for path in files:
-        match = _AUDIO_NAME.match(path.stem)
-        if match is None:
-            unparsed.append(path)
-            continue
+    matched, unparsed = match_names(files, _AUDIO_NAME)
+    rows = []
+    for path, match in matched:
         emotion = labels.get(match["key"])
-        if emotion not in MSP_IMPROV_EMOTION_CODES:
-            continue
-        rows.append(
-            {
-                "audio": str(path.resolve()),
-                "label": MSP_IMPROV_EMOTION_CODES[emotion],
-                "speaker": f"{match['gender']}{match['session']}",
-                "gender": "female" if match["gender"] == "F" else "male",
-                "session": int(match["session"]),
-            }
-        )
+        if emotion in MSP_IMPROV_EMOTION_CODES:
+            speaker, session = f"{match['gender']}{match['session']}", int(match["session"])
+            gender = "female" if match["gender"] == "F" else "male"
+            label = MSP_IMPROV_EMOTION_CODES[emotion]
+            rows.append(utterance_row(path, label, speaker, gender, session=session))
     reject_unparsed("MSP-IMPROV", unparsed, "MSP-IMPROV-S01A-F01-P-FM01.wav")
     warn_if_incomplete("MSP-IMPROV", len(rows), MSP_IMPROV_NUM_UTTERANCES)
-    fold_of = {
-        f"{gender}{session:02d}": session - 1
-        for session in range(1, MSP_IMPROV_NUM_SESSIONS + 1)
-        for gender in "FM"
-    }
+    fold_of = leave_one_session_out(MSP_IMPROV_NUM_SESSIONS, "{gender}{session:02d}")
+    description = "MSP-IMPROV, 4 classes, leave-one-session-out (6 folds)"
     return build_dataset(
-        rows,
-        MSP_IMPROV_LABELS,
-        fold_of,
-        corpus="msp_improv",
-        protocol="MSP-IMPROV, 4 classes, leave-one-session-out (6 folds)",
+        rows, MSP_IMPROV_LABELS, fold_of, corpus="msp_improv", protocol=description
     )

@@ -21,6 +21,7 @@ from eam_ser.corpora.base import (
     find_audio_files,
     layout_error,
     reject_unparsed,
+    utterance_row,
     warn_if_incomplete,
 )
 
@@ -51,15 +52,9 @@ def load_ravdess(root: str | Path) -> Dataset:
                 continue
             if match["modality"] != "03" or match["channel"] != "01":
                 continue  # video files and song: not part of the speech protocol
-            actor = int(match["actor"])
-            rows.append(
-                {
-                    "audio": str(path.resolve()),
-                    "label": RAVDESS_LABELS[int(match["emotion"]) - 1],
-                    "speaker": match["actor"],
-                    "gender": "male" if actor % 2 else "female",
-                }
-            )
+            label = RAVDESS_LABELS[int(match["emotion"]) - 1]
+            gender = "male" if int(match["actor"]) % 2 else "female"
+            rows.append(utterance_row(path, label, match["actor"], gender))
     reject_unparsed("RAVDESS", unparsed, "03-01-05-01-02-01-01.wav inside the matching Actor_01")
     warn_if_incomplete("RAVDESS", len(rows), RAVDESS_NUM_SPEECH_FILES)
     fold_of = {

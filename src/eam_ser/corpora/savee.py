@@ -19,20 +19,14 @@ from eam_ser.corpora.base import (
     find_audio_files,
     layout_error,
     leave_one_speaker_out,
+    match_names,
     reject_unparsed,
+    utterance_row,
     warn_if_incomplete,
 )
 
 SAVEE_LABELS = ["angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
-SAVEE_EMOTION_CODES = {
-    "a": "angry",
-    "d": "disgust",
-    "f": "fearful",
-    "h": "happy",
-    "n": "neutral",
-    "sa": "sad",
-    "su": "surprised",
-}
+SAVEE_EMOTION_CODES = dict(zip(("a", "d", "f", "h", "n", "sa", "su"), SAVEE_LABELS, strict=True))
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
 SAVEE_NUM_UTTERANCES = 480
 
@@ -50,27 +44,14 @@ def load_savee(root: str | Path) -> Dataset:
         raise layout_error("SAVEE", "speaker folders DC, JE, JK, KL in <root>/AudioData", audio_dir)
     rows, unparsed = [], []
     for speaker_dir in speaker_dirs:
-        for path in find_audio_files(
-            "SAVEE", speaker_dir, f"files like a01.wav in {speaker_dir.name}"
-        ):
-            match = _NAME.match(path.stem)
-            if match is None:
-                unparsed.append(path)
-                continue
-            rows.append(
-                {
-                    "audio": str(path.resolve()),
-                    "label": SAVEE_EMOTION_CODES[match["emotion"]],
-                    "speaker": speaker_dir.name,
-                    "gender": "male",
-                }
-            )
+        files = find_audio_files("SAVEE", speaker_dir, f"files like a01.wav in {speaker_dir.name}")
+        matched, speaker_unparsed = match_names(files, _NAME)
+        unparsed += speaker_unparsed
+        for path, match in matched:
+            label = SAVEE_EMOTION_CODES[match["emotion"]]
+            rows.append(utterance_row(path, label, speaker_dir.name, "male"))
     reject_unparsed("SAVEE", unparsed, "a01.wav, sa01.wav, su15.wav")
     warn_if_incomplete("SAVEE", len(rows), SAVEE_NUM_UTTERANCES)
-    return build_dataset(
-        rows,
-        SAVEE_LABELS,
-        leave_one_speaker_out(SAVEE_SPEAKERS),
-        corpus="savee",
-        protocol="SAVEE, 7 classes, leave-one-speaker-out (4 folds)",
-    )
+    fold_of = leave_one_speaker_out(SAVEE_SPEAKERS)
+    description = "SAVEE, 7 classes, leave-one-speaker-out (4 folds)"
+    return build_dataset(rows, SAVEE_LABELS, fold_of, corpus="savee", protocol=description)

@@ -26,20 +26,16 @@ from eam_ser.corpora.base import (
     build_dataset,
     find_audio_files,
     leave_one_speaker_out,
+    match_names,
     reject_unparsed,
+    utterance_row,
     warn_if_incomplete,
 )
 
 TESS_LABELS = ["angry", "disgust", "fearful", "happy", "neutral", "pleasant_surprise", "sad"]
-TESS_EMOTION_CODES = {
-    "angry": "angry",
-    "disgust": "disgust",
-    "fear": "fearful",
-    "happy": "happy",
-    "neutral": "neutral",
-    "ps": "pleasant_surprise",
-    "sad": "sad",
-}
+TESS_EMOTION_CODES = dict(
+    zip(("angry", "disgust", "fear", "happy", "neutral", "ps", "sad"), TESS_LABELS, strict=True)
+)
 TESS_SPEAKERS = ("OAF", "YAF")
 TESS_NUM_UTTERANCES = 2800
 
@@ -66,32 +62,19 @@ def load_tess(root: str | Path) -> Dataset:
     files = find_audio_files(
         "TESS", root, "files like OAF_back_angry.wav under <root>", recursive=True
     )
-    rows, unparsed = [], []
-    for path in files:
-        match = _NAME.match(path.stem)
-        if match is None or match["emotion"].lower() not in TESS_EMOTION_CODES:
-            unparsed.append(path)
-            continue
+    matched, unparsed = match_names(files, _NAME)
+    rows = []
+    for path, match in matched:
+        emotion = match["emotion"].lower()
         speaker = _folder_speaker(path, root) or match["speaker"].upper()
-        if speaker not in TESS_SPEAKERS:
+        if emotion not in TESS_EMOTION_CODES or speaker not in TESS_SPEAKERS:
             unparsed.append(path)
             continue
-        rows.append(
-            {
-                "audio": str(path.resolve()),
-                "label": TESS_EMOTION_CODES[match["emotion"].lower()],
-                "speaker": speaker,
-                "gender": "female",
-            }
-        )
+        rows.append(utterance_row(path, TESS_EMOTION_CODES[emotion], speaker, "female"))
     reject_unparsed(
         "TESS", unparsed, "OAF_back_angry.wav (emotion angry disgust fear happy neutral ps sad)"
     )
     warn_if_incomplete("TESS", len(rows), TESS_NUM_UTTERANCES)
-    return build_dataset(
-        rows,
-        TESS_LABELS,
-        leave_one_speaker_out(TESS_SPEAKERS),
-        corpus="tess",
-        protocol="TESS, 7 classes, leave-one-speaker-out (2 folds)",
-    )
+    fold_of = leave_one_speaker_out(TESS_SPEAKERS)
+    description = "TESS, 7 classes, leave-one-speaker-out (2 folds)"
+    return build_dataset(rows, TESS_LABELS, fold_of, corpus="tess", protocol=description)

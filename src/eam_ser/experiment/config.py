@@ -23,6 +23,7 @@ from eam_ser.mixup.settings import (
     EnergyAdaptiveMixupSettings,
     encoder_regime,
 )
+from eam_ser.settings_field import setting
 
 if TYPE_CHECKING:
     from transformers import WavLMConfig
@@ -102,89 +103,57 @@ class TrainingSettings:
     Each field's meaning, unit and range is its ``metadata["help"]``.
     """
 
-    head_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": f"learning rate of FLAM, projector, classifier and centers (>= 0; "
-            f"None: {HEAD_LEARNING_RATE:g})"
-        },
+    head_learning_rate: float | None = setting(
+        None,
+        f"learning rate of FLAM, projector, classifier and centers (>= 0; "
+        f"None: {HEAD_LEARNING_RATE:g})",
     )
-    encoder_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": f"learning rate of the encoder layers that train (>= 0; None: "
-            f"{PRETRAINED_ENCODER_LEARNING_RATE:g} pretrained, "
-            f"{FROM_SCRATCH_ENCODER_LEARNING_RATE:g} for the small encoder trained from scratch)"
-        },
+    encoder_learning_rate: float | None = setting(
+        None,
+        f"learning rate of the encoder layers that train (>= 0; None: "
+        f"{PRETRAINED_ENCODER_LEARNING_RATE:g} pretrained, "
+        f"{FROM_SCRATCH_ENCODER_LEARNING_RATE:g} for the small encoder trained from scratch)",
     )
-    center_learning_rate: float | None = field(
-        default=None,
-        metadata={"help": "learning rate of the class centers (>= 0; None: the head's)"},
+    center_learning_rate: float | None = setting(
+        None, "learning rate of the class centers (>= 0; None: the head's)"
     )
-    max_steps: int = field(
-        default=-1,
-        metadata={"help": "optimizer steps to train for (> 0), or -1 to train num_train_epochs"},
+    max_steps: int = setting(
+        -1, "optimizer steps to train for (> 0), or -1 to train num_train_epochs"
     )
-    num_train_epochs: float = field(
-        default=10.0, metadata={"help": "epochs to train for when max_steps is -1 (> 0)"}
+    num_train_epochs: float = setting(10.0, "epochs to train for when max_steps is -1 (> 0)")
+    per_device_train_batch_size: int = setting(8, "training clips per batch and process (>= 1)")
+    per_device_eval_batch_size: int = setting(
+        8, "clips per batch when validating and testing (>= 1)"
     )
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "training clips per batch and process (>= 1)"}
+    gradient_accumulation_steps: int = setting(
+        1, "batches accumulated into one optimizer step (>= 1)"
     )
-    per_device_eval_batch_size: int = field(
-        default=8, metadata={"help": "clips per batch when validating and testing (>= 1)"}
+    warmup_steps: float = setting(
+        0.1, "learning-rate warm-up: steps (an int) or a fraction of all steps in [0, 1)"
     )
-    gradient_accumulation_steps: int = field(
-        default=1, metadata={"help": "batches accumulated into one optimizer step (>= 1)"}
+    weight_decay: float = setting(0.0, "AdamW weight decay (>= 0; never on the class centers)")
+    seed: int = setting(42, "seed of the model, the mixing draws and the data order")
+    logging_steps: int = setting(10, "steps between logged loss terms (>= 1)")
+    dataloader_num_workers: int = setting(
+        0, "DataLoader worker processes (0: load in the main one)"
     )
-    warmup_steps: float = field(
-        default=0.1,
-        metadata={
-            "help": "learning-rate warm-up: steps (an int) or a fraction of all steps in [0, 1)"
-        },
+    save_steps: int = setting(
+        200, "steps between checkpoints (>= 1; the last one kept), to resume an interrupted run"
     )
-    weight_decay: float = field(
-        default=0.0, metadata={"help": "AdamW weight decay (>= 0; never on the class centers)"}
+    max_train_seconds: float | None = setting(
+        None,
+        "cut training clips longer than this many seconds to a random window drawn "
+        "per batch (> 0; None: whole clips; testing always uses whole clips)",
     )
-    seed: int = field(
-        default=42, metadata={"help": "seed of the model, the mixing draws and the data order"}
+    balanced_sampling: bool = setting(False, "draw every class equally often in training")
+    validation_speakers: int = setting(
+        0,
+        "training speakers held out to choose the best epoch by UA (>= 0; 0: test the last model)",
     )
-    logging_steps: int = field(
-        default=10, metadata={"help": "steps between logged loss terms (>= 1)"}
-    )
-    dataloader_num_workers: int = field(
-        default=0, metadata={"help": "DataLoader worker processes (0: load in the main one)"}
-    )
-    save_steps: int = field(
-        default=200,
-        metadata={
-            "help": "steps between checkpoints (>= 1; the last one kept), to resume an "
-            "interrupted run"
-        },
-    )
-    max_train_seconds: float | None = field(
-        default=None,
-        metadata={
-            "help": "cut training clips longer than this many seconds to a random window drawn "
-            "per batch (> 0; None: whole clips; testing always uses whole clips)"
-        },
-    )
-    balanced_sampling: bool = field(
-        default=False, metadata={"help": "draw every class equally often in training"}
-    )
-    validation_speakers: int = field(
-        default=0,
-        metadata={
-            "help": "training speakers held out to choose the best epoch by UA (>= 0; 0: test "
-            "the last model)"
-        },
-    )
-    cache_encoder_features: bool = field(
-        default=True,
-        metadata={
-            "help": "train the head on encoder features computed once when the encoder never "
-            "trains and clips are whole"
-        },
+    cache_encoder_features: bool = setting(
+        True,
+        "train the head on encoder features computed once when the encoder never "
+        "trains and clips are whole",
     )
 
     def __post_init__(self) -> None:
@@ -250,12 +219,10 @@ class ExperimentConfig:
     ``{"method": "mixup", "alpha": 0.4}``; the mixing probability is ``eam.p``.
     """
 
-    encoder: str | None = field(
-        default=None,
-        metadata={
-            "help": "Hub id (microsoft/wavlm-large, the paper's choice) or local folder of a "
-            "pretrained speech encoder; None: the small encoder of default_encoder_config"
-        },
+    encoder: str | None = setting(
+        None,
+        "Hub id (microsoft/wavlm-large, the paper's choice) or local folder of a "
+        "pretrained speech encoder; None: the small encoder of default_encoder_config",
     )
     encoder_config: dict[str, Any] = field(
         default_factory=dict,
@@ -280,12 +247,10 @@ class ExperimentConfig:
         default_factory=TrainingSettings,
         metadata={"help": "budget, learning rates, batches, data options (TrainingSettings)"},
     )
-    baseline_mixing: dict[str, Any] | None = field(
-        default=None,
-        metadata={
-            "help": "another mixing method than EAM, for comparisons: method whole_clip "
-            "(target original | union) or mixup (alpha); None: EAM"
-        },
+    baseline_mixing: dict[str, Any] | None = setting(
+        None,
+        "another mixing method than EAM, for comparisons: method whole_clip "
+        "(target original | union) or mixup (alpha); None: EAM",
     )
 
     def __post_init__(self) -> None:

@@ -196,9 +196,7 @@ def run_fold(
     output_dir: str | Path,
     *,
     seed: int | None = None,
-    resume: bool = False,
-    collator_factory: CollatorFactory | None = None,
-    disable_tqdm: bool | None = None,
+    **train_options: Any,
 ) -> tuple[dict[str, Any], FlamForSequenceClassification, FeatureExtractionMixin]:
     """Train on every fold of `dataset` but `fold` and test on `fold` (hard labels, whole
     clips, no mixing): the one training path of `run_cross_validation` and the benchmarks.
@@ -209,10 +207,10 @@ def run_fold(
         config: the experiment settings.
         output_dir: the trainer's checkpoint folder.
         seed: overrides `config.training.seed`.
-        resume: continue from the last checkpoint in `output_dir`.
-        collator_factory: builds the training collator (default
-            `eam_ser.experiment.build.build_collator`).
-        disable_tqdm: overrides Trainer's progress bars.
+        **train_options: the keyword arguments of `train_model`: ``resume`` (continue from
+            the last checkpoint in `output_dir`), ``collator_factory`` (builds the training
+            collator; default `eam_ser.experiment.build.build_collator`) and ``disable_tqdm``
+            (overrides Trainer's progress bars).
 
     Returns:
         (fold record: test speakers, sizes, metrics, seed, training seconds; the trained
@@ -221,15 +219,7 @@ def run_fold(
     seed = config.training.seed if seed is None else seed
     train, test = train_test_split_by_fold(dataset, fold)
     start = time.perf_counter()
-    model, feature_extractor = train_model(
-        train,
-        config,
-        output_dir,
-        seed=seed,
-        resume=resume,
-        collator_factory=collator_factory,
-        disable_tqdm=disable_tqdm,
-    )
+    model, feature_extractor = train_model(train, config, output_dir, seed=seed, **train_options)
     runtime_s = time.perf_counter() - start
     metrics = evaluate_model(
         model, feature_extractor, test, config.training.per_device_eval_batch_size

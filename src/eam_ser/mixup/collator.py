@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from eam_ser.audio import random_crop
-from eam_ser.collator import AudioCollator, check_num_labels, pad_waveforms
+from eam_ser.collator import AUDIO_OPTIONS, AudioCollator, check_num_labels, pad_waveforms
 from eam_ser.featurize import (
-    SAMPLING_RATE,
     is_log_mel_extractor,
     mel_frame_mask,
     normalize_tensors,
@@ -103,10 +102,6 @@ class EnergyAdaptiveMixupCollator:
         settings: the EAM settings (None: the defaults of `EnergyAdaptiveMixupSettings`);
             each field is also an attribute (``collator.p``).
         feature_extractor: optional transformers feature extractor to call after mixing.
-        sampling_rate: rate in Hz everything is loaded / resampled to.
-        normalize: zero-mean unit-variance per clip (ignored when `feature_extractor` is set).
-        audio_column, label_column: keys of the audio and the label in each feature.
-        label2id: mapping for str labels.
         seed: seed of the generator (None: fresh entropy).
         mix_on_device: in training mode, only pad and draw here; the batch then holds the raw
             padded ``input_values``, the sample ``attention_mask``, ``labels`` and the draw
@@ -117,7 +112,12 @@ class EnergyAdaptiveMixupCollator:
         max_train_seconds: in training mode, cut clips longer than this to a random window
             of this length (from the collator's generator) before mixing; None keeps whole
             clips. Evaluation batches are never cut.
-        **overrides: fields of `settings` to replace (``p=0.3``, ``min_snr_db=0.0``, ...).
+        **options: the options of the `AudioCollator` that loads and pads (`AUDIO_OPTIONS`:
+            ``sampling_rate``, rate in Hz everything is loaded / resampled to; ``normalize``,
+            zero-mean unit-variance per clip, ignored with a `feature_extractor`;
+            ``audio_column``, ``label_column``, the keys of the audio and the label in each
+            feature; ``label2id``, mapping for str labels) and fields of `settings` to replace
+            (``p=0.3``, ``min_snr_db=0.0``, ...).
 
     Attributes:
         audio: the `AudioCollator` that loads, pads and featurizes; its settings
@@ -147,25 +147,15 @@ class EnergyAdaptiveMixupCollator:
         *,
         settings: EnergyAdaptiveMixupSettings | None = None,
         feature_extractor: Any = None,
-        sampling_rate: int = SAMPLING_RATE,
-        normalize: bool = True,
-        audio_column: str = "audio",
-        label_column: str = "label",
-        label2id: Mapping[str, int] | None = None,
         seed: int | None = None,
         mix_on_device: bool = False,
         max_train_seconds: float | None = None,
-        **overrides: Any,
+        **options: Any,
     ) -> None:
-        self.settings = resolve_settings(settings, **overrides)
+        audio_options = {name: options.pop(name) for name in AUDIO_OPTIONS if name in options}
+        self.settings = resolve_settings(settings, **options)
         self.audio = AudioCollator(
-            feature_extractor,
-            sampling_rate=sampling_rate,
-            normalize=normalize,
-            audio_column=audio_column,
-            label_column=label_column,
-            label2id=label2id,
-            num_labels=check_num_labels(num_labels),
+            feature_extractor, num_labels=check_num_labels(num_labels), **audio_options
         )
         if mix_on_device and not (
             feature_extractor is None
@@ -180,7 +170,7 @@ class EnergyAdaptiveMixupCollator:
         if max_train_seconds is not None and not max_train_seconds > 0:
             raise ValueError(f"max_train_seconds must be > 0 (or None), got {max_train_seconds}")
         self.max_train_samples = (
-            None if max_train_seconds is None else round(max_train_seconds * sampling_rate)
+            None if max_train_seconds is None else round(max_train_seconds * self.sampling_rate)
         )
         self.stream = ProcessStream(seed)
         self.training = True

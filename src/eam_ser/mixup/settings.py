@@ -10,10 +10,12 @@ takes one `EnergyAdaptiveMixupSettings` and keyword overrides of its fields
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+
+from eam_ser.settings_field import setting
 
 __all__ = [
     "EAM_DEFAULTS",
@@ -44,40 +46,28 @@ class EnergyAdaptiveMixupSettings:
         ValueError: a value outside its range, naming the setting and its unit.
     """
 
-    p: float = field(
-        default=0.5, metadata={"help": "probability that a sample is mixed, in [0, 1]"}
+    p: float = setting(0.5, "probability that a sample is mixed, in [0, 1]")
+    min_snr_db: float = setting(
+        -5.0,
+        "lowest segment SNR s in dB (finite, <= max_snr_db); with the default "
+        "[-5, 5] either utterance may dominate the segment",
     )
-    min_snr_db: float = field(
-        default=-5.0,
-        metadata={
-            "help": "lowest segment SNR s in dB (finite, <= max_snr_db); with the default "
-            "[-5, 5] either utterance may dominate the segment"
-        },
+    max_snr_db: float = setting(5.0, "highest segment SNR s in dB (finite, >= min_snr_db)")
+    max_mix_fraction: float = setting(
+        0.5,
+        "longest mix as a fraction of the shorter clip of a pair, in (0, 1]; 0.5 "
+        "keeps the first utterance the majority of every clip (and its label the argmax)",
     )
-    max_snr_db: float = field(
-        default=5.0, metadata={"help": "highest segment SNR s in dB (finite, >= min_snr_db)"}
+    min_length_samples: int = setting(
+        1600,
+        "shortest mix in samples, an integer >= 1 (1600 = 0.1 s at 16 kHz); pairs "
+        "that allow less are not mixed",
     )
-    max_mix_fraction: float = field(
-        default=0.5,
-        metadata={
-            "help": "longest mix as a fraction of the shorter clip of a pair, in (0, 1]; 0.5 "
-            "keeps the first utterance the majority of every clip (and its label the argmax)"
-        },
-    )
-    min_length_samples: int = field(
-        default=1600,
-        metadata={
-            "help": "shortest mix in samples, an integer >= 1 (1600 = 0.1 s at 16 kHz); pairs "
-            "that allow less are not mixed"
-        },
-    )
-    label_mode: str = field(
-        default="energy",
-        metadata={
-            "help": "soft-label rule, one of energy (partner weight from its length and energy "
-            "share), length (length share only) or hard (the first utterance's label)",
-            "choices": LABEL_MODES,
-        },
+    label_mode: str = setting(
+        "energy",
+        "soft-label rule, one of energy (partner weight from its length and energy "
+        "share), length (length share only) or hard (the first utterance's label)",
+        choices=LABEL_MODES,
     )
 
     def __post_init__(self) -> None:
@@ -104,7 +94,7 @@ class EnergyAdaptiveMixupSettings:
 
 EAM_DEFAULTS = EnergyAdaptiveMixupSettings()
 
-SETTING_NAMES = tuple(setting.name for setting in dataclasses.fields(EnergyAdaptiveMixupSettings))
+SETTING_NAMES = tuple(field.name for field in dataclasses.fields(EnergyAdaptiveMixupSettings))
 
 
 def resolve_settings(
@@ -166,11 +156,11 @@ Mixer = TypeVar("Mixer", bound=type)
 def with_setting_attributes(cls: Mixer) -> Mixer:
     """Class decorator: every `EnergyAdaptiveMixupSettings` field becomes an attribute of the
     mixer (``mixer.p`` is ``mixer.settings.p``; ``mixer.p = 0.3`` replaces its settings)."""
-    for setting in dataclasses.fields(EnergyAdaptiveMixupSettings):
+    for field in dataclasses.fields(EnergyAdaptiveMixupSettings):
         attribute = _SettingAttribute("settings")
-        attribute.__set_name__(cls, setting.name)
-        attribute.__doc__ = setting.metadata["help"]
-        setattr(cls, setting.name, attribute)
+        attribute.__set_name__(cls, field.name)
+        attribute.__doc__ = field.metadata["help"]
+        setattr(cls, field.name, attribute)
     return cls
 
 
