@@ -18,8 +18,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib import mlab
 import numpy as np
+from matplotlib import mlab
 
 from eam_ser.audio import load_audio
 from eam_ser.corpora.emodb import EMODB_EMOTION_CODES, EMODB_LABELS
@@ -57,7 +57,8 @@ def main() -> None:
     )
     mixed, applied = energy_adaptive_mix(clip[None, :], parameters, partner[None, :])
     mixed = mixed[0]
-    assert applied[0], "the drawn segment was silent or too short; try another --seed"
+    if not applied[0]:
+        raise SystemExit(f"--seed {args.seed}: the drawn segment was silent; try another seed")
 
     length = int(parameters.mix_length[0])
     start, partner_start = int(parameters.start[0]), int(parameters.partner_start[0])
@@ -86,7 +87,9 @@ def main() -> None:
     partner_segment = (partner_start / rate, (partner_start + length) / rate)
     axes_clip.plot(seconds, clip, lw=0.4, color="tab:blue")
     axes_clip.axvspan(*segment, color="tab:orange", alpha=0.2)
-    axes_clip.set_title(f"$x_i$ = {CLIP.name} ({emotion(CLIP)}), segment [{start}, {start + length})")
+    axes_clip.set_title(
+        f"$x_i$ = {CLIP.name} ({emotion(CLIP)}), segment [{start}, {start + length})"
+    )
     axes_partner.plot(partner_seconds, partner, lw=0.4, color="tab:green")
     axes_partner.axvspan(*partner_segment, color="tab:orange", alpha=0.2)
     axes_partner.set_title(
