@@ -1,6 +1,6 @@
 """What loading a saved folder with transformers' own API needs, each route in a fresh
-interpreter (as ``eam_ser/__init__.py`` and LOADING.md state it): an import of the model class
-or of the pipeline module, or ``trust_remote_code=True``; ``import eam_ser`` alone is not enough
+interpreter (as ``eam_ser/__init__.py`` and docs/guides/long-recordings.md state it): an
+import of the model class or of the pipeline module, or ``trust_remote_code=True``; ``import eam_ser`` alone is not enough
 (it registers nothing, to stay torch-free), and then transformers refuses with a message naming
 ``trust_remote_code``. Offline, with stdin closed, so the remote-code prompt cannot wait."""
 

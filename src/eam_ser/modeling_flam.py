@@ -141,6 +141,13 @@ class FlamForSequenceClassification(PreTrainedModel):
 
     `main_input_name` is `config.encoder_input_name` per instance: `"input_values"` for
     wav2vec-style encoders, `"input_features"` for Whisper.
+
+    Args:
+        config: the encoder, FLAM, head and loss settings (`FlamConfig`); `config.num_labels`
+            sets the classifier and the centers.
+        encoder: a pretrained encoder to wrap (what `from_encoder` passes); None builds a
+            randomly initialised one from `config.encoder_config`; either is frozen as
+            `config` asks.
     """
 
     config_class = FlamConfig

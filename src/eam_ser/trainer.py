@@ -167,6 +167,15 @@ class MultiLossTrainer(Trainer):
     are applied to the model at init; a model whose `config.freeze_encoder_steps > 0` gets an
     `EncoderFreezeCallback`. The rest is in the module docstring.
 
+    Args:
+        model: the model to train, e.g. a `FlamForSequenceClassification`.
+        args: the training arguments with the MLL overrides, learning rates per part of the
+            model and class-balanced sampling; None: `MultiLossTrainingArguments` with
+            `output_dir="trainer_output"`.
+        *pargs: the other positional arguments of `transformers.Trainer`.
+        **kwargs: the other keyword arguments of `transformers.Trainer` (`train_dataset`,
+            `eval_dataset`, `data_collator`, `compute_metrics`, `callbacks`, ...).
+
     Raises:
         TypeError: at init, when the model does not compute the MLL terms itself (no
             `config.multi_loss` or no `set_loss_settings`).
