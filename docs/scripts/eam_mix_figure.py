@@ -103,7 +103,7 @@ def main() -> None:
     axes_mix.axvspan(*segment, color="tab:orange", alpha=0.2)
     axes_mix.legend(loc="upper right", fontsize=8)
     axes_mix.set_title(
-        f"mix: drawn segment SNR s = {snr_db:.2f} dB; from the segments' energies "
+        f"mix: drawn segment SNR s = {snr_db:.2f} dB;\nfrom the segments' energies "
         f"10 log10(P'_i / P_added) = {measured_snr_db:.2f} dB",
         fontsize=10,
     )
