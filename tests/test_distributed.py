@@ -1,6 +1,6 @@
-"""Two training processes on one CPU (gloo), launched as the README's "Training on several GPUs"
-section launches them: `torchrun --nproc_per_node 2` and `accelerate launch --multi_gpu
---num_processes 2`, with default TrainingArguments."""
+"""Two training processes on one CPU (gloo), launched as the guide "Training on several GPUs"
+(docs/guides/multi-gpu.md) launches them: `torchrun --nproc_per_node 2` and `accelerate launch
+--multi_gpu --num_processes 2`, with default TrainingArguments."""
 
 from __future__ import annotations
 
@@ -112,11 +112,10 @@ def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp
 
 
 def test_readme_launch_commands_train_with_two_processes_again_and_again(tmp_path):
-    """The two commands of the README's "Training on several GPUs" section, run as written,
+    """The two commands of the guide "Training on several GPUs", run as written,
     back to back into one output folder (each rerun clears the previous run's checkpoints
     while the other process waits: that race once crashed one run in two)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Training on several GPUs") :]
+    section = (ROOT / "docs" / "guides" / "multi-gpu.md").read_text(encoding="utf-8")
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,

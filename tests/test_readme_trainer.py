@@ -1,9 +1,9 @@
-"""The README's "Fine-tuning with Trainer" snippet, run as written for a WavLM-shaped and a
-Whisper encoder (tiny ones saved to local folders instead of the Hub ids)."""
+"""The "Fine-tuning with Trainer" guide's block for a pretrained encoder (which the snippet
+runner skips: it downloads WavLM-Large), run as written for a WavLM-shaped and a Whisper encoder
+(tiny ones saved to local folders instead of the Hub id)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +19,26 @@ from transformers import (
 
 from conftest import tiny_wavlm_config
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from test_docs_snippets import parse_snippets
 from test_whisper_flam import tiny_whisper_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def readme_trainer_snippet() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Fine-tuning with Trainer") :]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+GUIDE = "docs/guides/trainer.md"
+
+
+def trainer_guide_snippet() -> str:
+    """The guide's pretrained-encoder block, after the imports of the guide's first block (the
+    blocks of a page share one namespace)."""
+    snippets = parse_snippets((ROOT / GUIDE).read_text(encoding="utf-8"), GUIDE)
+    imports = [
+        line
+        for line in snippets[0].code.splitlines()
+        if line.startswith(("from ", "import ")) and "eam_ser" in line
+    ]
+    block = next(s.code for s in snippets if '"microsoft/wavlm-large"' in s.code)
+    return "\n".join(imports) + "\n" + block
 
 
 def encoder_folder(kind: str, folder: Path) -> Path:
@@ -49,14 +60,14 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["wavlm", "whisper"])
 def test_readme_trainer_snippet_trains_wavlm_and_whisper(tmp_path, kind, monkeypatch):
     folder = encoder_folder(kind, tmp_path / f"{kind}-encoder")
-    code = readme_trainer_snippet().replace('"microsoft/wavlm-large"', repr(str(folder)))
+    code = trainer_guide_snippet().replace('"microsoft/wavlm-large"', repr(str(folder)))
     code = code.replace("max_steps=3000", "max_steps=2, use_cpu=True, report_to='none'")
     monkeypatch.chdir(tmp_path)
     id2label = {0: "angry", 1: "neutral", 2: "sad"}
     rows = [{"audio": speech_like(1.0 + 0.2 * i, i), "label": i % 3} for i in range(6)]
     names = {"train": Dataset.from_list(rows), "valid": Dataset.from_list(rows[:3])}
     namespace = {"id2label": id2label, **names}
-    exec(compile(code, "README.md (Fine-tuning with Trainer)", "exec"), namespace)
+    exec(compile(code, f"{GUIDE} (pretrained encoder)", "exec"), namespace)
     trainer = namespace["trainer"]
     assert trainer.state.global_step == 2
     assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
