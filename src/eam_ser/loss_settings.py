@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eam_ser.settings_field import setting
+from .settings_field import setting
 
 if TYPE_CHECKING:
     import torch
