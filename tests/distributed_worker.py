@@ -23,6 +23,7 @@ from transformers import set_seed
 
 from conftest import tiny_wavlm_config
 from eam_ser.configuration_flam import FlamConfig
+from eam_ser.hub import end_process_group, process_state
 from eam_ser.losses import cross_process_supervised_contrastive_loss
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
 from eam_ser.modeling_flam import FlamForSequenceClassification
@@ -120,6 +121,7 @@ def main() -> None:
         },
         output_dir / f"report_rank{rank}.pt",
     )
+    end_process_group(process_state())  # as eam-ser train ends
 
 
 if __name__ == "__main__":

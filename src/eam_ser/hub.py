@@ -421,6 +421,16 @@ def process_state() -> PartialState:
     return PartialState(cpu=not torch.cuda.is_available())
 
 
+def end_process_group(state: PartialState) -> None:
+    """After a successful multi-process run: wait for every process, then close the process
+    group while the interpreter is still whole. Left to interpreter shutdown, gloo's worker
+    threads may still hold tensors with Python references, and the process then aborts after
+    its work is done ("terminate called without an active exception")."""
+    if state.num_processes > 1 and torch.distributed.is_initialized():
+        state.wait_for_everyone()
+        torch.distributed.destroy_process_group()
+
+
 def is_main_process() -> bool:
     """False in every process but the first of a multi-process run (torchrun, accelerate
     launch): only the first writes results and models."""

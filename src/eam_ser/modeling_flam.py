@@ -126,6 +126,24 @@ class FlamSequenceClassifierOutput(ModelOutput):
 # ---------------------------------------------------------------------------------------------
 
 
+def _renamed_soft_targets(
+    soft_labels: torch.Tensor | None, soft_targets: torch.Tensor | None
+) -> torch.Tensor | None:
+    """`forward`'s soft labels, given under their deprecated name `soft_targets` (removed in 0.5)
+    or their own."""
+    if soft_targets is None:
+        return soft_labels
+    if soft_labels is not None:
+        raise ValueError("give soft_labels only (soft_targets is its deprecated name)")
+    warnings.warn(
+        "the soft_targets argument of FlamForSequenceClassification.forward is "
+        "deprecated and is removed in 0.5: pass soft_labels",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return soft_targets
+
+
 class FlamForSequenceClassification(PreTrainedModel):
     """Speech emotion classifier: pretrained speech encoder -> FLAM -> embedding -> logits.
 
@@ -381,16 +399,7 @@ class FlamForSequenceClassification(PreTrainedModel):
             ValueError: the wrong input for the encoder, a clip shorter than the receptive
                 field, or `labels` / `soft_labels` of the wrong shape.
         """
-        if soft_targets is not None:
-            if soft_labels is not None:
-                raise ValueError("give soft_labels only (soft_targets is its deprecated name)")
-            warnings.warn(
-                "the soft_targets argument of FlamForSequenceClassification.forward is "
-                "deprecated and is removed in 0.5: pass soft_labels",
-                FutureWarning,
-                stacklevel=2,
-            )
-            soft_labels = soft_targets
+        soft_labels = _renamed_soft_targets(soft_labels, soft_targets)
         output_attentions = (
             self.config.output_attentions if output_attentions is None else output_attentions
         )

@@ -63,7 +63,7 @@ def command_train(args: argparse.Namespace) -> int:
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
-    from eam_ser.hub import process_state  # torch: once the flags are known to be valid
+    from eam_ser.hub import end_process_group, process_state  # torch: flags known valid
 
     # Every process checks the folder before any of them changes it, and only the first
     # clears and marks it, while the others wait (several processes: torchrun, accelerate).
@@ -75,10 +75,12 @@ def command_train(args: argparse.Namespace) -> int:
             # Again with the lock held: a run that held it before may have finished meanwhile.
             check_output_dir(args.output_dir, args)
             processes.wait_for_everyone()
-            return _train(args, config, processes)
+            status = _train(args, config, processes)
     finally:
         if created and args.output_dir.is_dir() and not any(args.output_dir.iterdir()):
             args.output_dir.rmdir()  # nothing was written: leave no empty folder behind
+    end_process_group(processes)
+    return status
 
 
 def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -> int:
