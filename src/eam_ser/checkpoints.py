@@ -1,25 +1,41 @@
-"""Is a saved model or a Trainer checkpoint complete? Checks for what a write cut short (kill -9,
-a full disk) leaves broken, used before resuming training and before loading a model."""
+"""What a Trainer checkpoint holds beyond Trainer's own files, and whether it is complete.
+
+- Completeness: checks for what a write cut short (kill -9, a full disk) leaves broken, used
+  before resuming training and before loading a model.
+- The training collator's random state (`CollatorStateCheckpoint`), saved beside Trainer's
+  RNG states so that a resumed run draws the mixes of the uninterrupted one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import zipfile
+from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from safetensors import SafetensorError, safe_open
+from transformers.utils import logging
 
 __all__ = [
     "CHECKPOINT_ARCHIVES",
+    "COLLATOR_STATE_NAME",
+    "CollatorStateCheckpoint",
     "checkpoint_problem",
     "last_complete_checkpoint",
     "safetensors_problem",
 ]
 
+logger = logging.get_logger(__name__)
+
 CHECKPOINT_ARCHIVES = ("optimizer.pt", "scheduler.pt")
 """Files of a checkpoint saved by torch.save (zip archives, whose directory is at the end:
 a truncated copy has none)."""
+COLLATOR_STATE_NAME = "collator_rng_state.json"
+"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
+several processes train)."""
 
 
 def safetensors_problem(path: str | os.PathLike) -> str | None:
@@ -94,3 +110,104 @@ def last_complete_checkpoint(
             "start again from the newest complete one, or rerun with --overwrite (from scratch)"
         )
     return None, []
+
+
+class CollatorStateCheckpoint:
+    """The training collator's random state in Trainer checkpoints, one file per process.
+
+    Trainer restores its own RNG states only after it has built the first batches of a resumed
+    epoch, too late for a collator that draws mixes, so the collator's state is saved and
+    restored here. The dataloader builds batches before the training step that uses them
+    (accelerate's `DataLoaderShard` reads one batch ahead), so at a checkpoint the collator is
+    already past the next batch a resumed run must draw: `record` wraps the collator to keep
+    the state from before each batch it builds, `mark_used` drops those the trainer has
+    taken, and `save` writes the first one left. Exact for map-style datasets with
+    ``dataloader_num_workers=0``; with workers the mixes are drawn in the workers from their
+    own streams, which only the seed in the checkpoint describes.
+
+    A collator takes part when it has ``state_dict()`` and ``load_state_dict(state)``;
+    `record`, `save` and `load` leave any other collator alone.
+
+    Args:
+        process_index: this process's rank (names its file when several processes train).
+        world_size: the number of training processes.
+        num_workers: ``dataloader_num_workers`` (> 0: the resume cannot be exact; warned).
+    """
+
+    def __init__(self, *, process_index: int, world_size: int, num_workers: int) -> None:
+        self.process_index = process_index
+        self.world_size = world_size
+        self.num_workers = num_workers
+        self.collator: Any = None
+        self.states_before: deque[Mapping[str, Any]] = deque()
+
+    @staticmethod
+    def has_state(collator: Any) -> bool:
+        """Whether `collator` has a random state to checkpoint."""
+        return callable(getattr(collator, "state_dict", None)) and callable(
+            getattr(collator, "load_state_dict", None)
+        )
+
+    def record(self, collator: Any) -> Callable[[Any], Any] | None:
+        """A `collate_fn` that builds batches with `collator` and keeps the state from before
+        each; None (nothing to record) when the collator has no state or workers draw."""
+        self.collator, self.states_before = None, deque()
+        if not self.has_state(collator) or self.num_workers > 0:
+            return None
+        self.collator = collator
+
+        def collate(features: Any) -> Any:
+            state = collator.state_dict()
+            batch = collator(features)
+            self.states_before.append(state)
+            return batch
+
+        return collate
+
+    def mark_used(self, num_batches: int) -> None:
+        """The trainer took the `num_batches` oldest built batches."""
+        for _ in range(min(num_batches, len(self.states_before))):
+            self.states_before.popleft()
+
+    def path(self, folder: str | os.PathLike) -> str:
+        """This process's state file in the checkpoint `folder`."""
+        name = COLLATOR_STATE_NAME
+        if self.world_size > 1:
+            name = name.replace(".json", f"_{self.process_index}.json")
+        return os.path.join(folder, name)
+
+    def save(self, collator: Any, folder: str | os.PathLike) -> None:
+        """Write the state the next batch the trainer takes is (or will be) drawn from."""
+        if not self.has_state(collator):
+            return
+        self._warn_if_workers_draw()
+        if collator is self.collator and self.states_before:
+            state = self.states_before[0]
+        else:
+            state = collator.state_dict()
+        with open(self.path(folder), "w", encoding="utf-8") as file:
+            json.dump(state, file)
+
+    def load(self, collator: Any, folder: str | os.PathLike) -> None:
+        """Restore the state `save` wrote into the checkpoint `folder`, if both are there."""
+        if not self.has_state(collator):
+            return
+        path = self.path(folder)
+        if not os.path.isfile(path):
+            logger.warning(
+                f"{path} not found: the collator keeps its own random state, so the mixes after "
+                "resuming differ from those of the uninterrupted run."
+            )
+            return
+        self._warn_if_workers_draw()
+        with open(path, encoding="utf-8") as file:
+            collator.load_state_dict(json.load(file))
+
+    def _warn_if_workers_draw(self) -> None:
+        if self.num_workers > 0:
+            logger.warning_once(
+                f"dataloader_num_workers={self.num_workers}: the collator draws its mixes "
+                "inside the workers from (seed, worker id), so a checkpoint only restores its "
+                "seed and a resumed run draws other mixes than the uninterrupted one. Use "
+                "dataloader_num_workers=0 for an exact resume."
+            )

@@ -33,9 +33,7 @@ trains it too. `MultiLossTrainer` adds what only a trainer can do:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,7 +42,13 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
-from .checkpoints import CHECKPOINT_ARCHIVES, checkpoint_problem, last_complete_checkpoint
+from .checkpoints import (
+    CHECKPOINT_ARCHIVES,
+    COLLATOR_STATE_NAME,
+    CollatorStateCheckpoint,
+    checkpoint_problem,
+    last_complete_checkpoint,
+)
 from .class_balance import balanced_sampler, inverse_frequency_alpha
 from .loss_settings import LOSS_TERMS, MultiLossSettings
 from .training_args import INVERSE_FREQUENCY, MultiLossTrainingArguments
@@ -63,9 +67,6 @@ __all__ = [
 
 logger = logging.get_logger(__name__)
 
-COLLATOR_STATE_NAME = "collator_rng_state.json"
-"""File of the collator's random state in a checkpoint (`collator_rng_state_{rank}.json` when
-several processes train)."""
 TERM_OUTPUTS = {
     "kl": "kl_loss",
     "focal": "focal_loss",
@@ -212,7 +213,11 @@ class MultiLossTrainer(Trainer):
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
         self._term_log = _TermLog()
-        self._collator_recorder: _CollatorStateRecorder | None = None
+        self._collator_state = CollatorStateCheckpoint(
+            process_index=args.process_index,
+            world_size=args.world_size,
+            num_workers=args.dataloader_num_workers,
+        )
         _warn_if_deepspeed_builds_optimizer(args)
 
     def _check_model(self, model: nn.Module) -> None:
@@ -316,8 +321,7 @@ class MultiLossTrainer(Trainer):
         batch_samples, num_items_in_batch = super().get_batch_samples(
             epoch_iterator, num_batches, device
         )
-        if self._collator_recorder is not None:
-            self._collator_recorder.mark_used(len(batch_samples))
+        self._collator_state.mark_used(len(batch_samples))
         if num_items_in_batch is None and batch_samples:
             count = torch.tensor(
                 sum(len(batch["labels"]) for batch in batch_samples if "labels" in batch),
@@ -382,18 +386,13 @@ class MultiLossTrainer(Trainer):
         )
 
     def get_train_dataloader(self):
-        """Training dataloader; records the collator's state per batch when it can be saved.
-
-        With `dataloader_num_workers=0` and a collator that has `state_dict()`, batches are
-        built through a `_CollatorStateRecorder`, so a checkpoint can save the state the next
-        unused batch was drawn from.
-        """
-        collator = self.data_collator
-        self._collator_recorder = None
-        if not _has_collator_state(collator) or self.args.dataloader_num_workers > 0:
+        """Training dataloader; records the collator's state per batch when it can be saved
+        (`CollatorStateCheckpoint.record`), so a checkpoint can save the state the next unused
+        batch was drawn from."""
+        recording = self._collator_state.record(self.data_collator)
+        if recording is None:
             return super().get_train_dataloader()
-        self._collator_recorder = _CollatorStateRecorder(collator)
-        with self._collator_swapped(self._collator_recorder):
+        with self._collator_swapped(recording):
             return super().get_train_dataloader()
 
     def get_eval_dataloader(self, eval_dataset=None):
@@ -427,7 +426,7 @@ class MultiLossTrainer(Trainer):
                 logger.warning(f"resume: skipping the incomplete {path} ({problem})")
             resume_from_checkpoint = checkpoint or True
         if isinstance(resume_from_checkpoint, (str, os.PathLike)):
-            self._load_collator_state(os.fspath(resume_from_checkpoint))
+            self._collator_state.load(self.data_collator, resume_from_checkpoint)
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint,
             trial=trial,
@@ -435,51 +434,10 @@ class MultiLossTrainer(Trainer):
             **kwargs,
         )
 
-    def _collator_state_file(self, folder: str) -> str:
-        name = COLLATOR_STATE_NAME
-        if self.args.world_size > 1:
-            name = name.replace(".json", f"_{self.args.process_index}.json")
-        return os.path.join(folder, name)
-
-    def _warn_if_workers_draw(self) -> None:
-        if self.args.dataloader_num_workers > 0:
-            logger.warning_once(
-                f"dataloader_num_workers={self.args.dataloader_num_workers}: the collator draws "
-                "its mixes inside the workers from (seed, worker id), so a checkpoint only "
-                "restores its seed and a resumed run draws other mixes than the uninterrupted "
-                "one. Use dataloader_num_workers=0 for an exact resume."
-            )
-
     def _save_rng_state(self, output_dir: str) -> None:
         """Trainer's RNG states, plus the collator's state as of the next unused batch."""
         super()._save_rng_state(output_dir)
-        collator = self.data_collator
-        if not _has_collator_state(collator):
-            return
-        self._warn_if_workers_draw()
-        recorder = self._collator_recorder
-        if recorder is not None and recorder.collator is collator:
-            state = recorder.next_state()
-        else:
-            state = collator.state_dict()
-        with open(self._collator_state_file(output_dir), "w", encoding="utf-8") as file:
-            json.dump(state, file)
-
-    def _load_collator_state(self, checkpoint: str) -> None:
-        """Restore the collator's state saved by `_save_rng_state`, if both are there."""
-        collator = self.data_collator
-        if not _has_collator_state(collator):
-            return
-        path = self._collator_state_file(checkpoint)
-        if not os.path.isfile(path):
-            logger.warning(
-                f"{path} not found: the collator keeps its own random state, so the mixes after "
-                "resuming differ from those of the uninterrupted run."
-            )
-            return
-        self._warn_if_workers_draw()
-        with open(path, encoding="utf-8") as file:
-            collator.load_state_dict(json.load(file))
+        self._collator_state.save(self.data_collator, output_dir)
 
 
 def _warn_if_deepspeed_builds_optimizer(args: TrainingArguments) -> None:
@@ -560,39 +518,3 @@ class _TermLog:
         return {
             f"loss_{name}": total / totals[-1] for name, total in zip(names, totals, strict=False)
         }
-
-
-class _CollatorStateRecorder:
-    """Training `collate_fn` that keeps the collator's state from before each batch it builds.
-
-    The dataloader builds batches before the training step that uses them (accelerate's
-    `DataLoaderShard` reads one batch ahead), so at a checkpoint the collator's own state is
-    already past the next batch a resumed run must draw. `mark_used` drops the states of the
-    batches the trainer has taken; the first one left is the state to save.
-    """
-
-    def __init__(self, collator: Any) -> None:
-        self.collator = collator
-        self.states_before: deque[Mapping[str, Any]] = deque()
-
-    def __call__(self, features: Any) -> Any:
-        state = self.collator.state_dict()
-        batch = self.collator(features)
-        self.states_before.append(state)
-        return batch
-
-    def mark_used(self, num_batches: int) -> None:
-        """The trainer took the `num_batches` oldest built batches."""
-        for _ in range(min(num_batches, len(self.states_before))):
-            self.states_before.popleft()
-
-    def next_state(self) -> Mapping[str, Any]:
-        """State the next batch the trainer takes is (or will be) drawn from."""
-        return self.states_before[0] if self.states_before else self.collator.state_dict()
-
-
-def _has_collator_state(collator: Any) -> bool:
-    """Whether `collator` has a random state to checkpoint (`state_dict` / `load_state_dict`)."""
-    return callable(getattr(collator, "state_dict", None)) and callable(
-        getattr(collator, "load_state_dict", None)
-    )
