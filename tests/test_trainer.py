@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from dataclasses import dataclass
 
 import datasets
@@ -622,6 +623,55 @@ def test_tiny_flam_training_loss_falls_and_terms_are_logged(tmp_path):
     accuracy = (logits.argmax(-1) == plain_batch["labels"]).float().mean().item()
     assert metrics["eval_wa"] == pytest.approx(accuracy)
     assert metrics["eval_wa"] > 1 / NUM_LABELS
+
+
+def test_a_mixed_evaluation_batch_is_warned_of_and_multi_loss_trainer_never_mixes_one(tmp_path):
+    """A plain Trainer evaluates with its one (mixing) collator: the model says so; the
+    MultiLossTrainer evaluates with the collator's non-mixing copy and gives no such warning."""
+    from transformers import Trainer, TrainingArguments
+
+    from eam_ser.modeling_flam import MIXED_EVALUATION_WARNING
+
+    eval_dataset = tone_dataset(12, seed=1)
+    collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=1.0, seed=0, min_length_samples=80)
+    plain = Trainer(
+        model=tiny_flam(),
+        args=TrainingArguments(
+            str(tmp_path / "plain"), report_to="none", remove_unused_columns=False
+        ),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+    )
+    with pytest.warns(UserWarning, match="the collator mixed this evaluation batch"):
+        plain.evaluate()
+
+    multi = MultiLossTrainer(
+        model=tiny_flam(),
+        args=training_args(tmp_path / "multi"),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        multi.evaluate()
+    assert MIXED_EVALUATION_WARNING not in [str(warning.message) for warning in caught]
+
+
+def test_the_mixed_evaluation_warning_needs_eval_mode_and_a_row_that_is_not_one_hot():
+    model = tiny_flam()
+    batch = EnergyAdaptiveMixupCollator(NUM_LABELS, p=0.0, seed=0)(
+        [{"audio": tone(0.03, 300.0), "label": 0}, {"audio": tone(0.03, 1500.0), "label": 1}]
+    )
+    one_hot = batch.pop("soft_labels")
+    mixed = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.75, 0.25]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.eval()(**batch, soft_labels=one_hot)
+        model.train()(**batch, soft_labels=mixed)
+    with pytest.warns(UserWarning, match="the collator mixed this evaluation batch"):
+        model.eval()(**batch, soft_labels=mixed)
 
 
 def train_with_checkpoints(

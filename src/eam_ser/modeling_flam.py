@@ -11,13 +11,16 @@ Data flow of `FlamForSequenceClassification` (shapes for a batch of `batch` clip
       -> projector -> embeddings (batch, embedding_size)   [center / SupCon losses]
       -> classifier -> logits (batch, num_labels)
       -> with `labels`: the Multi-Loss Learning objective (`eam_ser.losses.MultiLoss`: KL to
-         the soft targets + focal + center + supervised contrastive, weighted by
+         the soft labels + focal + center + supervised contrastive, weighted by
          `config.multi_loss`)
 
 Loss. As transformers models compute theirs, the forward computes the whole objective when
 `labels` (and optionally the EAM `soft_labels`) are given, with the class centers read inside
 `forward`. Any trainer (plain `transformers.Trainer`, accelerate, DDP, FSDP, DeepSpeed) thus
-sees an ordinary model whose every trainable parameter is used in `forward`. The output holds
+sees an ordinary model whose every trainable parameter is used in `forward`. A plain
+`transformers.Trainer` evaluates with its one (training) collator, so an EAM collator would mix
+the evaluation batches: `forward` warns when soft labels that are not one-hot reach the model
+in eval mode (`MultiLossTrainer` evaluates with `collator.as_eval()`). The output holds
 the weighted total (`loss`) and each unweighted term (`kl_loss`, ...), which `MultiLossTrainer`
 logs. With several processes, `set_loss_settings(..., cross_process=True)` (what
 `MultiLossTrainer` does by default) makes the supervised contrastive term compare each sample
@@ -129,7 +132,7 @@ class FlamSequenceClassifierOutput(ModelOutput):
 def _renamed_soft_targets(
     soft_labels: torch.Tensor | None, soft_targets: torch.Tensor | None
 ) -> torch.Tensor | None:
-    """`forward`'s soft labels, given under their deprecated name `soft_targets` (removed in 0.5)
+    """`forward`'s soft labels, given under their deprecated name `soft_targets` (removed in 0.6)
     or their own."""
     if soft_targets is None:
         return soft_labels
@@ -137,11 +140,26 @@ def _renamed_soft_targets(
         raise ValueError("give soft_labels only (soft_targets is its deprecated name)")
     warnings.warn(
         "the soft_targets argument of FlamForSequenceClassification.forward is "
-        "deprecated and is removed in 0.5: pass soft_labels",
+        "deprecated and is removed in 0.6: pass soft_labels",
         FutureWarning,
         stacklevel=3,
     )
     return soft_targets
+
+
+MIXED_EVALUATION_WARNING = (
+    "soft_labels that are not one-hot reached the model in eval mode: the collator mixed this "
+    "evaluation batch, so its loss and metrics are of mixed audio. A plain transformers.Trainer "
+    "evaluates with its training collator; use eam_ser.MultiLossTrainer (it evaluates with "
+    "collator.as_eval()) or evaluate with a collator that does not mix"
+)
+
+
+def warn_if_mixed(soft_labels: torch.Tensor) -> None:
+    """Warn (`MIXED_EVALUATION_WARNING`, once per call site as Python warns) when a row of the
+    (batch, num_labels) `soft_labels` is not one-hot, i.e. a sample was mixed."""
+    if bool((soft_labels.amax(dim=1) < 1.0).any()):
+        warnings.warn(MIXED_EVALUATION_WARNING, UserWarning, stacklevel=3)
 
 
 class FlamForSequenceClassification(PreTrainedModel):
@@ -393,7 +411,7 @@ class FlamForSequenceClassification(PreTrainedModel):
                 `eam_ser.feature_cache`), instead of `input_values` / `input_features`; then
                 `attention_mask` is the (batch, frames) frame mask. Not with
                 `use_weighted_layer_sum`.
-            soft_targets: the deprecated name of `soft_labels`, removed in 0.5.
+            soft_targets: the deprecated name of `soft_labels`, removed in 0.6.
 
         Raises:
             ValueError: the wrong input for the encoder, a clip shorter than the receptive
@@ -429,6 +447,8 @@ class FlamForSequenceClassification(PreTrainedModel):
 
         loss, terms = None, {}
         if labels is not None or soft_labels is not None:
+            if soft_labels is not None and not self.training and not is_tracing():
+                warn_if_mixed(soft_labels)
             labels, soft_labels = hard_and_soft_labels(
                 logits, labels, soft_labels, check_values=not is_tracing()
             )
@@ -508,6 +528,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CONTEXT_BROADCAST_WEIGHT",
     "ENCODER_SAMPLING_RATE",
+    "MIXED_EVALUATION_WARNING",
     "WAVLM_MASK_WARNING",
     "WHISPER_FRAME_STRIDE",
     "WHISPER_SAMPLES_PER_MEL_FRAME",

@@ -57,7 +57,7 @@ class EnergyAdaptiveMixupCollator:
     """Trainer / DataLoader collator: an `eam_ser.collator.AudioCollator` with the EAM mixing
     step (load, crop, mix within the batch, then pad and normalize or featurize).
 
-    Each feature is a dict with the audio under `audio_column` (anything :func:`load_audio`
+    Each feature is a dict with the audio under `audio_column` (anything `load_audio`
     accepts: array, list of floats, path, bytes, datasets audio value) or, if that key is
     missing, an already-loaded waveform under ``input_values``; and an int (or, with
     `label2id`, str) label under `label_column` (or ``labels``).
@@ -90,11 +90,11 @@ class EnergyAdaptiveMixupCollator:
 
     Reproducibility: every process rank and DataLoader worker draws its own repeatable stream
     of the one `seed` (`eam_ser.mixup.streams.stream_generator`), so two GPUs or two workers
-    never draw the same mixes. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
+    never draw the same mixes. `state_dict` / `load_state_dict` save and restore the
     generator, so a run resumed from a checkpoint draws the same mixes as the uninterrupted
     one (``MultiLossTrainer`` does this with every checkpoint; exact only with
     ``dataloader_num_workers=0``, since workers draw from their own re-seeded copies).
-    Copies made by :meth:`as_eval` get their own generator, so evaluating never moves the
+    Copies made by `as_eval` get their own generator, so evaluating never moves the
     training stream.
 
     Args:
@@ -105,7 +105,7 @@ class EnergyAdaptiveMixupCollator:
         seed: seed of the generator (None: fresh entropy).
         mix_on_device: in training mode, only pad and draw here; the batch then holds the raw
             padded ``input_values``, the sample ``attention_mask``, ``labels`` and the draw
-            (`DEVICE_MIX_KEYS`), and :meth:`complete_on_device` mixes, builds
+            (`DEVICE_MIX_KEYS`), and `complete_on_device` mixes, builds
             ``soft_labels`` and normalizes or computes the log-mel features on the tensors'
             device (a GPU) inside the training step; `MultiLossTrainer` calls it. The same draw
             gives the same batch as mixing here, within float rounding.
@@ -311,7 +311,7 @@ class EnergyAdaptiveMixupCollator:
         return batch
 
     def complete_on_device(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The device half of `mix_on_device`: mix, soft targets and features on the batch's
+        """The device half of `mix_on_device`: mix, soft labels and features on the batch's
         device. Batches without a draw (evaluation, `mix_on_device=False`) are returned as
         they are.
 
@@ -337,7 +337,7 @@ def complete_device_batch(
     normalize: bool,
 ) -> dict[str, torch.Tensor]:
     """Mix a `mix_on_device` batch (the padded clips and the draw under `DEVICE_MIX_KEYS`) on its
-    device, and build its soft targets (`label_mode`, `num_labels` classes) and model inputs:
+    device, and build its soft labels (`label_mode`, `num_labels` classes) and model inputs:
     log-mel features for a Whisper-style `feature_extractor`, else the waveforms, normalized
     when `normalize` (or the extractor's ``do_normalize``)."""
     batch = dict(batch)
