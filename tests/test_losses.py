@@ -306,7 +306,7 @@ def test_hard_and_soft_targets_is_the_deprecated_name_of_hard_and_soft_labels():
     from eam_ser.losses import hard_and_soft_targets
 
     soft = torch.tensor([[0.2, 0.8, 0.0], [0.6, 0.0, 0.4]])
-    with pytest.warns(FutureWarning, match="removed in 0.5: use hard_and_soft_labels"):
+    with pytest.warns(FutureWarning, match="removed in 0.6: use hard_and_soft_labels"):
         labels, targets = hard_and_soft_targets(torch.zeros(2, 3), None, soft)
     assert labels.tolist() == [1, 0] and targets is soft
 

@@ -1,6 +1,6 @@
 """Audio input: decode, downmix to mono, resample and validate.
 
-Every waveform that enters eam-ser goes through :func:`load_audio`, which returns a float32
+Every waveform that enters eam-ser goes through `load_audio`, which returns a float32
 mono 1-D array at the requested sampling rate (by default `eam_ser.featurize.SAMPLING_RATE`,
 16 kHz, as `DEFAULT_SAMPLING_RATE`). Decoding uses soundfile
 (any format libsndfile reads: wav, flac, ogg, ...) and resampling uses soxr, so the CPU-only
@@ -194,11 +194,11 @@ def load_audio(
             - a ``datasets`` ``Audio(decode=False)`` value ``{"path", "bytes"}`` (bytes win);
             - a torchcodec ``AudioDecoder`` (a decoded ``datasets`` >= 4 value);
             - a numpy array, list of floats or torch tensor, assumed to be at `sampling_rate`
-              (integer PCM is scaled to [-1, 1), see :func:`pcm_to_float`).
+              (integer PCM is scaled to [-1, 1), see `pcm_to_float`).
             Multi-channel input is averaged to mono (channels on the shorter axis for arrays).
         sampling_rate: target rate in Hz; other rates are resampled with soxr (high quality).
         name: what to call the audio in error messages (default: the path, or the kind).
-        allow_silence: accept digital silence (see :func:`validate_waveform`).
+        allow_silence: accept digital silence (see `validate_waveform`).
 
     Returns:
         float32 array of shape (time,).

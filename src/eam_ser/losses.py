@@ -50,7 +50,6 @@ __all__ = [
     "focal_loss",
     "gather_with_gradients",
     "hard_and_soft_labels",
-    "hard_and_soft_targets",
     "inverse_frequency_from_counts",
     "inverse_frequency_weights",
     "kl_divergence_loss",
@@ -434,9 +433,9 @@ def hard_and_soft_labels(
 
 
 def hard_and_soft_targets(logits, labels, soft_targets, *, check_values=True):
-    """The deprecated name of `hard_and_soft_labels`, removed in 0.5."""
+    """The deprecated name of `hard_and_soft_labels`, removed in 0.6."""
     warnings.warn(
-        "hard_and_soft_targets is deprecated and is removed in 0.5: use hard_and_soft_labels",
+        "hard_and_soft_targets is deprecated and is removed in 0.6: use hard_and_soft_labels",
         FutureWarning,
         stacklevel=2,
     )

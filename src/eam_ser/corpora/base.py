@@ -1,7 +1,7 @@
 """Shared plumbing for the corpus loaders: layout errors, fold maps, Dataset building, splits.
 
 Every corpus module turns a local copy into rows (``audio`` path, ``label`` name, ``speaker``,
-``gender``, optional ``session``) and a speaker -> fold map, then calls :func:`build_dataset`.
+``gender``, optional ``session``) and a speaker -> fold map, then calls `build_dataset`.
 The resulting `datasets.Dataset` has the columns
 
 - ``audio``: absolute path of the audio file (str; decode with `eam_ser.audio.load_audio`),
@@ -13,7 +13,7 @@ The resulting `datasets.Dataset` has the columns
 - ``manifest_line``: int line of the row in its CSV manifest (manifests only),
 
 and ``dataset.info.dataset_name`` / ``dataset.info.description`` name the corpus and the
-protocol. :func:`train_test_split_by_fold` and :func:`train_test_split_by_speakers` split it
+protocol. `train_test_split_by_fold` and `train_test_split_by_speakers` split it
 and refuse any split that puts one speaker on both sides.
 """
 
@@ -104,7 +104,7 @@ def match_names(
     files: Iterable[Path], name: re.Pattern[str]
 ) -> tuple[list[tuple[Path, re.Match[str]]], list[Path]]:
     """Each file whose stem (name without extension) matches the naming scheme `name`, with the
-    match, and apart the files whose stem does not (for :func:`reject_unparsed`)."""
+    match, and apart the files whose stem does not (for `reject_unparsed`)."""
     matched, unparsed = [], []
     for path in files:
         match = name.match(path.stem)
@@ -118,7 +118,7 @@ def match_names(
 def utterance_row(
     path: Path, label: str, speaker: str, gender: str, **extra: int
 ) -> dict[str, object]:
-    """A row for :func:`build_dataset`: the resolved audio path, the label name, the speaker id,
+    """A row for `build_dataset`: the resolved audio path, the label name, the speaker id,
     the gender and the optional int columns in `extra` (``session``)."""
     return {
         "audio": str(path.resolve()),

@@ -86,9 +86,20 @@ def _quiet_exporter() -> Iterator[None]:
 def export_onnx(
     model_path: str | Path, output_dir: str | Path, *, tolerance: float = 1e-4
 ) -> dict[str, Any]:
-    """Export the saved model at `model_path` to ``output_dir/model.onnx`` (see the module
-    docstring) and return the parity check: ``{"max_abs_difference", "batch_size",
-    "lengths_s"}``.
+    """Export a saved model to ONNX, checked against eager PyTorch first (the graph's inputs
+    and outputs: the module docstring).
+
+    Args:
+        model_path: a folder saved by `eam-ser train` / `save_pretrained`.
+        output_dir: the folder that receives ``model.onnx`` (with ``model.onnx.data`` when
+            the weights are stored beside the graph), ``config.json`` and
+            ``preprocessor_config.json``; ship the folder whole.
+        tolerance: the largest allowed |difference| of the logits from eager PyTorch on clips
+            of other lengths and batch sizes than the export example.
+
+    Returns:
+        The parity check: ``{"max_abs_difference": float, "batch_size": int, "lengths_s":
+        [seconds, ...]}``.
 
     Raises:
         ValueError: the exported graph differs from eager PyTorch by more than `tolerance`

@@ -205,8 +205,19 @@ class EmotionRecognizer:
     def from_pretrained(
         cls, name_or_path: str | Path, *, backend: str = "torch", **kwargs: Any
     ) -> EmotionRecognizer:
-        """Load a saved model folder (or Hub id) and its feature extractor; with
-        ``backend="onnxruntime"``, a folder written by `eam_ser.inference.export_onnx`."""
+        """Load a saved model folder (or Hub id) and its feature extractor.
+
+        Args:
+            name_or_path: a folder saved by `eam-ser train` / `save_pretrained`, or a Hub id.
+            backend: ``"torch"`` (the `FlamForSequenceClassification` in eval mode) or
+                ``"onnxruntime"`` (a folder written by `eam_ser.inference.export_onnx`).
+            **kwargs: the other arguments of `EmotionRecognizer` (``batch_size``,
+                ``min_confidence``, ...).
+
+        Raises:
+            ValueError: an unknown backend, a folder without a config or weights (or with
+                truncated ones), or a name that is neither a local folder nor on the Hub.
+        """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         check_model_source(name_or_path, weights=backend == "torch")
@@ -299,7 +310,15 @@ class EmotionRecognizer:
         return UNCERTAIN if below else top
 
     def predict_clips(self, clips: Sequence[Any]) -> list[dict[str, Any]]:
-        """``{"label", "scores"}`` of each clip (anything `load` takes), whole."""
+        """Score each clip whole.
+
+        Args:
+            clips: paths, arrays or `datasets` audio values (anything `load` takes).
+
+        Returns:
+            One ``{"label": str, "scores": {label: probability}}`` per clip, in order; the
+            label is ``"uncertain"`` when the top probability is below `min_confidence`.
+        """
         waveforms = [self.load(clip, name=f"clips[{index}]") for index, clip in enumerate(clips)]
         return [
             {"label": self.label_of(scores), "scores": scores}
@@ -315,9 +334,22 @@ class EmotionRecognizer:
         progress: Callable[[Iterable[Any]], Iterator[Any]] | None = None,
         **segment_options: float,
     ) -> RecordingPrediction:
-        """Segment `audio` (see `segment_recording` for `segmentation` and the options
-        `window_s`, `hop_s`, `long_input_s`, `max_segment_s`, `min_segment_s`) and score every
-        segment; `progress` wraps the iteration over batches (e.g. ``tqdm``)."""
+        """Segment a recording and score every segment.
+
+        Args:
+            audio: a path, an array or a `datasets` audio value (anything `load` takes).
+            segmentation: ``"auto"``, ``"vad"``, ``"fixed"`` or ``"none"`` (see
+                `eam_ser.inference.segmentation.segment_recording`).
+            name: the recording's name in error messages (default: the path).
+            progress: wraps the iteration over batches of segments (e.g. ``tqdm``).
+            **segment_options: ``window_s``, ``hop_s``, ``long_input_s``, ``max_segment_s``,
+                ``min_segment_s``, in seconds (see `segment_recording`).
+
+        Returns:
+            A `RecordingPrediction`: the duration, the segmentation used and one
+            `SegmentPrediction` (start and end in seconds, label, scores) per segment at least
+            the encoder's minimum length.
+        """
         waveform = self.load(audio, name=name)
         rate = self.sampling_rate
         used, segments = segment_recording(waveform, rate, segmentation, **segment_options)

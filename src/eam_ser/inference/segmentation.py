@@ -89,7 +89,20 @@ def segment_recording(
     max_segment_s: float = DEFAULT_MAX_SEGMENT_S,
     min_segment_s: float = DEFAULT_MIN_SEGMENT_S,
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The segmentation used and its (start, end) sample indices; see the module docstring.
+    """Cut a recording into the segments to score (the strategies: the module docstring).
+
+    Args:
+        waveform: (samples,) audio at `sampling_rate`.
+        sampling_rate: samples per second of `waveform`.
+        segmentation: ``"auto"``, ``"none"``, ``"fixed"`` or ``"vad"``.
+        window_s, hop_s: length and step of ``"fixed"`` windows, in seconds (> 0).
+        long_input_s: ``"auto"`` scores audio up to this many seconds whole, longer with VAD.
+        max_segment_s: VAD regions longer than this many seconds are cut into fixed windows.
+        min_segment_s: VAD regions shorter than this many seconds are dropped.
+
+    Returns:
+        ``(used, segments)``: the segmentation used (``"auto"`` resolved) and the
+        ``(start, end)`` sample indices of each segment, in order.
 
     Raises:
         ValueError: an unknown `segmentation`, non-positive window / hop, or ``"none"`` for

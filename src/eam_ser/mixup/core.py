@@ -1,24 +1,24 @@
 r"""Energy-Adaptive Mixup (EAM): mix a segment of a partner utterance in at a drawn SNR.
 
-For an utterance :math:`x_i` (label :math:`y_i`) EAM picks a partner :math:`x_j` (label
-:math:`y_j`), a mix length :math:`l` in samples (uniform in ``[min_length_samples,
+For an utterance \(x_i\) (label \(y_i\)) EAM picks a partner \(x_j\) (label
+\(y_j\)), a mix length \(l\) in samples (uniform in ``[min_length_samples,
 floor(max_mix_fraction * min(len(x_i), len(x_j)))]``), a start offset in each clip, and a
-segment SNR :math:`s` uniform in ``[min_snr_db, max_snr_db]`` dB. With :math:`P'_i, P'_j` the
+segment SNR \(s\) uniform in ``[min_snr_db, max_snr_db]`` dB. With \(P'_i, P'_j\) the
 mean-square energies of the two *segments* it adds
 
-.. math:: x_i[a:a+l] \mathrel{+}= \sqrt{P'_i / (10^{s/10} P'_j)}\; x_j[b:b+l]
+\[ x_i[a:a+l] \mathrel{+}= \sqrt{P'_i / (10^{s/10} P'_j)}\; x_j[b:b+l] \]
 
-so that the SNR of the segment, :math:`10 \log_{10}(P'_i / P_{added})`, is exactly :math:`s`.
-The mixed sample gets the soft label :math:`(1 - w)\,\mathrm{onehot}(y_i) + w\,\mathrm{onehot}(y_j)`
+so that the SNR of the segment, \(10 \log_{10}(P'_i / P_{added})\), is exactly \(s\).
+The mixed sample gets the soft label \((1 - w)\,\mathrm{onehot}(y_i) + w\,\mathrm{onehot}(y_j)\)
 with the partner weight chosen by ``label_mode``:
 
-- ``"energy"`` (default): :math:`w = \frac{l}{len(x_i)} \cdot \frac{1}{1 + 10^{s/10}}`, the
+- ``"energy"`` (default): \(w = \frac{l}{len(x_i)} \cdot \frac{1}{1 + 10^{s/10}}\), the
   partner's share of the clip's length times its share of the segment's energy;
-- ``"length"``: :math:`w = l / len(x_i)` (length share only, as in Label-Adaptive Mixup);
-- ``"hard"``: :math:`w = 0`, the first utterance keeps its label (as in the precursor EAM).
+- ``"length"``: \(w = l / len(x_i)\) (length share only, as in Label-Adaptive Mixup);
+- ``"hard"``: \(w = 0\), the first utterance keeps its label (as in the precursor EAM).
 
-Hard labels of a mixed sample are always :math:`y_i`. With ``max_mix_fraction <= 0.5``,
-:math:`l \le len(x_i)/2` so :math:`w \le 0.5` and :math:`y_i` is also the argmax of the soft
+Hard labels of a mixed sample are always \(y_i\). With ``max_mix_fraction <= 0.5``,
+\(l \le len(x_i)/2\) so \(w \le 0.5\) and \(y_i\) is also the argmax of the soft
 label (strictly below 0.5 in ``"energy"`` mode; ``"length"`` mode can tie at exactly 0.5).
 
 Policies (the same in every shape below):
@@ -34,9 +34,9 @@ Policies (the same in every shape below):
   SNR s is scaled by ``1 + 10^(-s/20)``).
 
 Layout (as ``timm.data.mixup``): this module is the pure functional core
-(:func:`draw_partner_index`, :func:`draw_mix_parameters`, :func:`energy_adaptive_mix` for numpy
-and torch, :func:`partner_label_weight`, :func:`mix_soft_labels`); three thin shapes share it,
-so the same drawn :class:`MixParameters` give the same waveform and soft label in each:
+(`draw_partner_index`, `draw_mix_parameters`, `energy_adaptive_mix` for numpy
+and torch, `partner_label_weight`, `mix_soft_labels`); three thin shapes share it,
+so the same drawn `MixParameters` give the same waveform and soft label in each:
 
 - `eam_ser.mixup.transform.EnergyAdaptiveMixup`: an audiomentations transform drawing
   partners from a pool;
@@ -46,7 +46,7 @@ so the same drawn :class:`MixParameters` give the same waveform and soft label i
   offline augmentation.
 
 Two mixing paths compute the same mix bit for bit: the compiled kernel
-(`eam_ser.kernels.mix_rows`) for arrays and CPU tensors, and :func:`mix_tensors` (gather /
+(`eam_ser.kernels.mix_rows`) for arrays and CPU tensors, and `mix_tensors` (gather /
 scatter) for tensors on any device, which the collator's device half uses.
 
 Every random choice goes through an explicit ``numpy.random.Generator``.
@@ -163,7 +163,7 @@ def draw_mix_parameters(
         **overrides: fields of `settings` to replace (``p=1.0``, ...).
 
     Returns:
-        :class:`MixParameters`; ``mix_length`` is 0 (and the offsets 0) for unmixed samples.
+        `MixParameters`; ``mix_length`` is 0 (and the offsets 0) for unmixed samples.
     """
     settings = resolve_settings(settings, **overrides)
     p, max_mix_fraction = float(settings.p), float(settings.max_mix_fraction)
@@ -242,14 +242,14 @@ def energy_adaptive_mix(
 
     Args:
         waveforms: padded clips ``x_i``, shape (batch, time), float32, numpy or torch.
-        parameters: the draw, see :class:`MixParameters` and :func:`draw_mix_parameters`.
+        parameters: the draw, see `MixParameters` and `draw_mix_parameters`.
         partner_waveforms: padded partner clips, shape (num_partners, partner_time), indexed
             by ``parameters.partner_index``; ``None`` means the batch itself (the partners are
             read before anything is written, so every partner is unmixed).
         silence_threshold: segments with mean-square energy below this are not mixed.
         inplace: write into `waveforms` (numpy only).
         implementation: ``"compiled"`` (the numba kernel `eam_ser.kernels.mix_rows`, for numpy
-            arrays and CPU float32 tensors), ``"torch"`` (:func:`mix_tensors`: gather /
+            arrays and CPU float32 tensors), ``"torch"`` (`mix_tensors`: gather /
             scatter on the tensor's device) or ``"auto"`` (the kernel for arrays and for CPU
             float32 tensors without gradients, else torch). Both give the same mix bit for
             bit. ``"numpy"`` is a deprecated name of ``"compiled"`` (it named a pure-numpy
@@ -444,7 +444,7 @@ def draw_batch_parameters(
     settings: EnergyAdaptiveMixupSettings,
     p: float | None = None,
 ) -> MixParameters:
-    """Partners within the batch (:func:`draw_partner_index`) and a draw for clips of
+    """Partners within the batch (`draw_partner_index`) and a draw for clips of
     `lengths` (batch,) samples; `p` replaces ``settings.p`` (0 for an evaluation batch). A
     sample is never its own partner in a batch, so a batch of one is never mixed."""
     batch = lengths.shape[0]
@@ -462,7 +462,7 @@ def draw_batch_parameters(
 
 @dataclass(frozen=True)
 class BatchMix:
-    """A batch mixed within itself (:func:`mix_batch`).
+    """A batch mixed within itself (`mix_batch`).
 
     Attributes:
         buffer: (batch, longest) float32, the (mixed) clips ``buffer[i, :lengths[i]]``, zeros

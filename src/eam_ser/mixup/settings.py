@@ -38,7 +38,7 @@ LABEL_MODES = ("energy", "length", "hard")
 class EnergyAdaptiveMixupSettings:
     """The settings of EAM and their defaults: the one place they are declared.
 
-    The collator, the map function, the transform, :func:`draw_mix_parameters`, the baselines,
+    The collator, the map function, the transform, `draw_mix_parameters`, the baselines,
     experiment configs (the ``eam`` section) and the ``eam-ser`` command take their defaults
     from here. Each field's ``metadata["help"]`` states its meaning, unit and range.
 

@@ -3,7 +3,7 @@
 A collator or transform is copied into each DataLoader worker and each distributed rank; if
 the copies drew from the same generator they would repeat each other's mixes. A
 `ProcessStream` re-seeds once in every process it lands in, by one rule
-(:func:`stream_generator`), so a run is repeatable and no two processes draw alike.
+(`stream_generator`), so a run is repeatable and no two processes draw alike.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _json_ready(value: Any) -> Any:
 
 
 class ProcessStream:
-    """A seed and the generator of the process drawing from it (see :func:`stream_generator`).
+    """A seed and the generator of the process drawing from it (see `stream_generator`).
 
     A copy that lands in another process (a DataLoader worker, another rank) re-seeds once, on
     its first draw there.
@@ -93,7 +93,7 @@ class ProcessStream:
         return {"seed": self.seed, "bit_generator": _json_ready(self.generator.bit_generator.state)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`: the next draw is the one it would have been then.
+        """Restore a `state_dict`: the next draw is the one it would have been then.
 
         Raises:
             ValueError: when `state` lacks ``seed`` or ``bit_generator``, or was saved from

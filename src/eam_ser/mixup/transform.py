@@ -43,7 +43,7 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
     Composes inside ``audiomentations.Compose``. The waveform is mono float32 (time,). The
     transform changes only the audio; the partner's label and its weight ``w`` in the soft
     label are recorded in ``self.parameters`` (build the soft label with
-    :func:`mix_soft_labels`).
+    `mix_soft_labels`).
 
     ``self.parameters`` after a call: ``should_apply``, ``partner_index`` (row in the pool),
     ``mix_length`` and ``start`` / ``partner_start`` (samples), ``snr_db`` (dB),
@@ -54,7 +54,7 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
     Args:
         pool: partners: a sequence of waveforms (float arrays at the call's sample rate) or
             file paths (loaded and resampled when drawn), or a ``datasets.Dataset`` with an
-            `audio_column` (any value :func:`load_audio` accepts). The input itself may be in
+            `audio_column` (any value `load_audio` accepts). The input itself may be in
             the pool; mixing a clip with itself follows the same formula.
         pool_labels: labels of the pool (default: the dataset's `label_column`, if any).
         settings: the EAM settings (None: the defaults); `p` is the probability of applying
