@@ -6,7 +6,7 @@ printed after it."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,16 +155,19 @@ def run_data_check(
     on_bad_audio: str,
     model_labels: Sequence[str] | None = None,
     cropped_training: bool = False,
+    unscored_splits: Collection[str] = (),
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """`check_data` with its summary printed (and the skipped files listed); every split is
     used whole (at most `MAX_WHOLE_CLIP_S` per clip) but a ``"train"`` split that is
-    `cropped_training` (``training.max_train_seconds``) and tested nowhere."""
+    `cropped_training` (``training.max_train_seconds``) and tested nowhere; the labels of the
+    `unscored_splits` are not checked against `model_labels`."""
     from eam_ser.datacheck import check_data
 
     kept, report = check_data(
         splits,
         min_input_samples=min_input_samples,
         model_labels=model_labels,
+        unscored_splits=unscored_splits,
         on_bad_audio=on_bad_audio,
         max_seconds={
             name: None if name == "train" and cropped_training else MAX_WHOLE_CLIP_S
