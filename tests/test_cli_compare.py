@@ -66,7 +66,9 @@ def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
     )
     low, high = metrics["intervals"]["ua"]
     assert low <= metrics["ua"] <= high
-    assert metrics["groups"]["gender"]["groups"].keys() == {"unknown"}
+    # The tone corpus gives no gender (its manifest writes the loaders' missing-value
+    # marker): no gender groups, rather than one group named "unknown".
+    assert "gender" not in metrics["groups"] and "UA by gender" not in printed
     assert "95 % interval (1000 resamples of the test speakers): WA [" in printed
     assert "UA by speaker: s1 " in printed
     # The model was trained without validation speakers: plain softmax, T = 1.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eam_ser.corpora.base import MISSING_VALUE
 from eam_ser.metrics import ser_metrics
 from eam_ser.report import (
     SpeakerBootstrap,
@@ -111,6 +112,45 @@ def test_bad_inputs_are_named():
 def test_grouping_columns_keeps_filled_gender_and_speaker():
     columns = {"speaker": [1, 2], "gender": ["", ""], "label": [0, 1]}
     assert grouping_columns(columns) == {"speaker": ["1", "2"]}
+    # The loaders' marker for a gender the source does not give is no value either.
+    columns["gender"] = [MISSING_VALUE, MISSING_VALUE]
+    assert grouping_columns(columns) == {"speaker": ["1", "2"]}
+
+
+def test_rows_without_a_gender_are_left_out_of_the_gender_groups_and_counted():
+    """Two of six utterances have no gender: they are in no gender group, not a group of
+    their own, and the report says how many were left out."""
+    from eam_ser.report import report_lines
+
+    references = [0, 1, 0, 1, 0, 1]
+    predictions = [0, 1, 1, 1, 1, 0]
+    genders = ["female", "female", MISSING_VALUE, "male", "male", ""]
+    columns = grouping_columns({"gender": genders, "speaker": ["a", "a", "b", "c", "c", "b"]})
+    assert columns["gender"] == ["female", "female", None, "male", "male", None]
+    result = group_scores(predictions, references, columns["gender"], num_labels=2)
+    assert list(result["groups"]) == ["female", "male"]
+    # female: references [0, 1], predictions [0, 1]: all right.
+    assert result["groups"]["female"] == {
+        "wa": 1.0,
+        "ua": 1.0,
+        "macro_f1": 1.0,
+        "num_utterances": 2,
+    }
+    # male: references [1, 0], predictions [1, 1]: WA 1/2; recall 0/1 and 1/1, UA 1/2;
+    # F1 0 and 2 * 1 / (1 + 2), macro-F1 1/3. The two rows without a gender are both
+    # wrong: as a group "unknown" (UA 0) they would have been named the worst.
+    male = result["groups"]["male"]
+    assert (male["wa"], male["ua"], male["num_utterances"]) == (0.5, 0.5, 2)
+    assert male["macro_f1"] == pytest.approx(1 / 3)
+    assert result["worst"] == {"wa": "male", "ua": "male", "macro_f1": "male"}
+    assert result["gap"]["ua"] == 0.5 and result["num_without_value"] == 2
+    lines = report_lines({"groups": {"gender": result}})
+    assert lines == [
+        "UA by gender: female 100.0 % (2), male 50.0 % (2); gap 50.0 points (worst: male); "
+        "2 utterances without a gender left out"
+    ]
+    with pytest.raises(ValueError, match="no utterance has a group"):
+        group_scores([0], [0], [None], num_labels=2)
 
 
 def test_results_and_the_card_carry_the_groups_table():

@@ -119,15 +119,23 @@ def group_scores(
 
     Args:
         predictions, references: (num_utterances,) class indices.
-        groups: (num_utterances,) the group of each utterance (a gender, a speaker id...).
+        groups: (num_utterances,) the group of each utterance (a gender, a speaker id...), or
+            None for an utterance without one, which is left out of every group.
         num_labels: number of classes.
 
     Returns:
         ``{"groups": {group: {"wa", "ua", "macro_f1", "num_utterances"}}, "gap": {score: best
-        minus worst}, "worst": {score: group}}``, groups in sorted order; a tie for the worst
-        names the first group in that order.
+        minus worst}, "worst": {score: group}, "num_without_value": utterances left out}``,
+        groups in sorted order; a tie for the worst names the first group in that order.
+
+    Raises:
+        ValueError: inputs of different lengths, or no utterance with a group.
     """
     predictions, references, keys = _checked(predictions, references, groups, num_labels, "groups")
+    has_value = np.array([group is not None for group in groups], dtype=bool)
+    if not has_value.any():
+        raise ValueError("no utterance has a group: no group can be scored")
+    predictions, references, keys = predictions[has_value], references[has_value], keys[has_value]
     names, index = np.unique(keys, return_inverse=True)
     scores = scores_from_confusion(_confusions(predictions, references, index, num_labels))
     counts = np.bincount(index, minlength=names.size)
@@ -139,6 +147,7 @@ def group_scores(
         "groups": by_group,
         "gap": {key: float(scores[key].max() - scores[key].min()) for key in SCORES},
         "worst": {key: str(names[int(np.argmin(scores[key]))]) for key in SCORES},
+        "num_without_value": int(has_value.size - has_value.sum()),
     }
 
 
@@ -266,16 +275,23 @@ def format_interval(value: float, interval: Sequence[float]) -> str:
     return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
-def grouping_columns(dataset: Any) -> dict[str, list[str]]:
+def grouping_columns(dataset: Any) -> dict[str, list[str | None]]:
     """The grouping columns `dataset` (a `datasets.Dataset` or a dict of columns) has:
-    ``gender`` and ``speaker`` where present and not all empty, as strings."""
+    ``gender`` and ``speaker`` where present and with a value in some row, as strings, with
+    None for a row without a value (empty, None or the loaders' `MISSING_VALUE`), which
+    `group_scores` leaves out."""
+    from eam_ser.corpora.base import MISSING_VALUE
+
     names = getattr(dataset, "column_names", None) or list(dataset)
     found = {}
     for column in ("gender", "speaker"):
         if column not in names:
             continue
-        values = [str(value) for value in dataset[column]]
-        if any(value not in ("", "None") for value in values):
+        values = [
+            None if str(value) in ("", "None", MISSING_VALUE) else str(value)
+            for value in dataset[column]
+        ]
+        if any(value is not None for value in values):
             found[column] = values
     return found
 
@@ -324,6 +340,7 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"UA by {column}: {listed}; gap {100 * result['gap']['ua']:.1f} points"
             + (f" (worst: {result['worst']['ua']})" if len(groups) > 1 else "")
+            + _without_value(result, column)
         )
     return lines
 
@@ -333,6 +350,14 @@ def _calibration_line(result: Mapping[str, Any], title: str) -> str:
         f"{title}: ECE {result['ece']:.3f} ({result['num_bins']} equal-width bins), NLL "
         f"{result['nll']:.3f}, Brier {result['brier']:.3f}"
     )
+
+
+def _without_value(result: Mapping[str, Any], column: str) -> str:
+    """``"; 3 utterances without a gender left out"`` when `group_scores` left some out."""
+    count = result.get("num_without_value", 0)
+    if not count:
+        return ""
+    return f"; {count} utterance{'' if count == 1 else 's'} without a {column} left out"
 
 
 def _group(name: str, groups: Mapping[str, Mapping[str, Any]]) -> str:
