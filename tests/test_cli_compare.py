@@ -11,6 +11,7 @@ import pytest
 
 from eam_ser.cli import main
 from eam_ser.metrics import ser_metrics
+from eam_ser.report import format_interval
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,15 @@ def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
     # The tone corpus gives no gender (its manifest writes the loaders' missing-value
     # marker): no gender groups, rather than one group named "unknown".
     assert "gender" not in metrics["groups"] and "UA by gender" not in printed
-    assert "95 % interval (1000 resamples of the test speakers): WA [" in printed
+    shown = {
+        key: format_interval(metrics[key], metrics["intervals"][key])
+        for key in metrics["intervals"]
+    }
+    assert (
+        f"16 utterances: WA {shown['wa']}  UA {shown['ua']}  macro-F1 {shown['macro_f1']}\n"
+        in printed
+    )
+    assert "  in brackets: 95 % interval from 1000 resamples of the test speakers\n" in printed
     assert "UA by speaker: s1 " in printed
     # The model was trained without validation speakers: plain softmax, T = 1.
     assert metrics["score_temperature"] == 1.0 and "calibration_before_scaling" not in metrics

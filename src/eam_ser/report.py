@@ -30,6 +30,8 @@ __all__ = [
     "BOOTSTRAP_CONFIDENCE",
     "BOOTSTRAP_RESAMPLES",
     "CALIBRATION_BINS",
+    "GROUPING_COLUMNS",
+    "MOST_GROUPS_LISTED",
     "SCORES",
     "SCORE_NAMES",
     "SpeakerBootstrap",
@@ -37,6 +39,7 @@ __all__ = [
     "calibration",
     "fit_temperature",
     "format_interval",
+    "format_scores",
     "group_scores",
     "grouping_columns",
     "paired_speaker_bootstrap",
@@ -53,10 +56,16 @@ CALIBRATION_BINS = 15
 2017, "On Calibration of Modern Neural Networks")."""
 SCORES = ("wa", "ua", "macro_f1")
 """The scores every function here reports, in `ser_metrics`' keys."""
+SCORE_NAMES = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1"}
+"""How the report writes each of `SCORES`."""
 BOOTSTRAP_RESAMPLES = 1000
 """Speaker resamples per interval."""
 BOOTSTRAP_CONFIDENCE = 0.95
 """Coverage of the percentile intervals."""
+GROUPING_COLUMNS = ("gender", "speaker")
+"""The data columns whose groups every evaluation scores, in the order reports show them."""
+MOST_GROUPS_LISTED = 4
+"""Past this many groups (speakers, mostly) a report lists only the worst and the best."""
 
 
 def scores_from_confusion(matrices: np.ndarray) -> dict[str, np.ndarray]:
@@ -275,6 +284,23 @@ def format_interval(value: float, interval: Sequence[float]) -> str:
     return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
+def format_scores(metrics: Mapping[str, Any]) -> str:
+    """The headline: WA, UA and macro-F1 of `metrics` (fractions; `evaluate_model`'s dict or
+    a fold record) as percentages on one line, each with its speaker-bootstrap interval
+    (`format_interval`, one decimal: the interval is wider than that) where `metrics` has
+    ``"intervals"``, else with two decimals."""
+    intervals = metrics.get("intervals")
+    return "  ".join(
+        f"{SCORE_NAMES[key]} "
+        + (
+            format_interval(metrics[key], intervals[key])
+            if intervals
+            else f"{100 * metrics[key]:.2f} %"
+        )
+        for key in SCORES
+    )
+
+
 def grouping_columns(dataset: Any) -> dict[str, list[str | None]]:
     """The grouping columns `dataset` (a `datasets.Dataset` or a dict of columns) has:
     ``gender`` and ``speaker`` where present and with a value in some row, as strings, with
@@ -284,7 +310,7 @@ def grouping_columns(dataset: Any) -> dict[str, list[str | None]]:
 
     names = getattr(dataset, "column_names", None) or list(dataset)
     found = {}
-    for column in ("gender", "speaker"):
+    for column in GROUPING_COLUMNS:
         if column not in names:
             continue
         values = [
@@ -296,21 +322,15 @@ def grouping_columns(dataset: Any) -> dict[str, list[str | None]]:
     return found
 
 
-SCORE_NAMES = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1"}
-"""How the report writes each of `SCORES`."""
-
-
 def report_lines(metrics: Mapping[str, Any]) -> list[str]:
-    """The interval and the per-group lines of an evaluation (`evaluate_model`'s dict), as
-    ``eam-ser evaluate`` prints them under the headline scores."""
+    """What the intervals on the headline (`format_scores`) are, then the calibration,
+    abstention and per-group lines of an evaluation (`evaluate_model`'s dict), as ``eam-ser
+    evaluate`` prints them under the headline."""
     lines = []
     if metrics.get("intervals"):
-        shown = ", ".join(
-            f"{SCORE_NAMES[key]} [{100 * low:.1f}, {100 * high:.1f}]"
-            for key, (low, high) in metrics["intervals"].items()
-        )
         lines.append(
-            f"95 % interval ({BOOTSTRAP_RESAMPLES} resamples of the test speakers): {shown}"
+            f"in brackets: {100 * BOOTSTRAP_CONFIDENCE:g} % interval from "
+            f"{BOOTSTRAP_RESAMPLES} resamples of the test speakers"
         )
     if metrics.get("calibration"):
         lines.append(_calibration_line(metrics["calibration"], "calibration"))
@@ -332,7 +352,7 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(f"answered share and accuracy by --min-confidence: {shown}")
     for column, result in (metrics.get("groups") or {}).items():
         groups = result["groups"]
-        if column == "speaker" and len(groups) > 4:
+        if len(groups) > MOST_GROUPS_LISTED:
             ranked = sorted(groups, key=lambda name: groups[name]["ua"])
             listed = f"worst {_group(ranked[0], groups)}, best {_group(ranked[-1], groups)}"
         else:

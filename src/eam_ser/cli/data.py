@@ -1,7 +1,6 @@
 """What every data-reading command shares: the data flags (``--data`` or ``--corpus
 --root [--protocol]``, the held-out split), loading them, the lines saying how a test set's
-labels were matched to the model's, the data check before any work, and the line of scores
-printed after it."""
+labels were matched to the model's and the data check before any work."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "add_bad_audio_argument",
     "add_data_arguments",
-    "format_scores",
     "label_report_lines",
     "load_dataset_from_args",
     "run_data_check",
@@ -178,11 +176,3 @@ def run_data_check(
     for problem in report.skipped:
         print(f"  skipped {problem}")
     return kept, report
-
-
-def format_scores(metrics: dict[str, Any]) -> str:
-    """WA, UA and macro-F1 of `metrics` (fractions) as one line of percentages."""
-    return (
-        f"WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
-        f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
-    )

@@ -69,7 +69,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
     from eam_ser.inference.evaluation import dataset_waveforms
-    from eam_ser.report import report_lines
+    from eam_ser.report import format_scores, report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
     if args.update_card:
@@ -120,7 +120,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     metrics["training_speakers_in_data"] = seen
     metrics["labels"] = vocabulary
-    print(f"{dataset.num_rows} utterances: {data.format_scores(metrics)}")
+    print(f"{dataset.num_rows} utterances: {format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
         print(f"  recall {name}: {shown}")

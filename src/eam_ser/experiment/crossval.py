@@ -40,7 +40,7 @@ from eam_ser.experiment.results import (
 from eam_ser.hub import is_main_process, save_model, write_model_card
 from eam_ser.inference.evaluation import evaluate_model, model_references, predict_logits
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.report import fit_temperature
+from eam_ser.report import fit_temperature, format_scores
 from eam_ser.trainer import last_complete_checkpoint
 
 __all__ = [
@@ -286,10 +286,7 @@ def run_cross_validation(
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(strict_json(fold_result), encoding="utf-8")
         write_results(aggregate_results(fold_results, dataset, config), output_dir)
-        tqdm.write(
-            f"fold {fold}: WA {100 * fold_result['wa']:.2f} %  UA {100 * fold_result['ua']:.2f} %  "
-            f"macro-F1 {100 * fold_result['macro_f1']:.2f} %"
-        )
+        tqdm.write(f"fold {fold}: {format_scores(fold_result)}")
     results = aggregate_results(fold_results, dataset, config)
     write_results(results, output_dir)
     if final_model:

@@ -5,7 +5,7 @@
 
 - ``results.json``: per-fold and mean / std (sample std, ddof=1) WA, UA, macro-F1, per-class
   recall, confusion matrices, seeds and the config, as strict JSON (`strict_json`),
-- ``results.md``: the markdown fold table,
+- ``results.md``: the markdown fold, group and calibration tables,
 - ``confusion_matrix.png``: the confusion matrix summed over the folds.
 """
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eam_ser.corpora import CORPORA, label_names
-from eam_ser.hub import is_main_process, results_markdown
+from eam_ser.hub import calibration_markdown, is_main_process, results_markdown
 from eam_ser.metrics import plot_confusion_matrix
 
 if TYPE_CHECKING:
@@ -149,8 +149,11 @@ def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(strict_json(results), encoding="utf-8")
     title = f"{results['corpus_title']}: {results['protocol']}"
+    calibration = calibration_markdown(results)
     (output_dir / "results.md").write_text(
-        f"# {title}\n\n{results_markdown(results)}\n", encoding="utf-8"
+        f"# {title}\n\n{results_markdown(results)}\n"
+        + (f"\n{calibration}\n" if calibration else ""),
+        encoding="utf-8",
     )
     plot_confusion_matrix(
         results["confusion_matrix"],
