@@ -4,7 +4,10 @@
 `write_results` writes it to an output folder:
 
 - ``results.json``: per-fold and mean / std (sample std, ddof=1) WA, UA, macro-F1, per-class
-  recall, confusion matrices, seeds and the config, as strict JSON (`strict_json`),
+  recall, confusion matrices, each fold's per-utterance predictions (file, speaker, reference,
+  prediction: what ``eam-ser compare`` pairs; no scores, so about 135 bytes plus the path per
+  utterance, some 100 kB for EmoDB's 535), seeds and the config, as strict JSON
+  (`strict_json`),
 - ``results.md``: the markdown fold, group and calibration tables,
 - ``confusion_matrix.png``: the confusion matrix summed over the folds.
 """
@@ -46,8 +49,9 @@ def fold_record(
     runtime_s: float,
 ) -> dict[str, Any]:
     """The record of one trained and tested split: fold (None for a split by speakers), test
-    speakers, sizes, the metrics of `eam_ser.inference.evaluate_model`, seed and training
-    seconds (rounded to 0.1 s)."""
+    speakers, sizes, the metrics of `eam_ser.inference.evaluate_model` (with its
+    ``"utterances"`` when evaluated ``per_utterance``), seed and training seconds (rounded to
+    0.1 s)."""
     return {
         "fold": fold,
         "test_speakers": sorted(set(test["speaker"])),
