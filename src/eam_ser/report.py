@@ -13,8 +13,10 @@
 
 Scores follow `eam_ser.metrics.ser_metrics`: UA is the mean recall over the classes present in
 the references, macro-F1 the mean F1 over the classes present in references or predictions.
-Numpy only; a bootstrap of 1000 resamples over a few thousand utterances takes well under a
-second (one confusion matrix per resample by `np.bincount`).
+Numpy only (`grouping_columns` reads the loaders' missing-value marker from
+`eam_ser.corpora.base`, imported when it is called); a bootstrap of 1000 resamples over a few
+thousand utterances takes well under a second (one confusion matrix per resample by
+`np.bincount`).
 """
 
 from __future__ import annotations
