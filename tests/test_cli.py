@@ -56,8 +56,14 @@ def test_train_prints_scores(corpus: Path, tmp_path: Path, capsys) -> None:
     assert status == 0
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    wa = 100 * results["mean"]["wa"]
-    assert f"held-out speakers s3, s4 (8 utterances): WA {wa:.2f} %" in out
+    fold = results["folds"][0]
+    # Two test speakers: each headline score with its speaker interval beside it.
+    (low, high), wa = fold["intervals"]["wa"], 100 * fold["wa"]
+    assert (
+        f"held-out speakers s3, s4 (8 utterances): WA {wa:.1f} % [{100 * low:.1f}, "
+        f"{100 * high:.1f}]  UA " in out
+    )
+    assert "in brackets: 95 % interval from 1000 resamples of the test speakers" in out
 
 
 def test_evaluate(corpus: Path, trained: Path, tmp_path: Path, capsys) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from eam_ser.cli import main
 from eam_ser.metrics import ser_metrics
+from eam_ser.report import format_interval
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,18 @@ def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
     )
     low, high = metrics["intervals"]["ua"]
     assert low <= metrics["ua"] <= high
-    assert metrics["groups"]["gender"]["groups"].keys() == {"unknown"}
-    assert "95 % interval (1000 resamples of the test speakers): WA [" in printed
+    # The tone corpus gives no gender (its manifest writes the loaders' missing-value
+    # marker): no gender groups, rather than one group named "unknown".
+    assert "gender" not in metrics["groups"] and "UA by gender" not in printed
+    shown = {
+        key: format_interval(metrics[key], metrics["intervals"][key])
+        for key in metrics["intervals"]
+    }
+    assert (
+        f"16 utterances: WA {shown['wa']}  UA {shown['ua']}  macro-F1 {shown['macro_f1']}\n"
+        in printed
+    )
+    assert "  in brackets: 95 % interval from 1000 resamples of the test speakers\n" in printed
     assert "UA by speaker: s1 " in printed
     # The model was trained without validation speakers: plain softmax, T = 1.
     assert metrics["score_temperature"] == 1.0 and "calibration_before_scaling" not in metrics
@@ -109,6 +120,45 @@ def test_compare_gives_the_paired_difference(evaluation, tmp_path, capsys):
     assert "no per-utterance predictions; write it with eam-ser evaluate --output" in (
         capsys.readouterr().err
     )
+
+
+def test_compare_pairs_two_cross_validation_runs_over_all_their_folds(corpus, tmp_path, capsys):
+    """Two `eam-ser train --cv` runs (seeds 7 and 8) of the tone corpus: each results.json
+    keeps every test utterance's prediction, and compare pools both folds (8 + 8 utterances,
+    speakers s1-s4)."""
+    results = {}
+    for name, seed in (("a", "7"), ("b", "8")):
+        command = ["train", "--data", str(corpus), "--cv", "--config", str(corpus / "tiny.json")]
+        command += ["--max-steps", "2", "--seed", seed, "--no-final-model"]
+        assert main([*command, "--output-dir", str(tmp_path / name)]) == 0
+        results[name] = json.loads((tmp_path / name / "results.json").read_text())
+    folds = results["a"]["folds"]
+    assert [len(fold["utterances"]) for fold in folds] == [8, 8]
+    assert set(folds[0]["utterances"][0]) == {"file", "speaker", "reference", "prediction"}
+    a_rows = [row for fold in folds for row in fold["utterances"]]
+    correct_a = sum(row["prediction"] == row["reference"] for row in a_rows)
+    # The pooled rows score what the fold records say: two folds of 8, WA the mean of theirs.
+    assert correct_a / 16 == pytest.approx((folds[0]["wa"] + folds[1]["wa"]) / 2)
+    capsys.readouterr()
+    paths = [str(tmp_path / name / "results.json") for name in ("a", "b")]
+    assert main(["compare", *paths, "--output", str(tmp_path / "ab.json")]) == 0
+    assert "on 16 utterances of 4 speakers" in capsys.readouterr().out
+    # B rewritten by hand: right everywhere but on s1, all of whose 4 utterances (2 low, 2
+    # high) it calls low: 14 of 16 right, WA 7/8; recall low 8/8, high 6/8, UA 7/8.
+    for fold in results["b"]["folds"]:
+        for row in fold["utterances"]:
+            row["prediction"] = "low" if row["speaker"] == "s1" else row["reference"]
+    (tmp_path / "b" / "results.json").write_text(json.dumps(results["b"]))
+    assert main(["compare", *paths, "--output", str(tmp_path / "ab.json")]) == 0
+    paired = json.loads((tmp_path / "ab.json").read_text())
+    assert paired["wa"]["b"] == paired["ua"]["b"] == 7 / 8
+    assert paired["wa"]["a"] == pytest.approx(correct_a / 16)
+    assert paired["wa"]["difference"] == pytest.approx(7 / 8 - correct_a / 16)
+    # A results.json whose folds lack the predictions (an earlier eam-ser) is refused, named.
+    del results["b"]["folds"][1]["utterances"]
+    (tmp_path / "b" / "results.json").write_text(json.dumps(results["b"]))
+    assert main(["compare", *paths]) == 2
+    assert "folds 1 hold no per-utterance predictions" in capsys.readouterr().err
 
 
 def test_predict_answers_uncertain_below_min_confidence(corpus, trained, tmp_path, capsys):

@@ -47,6 +47,50 @@ def test_pipeline_decodes_any_rate_and_batches_invariantly(wavlm_folder: Path, t
     assert long["label"] == long["scores"][0]["label"]
 
 
+def test_pipeline_answers_uncertain_below_min_confidence(wavlm_folder: Path) -> None:
+    """As EmotionRecognizer(min_confidence=...): a top score at the threshold keeps its label,
+    one below it is answered "uncertain"; the scores are given either way."""
+    from transformers import pipeline
+
+    import eam_ser.inference.pipeline  # noqa: F401
+    from eam_ser.inference import UNCERTAIN
+
+    classifier = pipeline("speech-emotion-recognition", model=str(wavlm_folder))
+    clip = tone(0.8, 300.0)
+    ranked = classifier(clip)
+    top = ranked[0]
+    assert classifier(clip, min_confidence=top["score"]) == {
+        "label": top["label"],
+        "scores": ranked,
+    }
+    assert classifier(clip, min_confidence=top["score"] + 1e-3) == {
+        "label": UNCERTAIN,
+        "scores": ranked,
+    }
+    # Given to the pipeline once, for every call; segments and the recording abstain too.
+    unsure = pipeline(
+        "speech-emotion-recognition", model=str(wavlm_folder), min_confidence=1.0, top_k=1
+    )
+    assert unsure(clip) == {"label": UNCERTAIN, "scores": ranked[:1]}
+    long = unsure({"raw": np.tile(clip, 15), "sampling_rate": 16000}, segmentation="fixed")
+    assert long["label"] == UNCERTAIN
+    assert {segment["label"] for segment in long["segments"]} == {UNCERTAIN}
+    with pytest.raises(ValueError, match=r"min_confidence must be in \(0, 1\], got 1.5"):
+        classifier(clip, min_confidence=1.5)
+
+
+def test_pipeline_refuses_an_unknown_keyword_by_name(wavlm_folder: Path) -> None:
+    from transformers import pipeline
+
+    import eam_ser.inference.pipeline  # noqa: F401
+
+    classifier = pipeline("speech-emotion-recognition", model=str(wavlm_folder))
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'min_confidense'; it takes"):
+        classifier(tone(0.8, 300.0), min_confidense=0.5)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'threshold'"):
+        pipeline("speech-emotion-recognition", model=str(wavlm_folder), threshold=0.5)
+
+
 @pytest.mark.parametrize("family", ["wavlm", "whisper"])
 def test_model_card_snippet_runs_as_written(family: str, tmp_path: Path) -> None:
     folder = (save_wavlm_folder if family == "wavlm" else save_whisper_folder)(tmp_path / "model")

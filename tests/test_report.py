@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eam_ser.corpora.base import MISSING_VALUE
 from eam_ser.metrics import ser_metrics
 from eam_ser.report import (
     SpeakerBootstrap,
@@ -111,10 +112,55 @@ def test_bad_inputs_are_named():
 def test_grouping_columns_keeps_filled_gender_and_speaker():
     columns = {"speaker": [1, 2], "gender": ["", ""], "label": [0, 1]}
     assert grouping_columns(columns) == {"speaker": ["1", "2"]}
+    # The loaders' marker for a gender the source does not give is no value either.
+    columns["gender"] = [MISSING_VALUE, MISSING_VALUE]
+    assert grouping_columns(columns) == {"speaker": ["1", "2"]}
+
+
+def test_rows_without_a_gender_are_left_out_of_the_gender_groups_and_counted():
+    """Two of six utterances have no gender: they are in no gender group, not a group of
+    their own, and the report says how many were left out."""
+    from eam_ser.report import report_lines
+
+    references = [0, 1, 0, 1, 0, 1]
+    predictions = [0, 1, 1, 1, 1, 0]
+    genders = ["female", "female", MISSING_VALUE, "male", "male", ""]
+    columns = grouping_columns({"gender": genders, "speaker": ["a", "a", "b", "c", "c", "b"]})
+    assert columns["gender"] == ["female", "female", None, "male", "male", None]
+    result = group_scores(predictions, references, columns["gender"], num_labels=2)
+    assert list(result["groups"]) == ["female", "male"]
+    # female: references [0, 1], predictions [0, 1]: all right.
+    assert result["groups"]["female"] == {
+        "wa": 1.0,
+        "ua": 1.0,
+        "macro_f1": 1.0,
+        "num_utterances": 2,
+    }
+    # male: references [1, 0], predictions [1, 1]: WA 1/2; recall 0/1 and 1/1, UA 1/2;
+    # F1 0 and 2 * 1 / (1 + 2), macro-F1 1/3. The two rows without a gender are both
+    # wrong: as a group "unknown" (UA 0) they would have been named the worst.
+    male = result["groups"]["male"]
+    assert (male["wa"], male["ua"], male["num_utterances"]) == (0.5, 0.5, 2)
+    assert male["macro_f1"] == pytest.approx(1 / 3)
+    assert result["worst"] == {"wa": "male", "ua": "male", "macro_f1": "male"}
+    assert result["gap"]["ua"] == 0.5 and result["num_without_value"] == 2
+    lines = report_lines({"groups": {"gender": result}})
+    assert lines == [
+        "UA by gender: female 100.0 % (2), male 50.0 % (2); gap 50.0 points (worst: male); "
+        "2 utterances without a gender left out"
+    ]
+    with pytest.raises(ValueError, match="no utterance has a group"):
+        group_scores([0], [0], [None], num_labels=2)
 
 
 def test_results_and_the_card_carry_the_groups_table():
-    from eam_ser.hub import results_markdown
+    from eam_ser.hub import (
+        GROUPS_NOTE,
+        INTERVAL_NOTE,
+        render_model_card,
+        results_markdown,
+        results_summary,
+    )
     from test_hub import make_results
 
     results = make_results()
@@ -127,10 +173,82 @@ def test_results_and_the_card_carry_the_groups_table():
     }
     results["folds"][0]["intervals"] = {"wa": [0.5, 1.0], "ua": [0.5, 1.0], "macro_f1": [0.3, 1.0]}
     table = results_markdown(results).splitlines()
-    # speaker 08: references [1, 1, 0, 1], predictions [1, 1, 1, 1]: UA (0 + 1) / 2.
-    assert table[-1] == "| 0 | [50.00, 100.00] | female 100.00, male 50.00 | 50.00 | 08 (50.00) |"
-    assert table[-3].startswith("| fold | UA 95 % interval over test speakers (%)")
-    assert len(table) == 5 + 1 + 3  # fold table, a blank line, the groups table (fold 1 has none)
+    # Each headline score with its interval beside it; fold 1 has none.
+    assert table[2] == (
+        "| 0 | 03, 08 | 428 / 107 | 80.00 [50.00, 100.00] | 75.00 [50.00, 100.00] | "
+        "70.00 [30.00, 100.00] |"
+    )
+    assert table[3] == "| 1 | 09, 10 | 454 / 81 | 60.00 | 55.00 | 50.00 |"
+    assert table[5:10] == ["", INTERVAL_NOTE, "", GROUPS_NOTE, ""]
+    assert "1000 resamples of the fold's test speakers" in INTERVAL_NOTE
+    # female: all 4 right. male: references [0, 1], predictions [1, 1]: WA 1/2, UA (0 + 1) / 2,
+    # macro-F1 (0 + 2 * 1 / (1 + 2)) / 2 = 1/3. Speaker 03: references [0, 0], both right (F1
+    # over class 0 only). Speaker 08: references [1, 1, 0, 1], predictions [1, 1, 1, 1]: WA
+    # 3/4, UA (0 + 1) / 2, macro-F1 (0 + 2 * 3 / (3 + 4)) / 2 = 3/7 = 42.86 %.
+    groups_table = [
+        "| fold | by | group | utterances | WA (%) | UA (%) | macro-F1 (%) |",
+        "|---|---|---|---|---|---|---|",
+        "| 0 | gender | female | 4 | 100.00 | 100.00 | 100.00 |",
+        "| 0 | gender | male | 2 | 50.00 | 50.00 | 33.33 |",
+        "| 0 | gender | gap, points (worst) | | 50.00 (male) | 50.00 (male) | 66.67 (male) |",
+        "| 0 | speaker | 03 | 2 | 100.00 | 100.00 | 100.00 |",
+        "| 0 | speaker | 08 | 4 | 75.00 | 50.00 | 42.86 |",
+        "| 0 | speaker | gap, points (worst) | | 25.00 (08) | 50.00 (08) | 57.14 (08) |",
+    ]
+    assert table[10:] == groups_table
+    assert results_markdown(results) in str(render_model_card(results, model_id="user/x"))
+    # A single split states the intervals in its headline sentence.
+    single = make_results(1)
+    single["folds"][0]["intervals"] = results["folds"][0]["intervals"]
+    assert results_summary(single) == (
+        "Held-out speakers: WA 80.00 % [50.00, 100.00], UA 75.00 % [50.00, 100.00], "
+        "macro-F1 70.00 % [30.00, 100.00]."
+    )
+
+
+def test_the_groups_table_names_the_worst_and_best_of_many_and_counts_the_missing():
+    """Six speakers of two utterances each (references [0, 1]); only speakers a and b have a
+    gender (female), c is male, d-f have none."""
+    from eam_ser.hub import groups_markdown
+
+    references = [0, 1] * 6
+    predictions = [0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0, 1]  # a right, b half, c wrong, d-f right
+    speakers = [name for name in "abcdef" for _ in range(2)]
+    genders = ["female"] * 4 + ["male"] * 2 + [MISSING_VALUE] * 6
+    columns = grouping_columns({"gender": genders, "speaker": speakers})
+    fold = {
+        "fold": 0,
+        "groups": {c: group_scores(predictions, references, v, 2) for c, v in columns.items()},
+    }
+    rows = groups_markdown({"folds": [fold]}).splitlines()[2:]
+    # female (a, b): predictions [0, 1, 0, 0]: WA 3/4, recall 2/2 and 1/2, UA 3/4; F1
+    # 2 * 2 / (2 + 3) and 2 * 1 / (2 + 1), macro-F1 (0.8 + 2/3) / 2 = 73.33 %. male (c): all
+    # wrong. By UA, c (0) is the worst and f the last of the best (1): the 4 others are in
+    # results.json.
+    assert rows == [
+        "| 0 | gender | female | 4 | 75.00 | 75.00 | 73.33 |",
+        "| 0 | gender | male | 2 | 0.00 | 0.00 | 0.00 |",
+        "| 0 | gender | gap, points (worst) | | 75.00 (male) | 75.00 (male) | 73.33 (male) |",
+        "| 0 | gender | no gender: left out | 6 | | | |",
+        "| 0 | speaker | c | 2 | 0.00 | 0.00 | 0.00 |",
+        "| 0 | speaker | f | 2 | 100.00 | 100.00 | 100.00 |",
+        "| 0 | speaker | 4 more (results.json) | | | | |",
+        "| 0 | speaker | gap, points (worst) | | 100.00 (c) | 100.00 (c) | 100.00 (c) |",
+    ]
+
+
+def test_the_headline_carries_each_interval():
+    from eam_ser.report import format_scores, report_lines
+
+    metrics = {"wa": 0.794, "ua": 0.798, "macro_f1": 0.71}
+    assert format_scores(metrics) == "WA 79.40 %  UA 79.80 %  macro-F1 71.00 %"
+    metrics["intervals"] = {"wa": [0.77, 0.81], "ua": [0.763, 0.803], "macro_f1": [0.65, 0.75]}
+    assert format_scores(metrics) == (
+        "WA 79.4 % [77.0, 81.0]  UA 79.8 % [76.3, 80.3]  macro-F1 71.0 % [65.0, 75.0]"
+    )
+    assert report_lines(metrics) == [
+        "in brackets: 95 % interval from 1000 resamples of the test speakers"
+    ]
 
 
 def test_calibration_of_a_constructed_example():
@@ -196,8 +314,13 @@ def test_the_card_carries_calibration_and_the_config_hash():
     results["folds"][0]["score_temperature"] = 1.7
     results["folds"][1]["calibration"] = {"ece": 0.2, "nll": 1.1, "brier": 0.5}
     card = str(render_model_card(results, model_id="user/x"))
-    assert "| 0 | 0.050 | 0.610 | 0.300 | 1.700 | 0.120 |" in card
-    assert "| 1 | 0.200 | 1.100 | 0.500 | 1 (not fitted) | |" in card
+    # One row per fold and scoring: after the fitted temperature, then before it.
+    assert (
+        "| fold | scores | ECE | NLL | Brier |\n|---|---|---|---|---|\n"
+        "| 0 | T = 1.700 | 0.050 | 0.610 | 0.300 |\n"
+        "| 0 | softmax, before scaling | 0.120 | 0.800 | 0.350 |\n"
+        "| 1 | softmax (no temperature fitted) | 0.200 | 1.100 | 0.500 |\n"
+    ) in card
     expected = hashlib.sha256(b'{"eam":{"p":0.5},"training":{"seed":1}}').hexdigest()
     assert f"SHA-256 of this configuration (keys sorted, no spaces): `{expected}`" in card
     assert json.dumps(results["config"], sort_keys=True, separators=(",", ":")).startswith('{"eam"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -89,18 +90,22 @@ def test_label_map_errors_are_named():
     assert set(CROSS_CORPUS_MAP.values()) <= set(HARMONISED_LABELS)
 
 
-def test_evaluate_on_data_with_another_label_set(trained: Path, tmp_path: Path, capsys):
-    """The tone model knows high and low; the data also has mid."""
+def write_three_tone_manifest(folder: Path) -> None:
+    """Six tones labelled low, high, mid, low, high, mid; speaker x0 says the even ones (low,
+    mid, high), x1 the odd ones (high, low, mid)."""
     rows = [("file", "label", "speaker")]
     for index, (label, frequency) in enumerate(
         [("low", 200.0), ("high", 1200.0), ("mid", 600.0)] * 2
     ):
-        sf.write(
-            tmp_path / f"{index}.wav", tone(0.3, frequency, amplitude=0.3 + 0.05 * index), 16000
-        )
+        sf.write(folder / f"{index}.wav", tone(0.3, frequency, amplitude=0.3 + 0.05 * index), 16000)
         rows.append((f"{index}.wav", label, f"x{index % 2}"))
-    with (tmp_path / "manifest.csv").open("w", newline="") as handle:
+    with (folder / "manifest.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
+
+
+def test_evaluate_on_data_with_another_label_set(trained: Path, tmp_path: Path, capsys):
+    """The tone model knows high and low; the data also has mid."""
+    write_three_tone_manifest(tmp_path)
     output = tmp_path / "m.json"
     assert main(["evaluate", str(trained), "--data", str(tmp_path), "--output", str(output)]) == 0
     printed = capsys.readouterr().out
@@ -111,6 +116,23 @@ def test_evaluate_on_data_with_another_label_set(trained: Path, tmp_path: Path, 
     assert "6 utterances: WA" in capsys.readouterr().out
     assert main([*command[:-1], "mid=medium"]) == 2
     assert "['medium'] are not labels of the model ['high', 'low']" in capsys.readouterr().err
+
+
+def test_robustness_takes_interferers_whatever_their_labels(trained: Path, tmp_path: Path, capsys):
+    """The untested speaker x1 says high, low and mid; mid, a class the tone model lacks, is
+    left out of the test (x0) but x1's mid utterance is still interfering speech: all 3 of
+    x1's utterances interfere, none is refused for its label."""
+    write_three_tone_manifest(tmp_path)
+    output = tmp_path / "m.json"
+    command = ["evaluate", str(trained), "--data", str(tmp_path), "--test-speakers", "x0"]
+    assert main([*command, "--robustness", "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert "left out: 1 utterance labelled 'mid' (a class the model does not have)" in printed
+    assert "2 utterances: WA" in printed
+    assert json.loads(output.read_text())["robustness"]["interferers"] == 3
+    # With mid dropped by the map, the same: the map is for the tested labels.
+    assert main([*command, "--label-map", "mid=", "--robustness"]) == 0
+    assert "UA % under speech: 20.0: " in capsys.readouterr().out
 
 
 def test_train_on_one_corpus_and_test_on_another(tmp_path: Path, capsys):

@@ -23,7 +23,7 @@ import csv
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -259,6 +259,7 @@ def check_data(
     on_bad_audio: str = "error",
     progress: bool = True,
     max_seconds: Mapping[str, float | None] | None = None,
+    unscored_splits: Collection[str] = (),
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """Probe every file of `splits` and check the splits together.
 
@@ -267,12 +268,16 @@ def check_data(
             ``{"train": train, "test": test}``; a split named ``"train"`` must keep two classes.
         min_input_samples: shortest usable clip in samples at 16 kHz (the model's
             `config.min_input_samples`).
-        model_labels: the model's label names; a dataset label outside them is a problem.
+        model_labels: the model's label names; a label outside them is a problem in every
+            split but the `unscored_splits`.
         on_bad_audio: ``"error"`` or ``"skip"`` (see module docstring).
         progress: show a progress bar.
         max_seconds: per split name, the longest clip it may hold in seconds (None or absent:
             no limit), e.g. ``MAX_WHOLE_CLIP_S`` for whole-clip training and testing; a longer
             clip is an audio problem that says how to crop or segment it.
+        unscored_splits: names of splits whose labels are never a target, such as the
+            interfering speech of the robustness ladder: their labels are not checked against
+            `model_labels`.
 
     Returns:
         The splits (without the skipped rows) and the report.
@@ -315,7 +320,7 @@ def check_data(
             else:
                 owners[probe.content_hash].add((name, str(speaker)))
         names = label_names(dataset)
-        if model_labels is not None:
+        if model_labels is not None and name not in unscored_splits:
             unknown = sorted(set(names) - set(model_labels))
             if unknown:
                 report.data_problems.append(

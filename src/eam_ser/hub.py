@@ -48,6 +48,13 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from eam_ser.corpora import CORPORA
 from eam_ser.loss_settings import MultiLossSettings
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.report import (
+    BOOTSTRAP_CONFIDENCE,
+    BOOTSTRAP_RESAMPLES,
+    GROUPING_COLUMNS,
+    MOST_GROUPS_LISTED,
+    SCORE_NAMES,
+)
 
 if TYPE_CHECKING:
     from transformers import FeatureExtractionMixin
@@ -73,7 +80,7 @@ __all__ = [
 ]
 
 TEMPLATE_PATH = Path(__file__).resolve().with_name("model_card.md")
-METRICS = (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1"))
+METRICS = tuple(SCORE_NAMES.items())
 
 PAPER_CITATION = """@article{wang2025multiloss,
   title   = {Multi-Loss Learning for Speech Emotion Recognition with Energy-Adaptive Mixup
@@ -94,15 +101,39 @@ def _fold_name(fold: Mapping[str, Any]) -> str:
     return "held-out" if fold["fold"] is None else str(fold["fold"])
 
 
+def _score_cell(record: Mapping[str, Any], key: str, unit: str = "") -> str:
+    """A score in % (followed by `unit`), with its 95 % speaker-bootstrap interval in brackets
+    when `record` (a fold record) has one: ``"75.00 [50.00, 100.00]"``."""
+    interval = (record.get("intervals") or {}).get(key)
+    shown = _percent(record[key]) + unit
+    if interval is None:
+        return shown
+    return f"{shown} [{_percent(interval[0])}, {_percent(interval[1])}]"
+
+
+INTERVAL_NOTE = (
+    f"In brackets: the {100 * BOOTSTRAP_CONFIDENCE:g} % interval from {BOOTSTRAP_RESAMPLES} "
+    "resamples of the fold's test speakers (each speaker brings all its utterances)."
+)
+
+
+GROUPS_NOTE = (
+    "Per group of the test utterances: the gap is the best group's score minus the worst "
+    "group's, in points, with the worst group named."
+)
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
-    """Markdown table: one row per fold (test speakers, sizes, WA/UA/macro-F1 in %) and, for
-    more than one fold, a final row with mean ± standard deviation over the folds."""
+    """Markdown: the fold table, one row per fold (test speakers, sizes, WA/UA/macro-F1 in %,
+    each with its speaker-bootstrap interval where the fold has one) and, for more than one
+    fold, a final row with mean ± standard deviation over the folds; then `groups_markdown`,
+    each table with a line that says how to read it."""
     header = "| fold | test speakers | train / test utterances | WA (%) | UA (%) | macro-F1 (%) |"
     lines = [header, "|---|---|---|---|---|---|"]
     for fold in results["folds"]:
         name = _fold_name(fold)
         speakers = ", ".join(fold["test_speakers"])
-        scores = " | ".join(_percent(fold[key]) for key, _ in METRICS)
+        scores = " | ".join(_score_cell(fold, key) for key, _ in METRICS)
         lines.append(
             f"| {name} | {speakers} | {fold['num_train']} / {fold['num_test']} | {scores} |"
         )
@@ -112,46 +143,66 @@ def results_markdown(results: Mapping[str, Any]) -> str:
             for key, _ in METRICS
         )
         lines.append(f"| **mean ± std** | | | {scores} |")
+    if any(fold.get("intervals") for fold in results["folds"]):
+        lines += ["", INTERVAL_NOTE]
     groups = groups_markdown(results)
-    return "\n".join(lines) + (f"\n\n{groups}" if groups else "")
+    if groups:
+        lines += ["", GROUPS_NOTE, "", groups]
+    return "\n".join(lines)
+
+
+def _group_rows(fold_name: str, column: str, result: Mapping[str, Any]) -> list[str]:
+    """The rows of one fold's groups by `column` (`eam_ser.report.group_scores`' dict): each
+    group (only the worst and best by UA when there are more than `MOST_GROUPS_LISTED`), the
+    best-worst gap naming the worst group, and the utterances without a value."""
+    groups = result["groups"]
+    names = list(groups)
+    if len(names) > MOST_GROUPS_LISTED:
+        ranked = sorted(names, key=lambda name: groups[name]["ua"])
+        names = [ranked[0], ranked[-1]]
+    rows = [
+        f"| {fold_name} | {column} | {name} | {groups[name]['num_utterances']} | "
+        + " | ".join(_percent(groups[name][key]) for key, _ in METRICS)
+        + " |"
+        for name in names
+    ]
+    if len(names) < len(groups):
+        rows.append(
+            f"| {fold_name} | {column} | {len(groups) - len(names)} more (results.json) | | | | |"
+        )
+    if len(groups) > 1:
+        gaps = " | ".join(
+            f"{_percent(result['gap'][key])} ({result['worst'][key]})" for key, _ in METRICS
+        )
+        rows.append(f"| {fold_name} | {column} | gap, points (worst) | | {gaps} |")
+    without = result.get("num_without_value", 0)
+    if without:
+        rows.append(f"| {fold_name} | {column} | no {column}: left out | {without} | | | |")
+    return rows
 
 
 def groups_markdown(results: Mapping[str, Any]) -> str:
-    """Markdown table, one row per fold that has them: the UA interval over its test speakers
-    and UA per gender and per speaker (`eam_ser.report`); empty when no fold has them
-    (results of eam-ser 0.3)."""
+    """Markdown table of the scores per group (`eam_ser.report.group_scores`): for each fold
+    that has them, WA, UA and macro-F1 per gender and per speaker, the best-worst gap in points
+    with the worst group named, and how many utterances had no value; empty when no fold has
+    groups (results of eam-ser 0.3)."""
     rows = []
     for fold in results["folds"]:
-        groups, interval = fold.get("groups") or {}, fold.get("intervals")
-        if not groups and not interval:
-            continue
-        name = _fold_name(fold)
-        shown_interval = (
-            f"[{_percent(interval['ua'][0])}, {_percent(interval['ua'][1])}]" if interval else ""
-        )
-        gender = groups.get("gender", {}).get("groups", {})
-        by_gender = ", ".join(f"{g} {_percent(v['ua'])}" for g, v in gender.items())
-        gender_gap = _percent(groups["gender"]["gap"]["ua"]) if len(gender) > 1 else ""
-        speaker = groups.get("speaker")
-        worst = (
-            f"{speaker['worst']['ua']} ({_percent(speaker['groups'][speaker['worst']['ua']]['ua'])})"
-            if speaker
-            else ""
-        )
-        rows.append(f"| {name} | {shown_interval} | {by_gender} | {gender_gap} | {worst} |")
+        groups = fold.get("groups") or {}
+        for column in GROUPING_COLUMNS:
+            if column in groups:
+                rows += _group_rows(_fold_name(fold), column, groups[column])
     if not rows:
         return ""
-    header = (
-        "| fold | UA 95 % interval over test speakers (%) | UA by gender (%) | gender gap "
-        "(points) | worst speaker (UA %) |"
-    )
-    return "\n".join([header, "|---|---|---|---|---|", *rows])
+    header = "| fold | by | group | utterances | WA (%) | UA (%) | macro-F1 (%) |"
+    return "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
 
 
 def calibration_markdown(results: Mapping[str, Any]) -> str:
-    """Markdown table, one row per fold that has it: ECE, NLL and Brier score of the scores the
-    model reports, the score temperature, and the ECE before temperature scaling; empty when
-    no fold has a calibration (results of eam-ser 0.3)."""
+    """Markdown table, one row per fold and scoring (`eam_ser.report.calibration`): ECE, NLL
+    and Brier score of the scores the model reports and, where a temperature was fitted, of
+    the plain softmax before scaling; empty when no fold has a calibration (results of
+    eam-ser 0.3)."""
     rows = []
     for fold in results["folds"]:
         calibration = fold.get("calibration")
@@ -159,19 +210,23 @@ def calibration_markdown(results: Mapping[str, Any]) -> str:
             continue
         name = _fold_name(fold)
         before = fold.get("calibration_before_scaling")
-        scaling = (
-            f"{fold.get('score_temperature', 1.0):.3f} | {before['ece']:.3f}"
+        scorings = (
+            [
+                (f"T = {fold.get('score_temperature', 1.0):.3f}", calibration),
+                ("softmax, before scaling", before),
+            ]
             if before
-            else "1 (not fitted) |"
+            else [("softmax (no temperature fitted)", calibration)]
         )
-        rows.append(
-            f"| {name} | {calibration['ece']:.3f} | {calibration['nll']:.3f} | "
-            f"{calibration['brier']:.3f} | {scaling} |"
-        )
+        rows += [
+            f"| {name} | {scoring} | {values['ece']:.3f} | {values['nll']:.3f} | "
+            f"{values['brier']:.3f} |"
+            for scoring, values in scorings
+        ]
     if not rows:
         return ""
-    header = "| fold | ECE | NLL | Brier | score temperature | ECE before scaling |"
-    return "\n".join([header, "|---|---|---|---|---|---|", *rows])
+    header = "| fold | scores | ECE | NLL | Brier |"
+    return "\n".join([header, "|---|---|---|---|---|", *rows])
 
 
 ROBUSTNESS_CONDITIONS = {
@@ -280,11 +335,14 @@ def config_sha256(config: Mapping[str, Any]) -> str:
 
 
 def results_summary(results: Mapping[str, Any]) -> str:
-    """One sentence with the mean scores, e.g. 'Mean over 5 folds: WA 78.47 %, ...'."""
-    folds = len(results["folds"])
-    scope = f"Mean over {folds} speaker-independent folds" if folds > 1 else "Held-out speakers"
-    scores = ", ".join(f"{label} {_percent(results['mean'][key])} %" for key, label in METRICS)
-    return f"{scope}: {scores}."
+    """One sentence with the mean scores, e.g. 'Mean over 5 folds: WA 78.47 %, ...'; for a
+    single split each with its speaker-bootstrap interval (`INTERVAL_NOTE`) where it has one."""
+    folds = results["folds"]
+    if len(folds) > 1:
+        scores = ", ".join(f"{label} {_percent(results['mean'][key])} %" for key, label in METRICS)
+        return f"Mean over {len(folds)} speaker-independent folds: {scores}."
+    scores = ", ".join(f"{label} {_score_cell(folds[0], key, ' %')}" for key, label in METRICS)
+    return f"Held-out speakers: {scores}."
 
 
 def _settings_table(settings: Mapping[str, Any], descriptions: Mapping[str, str]) -> str:

@@ -13,8 +13,10 @@
 
 Scores follow `eam_ser.metrics.ser_metrics`: UA is the mean recall over the classes present in
 the references, macro-F1 the mean F1 over the classes present in references or predictions.
-Numpy only; a bootstrap of 1000 resamples over a few thousand utterances takes well under a
-second (one confusion matrix per resample by `np.bincount`).
+Numpy only (`grouping_columns` reads the loaders' missing-value marker from
+`eam_ser.corpora.base`, imported when it is called); a bootstrap of 1000 resamples over a few
+thousand utterances takes well under a second (one confusion matrix per resample by
+`np.bincount`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ __all__ = [
     "BOOTSTRAP_CONFIDENCE",
     "BOOTSTRAP_RESAMPLES",
     "CALIBRATION_BINS",
+    "GROUPING_COLUMNS",
+    "MOST_GROUPS_LISTED",
     "SCORES",
     "SCORE_NAMES",
     "SpeakerBootstrap",
@@ -37,6 +41,7 @@ __all__ = [
     "calibration",
     "fit_temperature",
     "format_interval",
+    "format_scores",
     "group_scores",
     "grouping_columns",
     "paired_speaker_bootstrap",
@@ -53,10 +58,16 @@ CALIBRATION_BINS = 15
 2017, "On Calibration of Modern Neural Networks")."""
 SCORES = ("wa", "ua", "macro_f1")
 """The scores every function here reports, in `ser_metrics`' keys."""
+SCORE_NAMES = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1"}
+"""How the report writes each of `SCORES`."""
 BOOTSTRAP_RESAMPLES = 1000
 """Speaker resamples per interval."""
 BOOTSTRAP_CONFIDENCE = 0.95
 """Coverage of the percentile intervals."""
+GROUPING_COLUMNS = ("gender", "speaker")
+"""The data columns whose groups every evaluation scores, in the order reports show them."""
+MOST_GROUPS_LISTED = 4
+"""Past this many groups (speakers, mostly) a report lists only the worst and the best."""
 
 
 def scores_from_confusion(matrices: np.ndarray) -> dict[str, np.ndarray]:
@@ -119,15 +130,23 @@ def group_scores(
 
     Args:
         predictions, references: (num_utterances,) class indices.
-        groups: (num_utterances,) the group of each utterance (a gender, a speaker id...).
+        groups: (num_utterances,) the group of each utterance (a gender, a speaker id...), or
+            None for an utterance without one, which is left out of every group.
         num_labels: number of classes.
 
     Returns:
         ``{"groups": {group: {"wa", "ua", "macro_f1", "num_utterances"}}, "gap": {score: best
-        minus worst}, "worst": {score: group}}``, groups in sorted order; a tie for the worst
-        names the first group in that order.
+        minus worst}, "worst": {score: group}, "num_without_value": utterances left out}``,
+        groups in sorted order; a tie for the worst names the first group in that order.
+
+    Raises:
+        ValueError: inputs of different lengths, or no utterance with a group.
     """
     predictions, references, keys = _checked(predictions, references, groups, num_labels, "groups")
+    has_value = np.array([group is not None for group in groups], dtype=bool)
+    if not has_value.any():
+        raise ValueError("no utterance has a group: no group can be scored")
+    predictions, references, keys = predictions[has_value], references[has_value], keys[has_value]
     names, index = np.unique(keys, return_inverse=True)
     scores = scores_from_confusion(_confusions(predictions, references, index, num_labels))
     counts = np.bincount(index, minlength=names.size)
@@ -139,6 +158,7 @@ def group_scores(
         "groups": by_group,
         "gap": {key: float(scores[key].max() - scores[key].min()) for key in SCORES},
         "worst": {key: str(names[int(np.argmin(scores[key]))]) for key in SCORES},
+        "num_without_value": int(has_value.size - has_value.sum()),
     }
 
 
@@ -266,35 +286,53 @@ def format_interval(value: float, interval: Sequence[float]) -> str:
     return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
-def grouping_columns(dataset: Any) -> dict[str, list[str]]:
+def format_scores(metrics: Mapping[str, Any]) -> str:
+    """The headline: WA, UA and macro-F1 of `metrics` (fractions; `evaluate_model`'s dict or
+    a fold record) as percentages on one line, each with its speaker-bootstrap interval
+    (`format_interval`, one decimal: the interval is wider than that) where `metrics` has
+    ``"intervals"``, else with two decimals."""
+    intervals = metrics.get("intervals")
+    return "  ".join(
+        f"{SCORE_NAMES[key]} "
+        + (
+            format_interval(metrics[key], intervals[key])
+            if intervals
+            else f"{100 * metrics[key]:.2f} %"
+        )
+        for key in SCORES
+    )
+
+
+def grouping_columns(dataset: Any) -> dict[str, list[str | None]]:
     """The grouping columns `dataset` (a `datasets.Dataset` or a dict of columns) has:
-    ``gender`` and ``speaker`` where present and not all empty, as strings."""
+    ``gender`` and ``speaker`` where present and with a value in some row, as strings, with
+    None for a row without a value (empty, None or the loaders' `MISSING_VALUE`), which
+    `group_scores` leaves out."""
+    from eam_ser.corpora.base import MISSING_VALUE
+
     names = getattr(dataset, "column_names", None) or list(dataset)
     found = {}
-    for column in ("gender", "speaker"):
+    for column in GROUPING_COLUMNS:
         if column not in names:
             continue
-        values = [str(value) for value in dataset[column]]
-        if any(value not in ("", "None") for value in values):
+        values = [
+            None if str(value) in ("", "None", MISSING_VALUE) else str(value)
+            for value in dataset[column]
+        ]
+        if any(value is not None for value in values):
             found[column] = values
     return found
 
 
-SCORE_NAMES = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1"}
-"""How the report writes each of `SCORES`."""
-
-
 def report_lines(metrics: Mapping[str, Any]) -> list[str]:
-    """The interval and the per-group lines of an evaluation (`evaluate_model`'s dict), as
-    ``eam-ser evaluate`` prints them under the headline scores."""
+    """What the intervals on the headline (`format_scores`) are, then the calibration,
+    abstention and per-group lines of an evaluation (`evaluate_model`'s dict), as ``eam-ser
+    evaluate`` prints them under the headline."""
     lines = []
     if metrics.get("intervals"):
-        shown = ", ".join(
-            f"{SCORE_NAMES[key]} [{100 * low:.1f}, {100 * high:.1f}]"
-            for key, (low, high) in metrics["intervals"].items()
-        )
         lines.append(
-            f"95 % interval ({BOOTSTRAP_RESAMPLES} resamples of the test speakers): {shown}"
+            f"in brackets: {100 * BOOTSTRAP_CONFIDENCE:g} % interval from "
+            f"{BOOTSTRAP_RESAMPLES} resamples of the test speakers"
         )
     if metrics.get("calibration"):
         lines.append(_calibration_line(metrics["calibration"], "calibration"))
@@ -316,7 +354,7 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(f"answered share and accuracy by --min-confidence: {shown}")
     for column, result in (metrics.get("groups") or {}).items():
         groups = result["groups"]
-        if column == "speaker" and len(groups) > 4:
+        if len(groups) > MOST_GROUPS_LISTED:
             ranked = sorted(groups, key=lambda name: groups[name]["ua"])
             listed = f"worst {_group(ranked[0], groups)}, best {_group(ranked[-1], groups)}"
         else:
@@ -324,6 +362,7 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"UA by {column}: {listed}; gap {100 * result['gap']['ua']:.1f} points"
             + (f" (worst: {result['worst']['ua']})" if len(groups) > 1 else "")
+            + _without_value(result, column)
         )
     return lines
 
@@ -333,6 +372,14 @@ def _calibration_line(result: Mapping[str, Any], title: str) -> str:
         f"{title}: ECE {result['ece']:.3f} ({result['num_bins']} equal-width bins), NLL "
         f"{result['nll']:.3f}, Brier {result['brier']:.3f}"
     )
+
+
+def _without_value(result: Mapping[str, Any], column: str) -> str:
+    """``"; 3 utterances without a gender left out"`` when `group_scores` left some out."""
+    count = result.get("num_without_value", 0)
+    if not count:
+        return ""
+    return f"; {count} utterance{'' if count == 1 else 's'} without a {column} left out"
 
 
 def _group(name: str, groups: Mapping[str, Mapping[str, Any]]) -> str:

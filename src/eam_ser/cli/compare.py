@@ -1,5 +1,9 @@
 """``eam-ser compare A B``: two evaluations of the same test data, B minus A, with a paired
-speaker-bootstrap interval (`eam_ser.report.paired_speaker_bootstrap`)."""
+speaker-bootstrap interval (`eam_ser.report.paired_speaker_bootstrap`).
+
+An evaluation is a file of ``eam-ser evaluate --output`` (its ``"utterances"``) or the
+results.json of ``eam-ser train`` (the ``"utterances"`` of all its folds, pooled: a run's
+folds test disjoint speakers, so each utterance is in one fold)."""
 
 from __future__ import annotations
 
@@ -16,27 +20,48 @@ def add_parser(commands: Any) -> None:
     compare = commands.add_parser(
         "compare",
         help="B minus A on the same test data, with a paired interval over speakers",
-        description="Compare two files written by `eam-ser evaluate --output` on the same "
-        "utterances: each score of B minus A, with a 95 % interval from resampling the test "
-        "speakers (both models on the same resamples).",
+        description="Compare two evaluations of the same utterances, files written by "
+        "`eam-ser evaluate --output` or the results.json of two `eam-ser train` runs (all "
+        "their folds pooled): each score of B minus A, with a 95 % interval from resampling "
+        "the test speakers (both models on the same resamples).",
     )
-    compare.add_argument("a", type=Path, metavar="A.json", help="the baseline evaluation")
+    compare.add_argument(
+        "a", type=Path, metavar="A.json", help="the baseline evaluation (or results.json)"
+    )
     compare.add_argument("b", type=Path, metavar="B.json", help="the evaluation compared to it")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (0)")
     compare.add_argument("--output", type=Path, help="write the comparison as JSON")
 
 
 def _utterances(path: Path) -> list[dict[str, Any]]:
+    """The per-utterance predictions of an evaluation file or of a training run's results.json
+    (every fold's, in fold order).
+
+    Raises:
+        ValueError: naming `path`, when it is not JSON or holds no per-utterance predictions
+            (or a fold without them: results of an earlier eam-ser).
+    """
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except ValueError as error:
         raise ValueError(f"{path}: not a JSON file ({error})") from None
-    utterances = record.get("utterances") if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        record = {}
+    if "utterances" not in record and record.get("folds"):
+        bare = [str(fold.get("fold")) for fold in record["folds"] if not fold.get("utterances")]
+        if bare:
+            raise ValueError(
+                f"{path}: folds {', '.join(bare)} hold no per-utterance predictions (a run "
+                "of an earlier eam-ser, which did not keep them): train it again to compare it"
+            )
+        return [row for fold in record["folds"] for row in fold["utterances"]]
+    utterances = record.get("utterances")
     if not utterances:
         raise ValueError(
-            f"{path}: no per-utterance predictions; write it with eam-ser evaluate --output"
+            f"{path}: no per-utterance predictions; write it with eam-ser evaluate --output "
+            "(or compare the results.json of two eam-ser train runs)"
         )
     return utterances
 
@@ -54,7 +79,8 @@ def paired_predictions(
     by_file = {row["file"]: row for row in b}
     missing = [row["file"] for row in a if row["file"] not in by_file]
     extra = sorted(set(by_file) - {row["file"] for row in a})
-    if missing or extra or len(by_file) != len(b):
+    twice = len(by_file) != len(b) or len({row["file"] for row in a}) != len(a)
+    if missing or extra or twice:
         first = (missing or extra or ["a file listed twice"])[0]
         raise ValueError(
             f"{names[0]} and {names[1]} were not evaluated on the same utterances "

@@ -1,12 +1,11 @@
 """What every data-reading command shares: the data flags (``--data`` or ``--corpus
 --root [--protocol]``, the held-out split), loading them, the lines saying how a test set's
-labels were matched to the model's, the data check before any work, and the line of scores
-printed after it."""
+labels were matched to the model's and the data check before any work."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "add_bad_audio_argument",
     "add_data_arguments",
-    "format_scores",
     "label_report_lines",
     "load_dataset_from_args",
     "run_data_check",
@@ -155,16 +153,19 @@ def run_data_check(
     on_bad_audio: str,
     model_labels: Sequence[str] | None = None,
     cropped_training: bool = False,
+    unscored_splits: Collection[str] = (),
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """`check_data` with its summary printed (and the skipped files listed); every split is
     used whole (at most `MAX_WHOLE_CLIP_S` per clip) but a ``"train"`` split that is
-    `cropped_training` (``training.max_train_seconds``) and tested nowhere."""
+    `cropped_training` (``training.max_train_seconds``) and tested nowhere; the labels of the
+    `unscored_splits` are not checked against `model_labels`."""
     from eam_ser.datacheck import check_data
 
     kept, report = check_data(
         splits,
         min_input_samples=min_input_samples,
         model_labels=model_labels,
+        unscored_splits=unscored_splits,
         on_bad_audio=on_bad_audio,
         max_seconds={
             name: None if name == "train" and cropped_training else MAX_WHOLE_CLIP_S
@@ -175,11 +176,3 @@ def run_data_check(
     for problem in report.skipped:
         print(f"  skipped {problem}")
     return kept, report
-
-
-def format_scores(metrics: dict[str, Any]) -> str:
-    """WA, UA and macro-F1 of `metrics` (fractions) as one line of percentages."""
-    return (
-        f"WA {100 * metrics['wa']:.2f} %  UA {100 * metrics['ua']:.2f} %  "
-        f"macro-F1 {100 * metrics['macro_f1']:.2f} %"
-    )

@@ -69,7 +69,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
     from eam_ser.inference.evaluation import dataset_waveforms
-    from eam_ser.report import report_lines
+    from eam_ser.report import format_scores, report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
     if args.update_card:
@@ -91,11 +91,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
     splits["test"], vocabulary = harmonise_labels(splits["test"], model_labels, label_map)
     for line in data.label_report_lines(vocabulary):
         print(line)
+    # The interferers' labels are never a target: left as they are, not checked.
     kept, _ = data.run_data_check(
         splits,
         min_input_samples=model.config.min_input_samples,
         on_bad_audio=args.on_bad_audio,
         model_labels=model_labels,
+        unscored_splits=("interference",),
     )
     dataset = kept["test"]
     if dataset.num_rows == 0:
@@ -118,7 +120,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     metrics["training_speakers_in_data"] = seen
     metrics["labels"] = vocabulary
-    print(f"{dataset.num_rows} utterances: {data.format_scores(metrics)}")
+    print(f"{dataset.num_rows} utterances: {format_scores(metrics)}")
     for name, recall in metrics["recall"].items():
         shown = "undefined (no test sample)" if recall != recall else f"{100 * recall:.2f} %"
         print(f"  recall {name}: {shown}")

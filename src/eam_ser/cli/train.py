@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
     from eam_ser.experiment.build import encoder_min_input_samples
     from eam_ser.experiment.crossval import run_cross_validation, run_split
     from eam_ser.hub import is_main_process, push_to_hub
-    from eam_ser.report import report_lines
+    from eam_ser.report import SCORE_NAMES, format_scores, report_lines
 
     dataset = data.load_dataset_from_args(args)
     minimum = encoder_min_input_samples(config)
@@ -126,7 +126,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
         if not is_main_process():
             return 0
         print(f"cross-validation over {len(results['folds'])} folds, mean ± std:")
-        for key, label in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
+        for key, label in SCORE_NAMES.items():
             print(f"  {label} {100 * results['mean'][key]:.2f} ± {100 * results['std'][key]:.2f} %")
     else:
         results = run_split(
@@ -143,7 +143,8 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
             return 0
         speakers = ", ".join(results["folds"][0]["test_speakers"])
         print(
-            f"held-out speakers {speakers} ({test.num_rows} utterances): {data.format_scores(results['mean'])}"
+            f"held-out speakers {speakers} ({test.num_rows} utterances): "
+            f"{format_scores(results['folds'][0])}"
         )
         for line in report_lines(results["folds"][0]):
             print(f"  {line}")

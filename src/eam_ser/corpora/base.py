@@ -7,7 +7,8 @@ The resulting `datasets.Dataset` has the columns
 - ``audio``: absolute path of the audio file (str; decode with `eam_ser.audio.load_audio`),
 - ``label``: `datasets.ClassLabel` over the corpus's ordered label list,
 - ``speaker``: speaker id (str, e.g. ``"03"``),
-- ``gender``: ``"female"``, ``"male"`` or ``"unknown"``,
+- ``gender``: ``"female"``, ``"male"`` or `MISSING_VALUE` (``"unknown"``) when the source
+  does not say,
 - ``fold``: int fold index (0-based) of the corpus's speaker-independent protocol,
 - ``session``: int recording session (IEMOCAP, MSP-IMPROV only),
 - ``manifest_line``: int line of the row in its CSV manifest (manifests only),
@@ -31,7 +32,10 @@ from datasets import ClassLabel, Dataset, DatasetInfo, Features, Value
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
-GENDERS = ("female", "male", "unknown")
+MISSING_VALUE = "unknown"
+"""What a loader writes for a gender or speaker its source does not give; the per-group report
+(`eam_ser.report.grouping_columns`) leaves such rows out of that column's groups."""
+GENDERS = ("female", "male", MISSING_VALUE)
 
 
 class CorpusLayoutError(ValueError):

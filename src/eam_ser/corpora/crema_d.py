@@ -2,7 +2,7 @@
 
 Layout: ``<root>/AudioWAV/1001_DFA_ANG_XX.wav`` (actor 1001..1091, sentence code, emotion
 ANG DIS FEA HAP NEU SAD, intensity LO MD HI XX). Gender comes from ``<root>/VideoDemographics.csv``
-(columns ``ActorID``, ``Sex``) when it is there, else ``"unknown"``.
+(columns ``ActorID``, ``Sex``) when it is there, else `MISSING_VALUE`.
 
 Protocol: with 91 speakers leave-one-speaker-out is impractical, so 5 speaker-independent
 folds deal the sorted actor ids in turn (actor ``i`` in sorted order -> fold ``i % 5``).
@@ -17,6 +17,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from eam_ser.corpora.base import (
+    MISSING_VALUE,
     build_dataset,
     find_audio_files,
     layout_error,
@@ -63,7 +64,7 @@ def load_crema_d(root: str | Path) -> Dataset:
             unparsed.append(path)
             continue
         label, actor = CREMA_D_EMOTION_CODES[match["emotion"]], match["actor"]
-        rows.append(utterance_row(path, label, actor, genders.get(actor, "unknown")))
+        rows.append(utterance_row(path, label, actor, genders.get(actor, MISSING_VALUE)))
     reject_unparsed("CREMA-D", unparsed, "1001_DFA_ANG_XX.wav (emotion ANG DIS FEA HAP NEU SAD)")
     warn_if_incomplete("CREMA-D", len(rows), CREMA_D_NUM_UTTERANCES)
     speakers = [str(row["speaker"]) for row in rows]

@@ -2,9 +2,9 @@
 
 - CSV manifest: ``file`` is a path relative to the manifest's folder (or absolute), ``label`` a
   class name, ``speaker`` an id read as a string (``"03"`` stays ``"03"``), ``gender`` optional
-  (female / male / unknown), ``fold`` optional; other columns (e.g. ``duration_s`` in
-  ``../shared/data/<corpus>/manifest.csv``) are ignored.
-- audiofolder: ``<root>/<label>/<file>.wav|.flac``; the speaker is ``"unknown"`` unless
+  (female / male / unknown; empty or absent: `MISSING_VALUE`), ``fold`` optional; other
+  columns (e.g. ``duration_s`` in ``../shared/data/<corpus>/manifest.csv``) are ignored.
+- audiofolder: ``<root>/<label>/<file>.wav|.flac``; the speaker is `MISSING_VALUE` unless
   `speaker_pattern`, a regular expression searched in the file name (without extension), has a
   group named ``speaker`` (or a first group) that captures it.
 
@@ -25,6 +25,7 @@ from datasets import Dataset
 
 from eam_ser.corpora.base import (
     AUDIO_EXTENSIONS,
+    MISSING_VALUE,
     build_dataset,
     find_audio_files,
     layout_error,
@@ -141,7 +142,7 @@ def load_manifest(
                 "audio": str(audio.resolve()),
                 "label": record["label"].strip(),
                 "speaker": record["speaker"].strip(),
-                "gender": (record.get("gender") or "unknown").strip().lower(),
+                "gender": (record.get("gender") or MISSING_VALUE).strip().lower(),
                 "manifest_line": line_number,
             }
             fold = (record.get("fold") or "").strip()
@@ -183,7 +184,7 @@ def load_audiofolder(
     for label_dir in label_dirs:
         expected = f"audio files ({', '.join(AUDIO_EXTENSIONS)}) in {label_dir.name}/"
         for audio in find_audio_files(corpus, label_dir, expected):
-            speaker = "unknown"
+            speaker = MISSING_VALUE
             if pattern is not None:
                 match = pattern.search(audio.stem)
                 if match is None:
@@ -194,7 +195,7 @@ def load_audiofolder(
                     "audio": str(audio.resolve()),
                     "label": label_dir.name,
                     "speaker": speaker,
-                    "gender": "unknown",
+                    "gender": MISSING_VALUE,
                 }
             )
     return _finish(rows, labels=labels, num_folds=num_folds, corpus=corpus, source=str(root))

@@ -3,7 +3,8 @@
 One `ExperimentConfig` drives every run. Per fold: `train_model` trains what the run builder
 (`eam_ser.experiment.build.build_trainer`) assembles for a fixed budget (``max_steps`` or
 ``num_train_epochs``), then the model is tested on the held-out speakers with hard labels and
-no mixing (`eam_ser.inference.evaluate_model`).
+no mixing (`eam_ser.inference.evaluate_model`), keeping each test utterance's prediction so
+that ``eam-ser compare`` can pair two runs over all their folds.
 
 No checkpoint or epoch is chosen on the test fold (a common source of inflated SER numbers):
 the budget is fixed before training and the last model is the one tested (or, with
@@ -40,7 +41,7 @@ from eam_ser.experiment.results import (
 from eam_ser.hub import is_main_process, save_model, write_model_card
 from eam_ser.inference.evaluation import evaluate_model, model_references, predict_logits
 from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.report import fit_temperature
+from eam_ser.report import fit_temperature, format_scores
 from eam_ser.trainer import last_complete_checkpoint
 
 __all__ = [
@@ -176,7 +177,11 @@ def run_split(
     runtime_s = time.perf_counter() - start
     save_model(output_dir, model, feature_extractor)
     metrics = evaluate_model(
-        model, feature_extractor, test, config.training.per_device_eval_batch_size
+        model,
+        feature_extractor,
+        test,
+        config.training.per_device_eval_batch_size,
+        per_utterance=True,
     )
     protocol = (
         f"trained on speakers {', '.join(sorted(set(train['speaker'])))}, "
@@ -213,8 +218,8 @@ def run_fold(
             (overrides Trainer's progress bars).
 
     Returns:
-        (fold record: test speakers, sizes, metrics, seed, training seconds; the trained
-        model; its feature extractor).
+        (fold record: test speakers, sizes, metrics with every test utterance's prediction,
+        seed, training seconds; the trained model; its feature extractor).
     """
     seed = config.training.seed if seed is None else seed
     train, test = train_test_split_by_fold(dataset, fold)
@@ -222,7 +227,11 @@ def run_fold(
     model, feature_extractor = train_model(train, config, output_dir, seed=seed, **train_options)
     runtime_s = time.perf_counter() - start
     metrics = evaluate_model(
-        model, feature_extractor, test, config.training.per_device_eval_batch_size
+        model,
+        feature_extractor,
+        test,
+        config.training.per_device_eval_batch_size,
+        per_utterance=True,
     )
     return fold_record(fold, train, test, metrics, seed, runtime_s), model, feature_extractor
 
@@ -286,10 +295,7 @@ def run_cross_validation(
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(strict_json(fold_result), encoding="utf-8")
         write_results(aggregate_results(fold_results, dataset, config), output_dir)
-        tqdm.write(
-            f"fold {fold}: WA {100 * fold_result['wa']:.2f} %  UA {100 * fold_result['ua']:.2f} %  "
-            f"macro-F1 {100 * fold_result['macro_f1']:.2f} %"
-        )
+        tqdm.write(f"fold {fold}: {format_scores(fold_result)}")
     results = aggregate_results(fold_results, dataset, config)
     write_results(results, output_dir)
     if final_model:

@@ -4,8 +4,11 @@
 `write_results` writes it to an output folder:
 
 - ``results.json``: per-fold and mean / std (sample std, ddof=1) WA, UA, macro-F1, per-class
-  recall, confusion matrices, seeds and the config, as strict JSON (`strict_json`),
-- ``results.md``: the markdown fold table,
+  recall, confusion matrices, each fold's per-utterance predictions (file, speaker, reference,
+  prediction: what ``eam-ser compare`` pairs; no scores, so about 135 bytes plus the path per
+  utterance, some 100 kB for EmoDB's 535), seeds and the config, as strict JSON
+  (`strict_json`),
+- ``results.md``: the markdown fold, group and calibration tables,
 - ``confusion_matrix.png``: the confusion matrix summed over the folds.
 """
 
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eam_ser.corpora import CORPORA, label_names
-from eam_ser.hub import is_main_process, results_markdown
+from eam_ser.hub import calibration_markdown, is_main_process, results_markdown
 from eam_ser.metrics import plot_confusion_matrix
 
 if TYPE_CHECKING:
@@ -46,8 +49,9 @@ def fold_record(
     runtime_s: float,
 ) -> dict[str, Any]:
     """The record of one trained and tested split: fold (None for a split by speakers), test
-    speakers, sizes, the metrics of `eam_ser.inference.evaluate_model`, seed and training
-    seconds (rounded to 0.1 s)."""
+    speakers, sizes, the metrics of `eam_ser.inference.evaluate_model` (with its
+    ``"utterances"`` when evaluated ``per_utterance``), seed and training seconds (rounded to
+    0.1 s)."""
     return {
         "fold": fold,
         "test_speakers": sorted(set(test["speaker"])),
@@ -149,8 +153,11 @@ def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(strict_json(results), encoding="utf-8")
     title = f"{results['corpus_title']}: {results['protocol']}"
+    calibration = calibration_markdown(results)
     (output_dir / "results.md").write_text(
-        f"# {title}\n\n{results_markdown(results)}\n", encoding="utf-8"
+        f"# {title}\n\n{results_markdown(results)}\n"
+        + (f"\n{calibration}\n" if calibration else ""),
+        encoding="utf-8",
     )
     plot_confusion_matrix(
         results["confusion_matrix"],

@@ -157,8 +157,9 @@ def evaluate_model(
 
     Returns:
         `ser_metrics`' dict, plus ``"groups"`` (`group_scores` per ``gender`` and ``speaker``
-        column the data has), ``"intervals"`` (`speaker_bootstrap`: ``{score: [low,
-        high]}``, None with fewer than 2 speakers), ``"calibration"`` (`calibration` of the
+        column the data has, `grouping_columns`: rows without a value left out and counted),
+        ``"intervals"`` (`speaker_bootstrap`: ``{score: [low, high]}``, None with fewer than
+        2 speakers or an utterance without one), ``"calibration"`` (`calibration` of the
         scores the model reports, at its ``score_temperature``; with a fitted temperature also
         ``"calibration_before_scaling"``, the plain softmax), ``"abstention"`` (`abstention`:
         coverage and accuracy per ``min_confidence``) and, with `per_utterance`,
@@ -183,7 +184,7 @@ def evaluate_model(
     speakers = groups.get("speaker")
     metrics["intervals"] = (
         speaker_bootstrap(predictions, references, speakers, num_labels, seed=seed)
-        if speakers is not None and len(set(speakers)) > 1
+        if speakers is not None and None not in speakers and len(set(speakers)) > 1
         else None
     )
     temperature = float(getattr(model.config, "score_temperature", 1.0))

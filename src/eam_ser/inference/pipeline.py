@@ -17,9 +17,18 @@ Whisper inputs are cropped to their real mel frames, and a clip's scores do not 
 batch mates. Everything goes through `eam_ser.inference.EmotionRecognizer`. Importing
 ``eam_ser.pipeline`` (the 0.3 path) registers the task too.
 
-Call options: ``top_k`` (labels returned per clip or segment, default all), ``segmentation``
-(``"none"`` default, ``"auto"``, ``"fixed"``, ``"vad"``: see
-`eam_ser.inference.segmentation`), ``window_s``, ``hop_s``, ``batch_size``.
+Options, given to ``pipeline(...)`` or to a call (a call's win): ``top_k`` (labels returned
+per clip or segment, default all), ``segmentation`` (``"none"`` default, ``"auto"``,
+``"fixed"``, ``"vad"``: see `eam_ser.inference.segmentation`), ``window_s``, ``hop_s``,
+``batch_size`` and ``min_confidence``: below this top score (in (0, 1]) a clip, segment or
+recording is labelled ``"uncertain"`` (`eam_ser.inference.UNCERTAIN`, as
+``EmotionRecognizer(min_confidence=...)`` and ``eam-ser predict --min-confidence``), its scores
+still given; a whole clip is then answered ``{"label", "scores": [...]}`` rather than the list
+of scores alone::
+
+    classifier("speech.wav", min_confidence=0.6)  # {"label": "uncertain", "scores": [...]}
+
+Any other keyword is a TypeError that names it.
 """
 
 from __future__ import annotations
@@ -31,11 +40,18 @@ from transformers import AutoModelForAudioClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import eam_ser.modeling_flam  # noqa: F401  (registers FLAM with the Auto classes)
-from eam_ser.inference.recognizer import EmotionRecognizer, RecordingPrediction
+from eam_ser.inference.recognizer import (
+    EmotionRecognizer,
+    RecordingPrediction,
+    check_min_confidence,
+    top_label,
+)
 
-__all__ = ["TASK", "SpeechEmotionRecognitionPipeline"]
+__all__ = ["CALL_OPTIONS", "TASK", "SpeechEmotionRecognitionPipeline"]
 
 TASK = "speech-emotion-recognition"
+CALL_OPTIONS = ("top_k", "segmentation", "window_s", "hop_s", "batch_size", "min_confidence")
+"""The keywords the pipeline takes (see the module docstring)."""
 
 
 def _ranked(scores: dict[str, float], top_k: int | None) -> list[dict[str, Any]]:
@@ -53,7 +69,8 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.recognizer = EmotionRecognizer(self.model, self.feature_extractor)
+        batch_size = {} if self._batch_size is None else {"batch_size": int(self._batch_size)}
+        self.recognizer = EmotionRecognizer(self.model, self.feature_extractor, **batch_size)
 
     def _sanitize_parameters(
         self,
@@ -61,15 +78,30 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
         segmentation: str | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
-        **kwargs: Any,
+        min_confidence: float | None = None,
+        **unknown: Any,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The options of a call or of the pipeline as (preprocess, forward, postprocess)
+        keywords; only those given.
+
+        Raises:
+            TypeError: a keyword the pipeline does not take, naming it.
+            ValueError: `min_confidence` outside (0, 1].
+        """
+        if unknown:
+            raise TypeError(
+                f"{TASK} pipeline: unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, sorted(unknown)))}; it takes {', '.join(CALL_OPTIONS)}"
+            )
         preprocess: dict[str, Any] = {}
         if segmentation is not None:
             preprocess["segmentation"] = segmentation
         for name, value in (("window_s", window_s), ("hop_s", hop_s)):
             if value is not None:
                 preprocess[name] = value
-        postprocess = {"top_k": top_k} if top_k is not None else {}
+        postprocess: dict[str, Any] = {"top_k": top_k} if top_k is not None else {}
+        if min_confidence is not None:
+            postprocess["min_confidence"] = check_min_confidence(min_confidence)
         return preprocess, {}, postprocess
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -79,12 +111,14 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
         if batch_size is not None:
             self.recognizer.batch_size = int(batch_size)
         preprocess, _, postprocess = self._sanitize_parameters(**kwargs)
+        preprocess = {**self._preprocess_params, **preprocess}
+        postprocess = {**self._postprocess_params, **postprocess}
         single = not isinstance(inputs, (list, tuple))
         items: Sequence[Any] = [inputs] if single else inputs
         if preprocess.get("segmentation", "none") == "none":
             # Whole clips: every input in the same length-sorted batches.
             predictions = self.recognizer.predict_clips(items)
-            results = [_ranked(p["scores"], postprocess.get("top_k")) for p in predictions]
+            results = [self._clip_result(p["scores"], **postprocess) for p in predictions]
         else:
             results = [
                 self.postprocess(self._forward(self.preprocess(item, **preprocess)), **postprocess)
@@ -102,18 +136,35 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
             model_inputs["audio"], model_inputs["segmentation"], **model_inputs["options"]
         )
 
-    def postprocess(self, model_outputs: RecordingPrediction, top_k: int | None = None) -> Any:
+    @staticmethod
+    def _clip_result(
+        scores: dict[str, float], top_k: int | None = None, min_confidence: float | None = None
+    ) -> Any:
+        """A whole clip's answer: its ranked scores, with its label when `min_confidence`
+        is given."""
+        if min_confidence is None:
+            return _ranked(scores, top_k)
+        return {"label": top_label(scores, min_confidence), "scores": _ranked(scores, top_k)}
+
+    def postprocess(
+        self,
+        model_outputs: RecordingPrediction,
+        top_k: int | None = None,
+        min_confidence: float | None = None,
+    ) -> Any:
         if model_outputs.segmentation == "none":
-            return _ranked(model_outputs.scores, top_k)
+            return self._clip_result(model_outputs.scores, top_k, min_confidence)
         return {
-            "label": model_outputs.label,
+            "label": top_label(model_outputs.scores, min_confidence)
+            if model_outputs.scores
+            else None,
             "scores": _ranked(model_outputs.scores, top_k),
             "duration_s": model_outputs.duration_s,
             "segments": [
                 {
                     "start_s": segment.start_s,
                     "end_s": segment.end_s,
-                    "label": segment.label,
+                    "label": top_label(segment.scores, min_confidence),
                     "scores": _ranked(segment.scores, top_k),
                 }
                 for segment in model_outputs.segments

@@ -39,8 +39,10 @@ __all__ = [
     "EmotionRecognizer",
     "RecordingPrediction",
     "SegmentPrediction",
+    "check_min_confidence",
     "check_model_source",
     "limit_allocator_growth",
+    "top_label",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -60,6 +62,22 @@ class SegmentPrediction:
 UNCERTAIN = "uncertain"
 """The label of a clip, segment or recording whose top score is below the recognizer's
 ``min_confidence``: an explicit abstention instead of a guess."""
+
+
+def check_min_confidence(min_confidence: float | None) -> float | None:
+    """`min_confidence` itself when it is None or in (0, 1]; a ValueError naming it
+    otherwise."""
+    if min_confidence is not None and not 0.0 < min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
+    return min_confidence
+
+
+def top_label(scores: Mapping[str, float], min_confidence: float | None) -> str:
+    """The label of the highest of `scores` (label -> probability), or `UNCERTAIN` when that
+    score is below `min_confidence` (None: never)."""
+    top = max(scores, key=scores.__getitem__)
+    below = min_confidence is not None and scores[top] < min_confidence
+    return UNCERTAIN if below else top
 
 
 @dataclass
@@ -183,9 +201,7 @@ class EmotionRecognizer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if min_confidence is not None and not 0.0 < min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
-        self.min_confidence = min_confidence
+        self.min_confidence = check_min_confidence(min_confidence)
         check_finite = getattr(model, "check_finite", None)
         if callable(check_finite):
             check_finite(getattr(model.config, "name_or_path", "") or "EmotionRecognizer")
@@ -305,9 +321,7 @@ class EmotionRecognizer:
 
     def label_of(self, scores: dict[str, float]) -> str:
         """The top label of `scores`, or `UNCERTAIN` when it is below `min_confidence`."""
-        top = max(scores, key=scores.get)
-        below = self.min_confidence is not None and scores[top] < self.min_confidence
-        return UNCERTAIN if below else top
+        return top_label(scores, self.min_confidence)
 
     def predict_clips(self, clips: Sequence[Any]) -> list[dict[str, Any]]:
         """Score each clip whole.
