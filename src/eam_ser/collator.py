@@ -122,7 +122,8 @@ class AudioCollator:
             or a `Wav2Vec2FeatureExtractor`); None pads waveforms.
         sampling_rate: rate in Hz everything is loaded / resampled to.
         normalize: per-clip normalization of waveforms (ignored with a `feature_extractor`).
-        audio_column, label_column: keys of the audio and the label in each feature.
+        audio_column: key of the audio in each feature.
+        label_column: key of the label in each feature.
         label2id: mapping for str labels.
         num_labels: number of classes: checks labels and sizes ``soft_labels``.
     """

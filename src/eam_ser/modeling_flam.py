@@ -279,7 +279,8 @@ class FlamForSequenceClassification(PreTrainedModel):
         Args:
             encoder_name_or_path: checkpoint of the encoder (see `load_pretrained_encoder`).
             num_labels: number of classes (taken from `id2label` when that is given).
-            id2label / label2id: class names; `label2id` is derived from `id2label` if omitted.
+            id2label: class index -> name (sets `num_labels`).
+            label2id: class name -> index; derived from `id2label` if omitted.
             dtype: weight dtype of the loaded encoder (default float32).
             encoder_kwargs: extra `from_pretrained` arguments (revision, token, cache_dir).
             **flam_kwargs: any other `FlamConfig` field (`pooling="mean"`, `embedding_size=128`).

@@ -95,7 +95,8 @@ def segment_recording(
         waveform: (samples,) audio at `sampling_rate`.
         sampling_rate: samples per second of `waveform`.
         segmentation: ``"auto"``, ``"none"``, ``"fixed"`` or ``"vad"``.
-        window_s, hop_s: length and step of ``"fixed"`` windows, in seconds (> 0).
+        window_s: length of ``"fixed"`` windows, in seconds (> 0).
+        hop_s: step between ``"fixed"`` windows, in seconds (> 0).
         long_input_s: ``"auto"`` scores audio up to this many seconds whole, longer with VAD.
         max_segment_s: VAD regions longer than this many seconds are cut into fixed windows.
         min_segment_s: VAD regions shorter than this many seconds are dropped.

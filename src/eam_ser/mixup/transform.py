@@ -59,7 +59,8 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         pool_labels: labels of the pool (default: the dataset's `label_column`, if any).
         settings: the EAM settings (None: the defaults); `p` is the probability of applying
             the transform, `label_mode` how ``partner_label_weight`` is computed.
-        audio_column, label_column: columns of a ``datasets.Dataset`` pool.
+        audio_column: audio column of a ``datasets.Dataset`` pool.
+        label_column: label column of a ``datasets.Dataset`` pool.
         seed: seed of every random choice, ``should_apply`` included. Each process rank and
             DataLoader worker draws its own repeatable stream of it
             (`eam_ser.mixup.streams.stream_generator`), so copies of the transform in workers
