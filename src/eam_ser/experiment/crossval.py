@@ -176,18 +176,11 @@ def run_split(
     )
     runtime_s = time.perf_counter() - start
     save_model(output_dir, model, feature_extractor)
-    metrics = evaluate_model(
-        model,
-        feature_extractor,
-        test,
-        config.training.per_device_eval_batch_size,
-        per_utterance=True,
-    )
+    record = _tested_record(fold, train, test, model, feature_extractor, config, seed, runtime_s)
     protocol = (
         f"trained on speakers {', '.join(sorted(set(train['speaker'])))}, "
         f"tested on the held-out speakers {', '.join(sorted(set(test['speaker'])))}"
     )
-    record = fold_record(fold, train, test, metrics, seed, runtime_s)
     results = aggregate_results([record], train, config, protocol=protocol)
     write_results(results, output_dir)
     write_model_card(output_dir, results, model_id=model_id)
@@ -226,6 +219,23 @@ def run_fold(
     start = time.perf_counter()
     model, feature_extractor = train_model(train, config, output_dir, seed=seed, **train_options)
     runtime_s = time.perf_counter() - start
+    record = _tested_record(fold, train, test, model, feature_extractor, config, seed, runtime_s)
+    return record, model, feature_extractor
+
+
+def _tested_record(
+    fold: int | None,
+    train: Dataset,
+    test: Dataset,
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    config: ExperimentConfig,
+    seed: int,
+    runtime_s: float,
+) -> dict[str, Any]:
+    """The fold record (`fold_record`) of `model`, trained on `train` in `runtime_s` seconds,
+    tested on `test`: whole clips, no mixing, every test utterance's prediction kept (what
+    `eam-ser compare` pairs)."""
     metrics = evaluate_model(
         model,
         feature_extractor,
@@ -233,7 +243,7 @@ def run_fold(
         config.training.per_device_eval_batch_size,
         per_utterance=True,
     )
-    return fold_record(fold, train, test, metrics, seed, runtime_s), model, feature_extractor
+    return fold_record(fold, train, test, metrics, seed, runtime_s)
 
 
 FINAL_MODEL_NOTE = (
