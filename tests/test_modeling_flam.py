@@ -195,7 +195,7 @@ def test_the_deprecated_soft_targets_keyword_warns_and_gives_the_same_loss():
     with torch.no_grad():
         output = model(values, labels=labels, soft_labels=soft_labels)
         with pytest.warns(
-            FutureWarning, match=r"soft_targets .* removed in 0\.5: pass soft_labels"
+            FutureWarning, match=r"soft_targets .* removed in 0\.6: pass soft_labels"
         ):
             old = model(values, labels=labels, soft_targets=soft_labels)
     assert torch.equal(old.loss, output.loss)
