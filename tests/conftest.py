@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,23 @@ from transformers import WavLMConfig
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 EMODB_DIR = SHARED_DIR / "data" / "emodb"
 WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
+
+
+SESSION_ENVIRONMENT = dict(os.environ)
+"""The process environment as the test session found it."""
+
+
+@pytest.fixture(autouse=True)
+def environment_left_as_found():
+    """Every test leaves the process environment as it found it. A benchmark module sets
+    OMP/MKL/OPENBLAS_NUM_THREADS=1 when imported (for its worker processes); leaked, that
+    made every later command a test starts run on one thread, so the quick start printed
+    the single-thread figure instead of the one users get."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 TINY_CONV = {"conv_dim": (16, 16, 16), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}

@@ -142,6 +142,17 @@ def test_ablation_interference_and_paired_interval_hand_worked():
     assert ablation.paired_difference(runs, []) is None
 
 
+def test_importing_a_benchmark_leaves_the_thread_settings_of_later_tests_alone():
+    """The test above imported `ablation`, which sets OMP/MKL/OPENBLAS_NUM_THREADS=1 for its
+    workers; the commands later tests start (the README quick start among them) must still
+    run with the threads the session had."""
+    from conftest import SESSION_ENVIRONMENT
+
+    assert "ablation" in sys.modules
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        assert os.environ.get(variable) == SESSION_ENVIRONMENT.get(variable), variable
+
+
 def test_ablation_resume_refuses_another_budget(tmp_path):
     import ablation
 
