@@ -285,6 +285,25 @@ def test_temperature_scaling_lowers_the_nll_of_an_overconfident_model():
     assert fit_temperature(logits, sampled) == pytest.approx(1.0, abs=0.1)
 
 
+def test_a_temperature_at_the_end_of_the_searched_range_is_warned_of():
+    import warnings
+
+    from eam_ser.report import TEMPERATURE_RANGE, fit_temperature
+
+    # Every validation utterance right: the NLL falls all the way to T -> 0.
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    with pytest.warns(UserWarning, match="lowest at the end of the searched range"):
+        temperature = fit_temperature(logits, np.array([0, 1, 0]))
+    assert TEMPERATURE_RANGE[0] <= temperature < 0.1  # the NLL is 0 to float precision there
+    # Scores that say nothing (equal logits): the NLL is flat.
+    with pytest.warns(UserWarning, match="calibrates nothing"):
+        fit_temperature(np.zeros((4, 3)), np.array([0, 1, 2, 0]))
+    # A minimum inside the range (T = 4 / ln 3 above) is not warned of.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_temperature(np.array([[4.0, 0.0]] * 4), np.array([0, 0, 0, 1]))
+
+
 def test_abstention_coverage_and_accuracy_hand_worked():
     from eam_ser.report import abstention
 

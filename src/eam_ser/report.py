@@ -21,6 +21,7 @@ thousand utterances takes well under a second (one confusion matrix per resample
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "MOST_GROUPS_LISTED",
     "SCORES",
     "SCORE_NAMES",
+    "TEMPERATURE_RANGE",
     "SpeakerBootstrap",
     "abstention",
     "calibration",
@@ -454,10 +456,18 @@ def calibration(
     }
 
 
+TEMPERATURE_RANGE = (0.01, 100.0)
+"""The temperatures `fit_temperature` searches: a fit at either end is no calibration (warned)."""
+
+
 def fit_temperature(logits: Any, references: Any) -> float:
     """The temperature T > 0 minimising the mean NLL of ``softmax(logits / T)`` (temperature
-    scaling). The NLL is convex in 1 / T, so a golden-section search over log(1 / T) in
-    [log 0.01, log 100] finds the minimum (to a relative 1e-6).
+    scaling). The NLL is convex in 1 / T, so a golden-section search over log(1 / T) over
+    `TEMPERATURE_RANGE` finds the minimum (to a relative 1e-6).
+
+    No minimum inside the range warns: every validation utterance right with a margin (the
+    NLL keeps falling as T -> 0, and is 0 to float precision well before), or scores that say
+    nothing (a flat NLL): too few or too easy validation utterances to calibrate on.
 
     Args:
         logits: (num_utterances, num_labels) of held-out *validation* utterances.
@@ -471,7 +481,8 @@ def fit_temperature(logits: Any, references: Any) -> float:
         true = probabilities[np.arange(references.size), references]
         return float(-np.log(np.clip(true, 1e-300, 1.0)).mean())
 
-    low, high = np.log(0.01), np.log(100.0)
+    smallest, largest = TEMPERATURE_RANGE
+    low, high = np.log(1 / largest), np.log(1 / smallest)
     ratio = (np.sqrt(5.0) - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
     f_a, f_b = nll(a), nll(b)
@@ -484,7 +495,19 @@ def fit_temperature(logits: Any, references: Any) -> float:
             low, a, f_a = a, b, f_b
             b = low + ratio * (high - low)
             f_b = nll(b)
-    return float(np.exp(-(low + high) / 2))
+    fitted = (low + high) / 2
+    temperature = float(np.exp(-fitted))
+    # No minimum inside the range: an end of it is as good (the NLL falls or stays flat).
+    if min(nll(np.log(1 / largest)), nll(np.log(1 / smallest))) <= nll(fitted) + 1e-12:
+        warnings.warn(
+            f"fit_temperature: the NLL of the {references.size} validation utterances is "
+            f"lowest at the end of the searched range ({smallest:g} to {largest:g}), so "
+            f"T = {temperature:.3g} calibrates nothing; use more (or harder) validation "
+            "utterances",
+            UserWarning,
+            stacklevel=2,
+        )
+    return temperature
 
 
 def abstention(
