@@ -21,7 +21,7 @@ trains it too. `MultiLossTrainer` adds what only a trainer can do:
   micro-batch is short (supervised contrastive loss depends on which samples share one);
 - learning rates per part: `head_learning_rate`, `encoder_learning_rate`,
   `center_learning_rate` (the centers without weight decay; not with a DeepSpeed config that
-  builds its own optimizer, see the README); optional class-balanced sampling;
+  builds its own optimizer, see the "Several GPUs" guide); optional class-balanced sampling;
 - evaluation batches that are never mixed, and the collator's random state in every
   checkpoint (`collator_rng_state.json`, one per process), restored on resume before the
   first batch is built, so the mixes after resuming are those of the uninterrupted run (exact
