@@ -181,3 +181,68 @@ def test_train_on_one_corpus_and_test_on_another(tmp_path: Path, capsys):
     fold = __import__("json").loads((output / "results.json").read_text())["folds"][0]
     assert fold["test_speakers"] == ["tess/OAF", "tess/YAF"]
     assert (fold["num_train"], fold["num_test"]) == (83, 4)
+
+    # --label-map: only with --test-corpus, checked before any work; then it comes first.
+    assert (
+        main(
+            [
+                "train",
+                "--corpus",
+                "emodb",
+                "--root",
+                str(examples),
+                "--test-speakers",
+                "13",
+                "--label-map",
+                "ps=happy",
+                "--output-dir",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "--label-map renames the labels of --test-corpus" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                *command,
+                "--test-root",
+                str(tess),
+                "--label-map",
+                "pleasant_surprise",
+                "--output-dir",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
+    assert "'pleasant_surprise' is not DATA_LABEL=MODEL_LABEL" in capsys.readouterr().err
+    mapped = tmp_path / "mapped"
+    status = main(
+        [
+            *command,
+            "--test-root",
+            str(tess),
+            "--label-map",
+            "pleasant_surprise=happy,neutral=",
+            "--config",
+            str(tmp_path / "tiny.json"),
+            "--max-steps",
+            "2",
+            "--output-dir",
+            str(mapped),
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "tess: labels renamed: pleasant_surprise -> happy" in printed
+    assert "tess: left out: 1 utterance labelled 'neutral'" in printed
+    fold = __import__("json").loads((mapped / "results.json").read_text())["folds"][0]
+    # angry x2, sad, and pleasant surprise counted as happy; neutral dropped.
+    assert fold["num_test"] == 4
+    assert sorted(utterance["reference"] for utterance in fold["utterances"]) == [
+        "angry",
+        "angry",
+        "happy",
+        "sad",
+    ]

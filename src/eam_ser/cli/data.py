@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_bad_audio_argument",
     "add_data_arguments",
+    "add_label_map_argument",
     "label_report_lines",
     "load_dataset_from_args",
     "run_data_check",
@@ -59,12 +60,25 @@ def add_data_arguments(
             "labels harmonised to the training labels (eam_ser.corpora.vocabulary)",
         )
         parser.add_argument("--test-root", type=Path, help="folder of the --test-corpus")
+        add_label_map_argument(parser, "with --test-corpus: ")
 
 
 _DATA_CHECK_BAD_AUDIO_HELP = (
     "files the data check finds unusable (unreadable, empty, NaN, silent, too short): "
     "stop before any work (error, default) or leave them out and list them (skip)"
 )
+
+
+def add_label_map_argument(parser: argparse.ArgumentParser, condition: str = "") -> None:
+    """``--label-map A=B,...`` (`eam_ser.corpora.vocabulary.parse_label_map`); `condition`
+    starts its help (e.g. when the flag applies)."""
+    parser.add_argument(
+        "--label-map",
+        metavar="A=B,...",
+        help=f"{condition}test on data with other labels: rename data label A to the model's B "
+        "(A= drops it); labels the model does not have are left out and named, never counted "
+        "as errors (see eam_ser.corpora.vocabulary)",
+    )
 
 
 def add_bad_audio_argument(
@@ -120,8 +134,8 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
     """(train, test) from ``--test-speakers``, ``--test-fold`` or ``--test-corpus``.
 
     With ``--test-corpus`` all of `dataset` trains; the test corpus is loaded, its labels
-    harmonised to the training labels (labels the training data lacks are left out and named)
-    and its speakers prefixed with the corpus name, so that no speaker id of one corpus is
+    harmonised to the training labels (``--label-map`` first; labels the training data lacks
+    are left out and named) and its speakers prefixed with the corpus name, so that no speaker id of one corpus is
     taken for one of the other."""
     from eam_ser.corpora import (
         label_names,
@@ -131,10 +145,12 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
     )
 
     if getattr(args, "test_corpus", None):
-        from eam_ser.corpora.vocabulary import harmonise_labels
+        from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
 
         test, vocabulary = harmonise_labels(
-            load_corpus(args.test_corpus, args.test_root), label_names(dataset)
+            load_corpus(args.test_corpus, args.test_root),
+            label_names(dataset),
+            parse_label_map(args.label_map or ""),
         )
         for line in label_report_lines(vocabulary, source=args.test_corpus):
             print(line)

@@ -34,13 +34,7 @@ def add_parser(commands: Any) -> None:
         metavar="OUT.png",
         help="draw the reliability diagram of the scores (before and after temperature scaling)",
     )
-    evaluate.add_argument(
-        "--label-map",
-        metavar="A=B,...",
-        help="test on data with other labels: rename data label A to the model's B (A= drops "
-        "it); labels the model does not have are left out and named, never counted as errors "
-        "(see eam_ser.corpora.vocabulary)",
-    )
+    data.add_label_map_argument(evaluate)
     evaluate.add_argument(
         "--robustness",
         action="store_true",

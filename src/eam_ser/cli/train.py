@@ -58,6 +58,12 @@ def command_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--test-corpus {args.test_corpus} needs --test-root, the corpus folder")
     if args.test_root is not None and not args.test_corpus:
         raise ValueError("--test-root is the folder of --test-corpus: give --test-corpus too")
+    if args.label_map is not None:
+        if not args.test_corpus:
+            raise ValueError("--label-map renames the labels of --test-corpus: give it too")
+        from eam_ser.corpora.vocabulary import parse_label_map
+
+        parse_label_map(args.label_map)  # a typo fails before any work
     if args.folds and not args.cv:
         raise ValueError("--folds chooses cross-validation folds: it needs --cv")
     if args.cv and args.push_to_hub and args.no_final_model:
