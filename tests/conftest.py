@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +17,29 @@ EMODB_DIR = SHARED_DIR / "data" / "emodb"
 WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
 
 
-SESSION_ENVIRONMENT = dict(os.environ)
-"""The process environment as the test session found it."""
-
-
 @pytest.fixture(autouse=True)
 def environment_left_as_found():
     """Every test leaves the process environment as it found it. A benchmark module sets
     OMP/MKL/OPENBLAS_NUM_THREADS=1 when imported (for its worker processes); leaked, that
     made every later command a test starts run on one thread, so the quick start printed
     the single-thread figure instead of the one users get."""
+    with environment_restored():
+        yield
+
+
+@contextlib.contextmanager
+def environment_restored() -> Iterator[None]:
+    """Put back every environment variable the block set, changed or removed (but pytest's
+    own PYTEST_CURRENT_TEST, which it sets between a test's phases)."""
     saved = dict(os.environ)
-    yield
-    if os.environ != saved:
-        os.environ.clear()
-        os.environ.update(saved)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved) - {"PYTEST_CURRENT_TEST"}:
+            del os.environ[name]
+        for name, value in saved.items():
+            if name != "PYTEST_CURRENT_TEST" and os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 TINY_CONV = {"conv_dim": (16, 16, 16), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}

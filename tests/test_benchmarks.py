@@ -142,15 +142,21 @@ def test_ablation_interference_and_paired_interval_hand_worked():
     assert ablation.paired_difference(runs, []) is None
 
 
-def test_importing_a_benchmark_leaves_the_thread_settings_of_later_tests_alone():
-    """The test above imported `ablation`, which sets OMP/MKL/OPENBLAS_NUM_THREADS=1 for its
-    workers; the commands later tests start (the README quick start among them) must still
-    run with the threads the session had."""
-    from conftest import SESSION_ENVIRONMENT
+def test_importing_a_benchmark_leaves_the_thread_settings_of_later_tests_alone(monkeypatch):
+    """`ablation` sets OMP/MKL/OPENBLAS_NUM_THREADS=1 for its workers when imported; what
+    every test runs in (conftest's `environment_restored`) puts them back, so the commands
+    later tests start (the README quick start among them) run with the session's threads."""
+    from conftest import environment_restored
 
-    assert "ablation" in sys.modules
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        assert os.environ.get(variable) == SESSION_ENVIRONMENT.get(variable), variable
+    threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    for variable in threads:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delitem(sys.modules, "ablation", raising=False)
+    with environment_restored():
+        import ablation  # noqa: F401
+
+        assert [os.environ.get(variable) for variable in threads] == ["1", "1", "1"]
+    assert [os.environ.get(variable) for variable in threads] == [None, None, None]
 
 
 def test_ablation_resume_refuses_another_budget(tmp_path):

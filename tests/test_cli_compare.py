@@ -44,6 +44,8 @@ def test_evaluate_scores_every_speaker_and_gives_an_interval(evaluation):
     metrics, printed = evaluation
     labels = ["high", "low"]
     utterances = metrics["utterances"]
+    # Files relative to the corpus folder, as a training run's results.json names them.
+    assert all(row["file"].startswith("s") and "/" not in row["file"] for row in utterances)
     assert len(utterances) == 16 and {row["speaker"] for row in utterances} == {
         "s1",
         "s2",
@@ -141,8 +143,13 @@ def test_compare_pairs_two_cross_validation_runs_over_all_their_folds(corpus, tm
     assert correct_a / 16 == pytest.approx((folds[0]["wa"] + folds[1]["wa"]) / 2)
     capsys.readouterr()
     paths = [str(tmp_path / name / "results.json") for name in ("a", "b")]
+    # Files are named relative to the corpus folder: no local folder goes into a results.json
+    # (a model folder's goes to the Hub).
+    assert {row["file"] for row in a_rows} == {path.name for path in corpus.glob("*.wav")}
     assert main(["compare", *paths, "--output", str(tmp_path / "ab.json")]) == 0
-    assert "on 16 utterances of 4 speakers" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "on 16 utterances of 4 speakers" in printed
+    assert "the folds' utterances pooled" in printed
     # B rewritten by hand: right everywhere but on s1, all of whose 4 utterances (2 low, 2
     # high) it calls low: 14 of 16 right, WA 7/8; recall low 8/8, high 6/8, UA 7/8.
     for fold in results["b"]["folds"]:

@@ -91,6 +91,29 @@ def test_pipeline_refuses_an_unknown_keyword_by_name(wavlm_folder: Path) -> None
         pipeline("speech-emotion-recognition", model=str(wavlm_folder), threshold=0.5)
 
 
+def test_a_calls_batch_size_holds_for_that_call_only(wavlm_folder: Path) -> None:
+    from transformers import pipeline
+
+    import eam_ser.inference.pipeline  # noqa: F401
+
+    classifier = pipeline("speech-emotion-recognition", model=str(wavlm_folder), batch_size=2)
+    assert classifier.recognizer.batch_size == 2
+    clips = [tone(0.8, 300.0), tone(0.6, 900.0), tone(0.7, 1500.0)]
+    batches = []
+    collate = classifier.recognizer.collator.collate_waveforms
+
+    def recording(waveforms):
+        batches.append(len(waveforms))
+        return collate(waveforms)
+
+    classifier.recognizer.collator.collate_waveforms = recording
+    classifier(clips, batch_size=5)
+    assert batches == [3]  # the call's batch size: the 3 clips in one batch
+    classifier(clips)
+    assert batches == [3, 2, 1]  # the pipeline's again
+    assert classifier.recognizer.batch_size == 2
+
+
 @pytest.mark.parametrize("family", ["wavlm", "whisper"])
 def test_model_card_snippet_runs_as_written(family: str, tmp_path: Path) -> None:
     folder = (save_wavlm_folder if family == "wavlm" else save_whisper_folder)(tmp_path / "model")

@@ -155,8 +155,8 @@ def test_rows_without_a_gender_are_left_out_of_the_gender_groups_and_counted():
 
 def test_results_and_the_card_carry_the_groups_table():
     from eam_ser.hub import (
+        CARD_INTERVAL_NOTE,
         GROUPS_NOTE,
-        INTERVAL_NOTE,
         render_model_card,
         results_markdown,
         results_summary,
@@ -179,8 +179,8 @@ def test_results_and_the_card_carry_the_groups_table():
         "70.00 [30.00, 100.00] |"
     )
     assert table[3] == "| 1 | 09, 10 | 454 / 81 | 60.00 | 55.00 | 50.00 |"
-    assert table[5:10] == ["", INTERVAL_NOTE, "", GROUPS_NOTE, ""]
-    assert "1000 resamples of the fold's test speakers" in INTERVAL_NOTE
+    assert table[5:10] == ["", CARD_INTERVAL_NOTE, "", GROUPS_NOTE, ""]
+    assert "1000 resamples of the test speakers of each fold" in CARD_INTERVAL_NOTE
     # female: all 4 right. male: references [0, 1], predictions [1, 1]: WA 1/2, UA (0 + 1) / 2,
     # macro-F1 (0 + 2 * 1 / (1 + 2)) / 2 = 1/3. Speaker 03: references [0, 0], both right (F1
     # over class 0 only). Speaker 08: references [1, 1, 0, 1], predictions [1, 1, 1, 1]: WA
@@ -294,10 +294,12 @@ def test_a_temperature_at_the_end_of_the_searched_range_is_warned_of():
     logits = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
     with pytest.warns(UserWarning, match="lowest at the end of the searched range"):
         temperature = fit_temperature(logits, np.array([0, 1, 0]))
-    assert TEMPERATURE_RANGE[0] <= temperature < 0.1  # the NLL is 0 to float precision there
+    # Not the T -> 0 the search ran to (every score about 1): the scores as trained.
+    assert temperature == 1.0
+    assert TEMPERATURE_RANGE == (1e-4, 1e4)
     # Scores that say nothing (equal logits): the NLL is flat.
-    with pytest.warns(UserWarning, match="calibrates nothing"):
-        fit_temperature(np.zeros((4, 3)), np.array([0, 1, 2, 0]))
+    with pytest.warns(UserWarning, match=r"no temperature is fitted \(T = 1"):
+        assert fit_temperature(np.zeros((4, 3)), np.array([0, 1, 2, 0])) == 1.0
     # A minimum inside the range (T = 4 / ln 3 above) is not warned of.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

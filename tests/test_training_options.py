@@ -482,7 +482,11 @@ def test_validation_speakers_fit_the_score_temperature_the_saved_model_applies(
     from eam_ser.inference import EmotionRecognizer
     from eam_ser.report import calibration, fit_temperature, softmax
 
-    dataset = load_manifest(write_tone_corpus(tmp_path, speakers=("s1", "s2", "s3", "s4")))
+    manifest = write_tone_corpus(tmp_path, speakers=("s1", "s2", "s3", "s4"))
+    # One clip per speaker labelled against its tone: a validation speaker the model gets all
+    # right leaves no temperature to fit (fit_temperature then keeps T = 1, warned).
+    manifest.write_text(manifest.read_text().replace("_low_1.wav,low,", "_low_1.wav,high,"))
+    dataset = load_manifest(manifest)
     values = json.loads(json.dumps(TINY_CONFIG))
     values["training"] = {"max_steps": 6, "per_device_train_batch_size": 4, "seed": 7}
     values["training"]["validation_speakers"] = 1

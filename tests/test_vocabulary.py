@@ -131,8 +131,10 @@ def test_robustness_takes_interferers_whatever_their_labels(trained: Path, tmp_p
     assert "2 utterances: WA" in printed
     assert json.loads(output.read_text())["robustness"]["interferers"] == 3
     # With mid dropped by the map, the same: the map is for the tested labels.
-    assert main([*command, "--label-map", "mid=", "--robustness"]) == 0
+    mapped = tmp_path / "mapped.json"
+    assert main([*command, "--label-map", "mid=", "--robustness", "--output", str(mapped)]) == 0
     assert "UA % under speech: 20.0: " in capsys.readouterr().out
+    assert json.loads(mapped.read_text())["robustness"]["interferers"] == 3
 
 
 def test_train_on_one_corpus_and_test_on_another(tmp_path: Path, capsys):

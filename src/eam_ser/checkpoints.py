@@ -129,15 +129,13 @@ class CollatorStateCheckpoint:
     `record`, `save` and `load` leave any other collator alone.
 
     Args:
-        process_index: this process's rank (names its file when several processes train).
-        world_size: the number of training processes.
-        num_workers: ``dataloader_num_workers`` (> 0: the resume cannot be exact; warned).
+        args: the trainer's `TrainingArguments`, read when used: ``process_index`` and
+            ``world_size`` name this process's file when several train;
+            ``dataloader_num_workers`` > 0 makes the resume inexact (warned).
     """
 
-    def __init__(self, *, process_index: int, world_size: int, num_workers: int) -> None:
-        self.process_index = process_index
-        self.world_size = world_size
-        self.num_workers = num_workers
+    def __init__(self, args: Any) -> None:
+        self.args = args
         self.collator: Any = None
         self.states_before: deque[Mapping[str, Any]] = deque()
 
@@ -152,7 +150,7 @@ class CollatorStateCheckpoint:
         """A `collate_fn` that builds batches with `collator` and keeps the state from before
         each; None (nothing to record) when the collator has no state or workers draw."""
         self.collator, self.states_before = None, deque()
-        if not self.has_state(collator) or self.num_workers > 0:
+        if not self.has_state(collator) or self.args.dataloader_num_workers > 0:
             return None
         self.collator = collator
 
@@ -172,8 +170,8 @@ class CollatorStateCheckpoint:
     def path(self, folder: str | os.PathLike) -> str:
         """This process's state file in the checkpoint `folder`."""
         name = COLLATOR_STATE_NAME
-        if self.world_size > 1:
-            name = name.replace(".json", f"_{self.process_index}.json")
+        if self.args.world_size > 1:
+            name = name.replace(".json", f"_{self.args.process_index}.json")
         return os.path.join(folder, name)
 
     def save(self, collator: Any, folder: str | os.PathLike) -> None:
@@ -204,9 +202,10 @@ class CollatorStateCheckpoint:
             collator.load_state_dict(json.load(file))
 
     def _warn_if_workers_draw(self) -> None:
-        if self.num_workers > 0:
+        workers = self.args.dataloader_num_workers
+        if workers > 0:
             logger.warning_once(
-                f"dataloader_num_workers={self.num_workers}: the collator draws its mixes "
+                f"dataloader_num_workers={workers}: the collator draws its mixes "
                 "inside the workers from (seed, worker id), so a checkpoint only restores its "
                 "seed and a resumed run draws other mixes than the uninterrupted one. Use "
                 "dataloader_num_workers=0 for an exact resume."

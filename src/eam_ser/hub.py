@@ -49,11 +49,10 @@ from eam_ser.corpora import CORPORA
 from eam_ser.loss_settings import MultiLossSettings
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
 from eam_ser.report import (
-    BOOTSTRAP_CONFIDENCE,
-    BOOTSTRAP_RESAMPLES,
     GROUPING_COLUMNS,
-    MOST_GROUPS_LISTED,
+    INTERVAL_NOTE,
     SCORE_NAMES,
+    listed_groups,
 )
 
 if TYPE_CHECKING:
@@ -111,9 +110,9 @@ def _score_cell(record: Mapping[str, Any], key: str, unit: str = "") -> str:
     return f"{shown} [{_percent(interval[0])}, {_percent(interval[1])}]"
 
 
-INTERVAL_NOTE = (
-    f"In brackets: the {100 * BOOTSTRAP_CONFIDENCE:g} % interval from {BOOTSTRAP_RESAMPLES} "
-    "resamples of the fold's test speakers (each speaker brings all its utterances)."
+CARD_INTERVAL_NOTE = (
+    f"{INTERVAL_NOTE[0].upper()}{INTERVAL_NOTE[1:]} of each fold (each speaker brings all its "
+    "utterances)."
 )
 
 
@@ -144,7 +143,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         )
         lines.append(f"| **mean ± std** | | | {scores} |")
     if any(fold.get("intervals") for fold in results["folds"]):
-        lines += ["", INTERVAL_NOTE]
+        lines += ["", CARD_INTERVAL_NOTE]
     groups = groups_markdown(results)
     if groups:
         lines += ["", GROUPS_NOTE, "", groups]
@@ -153,13 +152,10 @@ def results_markdown(results: Mapping[str, Any]) -> str:
 
 def _group_rows(fold_name: str, column: str, result: Mapping[str, Any]) -> list[str]:
     """The rows of one fold's groups by `column` (`eam_ser.report.group_scores`' dict): each
-    group (only the worst and best by UA when there are more than `MOST_GROUPS_LISTED`), the
+    group (those `eam_ser.report.listed_groups` lists), the
     best-worst gap naming the worst group, and the utterances without a value."""
     groups = result["groups"]
-    names = list(groups)
-    if len(names) > MOST_GROUPS_LISTED:
-        ranked = sorted(names, key=lambda name: groups[name]["ua"])
-        names = [ranked[0], ranked[-1]]
+    names = listed_groups(groups)
     rows = [
         f"| {fold_name} | {column} | {name} | {groups[name]['num_utterances']} | "
         + " | ".join(_percent(groups[name][key]) for key, _ in METRICS)

@@ -20,7 +20,8 @@ Loss. As transformers models compute theirs, the forward computes the whole obje
 sees an ordinary model whose every trainable parameter is used in `forward`. A plain
 `transformers.Trainer` evaluates with its one (training) collator, so an EAM collator would mix
 the evaluation batches: `forward` warns when soft labels that are not one-hot reach the model
-in eval mode (`MultiLossTrainer` evaluates with `collator.as_eval()`). The output holds
+in eval mode (not for ``label_mode="hard"``, whose mixes keep one-hot labels;
+`MultiLossTrainer` evaluates with `collator.as_eval()`). The output holds
 the weighted total (`loss`) and each unweighted term (`kl_loss`, ...), which `MultiLossTrainer`
 logs. With several processes, `set_loss_settings(..., cross_process=True)` (what
 `MultiLossTrainer` does by default) makes the supervised contrastive term compare each sample
@@ -156,8 +157,10 @@ MIXED_EVALUATION_WARNING = (
 
 
 def warn_if_mixed(soft_labels: torch.Tensor) -> None:
-    """Warn (`MIXED_EVALUATION_WARNING`, once per call site as Python warns) when a row of the
-    (batch, num_labels) `soft_labels` is not one-hot, i.e. a sample was mixed."""
+    """Warn (`MIXED_EVALUATION_WARNING`; Python's default filter shows it once per process)
+    when a row of the (batch, num_labels) `soft_labels` is not one-hot, i.e. a sample was
+    mixed. A mix whose soft label stays one-hot (``label_mode="hard"``) cannot be told from
+    the labels and is not warned of."""
     if bool((soft_labels.amax(dim=1) < 1.0).any()):
         warnings.warn(MIXED_EVALUATION_WARNING, UserWarning, stacklevel=3)
 
@@ -448,11 +451,11 @@ class FlamForSequenceClassification(PreTrainedModel):
 
         loss, terms = None, {}
         if labels is not None or soft_labels is not None:
-            if soft_labels is not None and not self.training and not is_tracing():
-                warn_if_mixed(soft_labels)
             labels, soft_labels = hard_and_soft_labels(
                 logits, labels, soft_labels, check_values=not is_tracing()
             )
+            if not self.training and not is_tracing():
+                warn_if_mixed(soft_labels)
             result = self.multi_loss(logits, embeddings, soft_labels, labels, self.class_centers)
             loss, terms = result.loss, result.terms
 

@@ -70,6 +70,11 @@ GROUPING_COLUMNS = ("gender", "speaker")
 """The data columns whose groups every evaluation scores, in the order reports show them."""
 MOST_GROUPS_LISTED = 4
 """Past this many groups (speakers, mostly) a report lists only the worst and the best."""
+INTERVAL_NOTE = (
+    f"in brackets: {100 * BOOTSTRAP_CONFIDENCE:g} % interval from {BOOTSTRAP_RESAMPLES} "
+    "resamples of the test speakers"
+)
+"""What the brackets beside a score are, in every report."""
 
 
 def scores_from_confusion(matrices: np.ndarray) -> dict[str, np.ndarray]:
@@ -332,10 +337,7 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
     evaluate`` prints them under the headline."""
     lines = []
     if metrics.get("intervals"):
-        lines.append(
-            f"in brackets: {100 * BOOTSTRAP_CONFIDENCE:g} % interval from "
-            f"{BOOTSTRAP_RESAMPLES} resamples of the test speakers"
-        )
+        lines.append(INTERVAL_NOTE)
     if metrics.get("calibration"):
         lines.append(_calibration_line(metrics["calibration"], "calibration"))
         if metrics.get("calibration_before_scaling"):
@@ -356,17 +358,28 @@ def report_lines(metrics: Mapping[str, Any]) -> list[str]:
         lines.append(f"answered share and accuracy by --min-confidence: {shown}")
     for column, result in (metrics.get("groups") or {}).items():
         groups = result["groups"]
-        if len(groups) > MOST_GROUPS_LISTED:
-            ranked = sorted(groups, key=lambda name: groups[name]["ua"])
-            listed = f"worst {_group(ranked[0], groups)}, best {_group(ranked[-1], groups)}"
+        shown = listed_groups(groups)
+        if len(shown) < len(groups):
+            listed = f"worst {_group(shown[0], groups)}, best {_group(shown[-1], groups)}"
         else:
-            listed = ", ".join(_group(name, groups) for name in groups)
+            listed = ", ".join(_group(name, groups) for name in shown)
+        gap = f"{100 * result['gap']['ua']:.1f} points (worst: {result['worst']['ua']})"
         lines.append(
-            f"UA by {column}: {listed}; gap {100 * result['gap']['ua']:.1f} points"
-            + (f" (worst: {result['worst']['ua']})" if len(groups) > 1 else "")
+            f"UA by {column}: {listed}"
+            + (f"; gap {gap}" if len(groups) > 1 else "")
             + _without_value(result, column)
         )
     return lines
+
+
+def listed_groups(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The groups (`group_scores`' ``"groups"``) a report lists: all of them, or past
+    `MOST_GROUPS_LISTED` only the worst and the best by UA."""
+    names = list(groups)
+    if len(names) <= MOST_GROUPS_LISTED:
+        return names
+    ranked = sorted(names, key=lambda name: groups[name]["ua"])
+    return [ranked[0], ranked[-1]]
 
 
 def _calibration_line(result: Mapping[str, Any], title: str) -> str:
@@ -456,7 +469,7 @@ def calibration(
     }
 
 
-TEMPERATURE_RANGE = (0.01, 100.0)
+TEMPERATURE_RANGE = (1e-4, 1e4)
 """The temperatures `fit_temperature` searches: a fit at either end is no calibration (warned)."""
 
 
@@ -465,9 +478,11 @@ def fit_temperature(logits: Any, references: Any) -> float:
     scaling). The NLL is convex in 1 / T, so a golden-section search over log(1 / T) over
     `TEMPERATURE_RANGE` finds the minimum (to a relative 1e-6).
 
-    No minimum inside the range warns: every validation utterance right with a margin (the
-    NLL keeps falling as T -> 0, and is 0 to float precision well before), or scores that say
-    nothing (a flat NLL): too few or too easy validation utterances to calibrate on.
+    Without a minimum inside the range it warns and returns 1 (the scores as trained): every
+    validation utterance right with a margin (the NLL keeps falling as T -> 0, and is 0 to
+    float precision well before), or scores that say nothing (a flat NLL) are too few or too
+    easy utterances to calibrate on, and a T at the end of the range would make every score
+    about 1 (or uniform), so that no ``min_confidence`` abstains.
 
     Args:
         logits: (num_utterances, num_labels) of held-out *validation* utterances.
@@ -501,12 +516,13 @@ def fit_temperature(logits: Any, references: Any) -> float:
     if min(nll(np.log(1 / largest)), nll(np.log(1 / smallest))) <= nll(fitted) + 1e-12:
         warnings.warn(
             f"fit_temperature: the NLL of the {references.size} validation utterances is "
-            f"lowest at the end of the searched range ({smallest:g} to {largest:g}), so "
-            f"T = {temperature:.3g} calibrates nothing; use more (or harder) validation "
-            "utterances",
+            f"lowest at the end of the searched range ({smallest:g} to {largest:g}): no "
+            "temperature is fitted (T = 1, the scores as trained); use more (or harder) "
+            "validation utterances",
             UserWarning,
             stacklevel=2,
         )
+        return 1.0
     return temperature
 
 

@@ -213,11 +213,7 @@ class MultiLossTrainer(Trainer):
             self._check_model(self.model)
             self._apply_loss_overrides(self.model)
         self._term_log = _TermLog()
-        self._collator_state = CollatorStateCheckpoint(
-            process_index=args.process_index,
-            world_size=args.world_size,
-            num_workers=args.dataloader_num_workers,
-        )
+        self._collator_state = CollatorStateCheckpoint(self.args)
         _warn_if_deepspeed_builds_optimizer(args)
 
     def _check_model(self, model: nn.Module) -> None:

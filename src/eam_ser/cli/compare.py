@@ -33,9 +33,9 @@ def add_parser(commands: Any) -> None:
     compare.add_argument("--output", type=Path, help="write the comparison as JSON")
 
 
-def _utterances(path: Path) -> list[dict[str, Any]]:
+def _utterances(path: Path) -> tuple[list[dict[str, Any]], int]:
     """The per-utterance predictions of an evaluation file or of a training run's results.json
-    (every fold's, in fold order).
+    (every fold's, in fold order), and how many folds they pool (1 for an evaluation file).
 
     Raises:
         ValueError: naming `path`, when it is not JSON or holds no per-utterance predictions
@@ -50,20 +50,26 @@ def _utterances(path: Path) -> list[dict[str, Any]]:
     if not isinstance(record, dict):
         record = {}
     if "utterances" not in record and record.get("folds"):
-        bare = [str(fold.get("fold")) for fold in record["folds"] if not fold.get("utterances")]
+        folds = record["folds"]
+        bare = [fold.get("fold") for fold in folds if not fold.get("utterances")]
         if bare:
-            raise ValueError(
-                f"{path}: folds {', '.join(bare)} hold no per-utterance predictions (a run "
-                "of an earlier eam-ser, which did not keep them): train it again to compare it"
+            named = (
+                f"folds {', '.join(map(str, bare))} hold"
+                if bare != [None]
+                else "its held-out speakers' record holds"
             )
-        return [row for fold in record["folds"] for row in fold["utterances"]]
+            raise ValueError(
+                f"{path}: {named} no per-utterance predictions (a run of an earlier eam-ser, "
+                "which did not keep them): train it again to compare it"
+            )
+        return [row for fold in folds for row in fold["utterances"]], len(folds)
     utterances = record.get("utterances")
     if not utterances:
         raise ValueError(
             f"{path}: no per-utterance predictions; write it with eam-ser evaluate --output "
             "(or compare the results.json of two eam-ser train runs)"
         )
-    return utterances
+    return utterances, 1
 
 
 def paired_predictions(
@@ -94,8 +100,12 @@ def paired_predictions(
             raise ValueError(
                 f"{row['file']}: label or speaker differs between {names[0]} and {names[1]}"
             )
-    if any(row["speaker"] is None for row in a):
-        raise ValueError(f"{names[0]}: the data has no speaker column to resample")
+    without = sum(row["speaker"] is None for row in a)
+    if without:
+        raise ValueError(
+            f"{names[0]}: {without} of {len(a)} utterances have no speaker, and the interval "
+            "resamples speakers: compare data whose every utterance names its speaker"
+        )
     return (
         [index[row["prediction"]] for row in a],
         [index[by_file[row["file"]]["prediction"]] for row in a],
@@ -109,8 +119,9 @@ def command_compare(args: argparse.Namespace) -> int:
     from eam_ser.report import BOOTSTRAP_RESAMPLES, SCORE_NAMES, paired_speaker_bootstrap
 
     names = (str(args.a), str(args.b))
+    (rows_a, folds_a), (rows_b, folds_b) = _utterances(args.a), _utterances(args.b)
     predictions_a, predictions_b, references, speakers, labels = paired_predictions(
-        _utterances(args.a), _utterances(args.b), names
+        rows_a, rows_b, names
     )
     result = paired_speaker_bootstrap(
         predictions_a, predictions_b, references, speakers, len(labels), seed=args.seed
@@ -120,6 +131,11 @@ def command_compare(args: argparse.Namespace) -> int:
         f"{len(set(speakers))} speakers, 95 % interval from {BOOTSTRAP_RESAMPLES} paired "
         "resamples of the speakers:"
     )
+    if max(folds_a, folds_b) > 1:
+        print(
+            "  (the folds' utterances pooled: each score is over all of them, not the mean of "
+            "the folds' scores that results.json reports)"
+        )
     for key, row in result.items():
         low, high = row["interval"]
         print(

@@ -62,7 +62,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
-    from eam_ser.inference.evaluation import dataset_waveforms
+    from eam_ser.inference.evaluation import audio_folder, dataset_waveforms
     from eam_ser.report import format_scores, report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
@@ -71,6 +71,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     recognizer = EmotionRecognizer.from_pretrained(args.model)
     model, feature_extractor = recognizer.model, recognizer.feature_extractor
     dataset = data.load_dataset_from_args(args)
+    corpus_folder = audio_folder(dataset)
     splits = {"test": dataset}
     if args.test_speakers or args.test_fold is not None:
         untested, splits["test"] = data.split_from_args(dataset, args)
@@ -110,6 +111,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         dataset,
         args.batch_size,
         per_utterance=args.output is not None,
+        files_relative_to=corpus_folder,
         waveforms=waveforms,
     )
     metrics["training_speakers_in_data"] = seen

@@ -39,7 +39,12 @@ from eam_ser.experiment.results import (
     write_results,
 )
 from eam_ser.hub import is_main_process, save_model, write_model_card
-from eam_ser.inference.evaluation import evaluate_model, model_references, predict_logits
+from eam_ser.inference.evaluation import (
+    audio_folder,
+    evaluate_model,
+    model_references,
+    predict_logits,
+)
 from eam_ser.modeling_flam import FlamForSequenceClassification
 from eam_ser.report import fit_temperature, format_scores
 from eam_ser.trainer import last_complete_checkpoint
@@ -176,7 +181,7 @@ def run_split(
     )
     runtime_s = time.perf_counter() - start
     save_model(output_dir, model, feature_extractor)
-    record = _tested_record(fold, train, test, model, feature_extractor, config, seed, runtime_s)
+    record = _tested_record(fold, (train, test), model, feature_extractor, config, seed, runtime_s)
     protocol = (
         f"trained on speakers {', '.join(sorted(set(train['speaker'])))}, "
         f"tested on the held-out speakers {', '.join(sorted(set(test['speaker'])))}"
@@ -219,29 +224,34 @@ def run_fold(
     start = time.perf_counter()
     model, feature_extractor = train_model(train, config, output_dir, seed=seed, **train_options)
     runtime_s = time.perf_counter() - start
-    record = _tested_record(fold, train, test, model, feature_extractor, config, seed, runtime_s)
+    record = _tested_record(
+        fold, (train, test), model, feature_extractor, config, seed, runtime_s, corpus=dataset
+    )
     return record, model, feature_extractor
 
 
 def _tested_record(
     fold: int | None,
-    train: Dataset,
-    test: Dataset,
+    split: tuple[Dataset, Dataset],
     model: FlamForSequenceClassification,
     feature_extractor: FeatureExtractionMixin,
     config: ExperimentConfig,
     seed: int,
     runtime_s: float,
+    corpus: Dataset | None = None,
 ) -> dict[str, Any]:
-    """The fold record (`fold_record`) of `model`, trained on `train` in `runtime_s` seconds,
-    tested on `test`: whole clips, no mixing, every test utterance's prediction kept (what
-    `eam-ser compare` pairs)."""
+    """The fold record (`fold_record`) of `model`, trained on ``split[0]`` in `runtime_s`
+    seconds, tested on ``split[1]``: whole clips, no mixing, every test utterance's prediction
+    kept (what `eam-ser compare` pairs), its file relative to the folder of the whole `corpus`
+    (default: of both splits), so the results name no local folder."""
+    train, test = split
     metrics = evaluate_model(
         model,
         feature_extractor,
         test,
         config.training.per_device_eval_batch_size,
         per_utterance=True,
+        files_relative_to=audio_folder(*((corpus,) if corpus is not None else split)),
     )
     return fold_record(fold, train, test, metrics, seed, runtime_s)
 

@@ -6,7 +6,9 @@ the one prediction path, `EmotionRecognizer`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from eam_ser.report import (
 )
 
 __all__ = [
+    "audio_folder",
     "dataset_waveforms",
     "evaluate_model",
     "evaluate_robustness",
@@ -138,6 +141,7 @@ def evaluate_model(
     batch_size: int = 8,
     *,
     per_utterance: bool = False,
+    files_relative_to: str | os.PathLike | None = None,
     seed: int = 0,
     waveforms: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
@@ -151,6 +155,10 @@ def evaluate_model(
     Args:
         per_utterance: also return each utterance's file, speaker, reference and prediction
             (what `eam-ser compare` pairs two evaluations by).
+        files_relative_to: write each utterance's file relative to this folder (`audio_folder`
+            of the whole corpus), so that results name no local folder (a model folder's
+            results.json goes to the Hub with it) and two evaluations of one corpus from
+            different places pair; None writes the paths as given.
         seed: seed of the speaker bootstrap.
         waveforms: the clips of `dataset` already decoded (`dataset_waveforms`), e.g. to
             share them with `evaluate_robustness`; decoded here when None.
@@ -197,7 +205,7 @@ def evaluate_model(
     if per_utterance:
         metrics["utterances"] = [
             {
-                "file": str(audio),
+                "file": _relative(audio, files_relative_to),
                 "speaker": None if speakers is None else speakers[row],
                 "reference": model_labels[int(references[row])],
                 "prediction": model_labels[int(predictions[row])],
@@ -205,6 +213,26 @@ def evaluate_model(
             for row, audio in enumerate(_audio_names(dataset))
         ]
     return metrics
+
+
+def audio_folder(*datasets: Dataset) -> str | None:
+    """The deepest folder that holds every audio file of `datasets` (their ``audio`` paths);
+    None when no row has a path (decoded arrays)."""
+    folders = [
+        os.path.dirname(os.path.abspath(name))
+        for dataset in datasets
+        for name in _audio_names(dataset)
+        if isinstance(name, str)
+    ]
+    return os.path.commonpath(folders) if folders else None
+
+
+def _relative(name: str | None, folder: str | os.PathLike | None) -> str | None:
+    """`name` relative to `folder` when it lies under it, else as given."""
+    if name is None or folder is None:
+        return name
+    relative = os.path.relpath(os.path.abspath(name), folder)
+    return name if relative.startswith(os.pardir) else Path(relative).as_posix()
 
 
 def _audio_names(dataset: Dataset) -> list[str]:

@@ -106,10 +106,17 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Score one input or a list of inputs (see the module docstring); ``batch_size``
-        clips or segments go through the model at once."""
+        clips or segments go through the model at once (a call's for that call only)."""
         batch_size = kwargs.pop("batch_size", None)
-        if batch_size is not None:
-            self.recognizer.batch_size = int(batch_size)
+        if batch_size is None:
+            return self._score(inputs, **kwargs)
+        default, self.recognizer.batch_size = self.recognizer.batch_size, int(batch_size)
+        try:
+            return self._score(inputs, **kwargs)
+        finally:
+            self.recognizer.batch_size = default
+
+    def _score(self, inputs: Any, **kwargs: Any) -> Any:
         preprocess, _, postprocess = self._sanitize_parameters(**kwargs)
         preprocess = {**self._preprocess_params, **preprocess}
         postprocess = {**self._postprocess_params, **postprocess}
