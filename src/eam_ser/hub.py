@@ -152,8 +152,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
 
 def _group_rows(fold_name: str, column: str, result: Mapping[str, Any]) -> list[str]:
     """The rows of one fold's groups by `column` (`eam_ser.report.group_scores`' dict): each
-    group (those `eam_ser.report.listed_groups` lists), the
-    best-worst gap naming the worst group, and the utterances without a value."""
+    group `eam_ser.report.listed_groups` lists, the best-worst gap naming the worst group,
+    and the utterances without a value."""
     groups = result["groups"]
     names = listed_groups(groups)
     rows = [

@@ -34,6 +34,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "CALIBRATION_BINS",
     "GROUPING_COLUMNS",
+    "INTERVAL_NOTE",
     "MOST_GROUPS_LISTED",
     "SCORES",
     "SCORE_NAMES",
@@ -46,6 +47,7 @@ __all__ = [
     "format_scores",
     "group_scores",
     "grouping_columns",
+    "listed_groups",
     "paired_speaker_bootstrap",
     "report_lines",
     "scores_from_confusion",
@@ -497,7 +499,8 @@ def fit_temperature(logits: Any, references: Any) -> float:
         return float(-np.log(np.clip(true, 1e-300, 1.0)).mean())
 
     smallest, largest = TEMPERATURE_RANGE
-    low, high = np.log(1 / largest), np.log(1 / smallest)
+    ends = (np.log(1 / largest), np.log(1 / smallest))
+    low, high = ends
     ratio = (np.sqrt(5.0) - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
     f_a, f_b = nll(a), nll(b)
@@ -513,7 +516,7 @@ def fit_temperature(logits: Any, references: Any) -> float:
     fitted = (low + high) / 2
     temperature = float(np.exp(-fitted))
     # No minimum inside the range: an end of it is as good (the NLL falls or stays flat).
-    if min(nll(np.log(1 / largest)), nll(np.log(1 / smallest))) <= nll(fitted) + 1e-12:
+    if min(nll(end) for end in ends) <= nll(fitted) + 1e-12:
         warnings.warn(
             f"fit_temperature: the NLL of the {references.size} validation utterances is "
             f"lowest at the end of the searched range ({smallest:g} to {largest:g}): no "

@@ -135,8 +135,8 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
 
     With ``--test-corpus`` all of `dataset` trains; the test corpus is loaded, its labels
     harmonised to the training labels (``--label-map`` first; labels the training data lacks
-    are left out and named) and its speakers prefixed with the corpus name, so that no speaker id of one corpus is
-    taken for one of the other."""
+    are left out and named) and its speakers prefixed with the corpus name, so that no
+    speaker id of one corpus is taken for one of the other."""
     from eam_ser.corpora import (
         label_names,
         load_corpus,
