@@ -73,7 +73,12 @@ from results_file import add_output_arguments, output_path, source_revision  # n
 
 import eam_ser  # noqa: E402
 from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
-from eam_ser.corpora import label_names, load_emodb, train_test_split_by_fold  # noqa: E402
+from eam_ser.corpora import (  # noqa: E402
+    CORPORA,
+    label_names,
+    load_corpus,
+    train_test_split_by_fold,
+)
 from eam_ser.experiment import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
@@ -88,7 +93,13 @@ from eam_ser.metrics import ser_metrics  # noqa: E402
 from eam_ser.mixup import EAM_DEFAULTS, EnergyAdaptiveMixupSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-EMODB_DIR = ROOT / "shared" / "data" / "emodb"
+DATA_DIR = ROOT / "shared" / "data"
+# The corpora a grid runs on (``--corpus``), with their loader arguments: EmoDB in its 5
+# speaker-pair folds, URDU in its 5 folds balanced by utterances.
+CORPUS_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "emodb": {"protocol": "speaker_pairs"},
+    "urdu": {},
+}
 ENCODER_DIR = ROOT / "shared" / "models" / "whisper-base-encoder"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULTS_PATH = RESULTS_DIR / "ablation.json"
@@ -245,27 +256,29 @@ def experiment_config(row: Row, args: argparse.Namespace, seed: int) -> Experime
 
 
 @cache
-def emodb() -> Dataset:
-    """EmoDB with the 5 speaker-pair folds."""
-    return load_emodb(EMODB_DIR, protocol="speaker_pairs")
+def corpus(name: str) -> Dataset:
+    """Corpus `name` of `CORPUS_PROTOCOLS` from ``../shared/data/<name>``, with its 5 folds."""
+    return load_corpus(name, DATA_DIR / name, **CORPUS_PROTOCOLS[name])
 
 
 @cache
-def emodb_waveforms() -> dict[str, np.ndarray]:
-    """Audio path -> float32 (samples,) waveform at 16 kHz, for every EmoDB clip."""
-    return {path: load_audio(path) for path in emodb()["audio"]}
+def corpus_waveforms(name: str) -> dict[str, np.ndarray]:
+    """Audio path -> float32 (samples,) waveform at 16 kHz, for every clip of corpus `name`."""
+    return {path: load_audio(path) for path in corpus(name)["audio"]}
 
 
-def robustness_sets(fold: int, snrs: Sequence[float]) -> dict[str, dict[float, list[np.ndarray]]]:
-    """For every interference and SNR, the test clips of `fold` with it added
+def robustness_sets(
+    name: str, fold: int, snrs: Sequence[float]
+) -> dict[str, dict[float, list[np.ndarray]]]:
+    """For every interference and SNR, the test clips of `fold` of corpus `name` with it added
     (`eam_ser.inference.robustness.interference_sets`, the ladder of ``eam-ser evaluate
     --robustness``).
 
     Noise: white Gaussian. Speech: per test clip an utterance of a training speaker (the other
     folds), drawn once per fold. Both depend only on `fold` (seed ``[fold, 7]``)."""
-    dataset = emodb()
+    dataset = corpus(name)
     train, test = train_test_split_by_fold(dataset, fold)
-    waveforms = emodb_waveforms()
+    waveforms = corpus_waveforms(name)
     pool = np.asarray(train["audio"])
     return interference_sets(
         [waveforms[path] for path in test["audio"]],
@@ -274,6 +287,12 @@ def robustness_sets(fold: int, snrs: Sequence[float]) -> dict[str, dict[float, l
         np.random.default_rng([fold, 7]),
         snrs,
     )
+
+
+def corpus_title(name: str) -> str:
+    """``"<title>, <N> utterances, <K> classes"`` of corpus `name`, for the JSON."""
+    dataset = corpus(name)
+    return f"{CORPORA[name].title}, {len(dataset)} utterances, {len(label_names(dataset))} classes"
 
 
 # ---------------------------------------------------------------------------------- training
@@ -285,7 +304,7 @@ def run_job(row: Row, name: str, fold: int, seed: int, args: argparse.Namespace)
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
     config = experiment_config(row, args, seed)
-    dataset = emodb()
+    dataset = corpus(args.corpus)
     train, test = train_test_split_by_fold(dataset, fold)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as output_dir:
@@ -300,11 +319,11 @@ def run_job(row: Row, name: str, fold: int, seed: int, args: argparse.Namespace)
         metrics = ser_metrics(predictions.argmax(-1), np.asarray(labels), num_labels=num_labels)
         return {"wa": metrics["wa"], "ua": metrics["ua"]}
 
-    waveforms = emodb_waveforms()
+    waveforms = corpus_waveforms(args.corpus)
     train_scores = ua_of([waveforms[path] for path in train["audio"]], train["label"])
     robustness = {
         interference: {str(snr): ua_of(clips, test["label"])["ua"] for snr, clips in sets.items()}
-        for interference, sets in robustness_sets(fold, args.snrs).items()
+        for interference, sets in robustness_sets(args.corpus, fold, args.snrs).items()
     }
     return {
         "row": name,
@@ -321,8 +340,9 @@ def run_job(row: Row, name: str, fold: int, seed: int, args: argparse.Namespace)
 
 
 @cache
-def egemaps_features() -> tuple[np.ndarray, float]:
-    """eGeMAPS v02 functionals of every EmoDB clip, (num_clips, 88), and the seconds taken."""
+def egemaps_features(name: str) -> tuple[np.ndarray, float]:
+    """eGeMAPS v02 functionals of every clip of corpus `name`, (num_clips, 88), and the seconds
+    taken."""
     import opensmile
 
     start = time.perf_counter()
@@ -330,18 +350,19 @@ def egemaps_features() -> tuple[np.ndarray, float]:
         feature_set=opensmile.FeatureSet.eGeMAPSv02,
         feature_level=opensmile.FeatureLevel.Functionals,
     )
-    waveforms = emodb_waveforms()
+    waveforms = corpus_waveforms(name)
     features = np.stack(
         [
             smile.process_signal(waveforms[path], DEFAULT_SAMPLING_RATE).to_numpy()[0]
-            for path in emodb()["audio"]
+            for path in corpus(name)["audio"]
         ]
     )
     return features, time.perf_counter() - start
 
 
-def egemaps_results(row_name: str, folds: Sequence[int]) -> list[dict[str, Any]]:
-    """eGeMAPS v02 functionals + StandardScaler + LinearSVC on each fold (one result each).
+def egemaps_results(name: str, row_name: str, folds: Sequence[int]) -> list[dict[str, Any]]:
+    """eGeMAPS v02 functionals + StandardScaler + LinearSVC on each fold of corpus `name` (one
+    result each).
 
     C is chosen per fold by GroupKFold(4) over the training speakers (balanced accuracy), never
     on the test fold. Row ``egemaps_speaker_norm`` first z-normalises each speaker's features
@@ -352,8 +373,8 @@ def egemaps_results(row_name: str, folds: Sequence[int]) -> list[dict[str, Any]]
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    features, extraction_s = egemaps_features()
-    dataset = emodb()
+    features, extraction_s = egemaps_features(name)
+    dataset = corpus(name)
     labels = np.asarray(dataset["label"])
     speakers = np.asarray(dataset["speaker"])
     if row_name == "egemaps_speaker_norm":
@@ -644,6 +665,7 @@ def row_settings(name: str, args: argparse.Namespace, grid: Grid | None = None) 
 # The arguments that change what a run trains or how it is tested (not which runs, nor how
 # many run at once): a resumed file must keep them.
 RUN_ARGUMENTS = (
+    "corpus",
     "trainable_encoder_layers",
     "epochs",
     "batch_size",
@@ -683,6 +705,12 @@ def parse_arguments(
         epilog=grid.doc.split("\n\n", 1)[1],
     )
     parser.add_argument("--encoder", type=Path, default=ENCODER_DIR, help="pretrained encoder")
+    parser.add_argument(
+        "--corpus",
+        choices=list(CORPUS_PROTOCOLS),
+        default="emodb",
+        help="the corpus in ../shared/data (default emodb)",
+    )
     parser.add_argument(
         "--trainable-encoder-layers",
         type=int,
@@ -764,8 +792,8 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
     ]
     arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report: dict[str, Any] = {
-        "corpus": "EmoDB, 535 utterances, 7 classes",
-        "protocol": "speaker-independent, 5 folds of one female + one male speaker",
+        "corpus": corpus_title(args.corpus),
+        "protocol": corpus(args.corpus).info.description,
         "commands": [" ".join(["python", grid.script, *(argv or sys.argv[1:])])],
         "arguments": arguments,
         # One entry per command (a resumed run may continue on another machine).
@@ -825,7 +853,7 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
     for name in egemaps_missing:
-        report["rows"][name]["runs"] = egemaps_results(name, args.folds)
+        report["rows"][name]["runs"] = egemaps_results(args.corpus, name, args.folds)
         write_report(args.output, report)
         print(f"{name} done ({time.perf_counter() - started:.0f} s)", flush=True)
 

@@ -43,5 +43,7 @@ if TYPE_CHECKING:
     from .savee import load_savee as load_savee
     from .tess import TESS_LABELS as TESS_LABELS
     from .tess import load_tess as load_tess
+    from .urdu import URDU_LABELS as URDU_LABELS
+    from .urdu import load_urdu as load_urdu
 
 __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -92,6 +92,14 @@ CORPORA: dict[str, Corpus] = {
             ("loso", "speaker_pairs"),
         ),
         Corpus(
+            "urdu",
+            "URDU (Urdu talk-show speech)",
+            "urdu",
+            "4 classes, 5 speaker-independent folds balanced by utterances",
+            "Latif, S., Qayyum, A., Usman, M. and Qadir, J. (2018). Cross lingual speech emotion "
+            "recognition: Urdu vs. Western languages. Proc. FIT, 88-93. arXiv:1812.10411.",
+        ),
+        Corpus(
             "crema_d",
             "CREMA-D",
             "crema_d",
