@@ -72,13 +72,14 @@ from datasets import Dataset  # noqa: E402
 from results_file import add_output_arguments, output_path, source_revision  # noqa: E402
 
 import eam_ser  # noqa: E402
-from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
 from eam_ser.corpora import (  # noqa: E402
     CORPORA,
     label_names,
     load_corpus,
     train_test_split_by_fold,
 )
+from eam_ser.data.audio import DEFAULT_SAMPLING_RATE, load_audio  # noqa: E402
+from eam_ser.evaluation.metrics import ser_metrics  # noqa: E402
 from eam_ser.experiment import (  # noqa: E402
     ExperimentConfig,
     TrainingSettings,
@@ -88,9 +89,8 @@ from eam_ser.experiment import (  # noqa: E402
 )
 from eam_ser.inference import EmotionRecognizer  # noqa: E402
 from eam_ser.inference.robustness import ROBUSTNESS_SNRS, interference_sets  # noqa: E402
-from eam_ser.loss_settings import MultiLossSettings  # noqa: E402
-from eam_ser.metrics import ser_metrics  # noqa: E402
 from eam_ser.mixup import EAM_DEFAULTS, EnergyAdaptiveMixupSettings  # noqa: E402
+from eam_ser.models.flam.loss_settings import MultiLossSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "shared" / "data"

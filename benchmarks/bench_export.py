@@ -30,10 +30,10 @@ from bench_model import NUM_LABELS, benchmark_encoder_config, interleaved_median
 from results_file import add_output_arguments, write_report
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.hub import save_model
+from eam_ser.hub.save import save_model
 from eam_ser.inference import EmotionRecognizer, OnnxEmotionModel, export_onnx
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "export.json"
 WHISPER_TINY_DIR = (

@@ -4,7 +4,7 @@ One speaker-independent EmoDB fold (fold 0 of the speaker pairs), the pretrained
 encoder frozen (``freeze_encoder_steps=-1``), FLAM + the four losses. Without mixing
 (``--p 0``, default) `eam_ser.experiment.train_model` trains the head on cached encoder frames
 (`TrainingSettings.cache_encoder_features`); with EAM (``--p 0.5``) only the mixed rows of a
-batch go through the encoder (`eam_ser.feature_cache.PartiallyCachedMixupCollator`), where
+batch go through the encoder (`eam_ser.training.feature_cache.PartiallyCachedMixupCollator`), where
 before the cache every row of every batch did. The same run (same seed, same mixes) is
 repeated with the cache off, and both models are tested on the held-out speakers. Reports
 training wall time, the speed-up, the two UAs and the largest difference between the two

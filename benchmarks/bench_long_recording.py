@@ -43,9 +43,10 @@ CHILD = """
 import json, resource, sys, time
 import torch
 torch.set_num_threads({threads})
-from eam_ser.audio import load_audio
-from eam_ser.inference import EmotionRecognizer, limit_allocator_growth
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.data.audio import load_audio
+from eam_ser.cli.memory import limit_allocator_growth
+from eam_ser.inference import EmotionRecognizer
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.inference.segmentation import segment_recording
 from transformers import AutoFeatureExtractor
 limit_allocator_growth()  # as `eam-ser predict` does

@@ -30,8 +30,8 @@ import torch
 from results_file import add_output_arguments, write_report
 from transformers import WavLMConfig, WavLMForSequenceClassification, WhisperConfig
 
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 SAMPLING_RATE = 16000
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "model_forward.json"

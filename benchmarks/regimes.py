@@ -7,7 +7,7 @@ benchmark protocols (EmoBox, SUPERB) train in:
 - ``frozen_*``: the encoder never trains (``trainable_encoder_layers: 0``); only FLAM, the
   projector, the classifier and the class centers learn. Unmixed batches come from the
   frozen-encoder feature cache; with EAM only the mixed rows go through the encoder
-  (`eam_ser.feature_cache.PartiallyCachedMixupCollator`).
+  (`eam_ser.training.feature_cache.PartiallyCachedMixupCollator`).
 - ``top2_*``: the top two encoder layers fine-tune (``trainable_encoder_layers: 2``) at the
   encoder learning rate; no cache is possible.
 

@@ -91,18 +91,39 @@ def trace_route(arguments: list[str]) -> list[str]:
     return route
 
 
-def summarize(route: list[str]) -> dict[str, Any]:
-    """Visits per module and the number of returns (visits to a module already left)."""
+def returns_of(route: list[str]) -> int:
+    """Visits to a place the route had already left."""
     seen: set[str] = set()
     returns = 0
+    for place in route:
+        returns += place in seen
+        seen.add(place)
+    return returns
+
+
+def layer_route(route: list[str]) -> list[str]:
+    """The route by layer (``eam_ser.<layer>``, the package's folders; ``root`` for the
+    package's own modules), consecutive visits to one layer collapsed."""
+    layers: list[str] = []
     for module in route:
-        returns += module in seen
-        seen.add(module)
+        parts = module.split(".")
+        layer = parts[1] if len(parts) > 2 or parts[1] in ("cli", "corpora") else "root"
+        if not layers or layers[-1] != layer:
+            layers.append(layer)
+    return layers
+
+
+def summarize(route: list[str]) -> dict[str, Any]:
+    """Visits per module and the number of returns (visits to a module already left), and the
+    same by layer."""
+    layers = layer_route(route)
     return {
         "route": route,
         "visits": len(route),
-        "modules": len(seen),
-        "returns": returns,
+        "modules": len(set(route)),
+        "returns": returns_of(route),
+        "layer_visits": len(layers),
+        "layer_returns": returns_of(layers),
         "visits_per_module": dict(Counter(route).most_common()),
     }
 

@@ -65,10 +65,10 @@ from bench_mix_core import SHAPES, shape_rows  # noqa: E402
 from bench_model import benchmark_encoder_config, interleaved_median_ms  # noqa: E402
 from results_file import add_output_arguments, write_report  # noqa: E402
 
-from eam_ser.configuration_flam import FlamConfig  # noqa: E402
 from eam_ser.mixup import EnergyAdaptiveMixupCollator  # noqa: E402
-from eam_ser.modeling_flam import FlamForSequenceClassification  # noqa: E402
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments  # noqa: E402
+from eam_ser.models.flam.configuration_flam import FlamConfig  # noqa: E402
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification  # noqa: E402
+from eam_ser.training.trainer import MultiLossTrainer, MultiLossTrainingArguments  # noqa: E402
 
 SAMPLING_RATE = 16000
 NUM_LABELS = 7

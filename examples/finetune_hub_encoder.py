@@ -21,7 +21,7 @@ from pathlib import Path
 
 from eam_ser.corpora import load_corpus, train_test_split_by_fold
 from eam_ser.experiment import ExperimentConfig, TrainingSettings, build_trainer
-from eam_ser.hub import save_model
+from eam_ser.hub.save import save_model
 from eam_ser.inference import evaluate_model
 
 

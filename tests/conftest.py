@@ -14,6 +14,7 @@ from transformers import WavLMConfig
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 EMODB_DIR = SHARED_DIR / "data" / "emodb"
+URDU_DIR = SHARED_DIR / "data" / "urdu"
 WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
 
 
@@ -86,11 +87,58 @@ def tone(
     return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
 
 
+def png_picture(path: Path, min_colours: int = 16) -> np.ndarray:
+    """The picture of the PNG file at `path`, (height, width, RGB or RGBA) floats in [0, 1],
+    checked to be a drawn figure: it decodes, is at least 100 x 100 pixels and has more than
+    `min_colours` distinct colours (a blank or single-colour canvas has one or two)."""
+    import matplotlib.image
+
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    picture = matplotlib.image.imread(path)
+    assert picture.ndim == 3 and picture.shape[2] in (3, 4), picture.shape
+    assert min(picture.shape[:2]) >= 100, picture.shape
+    colours = len(np.unique(picture.reshape(-1, picture.shape[2]), axis=0))
+    assert colours > min_colours, f"{path}: {colours} distinct colours"
+    return picture
+
+
+def shows_colour(picture: np.ndarray, colour: str, min_pixels: int = 20) -> bool:
+    """Whether at least `min_pixels` pixels of `picture` (from `png_picture`) are `colour`
+    (any matplotlib colour: "C0", "#1f77b4", ...), to within rounding to 8 bits."""
+    import matplotlib.colors
+
+    rgb = np.asarray(matplotlib.colors.to_rgb(colour))
+    close = np.all(np.abs(picture[..., :3] - rgb) <= 1.0 / 255 + 1e-6, axis=-1)
+    return int(close.sum()) >= min_pixels
+
+
+def assert_shows_confusion(picture: np.ndarray, matrix, normalize: bool = True) -> None:
+    """`picture` (`png_picture`) is the heat map of `matrix`: every cell drawn in the "Blues"
+    colour of its value (rows divided by their sums when `normalize`; 0 to the largest value),
+    so each distinct value covers at least 1500 pixels per cell holding it."""
+    import matplotlib
+
+    shown = np.asarray(matrix, dtype=float)
+    if normalize:
+        shown = shown / shown.sum(axis=1, keepdims=True)
+    for value in np.unique(shown):
+        colour = matplotlib.colormaps["Blues"](value / shown.max())
+        cells = int((shown == value).sum())
+        assert shows_colour(picture, colour, min_pixels=1500 * cells), (value, cells)
+
+
 @pytest.fixture
 def emodb_dir() -> Path:
     if not (EMODB_DIR / "manifest.csv").is_file():
         pytest.skip(f"real EmoDB copy not found at {EMODB_DIR}")
     return EMODB_DIR
+
+
+@pytest.fixture
+def urdu_dir() -> Path:
+    if not (URDU_DIR / "manifest.csv").is_file():
+        pytest.skip(f"real URDU copy not found at {URDU_DIR}")
+    return URDU_DIR
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from datasets import Dataset
 from transformers import set_seed
 
 from conftest import tiny_wavlm_config
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.hub import end_process_group, process_state
-from eam_ser.losses import cross_process_supervised_contrastive_loss
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.losses import cross_process_supervised_contrastive_loss
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+from eam_ser.training.processes import end_process_group, process_state
+from eam_ser.training.trainer import MultiLossTrainer, MultiLossTrainingArguments
 
 NUM_LABELS = 3
 SUPCON_EMBEDDINGS = torch.linspace(-1.0, 1.0, 8 * 5).reshape(8, 5).sin()

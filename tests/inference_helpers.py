@@ -8,9 +8,9 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor, WhisperConfig, WhisperFeatureExtractor
 
 from conftest import tiny_wavlm_config
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.hub import save_model
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.hub.save import save_model
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 LABELS = {0: "calm", 1: "angry", 2: "sad"}
 

@@ -1,4 +1,4 @@
-"""Tests of eam_ser.audio: decoding, downmix, resampling and validation."""
+"""Tests of eam_ser.data.audio: decoding, downmix, resampling and validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from datasets import Audio, Dataset
 
 from conftest import tone
-from eam_ser.audio import DEFAULT_SAMPLING_RATE, load_audio, validate_waveform
+from eam_ser.data.audio import DEFAULT_SAMPLING_RATE, load_audio, validate_waveform
 
 
 def write(path: Path, data: np.ndarray, rate: int = 16000, subtype: str = "FLOAT") -> Path:

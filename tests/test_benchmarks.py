@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,11 +105,37 @@ def test_ablation_stops_its_workers_on_ctrl_c(tmp_path, emodb_dir, whisper_tiny_
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    time.sleep(25)  # the spawned workers are training by now
-    workers = _descendants(process.pid)
-    assert len(workers) >= 2
-    process.send_signal(stop)
-    stdout, _ = process.communicate(timeout=60)
+    printed: list[str] = []  # its output, line by line, read as it comes (never blocking it)
+
+    def read_output() -> None:
+        for line in process.stdout:
+            printed.append(line)
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    try:
+        # Each worker prints its fold's data check just before it starts training: wait for
+        # both (however slow the machine), not for a fixed time. (Counted in the whole text:
+        # the workers' progress bars interleave, so the line may not start with it.)
+        deadline = time.monotonic() + 600
+        while "".join(printed[:]).count("data check: ") < 2:
+            assert process.poll() is None, "ablation ended early:\n" + "".join(printed)[-3000:]
+            assert time.monotonic() < deadline, (
+                "the two workers did not both reach training (two 'data check: ' lines) in "
+                "600 s:\n" + "".join(printed)[-3000:]
+            )
+            time.sleep(0.5)
+        workers = _descendants(process.pid)
+        spawned = [pid for pid in workers if "spawn_main" in _command_line(pid)]
+        assert len(workers) >= 2 and len(spawned) == 2, [_command_line(pid) for pid in workers]
+        process.send_signal(stop)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:  # a failed wait: stop it (its workers with it) all the same
+            process.terminate()
+            process.wait(timeout=60)
+    reader.join(timeout=10)
+    stdout = "".join(printed)
     assert process.returncode == 130, stdout[-3000:]
     assert "interrupted: 0 finished runs" in stdout
     deadline = time.monotonic() + 10

@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 from huggingface_hub import HfApi
 
+from conftest import png_picture, shows_colour
 from eam_ser.cli import build_parser, config_from_args, main
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 
 def test_train_single_split_saves_model_results_and_card(trained: Path, capsys) -> None:
@@ -100,12 +101,18 @@ def test_predict_and_explain(corpus: Path, trained: Path, tmp_path: Path, capsys
         probabilities = [float(part.split()[1]) for part in ranked.rstrip(")").split("  ")]
         assert sum(probabilities) == pytest.approx(1.0, abs=2e-3)
         assert head.endswith(ranked.split()[0])  # the label printed is the most probable one
-    for path in files:
-        assert (tmp_path / f"att_{path.stem}.png").read_bytes()[:4] == b"\x89PNG"
+    # Each clip's picture: 10 x 5.5 in at 120 dpi, the attention in red over the waveform and
+    # a magma spectrogram (hundreds of colours); the other clip's spectrogram (the lower half)
+    # is another picture.
+    low, high = (png_picture(tmp_path / f"att_{path.stem}.png", 200) for path in files)
+    for picture in (low, high):
+        assert picture.shape[:2] == (660, 1200)
+        assert shows_colour(picture, "tab:red")
+    assert not np.array_equal(low[330:], high[330:])
     assert (
         main(["predict", str(trained), str(files[0]), "--explain", str(tmp_path / "one.png")]) == 0
     )
-    assert (tmp_path / "one.png").is_file()
+    np.testing.assert_array_equal(png_picture(tmp_path / "one.png", 200), low)
 
 
 def test_augment_writes_mixed_audio_and_soft_labels(corpus: Path, tmp_path: Path) -> None:
@@ -177,7 +184,8 @@ def test_bad_input_returns_status_2(corpus: Path, tmp_path: Path, capsys) -> Non
         )
         == 2
     )
-    assert "test_speakers ['nobody'] are not in the dataset" in capsys.readouterr().err
+    # The library names its argument, the command its flag.
+    assert "--test-speakers ['nobody'] are not in the dataset" in capsys.readouterr().err
     assert main(["train", "--corpus", "emodb", "--test-fold", "0"]) == 2
     assert "--corpus emodb needs --root" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from eam_ser.cli import main
-from eam_ser.metrics import ser_metrics
-from eam_ser.report import format_interval
+from eam_ser.evaluation.metrics import ser_metrics
+from eam_ser.evaluation.report import format_interval
 
 
 @pytest.fixture(scope="module")
@@ -192,4 +192,4 @@ def test_evaluate_reports_coverage_against_accuracy(evaluation):
     assert rows[0]["coverage"] == 1.0  # two classes: the top score is always >= 0.5
     assert rows[0]["accuracy"] == pytest.approx(metrics["wa"])
     assert all(a["coverage"] >= b["coverage"] for a, b in itertools.pairwise(rows))
-    assert "answered share and accuracy by --min-confidence: 0.5: 100 % answered" in printed
+    assert "answered share and accuracy by min_confidence: 0.5: 100 % answered" in printed

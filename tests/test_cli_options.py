@@ -15,8 +15,8 @@ from eam_ser.cli import build_parser, config_from_args, main
 from eam_ser.cli.augment import AUGMENT_P
 from eam_ser.cli.options import LEGACY_FLAGS, SETTINGS_SECTIONS, setting_flags
 from eam_ser.hub import render_model_card
-from eam_ser.loss_settings import MultiLossSettings
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.models.flam.loss_settings import MultiLossSettings
 from test_hub import make_results
 
 TRAIN = ["train", "--data", "x", "--cv"]
@@ -143,11 +143,11 @@ def test_a_new_setting_is_a_flag_and_a_card_entry_without_writing_it_again(monke
     [
         (
             ["--min-snr-db", "8"],
-            "--min-snr-db 8.0: min_snr_db must be <= max_snr_db (finite, in dB), got 8.0 and 5.0",
+            "--min-snr-db 8.0: --min-snr-db must be <= --max-snr-db (finite, in dB), got 8.0 and 5.0",
         ),
         (
             ["--min-snr-db", "8", "--max-snr-db", "6"],
-            "--min-snr-db 8.0, --max-snr-db 6.0: min_snr_db must be <= max_snr_db",
+            "--min-snr-db 8.0, --max-snr-db 6.0: --min-snr-db must be <= --max-snr-db",
         ),
         (["--label-mode", "soft"], "argument --label-mode: invalid choice: 'soft'"),
         (["--kl-weight", "nan"], "argument --kl-weight: must be finite, got nan"),
@@ -192,5 +192,32 @@ def test_augment_mixes_every_utterance_unless_p_is_lowered(tmp_path, capsys):
         main(["augment", str(tmp_path / "in"), str(tmp_path / "bad"), "--max-mix-fraction", "2"])
         == 2
     )
-    assert "--max-mix-fraction 2.0: max_mix_fraction" in capsys.readouterr().err
+    assert "--max-mix-fraction 2.0: --max-mix-fraction" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # refused before anything was read or written
+
+
+def test_library_errors_speak_of_arguments_and_the_command_adds_its_flags() -> None:
+    """`with_flag_names`: arguments and settings (with an underscore or a dot, or given a value)
+    become the subcommand's flags; plain words and the keys of a config file stay as they are."""
+    from eam_ser.cli import build_parser, with_flag_names
+
+    parsers = build_parser().parse_args(["check", "--data", "x"]).command_parsers
+    train, evaluate = parsers["train"], parsers["evaluate"]
+    assert with_flag_names("label_map: ['x'] are not labels of the data", evaluate) == (
+        "--label-map: ['x'] are not labels of the data"
+    )
+    assert with_flag_names('(on_bad_audio="skip" drops files)', train) == (
+        "(--on-bad-audio skip drops files)"
+    )
+    assert with_flag_names("rerun with overwrite=True (from scratch)", train) == (
+        "rerun with --overwrite (from scratch)"
+    )
+    assert with_flag_names("set training.max_train_seconds (e.g. 10)", train) == (
+        "set --max-train-seconds (e.g. 10)"
+    )
+    assert with_flag_names("lower head_learning_rate and eam.p=0.2", train) == (
+        "lower --head-learning-rate and --eam-p 0.2"
+    )
+    # A config file's key, an unknown name and a plain word are left alone.
+    message = "config['training']['max_steps'] must be an int; seed_value and encoding stay"
+    assert with_flag_names(message, train) == message

@@ -464,7 +464,9 @@ def test_audiofolder(tmp_path: Path) -> None:
 
 
 def test_registry_and_splits(emodb_tree: Path) -> None:
-    assert set(CORPORA) == {"iemocap", "msp_improv", "ravdess", "savee", "emodb", "crema_d", "tess"}
+    assert set(CORPORA) == {
+        "iemocap", "msp_improv", "ravdess", "savee", "emodb", "crema_d", "tess", "urdu",
+    }  # fmt: skip
     dataset = load_corpus("emodb", emodb_tree, protocol="speaker_pairs")
     assert tuple(label_names(dataset)) == CORPORA["emodb"].labels
     train, test = train_test_split_by_fold(dataset, 0)
@@ -515,7 +517,7 @@ def write_clip(path: Path, sampling_rate: int, channels: int = 1, seconds: float
 
 
 def check_every_file_loads(dataset) -> None:
-    from eam_ser.datacheck import check_data
+    from eam_ser.data.check import check_data
 
     _, report = check_data({"all": dataset}, min_input_samples=400, progress=False)
     assert report.audio_problems == [] and report.data_problems == []
@@ -541,7 +543,7 @@ def test_tess_official_release_quirks(tmp_path: Path) -> None:
     }  # fmt: skip
     assert Counter(r["speaker"] for r in rows.values()) == {"OAF": 15, "YAF": 15}
     check_every_file_loads(dataset)
-    from eam_ser.audio import load_audio
+    from eam_ser.data.audio import load_audio
 
     assert load_audio(rows["YAF_germ_happy.wav"]["audio"]).shape == (800,)  # 0.05 s at 16 kHz
 
@@ -562,7 +564,7 @@ def test_ravdess_official_release_stereo_song_and_video_files(tmp_path: Path) ->
         "03-01-05-01-02-01-01.wav",
     ]
     check_every_file_loads(dataset)
-    from eam_ser.datacheck import probe_audio
+    from eam_ser.data.check import probe_audio
 
     assert probe_audio(rows["03-01-03-02-01-02-01.wav"]["audio"]).channels == 2
 
@@ -580,7 +582,7 @@ def test_crema_d_misnamed_file_and_git_lfs_pointers(tmp_path: Path) -> None:
     (audio / "1002_IEO_HAP_HI.wav").write_text(
         "version https://git-lfs.github.com/spec/v1\noid sha256:c6f9\nsize 72862\n"
     )
-    from eam_ser.datacheck import DataCheckError, check_data
+    from eam_ser.data.check import DataCheckError, check_data
 
     with pytest.raises(DataCheckError, match=r"1002_IEO_HAP_HI.wav: a git-lfs pointer, not audio"):
         check_data({"train": load_crema_d(tmp_path)}, progress=False)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import tone
+from conftest import assert_shows_confusion, png_picture, tone
 from eam_ser.corpora import load_manifest
+from eam_ser.evaluation.plots import plot_confusion_matrix
 from eam_ser.experiment.config import (
     FROM_SCRATCH_ENCODER_LEARNING_RATE,
     HEAD_LEARNING_RATE,
@@ -78,7 +79,17 @@ def test_cross_validation_two_folds(tmp_path: Path) -> None:
     )
     table = (tmp_path / "cv" / "results.md").read_text()
     assert "| 0 | s1, s2 | 8 / 8 |" in table and "**mean ± std**" in table
-    assert (tmp_path / "cv" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    # The picture is the heat map of the matrix summed over the folds, with its counts.
+    picture = png_picture(tmp_path / "cv" / "confusion_matrix.png")
+    assert picture.shape[:2] == (220, 370)  # (1 + 0.6 * 2 classes) in + 1.5 in wider, 100 dpi
+    assert_shows_confusion(picture, results["confusion_matrix"])
+    expected = plot_confusion_matrix(
+        results["confusion_matrix"],
+        results["label_names"],
+        tmp_path / "expected.png",
+        title="Confusion matrix summed over folds",
+    )
+    np.testing.assert_array_equal(picture, png_picture(expected))
     assert not (tmp_path / "cv" / "model").exists()
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eam_ser.losses import supervised_contrastive_loss
+from eam_ser.models.flam.losses import supervised_contrastive_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -24,9 +25,19 @@ SUPCON_EMBEDDINGS = torch.linspace(-1.0, 1.0, 8 * 5).reshape(8, 5).sin()
 SUPCON_LABELS = torch.tensor([0, 1, 0, 2, 1, 1, 2, 0])
 
 
-def launch(launcher: str, *worker_args: str, port: int) -> None:
-    """Run the worker in 2 processes; fail with their output if they fail."""
+def free_port() -> int:
+    """A TCP port that no process listens on now: the kernel's pick for port 0, released.
+    (A fixed port fails when another run, or a test run beside this one, holds it.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def launch(launcher: str, *worker_args: str) -> None:
+    """Run the worker in 2 processes (their rendezvous on a free port); fail with their output
+    if they fail."""
     bin_dir = Path(sys.executable).parent
+    port = free_port()
     if launcher == "torchrun":
         command = [
             str(bin_dir / "torchrun"),
@@ -66,9 +77,8 @@ def training_losses(report: dict) -> dict[int, float]:
 
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp_path, launcher):
-    port = 29511 if launcher == "torchrun" else 29521
     full = tmp_path / "full"
-    launch(launcher, str(full), "4", port=port)
+    launch(launcher, str(full), "4")
     rank0, rank1 = reports(full)
     assert rank0["world_size"] == rank1["world_size"] == 2
     # DDP kept the replicas identical, the class centers included (they train inside forward).
@@ -102,7 +112,7 @@ def test_two_processes_train_in_sync_draw_their_own_mixes_and_resume_exactly(tmp
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     shutil.copytree(full / "checkpoint-2", resumed / "checkpoint-2")
-    launch(launcher, str(resumed), "4", str(resumed / "checkpoint-2"), port=port + 1)
+    launch(launcher, str(resumed), "4", str(resumed / "checkpoint-2"))
     resumed0, _ = reports(resumed)
     full_losses, resumed_losses = training_losses(rank0), training_losses(resumed0)
     for step in (3, 4):
@@ -123,12 +133,12 @@ def test_readme_launch_commands_train_with_two_processes_again_and_again(tmp_pat
         "CUDA_VISIBLE_DEVICES": "",
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
-    from eam_ser.modeling_flam import FlamForSequenceClassification
+    from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
     for attempt, launcher in enumerate(["torchrun", "accelerate launch", "torchrun"]):
         command = next(line for line in section.splitlines() if line.startswith(f"{launcher} "))
         words = shlex.split(command.replace("runs/ddp", str(tmp_path / "ddp")))
-        port = str(29531 + 10 * attempt)
+        port = str(free_port())
         words[1:1] = ["--master_port", port] if launcher == "torchrun" else []
         if launcher != "torchrun":
             words[2:2] = ["--main_process_port", port]

@@ -15,10 +15,21 @@ The rules a page follows:
   with that reason.
 - ``pip install ...`` at the start of a shell line is not run: the environment under test is
   the one those commands built (``pip install A && B`` runs ``B``).
+- A ``text`` block with the line ``<!-- snippet: output -->`` right above its fence is what the
+  page's block before it prints: every line of it but ``...`` (any lines) must appear in the
+  printed output, in order (`test_documented_output_is_what_the_command_prints`). A command
+  that is skipped on its page is matched, by its text, to the same command run on an earlier
+  page.
+- The snippets that use the quick start's model (``runs/quickstart``) first make sure the
+  README's quick start ran; when it failed they are skipped naming it, so one failure is
+  reported once, not once per page that reuses the model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
 import os
 import re
 import subprocess
@@ -34,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_LANGUAGES = frozenset({"python", "bash", "sh", "shell"})
 SHELL_TIMEOUT_S = 1800  # a hang guard: the quick start takes minutes on idle cores
 SKIP_MARKER = re.compile(r"^[ \t]*<!--\s*snippet:\s*skip\b(?P<reason>.*?)-->[ \t]*$")
+OUTPUT_MARKER = re.compile(r"^[ \t]*<!--\s*snippet:\s*output\s*-->[ \t]*$")
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<language>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
     re.MULTILINE | re.DOTALL,
@@ -51,6 +63,7 @@ class Snippet:
     language: str
     code: str
     skip_reason: str | None
+    is_output: bool = False
 
     @property
     def runs(self) -> bool:
@@ -82,11 +95,21 @@ def parse_snippets(text: str, page: str) -> list[Snippet]:
                     f"{page}:{line - 1}: a skip marker needs a reason and a block of "
                     f"{sorted(RUN_LANGUAGES)} right below it"
                 )
+        is_output = bool(OUTPUT_MARKER.match(previous))
+        if is_output:
+            marked_lines.add(line - 1)
+            if language != "text" or not snippets or not snippets[-1].runs:
+                raise ValueError(
+                    f"{page}:{line - 1}: an output marker needs a text block right below it "
+                    "and a block that runs before it"
+                )
         code = textwrap.dedent(match["indent"] + match["body"])
-        snippets.append(Snippet(page, line, language, code, reason))
+        snippets.append(Snippet(page, line, language, code, reason, is_output))
     for number, content in enumerate(lines, start=1):
-        if SKIP_MARKER.match(content) and number not in marked_lines:
-            raise ValueError(f"{page}:{number}: a skip marker that is not right above a block")
+        if (SKIP_MARKER.match(content) or OUTPUT_MARKER.match(content)) and (
+            number not in marked_lines
+        ):
+            raise ValueError(f"{page}:{number}: a snippet marker that is not right above a block")
     return snippets
 
 
@@ -118,18 +141,53 @@ def pages(root: Path = ROOT) -> list[Path]:
     return [root / "README.md", *[page for page in in_nav if page.is_file()], *rest]
 
 
-def collect(root: Path = ROOT) -> list[Snippet]:
+def collect(root: Path = ROOT, runnable: bool = True) -> list[Snippet]:
     return [
         snippet
         for page in pages(root)
         for snippet in parse_snippets(
             page.read_text(encoding="utf-8"), page.relative_to(root).as_posix()
         )
-        if snippet.runs
+        if snippet.runs or not runnable
     ]
 
 
 SNIPPETS = collect()
+QUICK_START_MODEL = "runs/quickstart"
+QUICK_START = next(
+    snippet
+    for snippet in SNIPPETS
+    if f"--output-dir {QUICK_START_MODEL}" in snippet.code and snippet.skip_reason is None
+)
+"""The README's quick start: the one block that trains the model other pages reuse."""
+
+
+def documented_outputs(snippets: list[Snippet]) -> list[tuple[Snippet, Snippet]]:
+    """(command block, ``text`` block) pairs: a text block marked as output is what the block
+    before it on its page prints."""
+    return [
+        (previous, block)
+        for previous, block in itertools.pairwise(snippets)
+        if block.is_output and previous.page == block.page
+    ]
+
+
+DOCUMENTED_OUTPUTS = documented_outputs(collect(runnable=False))
+
+
+def missing_lines(documented: str, printed: str) -> list[str]:
+    """The lines of `documented` (stripped; ``...`` stands for any lines) that do not appear
+    in `printed` in their order; [] when the documented output is what was printed."""
+    printed_lines = [line.strip() for line in printed.replace("\r", "\n").splitlines()]
+    position, missing = 0, []
+    for line in (line.strip() for line in documented.splitlines()):
+        if not line or line == "...":
+            continue
+        try:
+            position = printed_lines.index(line, position) + 1
+        except ValueError:
+            missing.append(line)
+    return missing
 
 
 def shell_code(code: str) -> str:
@@ -152,6 +210,8 @@ class PageRunner:
         self.workdir = workdir
         self.namespaces: dict[str, dict] = {}
         self.done: set[str] = set()
+        self.failed: dict[str, str] = {}
+        self.printed: dict[str, str] = {}
         self.env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -162,22 +222,50 @@ class PageRunner:
         }
 
     def run(self, snippet: Snippet) -> None:
+        if QUICK_START_MODEL in snippet.code and snippet is not QUICK_START:
+            self.run(QUICK_START)  # once: a second call finds it done
         for earlier in SNIPPETS:
             if earlier.page == snippet.page and earlier.line < snippet.line:
                 if earlier.skip_reason is None and earlier.id not in self.done:
                     self._execute(earlier)
         self._execute(snippet)
 
+    def printed_by(self, command: Snippet) -> str:
+        """What `command` printed, running it (or the same command run on an earlier page, when
+        it is skipped on its own) if that has not happened yet."""
+        if command.skip_reason is not None:
+            same = [s for s in SNIPPETS if s.code == command.code and s.skip_reason is None]
+            if not same:
+                pytest.skip(f"{command.id} is not run here ({command.skip_reason})")
+            command = same[0]
+        self.run(command)
+        return self.printed[command.id]
+
     def _execute(self, snippet: Snippet) -> None:
+        if snippet.id in self.done:
+            if snippet.id in self.failed:
+                pytest.skip(f"{snippet.id} failed before: {self.failed[snippet.id]}")
+            return
         self.done.add(snippet.id)
+        try:
+            self._run_block(snippet)
+        except Exception as error:
+            self.failed[snippet.id] = str(error).splitlines()[0] if str(error) else repr(error)
+            raise
+
+    def _run_block(self, snippet: Snippet) -> None:
         if snippet.language == "python":
             namespace = self.namespaces.setdefault(snippet.page, {"__name__": "__snippet__"})
             cwd = Path.cwd()
             os.chdir(self.workdir)
+            printed = io.StringIO()
             try:
-                exec(compile(snippet.code, snippet.id, "exec"), namespace)
+                with contextlib.redirect_stdout(printed):
+                    exec(compile(snippet.code, snippet.id, "exec"), namespace)
             finally:
                 os.chdir(cwd)
+                self.printed[snippet.id] = printed.getvalue()
+                sys.stdout.write(printed.getvalue())
             return
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", shell_code(snippet.code)],
@@ -188,6 +276,7 @@ class PageRunner:
             text=True,
             timeout=SHELL_TIMEOUT_S,
         )
+        self.printed[snippet.id] = result.stdout
         if result.returncode != 0:
             raise AssertionError(
                 f"{snippet.id} exited with {result.returncode}\n--- stdout\n"
@@ -209,6 +298,42 @@ def test_snippet_runs(snippet: Snippet, runner: PageRunner) -> None:
     if snippet.skip_reason is not None:
         pytest.skip(snippet.skip_reason)
     runner.run(snippet)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("command", "documented"),
+    DOCUMENTED_OUTPUTS,
+    ids=[documented.id for _, documented in DOCUMENTED_OUTPUTS],
+)
+def test_documented_output_is_what_the_command_prints(
+    command: Snippet, documented: Snippet, runner: PageRunner
+) -> None:
+    assert missing_lines(documented.code, runner.printed_by(command)) == []
+
+
+@pytest.mark.slow
+def test_the_readme_quotes_the_test_line_the_quick_start_prints(runner: PageRunner) -> None:
+    quoted = re.search(r"Its test line reads `([^`]+)`", (ROOT / "README.md").read_text())
+    assert quoted is not None
+    assert quoted[1] in runner.printed_by(QUICK_START)
+
+
+def test_missing_lines_reads_dots_as_any_lines_and_keeps_the_order() -> None:
+    printed = "a\rb progress\nfirst\nnoise\n  second  \nthird\n"
+    assert missing_lines("first\n...\nsecond\nthird\n", printed) == []
+    assert missing_lines("second\nfirst\n", printed) == ["first"]  # out of order
+    assert missing_lines("first\nfourth\n", printed) == ["fourth"]
+
+
+def test_every_documented_output_follows_a_command() -> None:
+    """The pairing itself, on the getting-started page's quick-start output."""
+    pairs = {documented.page: command for command, documented in DOCUMENTED_OUTPUTS}
+    assert "--output-dir runs/quickstart" in pairs["docs/getting-started.md"].code
+    assert "robustness_section" in pairs["docs/guides/evaluation.md"].code
+    page = "```bash\neam-ser x\n```\n\nIt prints:\n\n<!-- snippet: output -->\n```text\nok\n```\n"
+    [(command, documented)] = documented_outputs(parse_snippets(page, "page.md"))
+    assert (command.code, documented.code) == ("eam-ser x\n", "ok\n")
 
 
 SAMPLE_PAGE = """# A page
@@ -245,6 +370,7 @@ def test_parse_snippets_finds_languages_lines_markers_and_indented_blocks() -> N
         (20, "python", True, None),
     ]
     assert snippets[0].code == "eam-ser --help\n"
+    assert [s.is_output for s in snippets] == [False, False, False, False]
     assert snippets[3].code == "x = 1\n"
 
 
@@ -252,8 +378,11 @@ def test_parse_snippets_finds_languages_lines_markers_and_indented_blocks() -> N
     "page, message",
     [
         ("<!-- snippet: skip -->\n```bash\nls\n```\n", "page.md:1: a skip marker needs a reason"),
-        ("<!-- snippet: skip why -->\n\n```bash\nls\n```\n", "page.md:1: a skip marker that is"),
+        ("<!-- snippet: skip why -->\n\n```bash\nls\n```\n", "page.md:1: a snippet marker that is"),
         ("<!-- snippet: skip why -->\n```text\nls\n```\n", "page.md:1: a skip marker needs"),
+        ("<!-- snippet: output -->\n```text\nls\n```\n", "page.md:1: an output marker needs"),
+        ("```bash\nls\n```\n<!-- snippet: output -->\n```bash\nls\n```\n", "an output marker"),
+        ("<!-- snippet: output -->\n\n```text\nls\n```\n", "a snippet marker that is not"),
     ],
 )
 def test_a_stray_or_reasonless_skip_marker_is_an_error(page: str, message: str) -> None:

@@ -11,7 +11,7 @@ from eam_ser.experiment.build import build_trainer
 from eam_ser.experiment.config import HEAD_LEARNING_RATE, ExperimentConfig
 from eam_ser.experiment.crossval import split_validation_speakers
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.trainer import MultiLossTrainer
+from eam_ser.training.trainer import MultiLossTrainer
 from test_crossval import TINY_CONFIG, write_tone_corpus
 
 

@@ -1,4 +1,4 @@
-"""Tests of eam_ser.featurize: the sampling rate, the minimum-length check, log-mel, masks."""
+"""Tests of eam_ser.models.flam.featurize: the sampling rate, the minimum-length check, log-mel, masks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 from transformers.dynamic_module_utils import get_imports, get_relative_imports
 
-import eam_ser.featurize as featurize
-from eam_ser import audio, configuration_flam
-from eam_ser.featurize import (
+import eam_ser.models.flam.featurize as featurize
+from eam_ser.data import audio
+from eam_ser.models.flam import configuration_flam
+from eam_ser.models.flam.featurize import (
     SAMPLING_RATE,
     WHISPER_MIN_INPUT_SAMPLES,
     check_min_length,
@@ -70,7 +71,7 @@ def test_check_min_length_names_the_first_short_row(to_lengths) -> None:
 
 
 def test_whisper_minimum_is_refused_by_the_collator_with_the_row_named(rng) -> None:
-    from eam_ser.collator import AudioCollator
+    from eam_ser.data.collator import AudioCollator
 
     collator = AudioCollator(WhisperFeatureExtractor())
     collator.collate_waveforms([noise(rng, 201), noise(rng, 4000)])

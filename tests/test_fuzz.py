@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import WhisperFeatureExtractor
 
-from eam_ser.audio import MAX_ABS_AMPLITUDE
-from eam_ser.losses import MultiLoss
+from eam_ser.data.audio import MAX_ABS_AMPLITUDE
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
+from eam_ser.models.flam.losses import MultiLoss
 
 NUM_LABELS = 3
 WHISPER = WhisperFeatureExtractor()

@@ -24,9 +24,9 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from conftest import TINY_CONV, tiny_wavlm_config
-from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import load_emodb
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "data"
 SHIMS_DIR = Path(__file__).with_name("hf_example_shims")

@@ -12,11 +12,13 @@ import soundfile as sf
 from huggingface_hub import HfApi, ModelCard
 from transformers import AutoModelForAudioClassification, pipeline
 
+import eam_ser.hub.card
 from conftest import tone
 from eam_ser.experiment.build import build_feature_extractor, build_model
 from eam_ser.experiment.config import ExperimentConfig
-from eam_ser.hub import TEMPLATE_PATH, push_to_hub, render_model_card, results_markdown, save_model
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.hub import TEMPLATE_PATH, render_model_card, results_markdown
+from eam_ser.hub.save import push_to_hub, save_model
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from test_crossval import TINY_CONFIG
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +63,10 @@ def make_results(num_folds: int = 2) -> dict:
     }
 
 
-def test_template_is_the_top_level_file() -> None:
-    assert TEMPLATE_PATH.read_text() == (REPO_ROOT / "model_card.md").read_text()
+def test_template_is_a_file_of_the_package() -> None:
+    """One home: the template is package data (a wheel carries it), not a link out of it."""
+    assert TEMPLATE_PATH.parent == Path(eam_ser.hub.card.__file__).parent
+    assert TEMPLATE_PATH.is_file() and not TEMPLATE_PATH.is_symlink()
     assert "{{ card_data }}" in TEMPLATE_PATH.read_text()
 
 
@@ -165,14 +169,14 @@ def test_push_to_hub_needs_a_saved_model(tmp_path: Path) -> None:
 
 
 def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
-    from eam_ser.mixup.settings import EAM_REGIME_EVIDENCE, encoder_regime
+    from eam_ser.experiment.evidence import encoder_regime, regime_note
 
     assert encoder_regime(None) == "fine_tuned"
     assert encoder_regime(2) == "top_layers"
     assert encoder_regime(0) == encoder_regime(None, -1) == "frozen"
     fine_tuned = ExperimentConfig(encoder="x").eam_regime
     assert fine_tuned["regime"] == "fine_tuned" and fine_tuned["eam_p"] == 0.5
-    assert fine_tuned["note"] == EAM_REGIME_EVIDENCE["fine_tuned"].note()
+    assert fine_tuned["note"] == regime_note("fine_tuned")
     assert "+1.3 UA points on clean speech [95 % CI -4.7, +7.3]" in fine_tuned["note"]
     frozen = ExperimentConfig.from_dict({"flam": {"trainable_encoder_layers": 0}})
     assert frozen.eam_regime["regime"] == "frozen"

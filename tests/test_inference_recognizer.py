@@ -11,7 +11,7 @@ import soundfile as sf
 
 from conftest import tone
 from eam_ser.cli import main
-from eam_ser.collator import AudioCollator
+from eam_ser.data.collator import AudioCollator
 from eam_ser.inference import EmotionRecognizer
 from inference_helpers import LABELS
 

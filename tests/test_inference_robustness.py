@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tone
+from conftest import png_picture, shows_colour, tone
 from eam_ser.cli import main
 from eam_ser.inference.robustness import (
     CLIPPING_LEVEL,
@@ -68,14 +68,34 @@ def test_ladder_scores_every_condition():
         robustness_ladder(lambda batch: 0.0, clips, [], 16000)
 
 
-def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, capsys):
+def hand_ua(predictions: np.ndarray, references: np.ndarray) -> float:
+    """Unweighted accuracy: the mean over the tested classes of the share predicted right."""
+    return float(np.mean([np.mean(predictions[references == c] == c) for c in set(references)]))
+
+
+def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, capsys, monkeypatch):
+    from eam_ser.corpora import load_local, train_test_split_by_speakers
+    from eam_ser.evaluation.plots import plot_robustness_ladder
+    from eam_ser.inference import EmotionRecognizer
+    from eam_ser.inference.evaluation import dataset_waveforms, model_references
+
+    scored = []  # (clips, logits) of every call of the model
+    predict_logits = EmotionRecognizer.predict_logits
+
+    def recording(self, waveforms):
+        logits = predict_logits(self, waveforms)
+        scored.append(([np.array(w) for w in waveforms], logits))
+        return logits
+
+    monkeypatch.setattr(EmotionRecognizer, "predict_logits", recording)
     out = tmp_path / "metrics.json"
     command = ["evaluate", str(trained), "--data", str(corpus), "--test-speakers", "s4"]
     plot = tmp_path / "ladder.png"
     assert (
         main([*command, "--robustness", "--robustness-plot", str(plot), "--output", str(out)]) == 0
     )
-    ladder = json.loads(out.read_text())["robustness"]
+    metrics = json.loads(out.read_text())
+    ladder = metrics["robustness"]
     assert ladder["interferers"] == 12  # the utterances of s1-s3, never the tested s4
     assert {condition: list(levels) for condition, levels in ladder["ua"].items()} == {
         "noise": ["20.0", "10.0", "5.0", "0.0", "-5.0"],
@@ -83,9 +103,41 @@ def test_evaluate_robustness_through_the_command(corpus, trained, tmp_path, caps
         "telephone": ["300-3400 Hz"],
         "clipping": ["25 % of peak"],
     }
-    assert all(0.0 <= ua <= 1.0 for levels in ladder["ua"].values() for ua in levels.values())
+    # Each rung's UA is that of the model's predictions on exactly the clips its definition
+    # gives (corrupted_sets on the tested clips, interferers from the untested speakers), and
+    # the clean UA that of the tested clips themselves.
+    recognizer = EmotionRecognizer.from_pretrained(trained)
+    untested, tested = train_test_split_by_speakers(load_local(corpus), ["s4"])
+    clean = dataset_waveforms(recognizer, tested)
+    references = model_references(recognizer.model, tested)
+    sets = corrupted_sets(clean, dataset_waveforms(recognizer, untested), 16000)
+
+    def ua_of(clips) -> float:
+        matching = [
+            logits
+            for seen, logits in scored
+            if len(seen) == len(clips) and all(map(np.array_equal, seen, clips))
+        ]
+        assert len(matching) == 1, f"the model scored these clips {len(matching)} times"
+        return hand_ua(matching[0].argmax(axis=-1), references)
+
+    assert metrics["ua"] == pytest.approx(ua_of(clean))
+    for condition, levels in sets.items():
+        for level, clips in levels.items():
+            assert ladder["ua"][condition][level] == pytest.approx(ua_of(clips)), (condition, level)
+    assert len(scored) == 1 + 12  # the clean test, then one pass per rung
     assert "UA % under speech: 20.0: " in capsys.readouterr().out
-    assert plot.read_bytes()[:4] == b"\x89PNG"
+    # The plot: a 6 x 4 in figure at 120 dpi with the clean line (grey) and every condition
+    # drawn in its colour; another ladder draws another picture.
+    picture = png_picture(plot)
+    assert picture.shape[:2] == (480, 720)
+    for colour in ("grey", "C0", "C1", "C2", "C3"):
+        assert shows_colour(picture, colour), colour
+    other = {**ladder, "ua": {**ladder["ua"], "noise": dict.fromkeys(ladder["ua"]["noise"], 0.9)}}
+    if other["ua"]["noise"] == ladder["ua"]["noise"]:
+        other["ua"]["noise"] = dict.fromkeys(ladder["ua"]["noise"], 0.1)
+    moved = plot_robustness_ladder(other, metrics["ua"], tmp_path / "other.png")
+    assert not np.array_equal(png_picture(moved), picture)
     assert main(["evaluate", str(trained), "--data", str(corpus), "--robustness"]) == 2
     assert "choose the tested ones with --test-speakers or --test-fold" in capsys.readouterr().err
 
@@ -133,18 +185,18 @@ def test_evaluate_writes_the_ladder_into_the_model_card_once(corpus, trained, tm
 def test_evaluate_robustness_decodes_each_clip_once(corpus, trained, tmp_path, monkeypatch):
     """The clean test and the ladder share one decode of the test clips (the data check
     reads the files on its own, before)."""
-    import eam_ser.collator
+    import eam_ser.data.collator
     from eam_ser.corpora import load_local, train_test_split_by_speakers
     from eam_ser.inference import evaluate_model, evaluate_robustness
 
     decoded = []
-    load_audio = eam_ser.collator.load_audio
+    load_audio = eam_ser.data.collator.load_audio
 
     def counting(source, *args, **kwargs):
         decoded.append(Path(source).name)
         return load_audio(source, *args, **kwargs)
 
-    monkeypatch.setattr(eam_ser.collator, "load_audio", counting)
+    monkeypatch.setattr(eam_ser.data.collator, "load_audio", counting)
     out = tmp_path / "metrics.json"
     command = ["evaluate", str(trained), "--data", str(corpus), "--test-speakers", "s4"]
     assert main([*command, "--robustness", "--output", str(out)]) == 0

@@ -28,7 +28,7 @@ def test_fixed_windows_hand_worked() -> None:
 
 
 def test_vad_finds_the_utterances_between_silences(emodb_dir: Path) -> None:
-    from eam_ser.audio import load_audio
+    from eam_ser.data.audio import load_audio
 
     files = sorted(emodb_dir.glob("*.flac"))[:3]
     gap = np.zeros(2 * 16000, np.float32)

@@ -1,4 +1,4 @@
-"""Tests of eam_ser.kernels: the compiled mix gives the torch path's mix bit for bit (and what
+"""Tests of eam_ser.data.kernels: the compiled mix gives the torch path's mix bit for bit (and what
 the removed numpy twin gave, through the deprecated ``implementation="numpy"``)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from eam_ser.featurize import normalize_tensors
-from eam_ser.kernels import normalize_rows
+from eam_ser.data.kernels import normalize_rows
 from eam_ser.mixup.core import draw_mix_parameters, draw_partner_index, energy_adaptive_mix
+from eam_ser.models.flam.featurize import normalize_tensors
 from mixup_helpers import noise
 
 
@@ -37,7 +37,10 @@ def test_compiled_numpy_and_torch_paths_agree_bit_for_bit(rng, seed):
         rng, [4000, 3000, 5000, 800, 4500, 2500], seed, silent_rows=(3,), loud_rows=(1,)
     )
     compiled, applied = energy_adaptive_mix(waveforms, parameters, implementation="compiled")
-    fallback, fallback_applied = energy_adaptive_mix(waveforms, parameters, implementation="numpy")
+    with pytest.warns(DeprecationWarning, match="implementation='numpy'. is deprecated"):
+        fallback, fallback_applied = energy_adaptive_mix(
+            waveforms, parameters, implementation="numpy"
+        )
     on_torch, torch_applied = energy_adaptive_mix(
         torch.from_numpy(waveforms), parameters, implementation="torch"
     )

@@ -1,67 +1,32 @@
-"""The package's layers, read from its source: every module imports only from its own layer or
-the ones below, and no two modules import each other, directly or around a loop."""
+"""The package's layers, read from its source: each folder is a layer whose ``__init__``
+docstring says which layers it may import; every module imports only from its own layer or
+those, and no two modules import each other, directly or around a loop."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import eam_ser
 
 PACKAGE = Path(eam_ser.__file__).parent
+ROOT_MODULES = {"eam_ser", "eam_ser._lazy", "eam_ser.__main__"}
+"""The package root: the public face (lazy names), the lazy-name machinery and ``python -m``."""
+MOST_ROOT_MODULES = 8
+MAY_IMPORT = re.compile(r"May import:(.*?)(?:\.\s|\.$)", re.DOTALL)
 
-# Bottom to top: the data flow of one run, settings first, the command last.
-LAYERS = {
-    "foundation": [
-        "eam_ser",
-        "eam_ser._lazy",
-        "eam_ser.settings_field",
-        "eam_ser.featurize",
-        "eam_ser.loss_settings",
-        "eam_ser.mixup.settings",
-        "eam_ser.mixup.streams",
-        "eam_ser.corpora*",
-        "eam_ser.metrics",
-        "eam_ser.report",
-        "eam_ser.checkpoints",
-        "eam_ser.plots",
-        "eam_ser.inference.segmentation",
-    ],
-    "data": [
-        "eam_ser.kernels",
-        "eam_ser.audio",
-        "eam_ser.collator",
-        "eam_ser.datacheck",
-        "eam_ser.mixup",
-        "eam_ser.mixup.*",
-    ],
-    "model": [
-        "eam_ser.configuration_flam",
-        "eam_ser.encoders",
-        "eam_ser.frame_attention",
-        "eam_ser.losses",
-        "eam_ser.class_balance",
-        "eam_ser.modeling_flam",
-        "eam_ser.training_args",
-        "eam_ser.trainer",
-        "eam_ser.feature_cache",
-    ],
-    "inference": ["eam_ser.inference", "eam_ser.inference.*", "eam_ser.evaluate_metrics*"],
-    "hub": ["eam_ser.hub"],
-    "experiment": ["eam_ser.experiment", "eam_ser.experiment.*"],
-    "command": ["eam_ser.cli", "eam_ser.cli.*", "eam_ser.__main__"],
-}
-# The 0.3 module paths, kept for one minor release: they only re-export (and warn).
-DEPRECATED = {
-    "eam_ser.crossval",
-    "eam_ser.modelcard",
-    "eam_ser.export",
-    "eam_ser.segmentation",
-    "eam_ser.pipeline",
-    "eam_ser.mix_kernel",
-    "eam_ser.mixing_baselines",
-    "eam_ser.mixup_settings",
-}
+
+def layers() -> dict[str, set[str]]:
+    """Each folder of the package (a layer) and the layers its ``__init__`` docstring says it
+    may import (its "May import:" sentence, `eam_ser.<layer>` names), read from the source."""
+    found = {}
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        match = MAY_IMPORT.search(docstring)
+        assert match, f"{init}: the docstring says no 'May import: ...' sentence"
+        found[init.parent.name] = set(re.findall(r"eam_ser\.(\w+)", match.group(1)))
+    return found
 
 
 def module_name(path: Path) -> str:
@@ -108,14 +73,10 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return {module for module in found if module in modules and module != name}
 
 
-def layer_of(module: str) -> int:
-    for rank, patterns in enumerate(LAYERS.values()):
-        for pattern in patterns:
-            if module == pattern or (
-                pattern.endswith("*") and module.startswith(pattern.rstrip("*"))
-            ):
-                return rank
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+def layer_of(module: str) -> str | None:
+    """The layer (top-level folder) of `module`; None for a module of the package root."""
+    parts = module.split(".")
+    return None if module in ROOT_MODULES else parts[1]
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -123,17 +84,69 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imports_of(path, set(paths)) for name, path in paths.items()}
 
 
-def test_every_module_imports_only_downwards():
+def test_the_root_holds_the_public_face_only():
+    modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert modules == ["__init__.py", "__main__.py", "_lazy.py"]
+    assert len(modules) <= MOST_ROOT_MODULES
+    assert {module_name(path) for path in PACKAGE.glob("*.py")} == ROOT_MODULES
+
+
+def test_the_layers_are_ordered():
+    """The "May import" relation of the folders is a layering: no layer reaches, through the
+    layers it may import, back to itself."""
+    allowed = layers()
+    assert set(allowed) == {
+        "cli",
+        "corpora",
+        "data",
+        "evaluation",
+        "experiment",
+        "hub",
+        "inference",
+        "mixup",
+        "models",
+        "training",
+    }
+    for layer, below in allowed.items():
+        assert below <= set(allowed), f"{layer} names an unknown layer: {below - set(allowed)}"
+        reached, frontier = set(), set(below)
+        while frontier:
+            reached |= frontier
+            frontier = set().union(*(allowed[name] for name in frontier)) - reached
+        assert layer not in reached, f"{layer} may import itself through {sorted(reached)}"
+
+
+def test_every_module_imports_only_what_its_layer_may_import():
+    allowed = layers()
     graph = import_graph()
     upward = [
-        f"{module} ({list(LAYERS)[layer_of(module)]}) imports {imported} "
-        f"({list(LAYERS)[layer_of(imported)]})"
+        f"{module} ({layer_of(module)}) imports {imported} ({layer_of(imported)})"
         for module, imported_modules in graph.items()
-        if module not in DEPRECATED
         for imported in imported_modules
-        if imported in DEPRECATED or layer_of(imported) > layer_of(module)
+        if layer_of(module) is not None
+        and layer_of(imported) is not None
+        and layer_of(imported) != layer_of(module)
+        and layer_of(imported) not in allowed[layer_of(module)]
     ]
     assert upward == []
+    # The root imports no layer, but ``python -m eam_ser`` runs the command.
+    assert {imported for module in ROOT_MODULES for imported in graph[module]} == {
+        "eam_ser._lazy",
+        "eam_ser.cli",
+    }
+
+
+def test_the_model_folder_imports_only_itself():
+    """A saved folder carries `eam_ser.models.flam` as remote code: it cannot import the rest."""
+    graph = import_graph()
+    outside = {
+        f"{module} imports {imported}"
+        for module, imported_modules in graph.items()
+        if module.startswith("eam_ser.models.flam.")
+        for imported in imported_modules
+        if not imported.startswith("eam_ser.models.flam")
+    }
+    assert outside == set()
 
 
 def test_the_import_graph_has_no_cycle():
@@ -158,6 +171,7 @@ def test_the_import_graph_has_no_cycle():
 def test_the_scan_sees_relative_and_submodule_imports(tmp_path):
     """The scanner itself, on the two spellings it must resolve."""
     graph = import_graph()
-    assert "eam_ser.encoders" in graph["eam_ser.modeling_flam"]  # from . import encoders
+    # from . import encoders
+    assert "eam_ser.models.flam.encoders" in graph["eam_ser.models.flam.modeling_flam"]
     assert "eam_ser.mixup.settings" in graph["eam_ser.experiment.config"]
-    assert layer_of("eam_ser.cli.train") > layer_of("eam_ser.experiment.crossval")
+    assert "experiment" in layers()["cli"] and "cli" not in layers()["experiment"]

@@ -63,8 +63,8 @@ def test_an_import_of_the_model_or_the_pipeline_module_loads_eam_sers_classes(
 ):
     report = load_in_fresh_interpreter(wavlm_folder, prelude, tmp_path)
     assert report == {
-        "auto": {"module": "eam_ser.modeling_flam"},
-        "pipeline": {"module": "eam_ser.modeling_flam"},
+        "auto": {"module": "eam_ser.models.flam.modeling_flam"},
+        "pipeline": {"module": "eam_ser.models.flam.modeling_flam"},
         "prompted": False,
     }
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eam_ser.losses import (
+from eam_ser.models.flam.losses import (
     CenterLoss,
     MultiLoss,
     center_loss,
@@ -303,7 +303,7 @@ def test_hard_and_soft_labels_from_either():
 
 
 def test_hard_and_soft_targets_is_the_deprecated_name_of_hard_and_soft_labels():
-    from eam_ser.losses import hard_and_soft_targets
+    from eam_ser.models.flam.losses import hard_and_soft_targets
 
     soft = torch.tensor([[0.2, 0.8, 0.0], [0.6, 0.0, 0.4]])
     with pytest.warns(FutureWarning, match="removed in 0.6: use hard_and_soft_labels"):

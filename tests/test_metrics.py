@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from eam_ser.metrics import (
+from conftest import assert_shows_confusion, png_picture
+from eam_ser.evaluation.metrics import (
     SER_METRIC_PATH,
     compute_metrics,
     load_ser_metric,
     make_compute_metrics,
-    plot_confusion_matrix,
     ser_metrics,
 )
+from eam_ser.evaluation.plots import plot_confusion_matrix
 
 # Worked example: 4 samples of class 0, 2 of class 1, 4 of class 2.
 REFERENCES = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
@@ -116,8 +117,15 @@ def test_plot_confusion_matrix_writes_png(tmp_path, normalize):
     path = plot_confusion_matrix(
         CONFUSION, NAMES, tmp_path / "plots" / "cm.png", normalize=normalize
     )
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 1000
+    picture = png_picture(path)
+    assert picture.shape[:2] == (280, 430)  # (1 + 0.6 * 3 classes) in + 1.5 in wider, 100 dpi
+    assert_shows_confusion(picture, CONFUSION, normalize)
+    # The picture depends on the matrix (and on normalize).
+    transposed = np.transpose(CONFUSION)
+    other = plot_confusion_matrix(transposed, NAMES, tmp_path / "t.png", normalize=normalize)
+    assert_shows_confusion(png_picture(other), transposed, normalize)
+    assert not np.array_equal(png_picture(other), picture)
+    counts = plot_confusion_matrix(CONFUSION, NAMES, tmp_path / "c.png", normalize=not normalize)
+    assert not np.array_equal(png_picture(counts), picture)
     with pytest.raises(ValueError, match="label_names"):
         plot_confusion_matrix(CONFUSION, NAMES[:2], tmp_path / "bad.png")

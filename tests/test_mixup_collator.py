@@ -17,10 +17,10 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-import eam_ser.collator as collator_module
+import eam_ser.data.collator as collator_module
 import eam_ser.mixup.collator as mixup_collator
 from conftest import tiny_wavlm_config
-from eam_ser.collator import AudioCollator
+from eam_ser.data.collator import AudioCollator
 from eam_ser.mixup import core
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
 from eam_ser.mixup.core import one_hot, partner_label_weight
@@ -357,7 +357,7 @@ def test_mix_on_device_computes_whisper_features_like_the_extractor(rng):
 
 
 def test_multi_loss_trainer_mixes_on_the_device_and_trains_like_the_host_path(tmp_path):
-    from eam_ser.trainer import MultiLossTrainer
+    from eam_ser.training.trainer import MultiLossTrainer
     from test_trainer import NUM_LABELS, tiny_flam, tone_dataset, training_args
 
     losses = {}
@@ -426,7 +426,7 @@ def test_audio_settings_are_read_and_written_through_the_audio_collator() -> Non
 def test_audio_options_reach_the_audio_collator_and_the_rest_are_eam_settings() -> None:
     """`AUDIO_OPTIONS` go to the composed `AudioCollator`, the other keywords replace EAM
     settings, and a keyword that is neither is refused naming the EAM settings."""
-    from eam_ser.collator import AUDIO_OPTIONS
+    from eam_ser.data.collator import AUDIO_OPTIONS
 
     assert AUDIO_OPTIONS == (
         "sampling_rate",

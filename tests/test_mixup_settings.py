@@ -7,7 +7,6 @@ import importlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,83 +158,47 @@ def test_settings_and_the_package_import_without_torch() -> None:
     for statement in (
         "import eam_ser.mixup.settings",
         "from eam_ser.mixup import EnergyAdaptiveMixupSettings",
-        "import eam_ser.featurize, eam_ser.audio",
+        "import eam_ser.models.flam.featurize, eam_ser.data.audio",
     ):
         loaded = imported_modules(statement)
         assert "eam_ser" in loaded
         assert not loaded & {"torch", "audiomentations", "numba", "transformers"}, statement
 
 
-def test_every_name_of_the_0_3_0_module_is_still_there() -> None:
+def test_the_mixup_package_names_only_its_own_layer() -> None:
+    """0.5 removed the 0.3 re-exports: `eam_ser.mixup` lists EAM's names, each defined in one of
+    its modules; the audio, collator and featurizing names live in their own layers."""
     import eam_ser
     import eam_ser.mixup as package
+    from eam_ser._lazy import type_checking_exports
 
-    names_0_3_0 = [
-        "EAM_DEFAULTS", "LABEL_MODES", "SILENCE_THRESHOLD", "EnergyAdaptiveMixup",
-        "EnergyAdaptiveMixupCollator", "EnergyAdaptiveMixupMap", "EnergyAdaptiveMixupSettings",
-        "MixParameters", "draw_mix_parameters", "draw_partner_index", "energy_adaptive_mix",
-        "mix_soft_labels", "mix_tensors", "normalize_tensors", "one_hot", "partner_label_weight",
-        "process_stream_key", "snr_scale", "stream_generator", "whisper_log_mel",
-        "MIX_IMPLEMENTATIONS", "DEVICE_MIX_KEYS", "DEFAULT_SAMPLING_RATE", "load_audio",
-        "random_crop", "AudioCollator", "is_log_mel_extractor", "mel_frame_mask", "parse_label",
-    ]  # fmt: skip
-    for name in names_0_3_0:
-        assert getattr(package, name) is not None, name
+    exports = type_checking_exports("eam_ser.mixup", package.__file__)
+    assert sorted(exports) == package.__all__
+    for name, export in exports.items():
+        assert export.module.startswith("eam_ser.mixup."), name
+        assert getattr(package, name) is getattr(importlib.import_module(export.module), name)
     assert package.EnergyAdaptiveMixupCollator is EnergyAdaptiveMixupCollator
     assert eam_ser.EnergyAdaptiveMixupCollator is EnergyAdaptiveMixupCollator
-    assert set(package.__all__) <= set(dir(package))
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        package.nothing  # noqa: B018
+    for moved in ("load_audio", "AudioCollator", "whisper_log_mel", "one_hot", "random_crop"):
+        with pytest.raises(AttributeError, match=f"no attribute '{moved}'"):
+            getattr(package, moved)
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "names"),
+    "old",
     [
-        (
-            "eam_ser.mixup_settings",
-            "eam_ser.mixup.settings",
-            [
-                "EAM_DEFAULTS",
-                "EAM_REGIME_EVIDENCE",
-                "EnergyAdaptiveMixupSettings",
-                "encoder_regime",
-            ],
-        ),
-        ("eam_ser.mix_kernel", "eam_ser.kernels", ["mix_rows", "normalize_rows"]),
-        (
-            "eam_ser.mixing_baselines",
-            "eam_ser.mixup.baselines",
-            ["MixupCollator", "WholeClipMixCollator", "WHOLE_CLIP_TARGETS"],
-        ),
+        "eam_ser.mixup_settings",
+        "eam_ser.mix_kernel",
+        "eam_ser.mixing_baselines",
+        "eam_ser.crossval",
+        "eam_ser.segmentation",
+        "eam_ser.export",
+        "eam_ser.pipeline",
+        "eam_ser.modelcard",
     ],
 )
-def test_old_module_paths_still_work_and_warn(old: str, new: str, names: list[str]) -> None:
+def test_the_0_3_module_paths_are_gone(old: str) -> None:
+    """Deprecated in 0.4, removed in 0.5 as the CHANGELOG announced."""
     sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated; import from {new}"):
-        module = importlib.import_module(old)
-    target = importlib.import_module(new)
-    for name in names:
-        assert getattr(module, name) is getattr(target, name)
-    if old == "eam_ser.mix_kernel":
-        assert module.AVAILABLE is True
-
-
-def test_no_module_of_the_package_imports_a_deprecated_path() -> None:
-    source = Path(eam_ser_root(), "src", "eam_ser")
-    shims = ("mixup_settings", "mix_kernel", "mixing_baselines")
-    for path in [*source.glob("mixup/*.py"), *(source / name for name in OWN_MODULES)]:
-        text = path.read_text()
-        for shim in shims:
-            assert f"eam_ser.{shim} import" not in text and f"eam_ser import {shim}" not in text, (
-                path,
-                shim,
-            )
-
-
-OWN_MODULES = ("audio.py", "collator.py", "featurize.py", "kernels.py", "feature_cache.py")
-
-
-def eam_ser_root() -> Path:
-    import eam_ser
-
-    return Path(eam_ser.__file__).resolve().parents[2]
+    with pytest.raises(ModuleNotFoundError, match=old):
+        importlib.import_module(old)

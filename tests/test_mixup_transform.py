@@ -41,8 +41,21 @@ def test_transform_composes_and_records_parameters(rng: np.random.Generator) -> 
 def test_transform_same_seed_same_output(rng: np.random.Generator) -> None:
     pool = [noise(rng, 20000) for _ in range(4)]
     clip = noise(rng, 16000)
-    outputs = [EnergyAdaptiveMixup(pool, p=0.8, seed=9)(clip, 16000) for _ in range(2)]
-    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+    def three_calls(seed: int) -> list[np.ndarray]:
+        transform = EnergyAdaptiveMixup(pool, p=1.0, seed=seed)
+        return [transform(clip, 16000) for _ in range(3)]
+
+    same, again, other = three_calls(9), three_calls(9), three_calls(10)
+    for first, second in zip(same, again, strict=True):
+        np.testing.assert_array_equal(first, second)
+    # The control: at p=1 every call mixes a partner in (so the output is not the clip), the
+    # stream moves on between calls, and another seed draws other mixes.
+    for output in same:
+        assert output.shape == clip.shape and not np.array_equal(output, clip)
+    assert not np.array_equal(same[0], same[1]) and not np.array_equal(same[1], same[2])
+    for first, second in zip(same, other, strict=True):
+        assert not np.array_equal(first, second)
 
 
 def test_transform_copies_in_dataloader_workers_draw_different_mixes(rng) -> None:

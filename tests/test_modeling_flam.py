@@ -21,9 +21,9 @@ from transformers import (
 )
 
 from conftest import TINY_CONV, tiny_wavlm_config, tone
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.losses import MultiLossSettings
-from eam_ser.modeling_flam import (
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.losses import MultiLossSettings
+from eam_ser.models.flam.modeling_flam import (
     FlamForSequenceClassification,
     FrameLevelAttention,
     FrameLevelAttentionLayer,
@@ -141,6 +141,12 @@ def test_shapes_and_padded_copy_gives_same_logits(pooling):
         )
 
 
+# Eval mode for repeatable outputs; soft labels there are warned of as a mixed evaluation batch
+# (that warning is tested in test_trainer.py).
+EVAL_WITH_SOFT_LABELS = pytest.mark.filterwarnings("ignore:soft_labels that are not one-hot")
+
+
+@EVAL_WITH_SOFT_LABELS
 def test_forward_computes_the_four_term_objective_with_config_weights():
     model = tiny_model(multi_loss={"center_weight": 0.5, "supcon_weight": 0.25, "focal_gamma": 1.0})
     model.eval()
@@ -186,6 +192,7 @@ def test_forward_computes_the_four_term_objective_with_config_weights():
         model(values, labels=torch.tensor([0, 1, 2, 4]))
 
 
+@EVAL_WITH_SOFT_LABELS
 def test_the_deprecated_soft_targets_keyword_warns_and_gives_the_same_loss():
     model = tiny_model(multi_loss={"center_weight": 0.5, "supcon_weight": 0.25})
     model.eval()
@@ -245,14 +252,14 @@ def test_loss_settings_are_saved_and_a_term_with_weight_zero_is_left_out(tmp_pat
 
 
 def test_trainer_label_inputs_and_predictions_are_logits():
-    """transformers' Trainer counts forward arguments holding "label" as label inputs (the
-    deprecated `soft_targets` is not one); MultiLossTrainingArguments keeps evaluation on the
-    hard labels, as before `soft_targets` became `soft_labels`."""
+    """transformers' Trainer counts forward arguments holding "label" as label inputs: `labels`
+    is the only one (the soft labels are a keyword of **kwargs), so a plain TrainingArguments
+    gathers the hard labels, as MultiLossTrainingArguments does."""
     from transformers.utils import find_labels
 
-    from eam_ser.training_args import MultiLossTrainingArguments
+    from eam_ser.training.arguments import MultiLossTrainingArguments
 
-    assert find_labels(FlamForSequenceClassification) == ["labels", "soft_labels"]
+    assert find_labels(FlamForSequenceClassification) == ["labels"]
     assert MultiLossTrainingArguments(output_dir="unused", report_to=[]).label_names == ["labels"]
     ignored = FlamConfig.keys_to_ignore_at_inference
     output = tiny_model()(torch.stack(waveforms(3000)), labels=torch.tensor([1]))
@@ -324,7 +331,23 @@ def test_all_padding_row_is_finite():
     assert torch.isfinite(output.logits).all() and torch.isfinite(output.embeddings).all()
     assert output.frame_attention[1].abs().max() == 0
     output.loss.backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    gradients = {
+        name: parameter.grad
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad
+    }
+    # Every trainable parameter gets a gradient (WavLM's mask embedding serves SpecAugment only),
+    assert [name for name, grad in gradients.items() if grad is None] == [
+        "encoder.masked_spec_embed"
+    ]
+    del gradients["encoder.masked_spec_embed"]
+    # a finite one,
+    assert [name for name, grad in gradients.items() if not torch.isfinite(grad).all()] == []
+    # and a non-zero one on every weight matrix and the class centers (biases before a
+    # softmax legitimately get about 0: the softmax ignores a shift).
+    weights = [name for name in gradients if name.endswith(("weight", "class_centers"))]
+    assert {"class_centers", "flam.layers.0.qkv.weight", "classifier.weight"} <= set(weights)
+    assert [name for name in weights if not gradients[name].abs().sum() > 0] == []
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -391,7 +414,7 @@ def test_gradient_checkpointing_gives_same_gradients():
     for checkpointing in (False, True):
         model = tiny_model(seed=1).train()
         if checkpointing:
-            model.gradient_checkpointing_enable()
+            model.activation_checkpointing_enable()
             assert model.encoder.encoder.layers[0].gradient_checkpointing
         model(values, labels=labels).loss.backward()
         gradients.append(

@@ -1,11 +1,11 @@
-"""The pictures of `eam_ser.plots`: what they mark, checked on the drawn figure."""
+"""The pictures of `eam_ser.evaluation.plots`: what they mark, checked on the drawn figure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eam_ser.plots import plot_frame_attention, top_frame_spans
+from eam_ser.evaluation.plots import plot_frame_attention, top_frame_spans
 
 
 def test_top_frame_spans_are_the_runs_of_the_highest_frames():

@@ -59,7 +59,7 @@ def test_every_declared_name_resolves_to_its_module_object(package):
 
 def test_the_entry_points_are_public_at_the_top():
     import eam_ser
-    from eam_ser.collator import AudioCollator
+    from eam_ser.data.collator import AudioCollator
     from eam_ser.experiment.crossval import run_cross_validation
     from eam_ser.inference.export import export_onnx
     from eam_ser.inference.pipeline import SpeechEmotionRecognitionPipeline

@@ -79,7 +79,7 @@ def test_readme_trainer_snippet_trains_wavlm_and_whisper(tmp_path, kind, monkeyp
 
 
 def test_for_model_reads_a_saved_folder_and_names_the_fix_for_a_bare_whisper(tmp_path):
-    from eam_ser.modeling_flam import FlamForSequenceClassification
+    from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
     folder = encoder_folder("whisper", tmp_path / "encoder")
     model = FlamForSequenceClassification.from_encoder(folder, id2label={0: "a", 1: "b"})

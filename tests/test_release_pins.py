@@ -200,25 +200,20 @@ def compute_pins() -> dict[str, np.ndarray]:
         + [float(loss.terms[name]) for name in ("kl", "focal", "center", "supcon")]
     )
 
+    pins["model_loss"] = model_loss()
+    return pins
+
+
+def model_loss() -> np.ndarray:
+    """The tiny WavLM FLAM's training loss and its four terms on a mixed batch, in the order of
+    `MODEL_LOSS_0_3_0`."""
     model = tiny_wavlm_flam().train()
     batch = EnergyAdaptiveMixupCollator(4, p=1.0, seed=3, min_length_samples=800)(
         [{"audio": clip, "label": index} for index, clip in enumerate(clips())]
     )
     with torch.no_grad():
         output = model(**batch)
-    pins["model_loss"] = np.asarray(
-        [
-            float(getattr(output, name))
-            for name in (
-                "loss",
-                "kl_loss",
-                "focal_loss",
-                "center_loss",
-                "supervised_contrastive_loss",
-            )
-        ]
-    )
-    return pins
+    return np.asarray([float(getattr(output, name)) for name in MODEL_LOSS_0_3_0])
 
 
 def fingerprint(value: np.ndarray) -> dict[str, object]:
@@ -234,6 +229,18 @@ def fingerprint(value: np.ndarray) -> dict[str, object]:
 
 ENCODER_PINS = frozenset({"model_loss"})
 ENCODER_RTOL = 1e-5
+# The five values behind pins.json's "model_loss", in its order: the SHA-256 pinned there is of
+# exactly these float64 bytes (`test_model_loss_terms_are_those_of_0_3_0` checks so). The pinned
+# sum alone would let two swapped or mislabelled terms pass; these are compared term by term.
+# (The batch's four clips have four labels, so no pair is positive and the supervised
+# contrastive term is 0 here; the "multi_loss" pin holds a non-zero one, bit for bit.)
+MODEL_LOSS_0_3_0 = {
+    "loss": 1.8554564714431763,
+    "kl_loss": 1.075984001159668,
+    "focal_loss": 0.779360294342041,
+    "center_loss": 0.01121852919459343,
+    "supervised_contrastive_loss": 0.0,
+}
 
 
 def same_pin(name: str, computed: dict, pinned: dict) -> bool:
@@ -265,6 +272,18 @@ def test_mixes_soft_labels_and_losses_are_those_of_0_3_0() -> None:
         if not same_pin(name, computed[name], pinned[name])
     }
     assert not changed, f"changed since 0.3.0 (now, then): {changed}"
+
+
+def test_model_loss_terms_are_those_of_0_3_0() -> None:
+    pinned = json.loads((FIXTURES / "pins.json").read_text())["model_loss"]
+    assert fingerprint(np.asarray(list(MODEL_LOSS_0_3_0.values()))) == pinned
+    computed = dict(zip(MODEL_LOSS_0_3_0, model_loss().tolist(), strict=True))
+    changed = {
+        name: (computed[name], then)
+        for name, then in MODEL_LOSS_0_3_0.items()
+        if abs(computed[name] - then) > ENCODER_RTOL * abs(then)
+    }
+    assert not changed, f"loss terms changed since 0.3.0 (now, then): {changed}"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import torch
 from conftest import tone
 from eam_ser.cli import main
 from eam_ser.corpora import load_manifest
-from eam_ser.datacheck import DataCheckError, check_data
+from eam_ser.data.check import DataCheckError, check_data
 from eam_ser.experiment import crossval
 from test_crossval import TINY_CONFIG, write_tone_corpus
 
@@ -337,7 +337,7 @@ def test_integer_pcm_is_scaled_like_decoded_files():
     batch = collator([{"audio": as_int16, "label": 0}, {"audio": floats, "label": 1}])
     np.testing.assert_allclose(batch["input_values"][0].numpy(), floats, atol=1 / 32768)
     uint8 = np.array([0, 128, 255], np.uint8)
-    from eam_ser.audio import load_audio
+    from eam_ser.data.audio import load_audio
 
     np.testing.assert_allclose(load_audio(uint8), [-1.0, 0.0, 127 / 128])
     np.testing.assert_allclose(load_audio(np.array([-(2**31), 2**30], np.int32)), [-1.0, 0.5])

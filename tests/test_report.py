@@ -1,4 +1,4 @@
-"""eam_ser.report: per-group scores and speaker-bootstrap intervals, against hand-worked
+"""eam_ser.evaluation.report: per-group scores and speaker-bootstrap intervals, against hand-worked
 values and against ser_metrics on the same utterances."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from eam_ser.corpora.base import MISSING_VALUE
-from eam_ser.metrics import ser_metrics
-from eam_ser.report import (
+from eam_ser.evaluation.metrics import ser_metrics
+from eam_ser.evaluation.report import (
     SpeakerBootstrap,
     group_scores,
     grouping_columns,
@@ -120,7 +120,7 @@ def test_grouping_columns_keeps_filled_gender_and_speaker():
 def test_rows_without_a_gender_are_left_out_of_the_gender_groups_and_counted():
     """Two of six utterances have no gender: they are in no gender group, not a group of
     their own, and the report says how many were left out."""
-    from eam_ser.report import report_lines
+    from eam_ser.evaluation.report import report_lines
 
     references = [0, 1, 0, 1, 0, 1]
     predictions = [0, 1, 1, 1, 1, 0]
@@ -154,7 +154,7 @@ def test_rows_without_a_gender_are_left_out_of_the_gender_groups_and_counted():
 
 
 def test_results_and_the_card_carry_the_groups_table():
-    from eam_ser.hub import (
+    from eam_ser.hub.card import (
         CARD_INTERVAL_NOTE,
         GROUPS_NOTE,
         render_model_card,
@@ -238,7 +238,7 @@ def test_the_groups_table_names_the_worst_and_best_of_many_and_counts_the_missin
 
 
 def test_the_headline_carries_each_interval():
-    from eam_ser.report import format_scores, report_lines
+    from eam_ser.evaluation.report import format_scores, report_lines
 
     metrics = {"wa": 0.794, "ua": 0.798, "macro_f1": 0.71}
     assert format_scores(metrics) == "WA 79.40 %  UA 79.80 %  macro-F1 71.00 %"
@@ -252,7 +252,7 @@ def test_the_headline_carries_each_interval():
 
 
 def test_calibration_of_a_constructed_example():
-    from eam_ser.report import calibration
+    from eam_ser.evaluation.calibration import calibration
 
     probabilities = [[0.9, 0.1], [0.9, 0.1], [0.7, 0.3], [0.7, 0.3]]
     references = [0, 1, 0, 0]
@@ -266,7 +266,7 @@ def test_calibration_of_a_constructed_example():
 
 
 def test_temperature_scaling_lowers_the_nll_of_an_overconfident_model():
-    from eam_ser.report import calibration, fit_temperature, softmax
+    from eam_ser.evaluation.calibration import calibration, fit_temperature, softmax
 
     # Logits [4, 0] everywhere, right 3 times in 4: the NLL is lowest where
     # sigmoid(4 / T) = 3/4, i.e. T = 4 / ln 3.
@@ -288,7 +288,7 @@ def test_temperature_scaling_lowers_the_nll_of_an_overconfident_model():
 def test_a_temperature_at_the_end_of_the_searched_range_is_warned_of():
     import warnings
 
-    from eam_ser.report import TEMPERATURE_RANGE, fit_temperature
+    from eam_ser.evaluation.calibration import TEMPERATURE_RANGE, fit_temperature
 
     # Every validation utterance right: the NLL falls all the way to T -> 0.
     logits = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
@@ -307,7 +307,7 @@ def test_a_temperature_at_the_end_of_the_searched_range_is_warned_of():
 
 
 def test_abstention_coverage_and_accuracy_hand_worked():
-    from eam_ser.report import abstention
+    from eam_ser.evaluation.calibration import abstention
 
     probabilities = [[0.95, 0.05], [0.85, 0.15], [0.55, 0.45], [0.4, 0.6]]
     references = [0, 1, 0, 0]  # right, wrong, right, wrong (its top score 0.6 is class 1)

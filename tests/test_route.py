@@ -35,7 +35,7 @@ def test_route_of_one_training_step_runs_from_the_command_to_the_loss(tmp_path) 
             str(tmp_path / "run"),
         ]
     )
-    assert visited[0].startswith("eam_ser.cli") and visited[-1] == "eam_ser.losses"
+    assert visited[0].startswith("eam_ser.cli") and visited[-1] == "eam_ser.models.flam.losses"
     assert all(module.startswith("eam_ser.") for module in visited)
     assert all(first != second for first, second in itertools.pairwise(visited))
     # stopped at the first loss term: nothing was written after the first step began

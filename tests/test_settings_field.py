@@ -1,10 +1,10 @@
-"""Tests of eam_ser.settings_field: a setting is a dataclass field with its default and help."""
+"""Tests of eam_ser.models.flam.settings_field: a setting is a dataclass field with its default and help."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from eam_ser.settings_field import setting
+from eam_ser.models.flam.settings_field import setting
 
 
 def test_setting_is_a_field_with_default_and_help():

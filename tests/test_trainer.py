@@ -18,11 +18,15 @@ from transformers import HfArgumentParser, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
 from conftest import tiny_wavlm_config, tone
-from eam_ser.losses import MultiLoss, MultiLossSettings
-from eam_ser.metrics import compute_metrics
+from eam_ser.evaluation.metrics import compute_metrics
 from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.modeling_flam import FlamConfig, FlamForSequenceClassification
-from eam_ser.trainer import EncoderFreezeCallback, MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.models.flam.losses import MultiLoss, MultiLossSettings
+from eam_ser.models.flam.modeling_flam import FlamConfig, FlamForSequenceClassification
+from eam_ser.training.trainer import (
+    EncoderFreezeCallback,
+    MultiLossTrainer,
+    MultiLossTrainingArguments,
+)
 
 NUM_LABELS = 3
 INPUT_SIZE = 8
@@ -379,8 +383,8 @@ class DeviceHalfCollator(StubMixCollator):
 
 
 def test_compute_loss_calls_the_collators_complete_on_device_hook(tmp_path):
+    from eam_ser.data.collator import CompletesOnDevice
     from eam_ser.mixup import EnergyAdaptiveMixupCollator
-    from eam_ser.trainer import CompletesOnDevice
 
     assert isinstance(EnergyAdaptiveMixupCollator(NUM_LABELS), CompletesOnDevice)
     assert not isinstance(StubMixCollator(), CompletesOnDevice)
@@ -630,7 +634,7 @@ def test_a_mixed_evaluation_batch_is_warned_of_and_multi_loss_trainer_never_mixe
     MultiLossTrainer evaluates with the collator's non-mixing copy and gives no such warning."""
     from transformers import Trainer, TrainingArguments
 
-    from eam_ser.modeling_flam import MIXED_EVALUATION_WARNING
+    from eam_ser.models.flam.modeling_flam import MIXED_EVALUATION_WARNING
 
     eval_dataset = tone_dataset(12, seed=1)
     collator = EnergyAdaptiveMixupCollator(NUM_LABELS, p=1.0, seed=0, min_length_samples=80)

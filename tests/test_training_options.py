@@ -13,24 +13,24 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 
 from conftest import tiny_wavlm_config, tone
-from eam_ser.audio import random_crop
 from eam_ser.cli import build_parser, config_from_args
-from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import load_manifest
+from eam_ser.data.audio import random_crop
 from eam_ser.experiment.build import build_collator, build_feature_extractor, feature_cache_mode
 from eam_ser.experiment.config import ExperimentConfig
 from eam_ser.experiment.crossval import split_validation_speakers, train_model
 from eam_ser.experiment.results import summarize_runs
-from eam_ser.feature_cache import (
+from eam_ser.inference.evaluation import predict_logits
+from eam_ser.mixup import EnergyAdaptiveMixupCollator
+from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+from eam_ser.training.feature_cache import (
     CachedFeatureCollator,
     EncoderFeatureCache,
     PartiallyCachedMixupCollator,
 )
-from eam_ser.inference.evaluation import predict_logits
-from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
-from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.training.trainer import MultiLossTrainer, MultiLossTrainingArguments
 from test_crossval import TINY_CONFIG, write_tone_corpus
 from test_whisper_flam import tiny_whisper_flam
 
@@ -479,8 +479,8 @@ def test_validation_speakers_fit_the_score_temperature_the_saved_model_applies(
     tmp_path: Path,
 ) -> None:
     from eam_ser.corpora import label_names
+    from eam_ser.evaluation.calibration import calibration, fit_temperature, softmax
     from eam_ser.inference import EmotionRecognizer
-    from eam_ser.report import calibration, fit_temperature, softmax
 
     manifest = write_tone_corpus(tmp_path, speakers=("s1", "s2", "s3", "s4"))
     # One clip per speaker labelled against its tone: a validation speaker the model gets all

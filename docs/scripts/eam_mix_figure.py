@@ -21,9 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import mlab
 
-from eam_ser.audio import load_audio
 from eam_ser.corpora.emodb import EMODB_EMOTION_CODES, EMODB_LABELS
-from eam_ser.featurize import SAMPLING_RATE
+from eam_ser.data.audio import load_audio
 from eam_ser.mixup.core import (
     draw_mix_parameters,
     energy_adaptive_mix,
@@ -31,6 +30,7 @@ from eam_ser.mixup.core import (
     partner_label_weight,
 )
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.models.flam.featurize import SAMPLING_RATE
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "examples/data/13a01Fd.flac"  # x_i: speaker 13, happy

@@ -15,11 +15,16 @@ Data: ``--corpus NAME --root DIR`` (a corpus in its official layout, see `eam_se
 ``manifest.csv``, or an audiofolder ``<label>/<file>.wav``).
 
 Settings: defaults < ``--config file.yaml|json`` (the nested `ExperimentConfig` dict) < flags.
+
+May import: every layer (`eam_ser.models`, `eam_ser.corpora`, `eam_ser.data`, `eam_ser.mixup`,
+`eam_ser.evaluation`, `eam_ser.training`, `eam_ser.inference`, `eam_ser.hub`,
+`eam_ser.experiment`); nothing imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +43,7 @@ __all__ = [
     "config_from_args",
     "main",
     "output_lock",
+    "with_flag_names",
 ]
 
 INTERRUPTED_EXIT_STATUS = 130
@@ -55,6 +61,37 @@ COMMANDS = {
 """Subcommand -> (adds its parser, runs it and returns the exit status)."""
 
 
+# A name in quotes or brackets is a key of a config file, not an argument: left as it is.
+_ARGUMENT = re.compile(
+    r"(?<![\[\"'])\b(?P<name>(?:[a-z]+\.)?[a-z]+(?:_[a-z]+)*)(?:=(?P<quote>[\"']?)(?P<value>[\w.-]+)(?P=quote))?"
+)
+
+
+def with_flag_names(message: str, parser: argparse.ArgumentParser) -> str:
+    """`message` (a library error naming arguments and settings: ``label_map``,
+    ``on_bad_audio="skip"``, ``overwrite=True``) in the words of the command line: each
+    argument or setting of `parser` becomes its flag (``--label-map``, ``--on-bad-audio skip``,
+    ``--overwrite``, ``training.max_train_seconds`` -> ``--max-train-seconds``). Only names
+    with an underscore or a dot, or followed by ``=``, are arguments: a plain word stays a
+    word."""
+    flags = {}
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            # A setting's flag answers to its dotted name (training.seed) and its own (seed).
+            flag = max(action.option_strings, key=len)
+            flags[action.dest] = flags[action.dest.rpartition(".")[2]] = flag
+
+    def flag(match: re.Match[str]) -> str:
+        name, value = match["name"], match["value"]
+        if name not in flags or ("_" not in name and "." not in name and value is None):
+            return match[0]
+        if value is None or value == "True":
+            return flags[name]
+        return f"{flags[name]} {value}"
+
+    return _ARGUMENT.sub(flag, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``eam-ser`` with its subcommands."""
     parser = argparse.ArgumentParser(
@@ -65,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for add_parser, _ in COMMANDS.values():
         add_parser(commands)
+    parser.set_defaults(command_parsers=commands.choices)
     return parser
 
 
@@ -75,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][1](args)
     except ValueError as error:
-        print(f"eam-ser {args.command}: error: {error}", file=sys.stderr)
+        message = with_flag_names(str(error), args.command_parsers[args.command])
+        print(f"eam-ser {args.command}: error: {message}", file=sys.stderr)
         return 2
     except ImportError as error:
         # An optional extra that is not installed (e.g. eam-ser[onnx] for export).

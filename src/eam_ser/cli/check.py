@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from eam_ser.cli.data import add_data_arguments, load_dataset_from_args, split_from_args
-from eam_ser.inference.segmentation import MAX_WHOLE_CLIP_S
+from eam_ser.data.audio import MAX_WHOLE_CLIP_S
 
 __all__ = ["add_parser", "command_check"]
 
@@ -36,7 +36,7 @@ def add_parser(commands: Any) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     """Report every problem of a dataset; exit status 1 when there is any."""
-    from eam_ser.datacheck import DataCheckError, check_data
+    from eam_ser.data.check import DataCheckError, check_data, speaker_label_confound
     from eam_ser.experiment.build import encoder_min_input_samples
     from eam_ser.experiment.config import ExperimentConfig
 
@@ -52,7 +52,7 @@ def command_check(args: argparse.Namespace) -> int:
     overlap = []
     if args.splits is not None:
         from eam_ser.corpora.split_file import apply_split_file, read_split_file
-        from eam_ser.datacheck import speaker_overlap
+        from eam_ser.data.check import speaker_overlap
 
         if args.test_speakers or args.test_fold is not None:
             raise ValueError("--splits gives the splits: leave out --test-speakers / --test-fold")
@@ -80,6 +80,12 @@ def command_check(args: argparse.Namespace) -> int:
     print(report.summary().replace(", 0 skipped", ""))
     for line in lines:
         print(f"  {line}")
+    confound = speaker_label_confound(splits)
+    if confound.warning():
+        # A warning, not a problem: the corpus is usable with speaker-independent folds.
+        print(f"warning: {confound.warning()}")
+        for line in confound.lines():
+            print(f"  {line}")
     if args.output is not None:
         args.output.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return 1 if lines else 0

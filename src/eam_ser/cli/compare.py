@@ -1,5 +1,5 @@
 """``eam-ser compare A B``: two evaluations of the same test data, B minus A, with a paired
-speaker-bootstrap interval (`eam_ser.report.paired_speaker_bootstrap`).
+speaker-bootstrap interval (`eam_ser.evaluation.report.paired_speaker_bootstrap`).
 
 An evaluation is a file of ``eam-ser evaluate --output`` (its ``"utterances"``) or the
 results.json of ``eam-ser train`` (the ``"utterances"`` of all its folds, pooled: a run's
@@ -116,7 +116,8 @@ def paired_predictions(
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    from eam_ser.report import BOOTSTRAP_RESAMPLES, SCORE_NAMES, paired_speaker_bootstrap
+    from eam_ser.evaluation.metrics import SCORE_NAMES
+    from eam_ser.evaluation.report import BOOTSTRAP_RESAMPLES, paired_speaker_bootstrap
 
     names = (str(args.a), str(args.b))
     (rows_a, folds_a), (rows_b, folds_b) = _utterances(args.a), _utterances(args.b)

@@ -5,18 +5,16 @@ labels were matched to the model's and the data check before any work."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eam_ser.corpora import CORPORA
-from eam_ser.datacheck import ON_BAD_AUDIO
-from eam_ser.inference.segmentation import MAX_WHOLE_CLIP_S
+from eam_ser.data.check import ON_BAD_AUDIO
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from eam_ser.datacheck import DataCheckReport
 
 __all__ = [
     "add_bad_audio_argument",
@@ -24,7 +22,6 @@ __all__ = [
     "add_label_map_argument",
     "label_report_lines",
     "load_dataset_from_args",
-    "run_data_check",
     "split_from_args",
 ]
 
@@ -160,35 +157,3 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
     if args.test_speakers:
         return train_test_split_by_speakers(dataset, args.test_speakers)
     return train_test_split_by_fold(dataset, args.test_fold)
-
-
-def run_data_check(
-    splits: dict[str, Dataset],
-    *,
-    min_input_samples: int,
-    on_bad_audio: str,
-    model_labels: Sequence[str] | None = None,
-    cropped_training: bool = False,
-    unscored_splits: Collection[str] = (),
-) -> tuple[dict[str, Dataset], DataCheckReport]:
-    """`check_data` with its summary printed (and the skipped files listed); every split is
-    used whole (at most `MAX_WHOLE_CLIP_S` per clip) but a ``"train"`` split that is
-    `cropped_training` (``training.max_train_seconds``) and tested nowhere; the labels of the
-    `unscored_splits` are not checked against `model_labels`."""
-    from eam_ser.datacheck import check_data
-
-    kept, report = check_data(
-        splits,
-        min_input_samples=min_input_samples,
-        model_labels=model_labels,
-        unscored_splits=unscored_splits,
-        on_bad_audio=on_bad_audio,
-        max_seconds={
-            name: None if name == "train" and cropped_training else MAX_WHOLE_CLIP_S
-            for name in splits
-        },
-    )
-    print(f"data check: {report.summary()}")
-    for problem in report.skipped:
-        print(f"  skipped {problem}")
-    return kept, report

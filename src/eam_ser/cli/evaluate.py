@@ -60,10 +60,11 @@ def add_parser(commands: Any) -> None:
 
 def command_evaluate(args: argparse.Namespace) -> int:
     from eam_ser.corpora.vocabulary import harmonise_labels, parse_label_map
+    from eam_ser.data.check import check_run_data
+    from eam_ser.evaluation.report import format_scores, report_lines
     from eam_ser.experiment.results import strict_json
     from eam_ser.inference import EmotionRecognizer, evaluate_model
     from eam_ser.inference.evaluation import audio_folder, dataset_waveforms
-    from eam_ser.report import format_scores, report_lines
 
     label_map = parse_label_map(args.label_map or "")  # a typo fails before any work
     if args.update_card:
@@ -87,7 +88,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     for line in data.label_report_lines(vocabulary):
         print(line)
     # The interferers' labels are never a target: left as they are, not checked.
-    kept, _ = data.run_data_check(
+    kept, _ = check_run_data(
         splits,
         min_input_samples=model.config.min_input_samples,
         on_bad_audio=args.on_bad_audio,
@@ -123,8 +124,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     for line in report_lines(metrics):
         print(f"  {line}")
     if args.robustness:
+        from eam_ser.evaluation.plots import plot_robustness_ladder
         from eam_ser.inference import evaluate_robustness
-        from eam_ser.plots import plot_robustness_ladder
 
         ladder = evaluate_robustness(
             model,
@@ -142,14 +143,14 @@ def command_evaluate(args: argparse.Namespace) -> int:
             plot = plot_robustness_ladder(ladder, metrics["ua"], args.robustness_plot)
             print(f"  robustness plot: {plot}")
         if args.update_card:
-            from eam_ser.hub import write_robustness_section
+            from eam_ser.hub.card import write_robustness_section
 
             card = write_robustness_section(
                 args.model, ladder, metrics["ua"], tested_on(args, dataset)
             )
             print(f"  model card: robustness section written to {card}")
     if args.reliability_plot is not None:
-        from eam_ser.plots import plot_reliability
+        from eam_ser.evaluation.plots import plot_reliability
 
         curves = {"scores": metrics["calibration"]}
         if "calibration_before_scaling" in metrics:

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eam_ser.experiment.config import ExperimentConfig, TrainingSettings
-from eam_ser.loss_settings import MultiLossSettings
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.models.flam.loss_settings import MultiLossSettings
 
 __all__ = [
     "LEGACY_FLAGS",

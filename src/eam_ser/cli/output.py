@@ -181,7 +181,7 @@ def check_writable(folder: Path, argument: str) -> None:
 def prepare_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
     """Once the data passed its check: drop a previous run's checkpoints unless resuming, and
     mark the folder as an eam-ser run (main process only)."""
-    from eam_ser.hub import is_main_process
+    from eam_ser.training.processes import is_main_process
 
     if not is_main_process():
         return

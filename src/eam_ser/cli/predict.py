@@ -133,7 +133,8 @@ def predict_inputs(args: argparse.Namespace) -> list[Path]:
 def command_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from eam_ser.inference import EmotionRecognizer, limit_allocator_growth
+    from eam_ser.cli.memory import limit_allocator_growth
+    from eam_ser.inference import EmotionRecognizer
     from eam_ser.inference.writer import PREDICTION_SUFFIXES, PredictionWriter
 
     files = predict_inputs(args)
@@ -215,8 +216,8 @@ def explain_recording(
     scores: dict[str, float],
 ) -> None:
     """Plot `path` with FLAM's frame attention and its predicted `scores`
-    (`eam_ser.plots.plot_frame_attention`)."""
-    from eam_ser.plots import plot_frame_attention
+    (`eam_ser.evaluation.plots.plot_frame_attention`)."""
+    from eam_ser.evaluation.plots import plot_frame_attention
 
     waveform = recognizer.load(path, name=str(path))
     out = explain_path(explain, path, num_files)

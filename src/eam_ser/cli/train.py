@@ -69,7 +69,7 @@ def command_train(args: argparse.Namespace) -> int:
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
-    from eam_ser.hub import end_process_group, process_state  # torch: flags known valid
+    from eam_ser.training.processes import end_process_group, process_state
 
     # Every process checks the folder before any of them changes it, and only the first
     # clears and marks it, while the others wait (several processes: torchrun, accelerate).
@@ -91,29 +91,23 @@ def command_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -> int:
     """`command_train` once the output folder is checked and locked."""
-    from eam_ser.experiment.build import encoder_min_input_samples
+    from eam_ser.evaluation.metrics import SCORE_NAMES
+    from eam_ser.evaluation.report import format_scores, report_lines
+    from eam_ser.experiment.build import check_run_data_of
     from eam_ser.experiment.crossval import run_cross_validation, run_split
-    from eam_ser.hub import is_main_process, push_to_hub
-    from eam_ser.report import SCORE_NAMES, format_scores, report_lines
+    from eam_ser.hub.save import push_to_hub
+    from eam_ser.training.processes import is_main_process
 
     dataset = data.load_dataset_from_args(args)
-    minimum = encoder_min_input_samples(config)
+    # The library's run check, made here before the output folder is prepared (a refused
+    # check changes nothing there); the run functions are then told it was made.
     if args.cv:
-        kept, report = data.run_data_check(
-            {"train": dataset}, min_input_samples=minimum, on_bad_audio=args.on_bad_audio
-        )
+        kept, report = check_run_data_of(config, {"train": dataset}, args.on_bad_audio)
         dataset = kept["train"]
     else:
         train, test = data.split_from_args(dataset, args)
-        kept, report = data.run_data_check(
-            {"train": train, "test": test},
-            min_input_samples=minimum,
-            on_bad_audio=args.on_bad_audio,
-            cropped_training=config.training.max_train_seconds is not None,
-        )
+        kept, report = check_run_data_of(config, {"train": train, "test": test}, args.on_bad_audio)
         train, test = kept["train"], kept["test"]
-        if test.num_rows == 0:
-            raise ValueError("data check: no usable test file left")
     prepare_output_dir(args.output_dir, args)
     processes.wait_for_everyone()
     if report.skipped and is_main_process():
@@ -127,6 +121,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
             final_model=not args.no_final_model,
             model_id=args.hub_model_id,
             resume=args.resume,
+            on_bad_audio=None,
         )
         model_dir = args.output_dir / "model"
         if not is_main_process():
@@ -143,6 +138,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
             fold=args.test_fold,
             model_id=args.hub_model_id,
             resume=args.resume,
+            on_bad_audio=None,
         )
         model_dir = args.output_dir
         if not is_main_process():

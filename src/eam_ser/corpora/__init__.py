@@ -8,6 +8,8 @@ where the corpus has sessions); see `eam_ser.corpora.base`. `CORPORA` describes 
     from eam_ser.corpora import load_corpus, train_test_split_by_fold
     dataset = load_corpus("emodb", "path/to/emodb", protocol="speaker_pairs")
     train, test = train_test_split_by_fold(dataset, fold=0)
+
+May import: nothing of eam_ser (the registry stays importable without torch or datasets).
 """
 
 from __future__ import annotations

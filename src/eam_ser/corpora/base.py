@@ -4,7 +4,7 @@ Every corpus module turns a local copy into rows (``audio`` path, ``label`` name
 ``gender``, optional ``session``) and a speaker -> fold map, then calls `build_dataset`.
 The resulting `datasets.Dataset` has the columns
 
-- ``audio``: absolute path of the audio file (str; decode with `eam_ser.audio.load_audio`),
+- ``audio``: absolute path of the audio file (str; decode with `eam_ser.data.audio.load_audio`),
 - ``label``: `datasets.ClassLabel` over the corpus's ordered label list,
 - ``speaker``: speaker id (str, e.g. ``"03"``),
 - ``gender``: ``"female"``, ``"male"`` or `MISSING_VALUE` (``"unknown"``) when the source
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = (".wav", ".flac")
 MISSING_VALUE = "unknown"
 """What a loader writes for a gender or speaker its source does not give; the per-group report
-(`eam_ser.report.grouping_columns`) leaves such rows out of that column's groups."""
+(`eam_ser.evaluation.report.grouping_columns`) leaves such rows out of that column's groups."""
 GENDERS = ("female", "male", MISSING_VALUE)
 
 

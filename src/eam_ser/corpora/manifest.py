@@ -81,7 +81,7 @@ def _read_text(path: Path, encoding: str) -> str:
         raise ValueError(
             f"{path}, line {line}: byte {data[error.start : error.start + 1]!r} is not valid "
             f"{encoding}; if the file was saved in another encoding, say which with "
-            "--encoding (e.g. --encoding latin-1 or --encoding cp1252)"
+            "encoding (e.g. encoding=latin-1 or encoding=cp1252)"
         ) from None
 
 

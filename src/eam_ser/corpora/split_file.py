@@ -34,7 +34,7 @@ def read_split_file(path: Path) -> list[SplitEntry]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--splits {path}: no such file")
+        raise ValueError(f"splits {path}: no such file")
     text = path.read_text(encoding="utf-8-sig")
     entries: list[SplitEntry] = []
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):

@@ -5,7 +5,7 @@ Layout as published: ``<root>/Angry/SM1_F10_A010.wav`` (folders ``Angry``, ``Hap
 (``S``, gender ``F``/``M``, number), the file number of that speaker (``F10``) and the emotion
 letter with its number (``A`` angry, ``H`` happy, ``N`` neutral, ``S`` sad). A file whose
 emotion letter disagrees with its folder is refused. 400 utterances, 100 per label, 29 speaker
-codes (7 female); the paper speaks of 38 speakers, the file names carry 29.
+codes in the file names (11 female: SF1 to SF11, 18 male); the paper speaks of 38 speakers.
 
 Speaker and label are confounded (26 of the 29 codes carry one label only, e.g. SM4: 48 angry),
 so only speaker-independent folds are an honest test; random splits let a model score by

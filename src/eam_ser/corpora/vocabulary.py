@@ -13,7 +13,7 @@ TESS ``fear`` are all ``fearful``), so the vocabulary is their union:
 
 A label of the data that the model does not have (after `CROSS_CORPUS_MAP` and the user's
 ``--label-map``) is dropped with its utterance count; a class of the model that the data lacks
-has no recall and is left out of UA (`eam_ser.metrics`). Neither is counted as an error.
+has no recall and is left out of UA (`eam_ser.evaluation.metrics`). Neither is counted as an error.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def parse_label_map(text: str) -> dict[str, str | None]:
             continue
         source, equals, target = item.partition("=")
         if not equals or not source.strip():
-            raise ValueError(f"--label-map: {item!r} is not DATA_LABEL=MODEL_LABEL")
+            raise ValueError(f"label_map: {item!r} is not DATA_LABEL=MODEL_LABEL")
         mapping[source.strip()] = target.strip() or None
     return mapping
 
@@ -88,10 +88,10 @@ def harmonise_labels(
     label_map = dict(label_map or {})
     unknown = sorted(set(label_map) - set(names))
     if unknown:
-        raise ValueError(f"--label-map: {unknown} are not labels of the data {names}")
+        raise ValueError(f"label_map: {unknown} are not labels of the data {names}")
     bad = sorted({t for t in label_map.values() if t is not None} - set(model_labels))
     if bad:
-        raise ValueError(f"--label-map: {bad} are not labels of the model {list(model_labels)}")
+        raise ValueError(f"label_map: {bad} are not labels of the model {list(model_labels)}")
     target = {
         name: label_map[name] if name in label_map else CROSS_CORPUS_MAP.get(name, name)
         for name in names
@@ -107,7 +107,7 @@ def harmonise_labels(
     if not kept:
         raise ValueError(
             f"labels {sorted(dropped)} are not among the model's labels {list(model_labels)}: "
-            "no utterance is left to test; map them with --label-map DATA_LABEL=MODEL_LABEL"
+            "no utterance is left to test; map them with label_map DATA_LABEL=MODEL_LABEL"
         )
     index = {name: i for i, name in enumerate(model_labels)}
     labels = [index[target[names[column[row]]]] for row in kept]

@@ -7,6 +7,9 @@
   `run_cross_validation`;
 - `results`: fold records, summaries, ``results.json`` / ``results.md``.
 
+May import: `eam_ser.models`, `eam_ser.corpora`, `eam_ser.data`, `eam_ser.mixup`,
+`eam_ser.evaluation`, `eam_ser.training`, `eam_ser.inference`, `eam_ser.hub`.
+
 A run: ``config -> build -> crossval (train, test with eam_ser.inference) -> results``, the
 model saved by `eam_ser.hub`. The names below are imported on first use, so ``import
 eam_ser.experiment.config`` (what the ``eam-ser`` command reads) does not load torch.
@@ -43,7 +46,6 @@ if TYPE_CHECKING:
     from .crossval import run_split as run_split
     from .crossval import split_validation_speakers as split_validation_speakers
     from .crossval import train_model as train_model
-    from .results import SUMMARY_METRICS as SUMMARY_METRICS
     from .results import aggregate_results as aggregate_results
     from .results import fold_record as fold_record
     from .results import strict_json as strict_json

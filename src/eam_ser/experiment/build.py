@@ -30,21 +30,22 @@ from transformers import (
     set_seed,
 )
 
-from eam_ser.audio import DEFAULT_SAMPLING_RATE
-from eam_ser.configuration_flam import FlamConfig
 from eam_ser.corpora import label_names
+from eam_ser.data.audio import DEFAULT_SAMPLING_RATE
+from eam_ser.data.check import DataCheckReport, check_run_data, holds_files
+from eam_ser.evaluation.metrics import ser_metrics
 from eam_ser.experiment.config import ExperimentConfig, default_encoder_config
-from eam_ser.feature_cache import (
+from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
+from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+from eam_ser.training.feature_cache import (
     CachedFeatureCollator,
     EncoderFeatureCache,
     PartiallyCachedMixupCollator,
     encoder_is_frozen,
 )
-from eam_ser.metrics import ser_metrics
-from eam_ser.mixup import EnergyAdaptiveMixupCollator
-from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
-from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.trainer import MultiLossTrainer, MultiLossTrainingArguments
+from eam_ser.training.trainer import MultiLossTrainer, MultiLossTrainingArguments
 
 __all__ = [
     "CollatorFactory",
@@ -52,6 +53,7 @@ __all__ = [
     "build_feature_extractor",
     "build_model",
     "build_trainer",
+    "check_run_data_of",
     "encoder_min_input_samples",
     "feature_cache_mode",
     "training_arguments",
@@ -269,6 +271,28 @@ def _validation_ua(prediction: EvalPrediction) -> dict[str, float]:
     return {"ua": metrics["ua"], "wa": metrics["wa"]}
 
 
+def check_run_data_of(
+    config: ExperimentConfig, splits: dict[str, Dataset], on_bad_audio: str = "error"
+) -> tuple[dict[str, Dataset], DataCheckReport]:
+    """The data check of a run of `config` over `splits` (``"train"``, ``"test"``,
+    ``"validation"``; `eam_ser.data.check.check_run_data`): clips shorter than the encoder
+    accepts are refused, training clips are cropped when ``training.max_train_seconds`` is set,
+    every other clip is used whole. A test split with no usable file left is refused.
+
+    Raises:
+        DataCheckError: the problems found (`on_bad_audio` ``"error"`` or ``"skip"``).
+    """
+    kept, report = check_run_data(
+        splits,
+        min_input_samples=encoder_min_input_samples(config),
+        on_bad_audio=on_bad_audio,
+        cropped_training=config.training.max_train_seconds is not None,
+    )
+    if "test" in kept and kept["test"].num_rows == 0:
+        raise ValueError("data check: no usable test file left")
+    return kept, report
+
+
 def build_trainer(
     train_dataset: Dataset,
     config: ExperimentConfig,
@@ -278,6 +302,7 @@ def build_trainer(
     validation_dataset: Dataset | None = None,
     collator_factory: CollatorFactory | None = None,
     disable_tqdm: bool | None = None,
+    on_bad_audio: str | None = "error",
 ) -> MultiLossTrainer:
     """A `MultiLossTrainer` ready to train on `train_dataset` (columns ``audio`` path,
     ``label`` ClassLabel, ``speaker``) for the fixed budget of `config`.
@@ -288,7 +313,21 @@ def build_trainer(
     epoch and keeps the epoch with the best UA. `collator_factory` builds the training
     collator (default `build_collator`: EAM as configured, or cached encoder features where
     `feature_cache_mode` allows); `disable_tqdm` overrides Trainer's progress bars.
+
+    Datasets of files (an ``audio`` column of paths) are checked first (`check_run_data_of`:
+    every file decoded once, before the model is built) with the policy `on_bad_audio`
+    (``"error"`` refuses a bad file, ``"skip"`` trains without it); None leaves them unchecked,
+    for datasets the caller has checked already.
     """
+    if on_bad_audio is not None and holds_files(train_dataset):
+        splits = {"train": train_dataset}
+        if validation_dataset is not None and holds_files(validation_dataset):
+            splits["validation"] = validation_dataset
+        kept, _ = check_run_data_of(config, splits, on_bad_audio)
+        train_dataset, validation_dataset = (
+            kept["train"],
+            kept.get("validation", validation_dataset),
+        )
     seed = config.training.seed if seed is None else seed
     labels = label_names(train_dataset)
     set_seed(seed)

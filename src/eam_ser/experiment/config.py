@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from eam_ser.loss_settings import MultiLossSettings
-from eam_ser.mixup.settings import (
-    EAM_REGIME_EVIDENCE,
-    EnergyAdaptiveMixupSettings,
-    encoder_regime,
-)
-from eam_ser.settings_field import setting
+from eam_ser.experiment.evidence import encoder_regime, regime_note
+from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.models.flam.loss_settings import MultiLossSettings
+from eam_ser.models.flam.settings_field import setting
 
 if TYPE_CHECKING:
     from transformers import WavLMConfig
@@ -96,7 +93,7 @@ class TrainingSettings:
 
     `cache_encoder_features`: when the encoder does not train and training clips are not
     cropped (no `max_train_seconds`, no `baseline_mixing`), run it once over the training (and
-    validation) clips and train the head on the cached frames (`eam_ser.feature_cache`;
+    validation) clips and train the head on the cached frames (`eam_ser.training.feature_cache`;
     eval-mode encoder features); with EAM (``eam.p > 0``) only the mixed rows of a batch go
     through the encoder (`eam_ser.experiment.build.feature_cache_mode`).
 
@@ -330,7 +327,7 @@ class ExperimentConfig:
 
     @property
     def encoder_regime(self) -> str:
-        """How much of the encoder trains (`eam_ser.mixup.settings.encoder_regime`)."""
+        """How much of the encoder trains (`eam_ser.experiment.evidence.encoder_regime`)."""
         return encoder_regime(
             self.flam.get("trainable_encoder_layers"), self.flam.get("freeze_encoder_steps", 0)
         )
@@ -338,14 +335,14 @@ class ExperimentConfig:
     @property
     def eam_regime(self) -> dict[str, Any]:
         """The encoder regime of this run, whether EAM mixes in it, and what EAM's defaults
-        were measured to do there (`EAM_REGIME_EVIDENCE`): recorded in ``results.json`` and
+        were measured to do there (`regime_note`): recorded in ``results.json`` and
         the model card."""
         regime = self.encoder_regime
         mixes = self.eam.p > 0 and self.baseline_mixing is None
         return {
             "regime": regime,
             "eam_p": self.eam.p if self.baseline_mixing is None else 0.0,
-            "note": EAM_REGIME_EVIDENCE[regime].note() if mixes else None,
+            "note": regime_note(regime) if mixes else None,
         }
 
     @property
@@ -359,23 +356,22 @@ class ExperimentConfig:
         """The learning rates actually used: ``head_learning_rate``, ``encoder_learning_rate``
         (None when the encoder never trains, `encoder_trains`) and ``center_learning_rate``
         (defaults: see `TrainingSettings`)."""
+        from eam_ser.training.arguments import resolve_learning_rates
+
         training = self.training
-        head = (
-            HEAD_LEARNING_RATE
-            if training.head_learning_rate is None
-            else training.head_learning_rate
+        rates = resolve_learning_rates(
+            training.head_learning_rate,
+            training.encoder_learning_rate,
+            training.center_learning_rate,
+            default_head=HEAD_LEARNING_RATE,
+            default_encoder=(
+                PRETRAINED_ENCODER_LEARNING_RATE
+                if self.encoder
+                else FROM_SCRATCH_ENCODER_LEARNING_RATE
+            ),
         )
-        if training.encoder_learning_rate is not None:
-            encoder = training.encoder_learning_rate
-        elif self.encoder:
-            encoder = PRETRAINED_ENCODER_LEARNING_RATE
-        else:
-            encoder = FROM_SCRATCH_ENCODER_LEARNING_RATE
-        if not self.encoder_trains:
-            encoder = None
-        center = head if training.center_learning_rate is None else training.center_learning_rate
         return {
-            "head_learning_rate": head,
-            "encoder_learning_rate": encoder,
-            "center_learning_rate": center,
+            "head_learning_rate": rates["head"],
+            "encoder_learning_rate": rates["encoder"] if self.encoder_trains else None,
+            "center_learning_rate": rates["centers"],
         }

@@ -30,7 +30,10 @@ from tqdm.auto import tqdm
 from transformers import FeatureExtractionMixin
 
 from eam_ser.corpora import train_test_split_by_fold
-from eam_ser.experiment.build import CollatorFactory, build_trainer
+from eam_ser.data.check import DataCheckReport, holds_files
+from eam_ser.evaluation.calibration import fit_temperature
+from eam_ser.evaluation.report import format_scores
+from eam_ser.experiment.build import CollatorFactory, build_trainer, check_run_data_of
 from eam_ser.experiment.config import ExperimentConfig
 from eam_ser.experiment.results import (
     aggregate_results,
@@ -38,16 +41,17 @@ from eam_ser.experiment.results import (
     strict_json,
     write_results,
 )
-from eam_ser.hub import is_main_process, save_model, write_model_card
+from eam_ser.hub.card import write_model_card
+from eam_ser.hub.save import save_model
 from eam_ser.inference.evaluation import (
     audio_folder,
     evaluate_model,
     model_references,
     predict_logits,
 )
-from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.report import fit_temperature, format_scores
-from eam_ser.trainer import last_complete_checkpoint
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+from eam_ser.training.processes import is_main_process
+from eam_ser.training.trainer import last_complete_checkpoint
 
 __all__ = [
     "FOLD_RESULT_NAME",
@@ -97,9 +101,11 @@ def train_model(
     resume: bool = False,
     collator_factory: CollatorFactory | None = None,
     disable_tqdm: bool | None = None,
+    on_bad_audio: str | None = "error",
 ) -> tuple[FlamForSequenceClassification, FeatureExtractionMixin]:
     """Train on `train_dataset` (columns ``audio`` path, ``label`` ClassLabel, ``speaker``) for
-    the fixed budget.
+    the fixed budget, after the data check of `build_trainer` (`on_bad_audio`; None: the
+    caller checked the files).
 
     Checkpoints go to `output_dir`; with `resume`, training continues from the last one there
     (and starts afresh when there is none). `collator_factory` builds the training collator
@@ -108,6 +114,10 @@ def train_model(
     (`split_validation_speakers`) and the epoch with the best UA on them is returned.
     """
     seed = config.training.seed if seed is None else seed
+    if on_bad_audio is not None and holds_files(train_dataset):
+        train_dataset = check_run_data_of(config, {"train": train_dataset}, on_bad_audio)[0][
+            "train"
+        ]
     validation_dataset = None
     if config.training.validation_speakers:
         train_dataset, validation_dataset = split_validation_speakers(
@@ -121,6 +131,7 @@ def train_model(
         validation_dataset=validation_dataset,
         collator_factory=collator_factory,
         disable_tqdm=disable_tqdm,
+        on_bad_audio=None,
     )
     checkpoint, skipped = last_complete_checkpoint(output_dir) if resume else (None, [])
     for path, problem in skipped:
@@ -142,7 +153,7 @@ def fit_score_temperature(
 ) -> float:
     """Temperature scaling on the validation speakers (never the test fold): sets
     ``model.config.score_temperature`` to the T that minimises their NLL
-    (`eam_ser.report.fit_temperature`), so the saved model reports calibrated scores.
+    (`eam_ser.evaluation.calibration.fit_temperature`), so the saved model reports calibrated scores.
 
     Returns:
         the fitted temperature.
@@ -168,16 +179,27 @@ def run_split(
     fold: int | None = None,
     model_id: str | None = None,
     resume: bool = False,
+    on_bad_audio: str | None = "error",
 ) -> dict[str, Any]:
     """Train on `train`, save the model to `output_dir`, then test it on the held-out speakers
     of `test` and write the results files and the model card. Returns the results dict (one
     fold). The model is saved before testing, so a failure there loses no training; with
-    `resume`, training continues from the last checkpoint in ``output_dir/trainer``."""
+    `resume`, training continues from the last checkpoint in ``output_dir/trainer``.
+
+    Before any training, every file of both splits is checked (`check_run_data_of`) with the
+    policy `on_bad_audio` (``"error"``: a bad file refuses the run; ``"skip"``: it is left
+    out, and the skipped files are listed in ``output_dir/skipped_files.csv``); None: the
+    caller checked them (as ``eam-ser train`` does before preparing its folder).
+    """
     output_dir = Path(output_dir)
+    if on_bad_audio is not None:
+        kept, report = check_run_data_of(config, {"train": train, "test": test}, on_bad_audio)
+        train, test = kept["train"], kept["test"]
+        _list_skipped(report, output_dir)
     seed = config.training.seed
     start = time.perf_counter()
     model, feature_extractor = train_model(
-        train, config, output_dir / "trainer", seed=seed, resume=resume
+        train, config, output_dir / "trainer", seed=seed, resume=resume, on_bad_audio=None
     )
     runtime_s = time.perf_counter() - start
     save_model(output_dir, model, feature_extractor)
@@ -213,7 +235,8 @@ def run_fold(
         **train_options: the keyword arguments of `train_model`: ``resume`` (continue from
             the last checkpoint in `output_dir`), ``collator_factory`` (builds the training
             collator; default `eam_ser.experiment.build.build_collator`) and ``disable_tqdm``
-            (overrides Trainer's progress bars).
+            (overrides Trainer's progress bars); ``on_bad_audio=None`` skips the data check of
+            the fold's files (made by the caller; otherwise a bad file refuses the fold).
 
     Returns:
         (fold record: test speakers, sizes, metrics with every test utterance's prediction,
@@ -221,8 +244,14 @@ def run_fold(
     """
     seed = config.training.seed if seed is None else seed
     train, test = train_test_split_by_fold(dataset, fold)
+    on_bad_audio = train_options.pop("on_bad_audio", "error")
+    if on_bad_audio is not None:
+        kept, _ = check_run_data_of(config, {"train": train, "test": test}, on_bad_audio)
+        train, test = kept["train"], kept["test"]
     start = time.perf_counter()
-    model, feature_extractor = train_model(train, config, output_dir, seed=seed, **train_options)
+    model, feature_extractor = train_model(
+        train, config, output_dir, seed=seed, on_bad_audio=None, **train_options
+    )
     runtime_s = time.perf_counter() - start
     record = _tested_record(
         fold, (train, test), model, feature_extractor, config, seed, runtime_s, corpus=dataset
@@ -256,6 +285,14 @@ def _tested_record(
     return fold_record(fold, train, test, metrics, seed, runtime_s)
 
 
+def _list_skipped(report: DataCheckReport, output_dir: Path) -> None:
+    """Write the files the data check skipped to ``output_dir/skipped_files.csv`` (main
+    process only) and say where."""
+    if report.skipped and is_main_process():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tqdm.write(f"  list: {report.write_skipped(output_dir / 'skipped_files.csv')}")
+
+
 FINAL_MODEL_NOTE = (
     "The scores above are the cross-validation estimate. This model was then trained "
     "on all speakers with the same budget, so it has no held-out score of its own."
@@ -271,8 +308,12 @@ def run_cross_validation(
     final_model: bool = False,
     model_id: str | None = None,
     resume: bool = False,
+    on_bad_audio: str | None = "error",
 ) -> dict[str, Any]:
     """Train and test on every speaker-independent fold of `dataset` (its ``fold`` column).
+
+    Before any training every file is checked once (`check_run_data_of`, policy
+    `on_bad_audio` as in `run_split`; None: the caller checked them).
 
     After each fold its record goes to ``fold_<k>/fold_result.json`` and the results files are
     rewritten over the folds finished so far, so an interrupted run keeps every finished fold.
@@ -301,6 +342,10 @@ def run_cross_validation(
     missing = sorted(set(folds) - set(available))
     if missing:
         raise ValueError(f"folds {missing} are not in the dataset (folds: {available})")
+    if on_bad_audio is not None:
+        kept, report = check_run_data_of(config, {"train": dataset}, on_bad_audio)
+        dataset = kept["train"]
+        _list_skipped(report, output_dir)
     fold_results = []
     for fold in tqdm(folds, desc="folds", unit="fold"):
         fold_dir = output_dir / f"fold_{fold}"
@@ -309,7 +354,9 @@ def run_cross_validation(
             fold_results.append(json.loads(record.read_text(encoding="utf-8")))
             tqdm.write(f"fold {fold}: finished before, read from {record}")
             continue
-        fold_result, _, _ = run_fold(dataset, fold, config, fold_dir, resume=resume)
+        fold_result, _, _ = run_fold(
+            dataset, fold, config, fold_dir, resume=resume, on_bad_audio=None
+        )
         fold_results.append(fold_result)
         if is_main_process():
             record.parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +367,12 @@ def run_cross_validation(
     write_results(results, output_dir)
     if final_model:
         model, feature_extractor = train_model(
-            dataset, config, output_dir / "final", seed=config.training.seed, resume=resume
+            dataset,
+            config,
+            output_dir / "final",
+            seed=config.training.seed,
+            resume=resume,
+            on_bad_audio=None,
         )
         save_model(
             output_dir / "model",

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eam_ser.corpora import CORPORA, label_names
-from eam_ser.hub import calibration_markdown, is_main_process, results_markdown
-from eam_ser.metrics import plot_confusion_matrix
+from eam_ser.evaluation.metrics import SCORES
+from eam_ser.evaluation.plots import plot_confusion_matrix
+from eam_ser.hub.card import calibration_markdown, results_markdown
+from eam_ser.training.processes import is_main_process
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from eam_ser.experiment.config import ExperimentConfig
 
 __all__ = [
-    "SUMMARY_METRICS",
     "aggregate_results",
     "fold_record",
     "strict_json",
@@ -63,20 +64,17 @@ def fold_record(
     }
 
 
-SUMMARY_METRICS = ("wa", "ua", "macro_f1")
-
-
 def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and sample std (ddof=1; 0 for a single run) of WA, UA and macro-F1 over `runs`
     (fold records, or seed x fold records of several seeds)."""
     if not runs:
         raise ValueError("summarize_runs: no runs")
-    values = {key: np.array([run[key] for run in runs], dtype=float) for key in SUMMARY_METRICS}
+    values = {key: np.array([run[key] for run in runs], dtype=float) for key in SCORES}
     ddof = 1 if len(runs) > 1 else 0
     return {
         "num_runs": len(runs),
-        "mean": {key: float(values[key].mean()) for key in SUMMARY_METRICS},
-        "std": {key: float(values[key].std(ddof=ddof)) for key in SUMMARY_METRICS},
+        "mean": {key: float(values[key].mean()) for key in SCORES},
+        "std": {key: float(values[key].std(ddof=ddof)) for key in SCORES},
     }
 
 
@@ -146,7 +144,7 @@ def strict_json(results: Mapping[str, Any]) -> str:
 
 def write_results(results: Mapping[str, Any], output_dir: str | Path) -> Path:
     """Write ``results.json``, ``results.md`` and ``confusion_matrix.png`` to `output_dir`
-    (in the main process only, see `eam_ser.hub.is_main_process`)."""
+    (in the main process only, see `eam_ser.training.processes.is_main_process`)."""
     output_dir = Path(output_dir)
     if not is_main_process():
         return output_dir

@@ -10,6 +10,9 @@ One prediction path for the command line, the experiments and the pipeline:
   the task);
 - `export` / `onnx_runtime`: ONNX export and the onnxruntime model.
 
+May import: `eam_ser.models`, `eam_ser.corpora`, `eam_ser.data`, `eam_ser.mixup`,
+`eam_ser.evaluation`, `eam_ser.training` (a checkpoint's completeness).
+
 The names below are imported on first use, so ``import eam_ser.inference.segmentation`` (what
 the ``eam-ser`` command reads) loads neither torch nor transformers. Importing this package
 does not register the pipeline task; ``import eam_ser.inference.pipeline`` (or reading
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
     from .recognizer import RecordingPrediction as RecordingPrediction
     from .recognizer import SegmentPrediction as SegmentPrediction
     from .recognizer import check_model_source as check_model_source
-    from .recognizer import limit_allocator_growth as limit_allocator_growth
     from .segmentation import SEGMENTATIONS as SEGMENTATIONS
     from .segmentation import segment_recording as segment_recording
 

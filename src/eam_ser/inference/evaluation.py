@@ -16,18 +16,12 @@ from datasets import Dataset
 from transformers import FeatureExtractionMixin
 
 from eam_ser.corpora import label_names
+from eam_ser.evaluation.calibration import abstention, calibration, softmax
+from eam_ser.evaluation.metrics import ser_metrics
+from eam_ser.evaluation.report import group_scores, grouping_columns, speaker_bootstrap
 from eam_ser.inference.recognizer import EmotionRecognizer
 from eam_ser.inference.robustness import robustness_ladder
-from eam_ser.metrics import ser_metrics
-from eam_ser.modeling_flam import FlamForSequenceClassification
-from eam_ser.report import (
-    abstention,
-    calibration,
-    group_scores,
-    grouping_columns,
-    softmax,
-    speaker_bootstrap,
-)
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
 __all__ = [
     "audio_folder",
@@ -146,7 +140,7 @@ def evaluate_model(
     waveforms: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """WA, UA, macro-F1, per-class recall and confusion matrix on `dataset` (hard labels),
-    with the scores per group and a speaker-bootstrap interval (`eam_ser.report`).
+    with the scores per group and a speaker-bootstrap interval (`eam_ser.evaluation.report`).
 
     Labels are matched by name: the dataset's label names must be among the model's
     (`config.id2label`), in any order; metrics are reported over the model's classes (a class

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from eam_ser.configuration_flam import FlamConfig
-from eam_ser.featurize import check_min_length
+from eam_ser.models.flam.configuration_flam import FlamConfig
+from eam_ser.models.flam.featurize import check_min_length
 
 __all__ = ["ONNX_FILE", "OnnxEmotionModel", "onnxruntime_module"]
 

@@ -12,10 +12,9 @@ Importing this module registers the task (and the FLAM model with the Auto class
 
 works on a plain install: inputs are decoded with soundfile and resampled with soxr (paths,
 bytes, numpy arrays at 16 kHz, or ``{"array" or "raw": ..., "sampling_rate": ...}`` at any
-rate; no torchaudio, no ffmpeg). Clips are batched through `eam_ser.collator.AudioCollator`:
+rate; no torchaudio, no ffmpeg). Clips are batched through `eam_ser.data.collator.AudioCollator`:
 Whisper inputs are cropped to their real mel frames, and a clip's scores do not depend on its
-batch mates. Everything goes through `eam_ser.inference.EmotionRecognizer`. Importing
-``eam_ser.pipeline`` (the 0.3 path) registers the task too.
+batch mates. Everything goes through `eam_ser.inference.EmotionRecognizer`.
 
 Options, given to ``pipeline(...)`` or to a call (a call's win): ``top_k`` (labels returned
 per clip or segment, default all), ``segmentation`` (``"none"`` default, ``"auto"``,
@@ -39,7 +38,7 @@ from typing import Any
 from transformers import AutoModelForAudioClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-import eam_ser.modeling_flam  # noqa: F401  (registers FLAM with the Auto classes)
+import eam_ser.models.flam.modeling_flam  # noqa: F401  (registers FLAM with the Auto classes)
 from eam_ser.inference.recognizer import (
     EmotionRecognizer,
     RecordingPrediction,

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from transformers import AutoFeatureExtractor
 
-from eam_ser.audio import load_audio
-from eam_ser.checkpoints import safetensors_problem
-from eam_ser.collator import AudioCollator
+from eam_ser.data.audio import load_audio
+from eam_ser.data.collator import AudioCollator
+from eam_ser.evaluation.calibration import softmax
 from eam_ser.inference.onnx_runtime import OnnxEmotionModel
 from eam_ser.inference.segmentation import segment_recording
-from eam_ser.modeling_flam import FlamForSequenceClassification
+from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+from eam_ser.training.checkpoints import safetensors_problem
 
 __all__ = [
     "BACKENDS",
@@ -41,7 +42,6 @@ __all__ = [
     "SegmentPrediction",
     "check_min_confidence",
     "check_model_source",
-    "limit_allocator_growth",
     "top_label",
 ]
 
@@ -102,36 +102,6 @@ class RecordingPrediction:
             "scores": self.scores,
             "segments": [vars(segment) for segment in self.segments],
         }
-
-
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-ALLOCATOR_MMAP_THRESHOLD = 64 * 1024
-
-
-def limit_allocator_growth() -> bool:
-    """Keep a long run of variable-size batches from growing the process's memory (glibc).
-
-    Segments of a long recording give batches of ever-different shapes; glibc's malloc then
-    keeps freed buffers in a fragmented heap and raises its own mmap threshold, so the
-    resident memory creeps up with the recording's length. This sets the mmap threshold to
-    64 KiB and the trim threshold to 128 KiB (``mallopt``), so large buffers go back to the
-    system when freed. Process-wide; `eam-ser predict` calls it. Returns False (and does
-    nothing) where the C library is not glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(
-        mallopt(M_MMAP_THRESHOLD, ALLOCATOR_MMAP_THRESHOLD)
-        and mallopt(M_TRIM_THRESHOLD, 2 * ALLOCATOR_MMAP_THRESHOLD)
-    )
 
 
 # --------------------------------------------------------------------------------- recognizer
@@ -310,7 +280,7 @@ class EmotionRecognizer:
         """(num_clips, num_labels) class scores ``softmax(logits / T)``, T the model's fitted
         `FlamConfig.score_temperature` (1 for a model without one)."""
         temperature = float(getattr(self.model.config, "score_temperature", 1.0))
-        return torch.softmax(torch.from_numpy(logits) / temperature, dim=-1).numpy()
+        return softmax(logits, temperature).astype(np.float32)
 
     def _scores(self, logits: np.ndarray) -> list[dict[str, float]]:
         probabilities = self.probabilities(logits)

@@ -19,8 +19,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from eam_ser.data.audio import MAX_WHOLE_CLIP_S
+
 __all__ = [
-    "MAX_WHOLE_CLIP_S",
     "SEGMENTATIONS",
     "fixed_windows",
     "segment_recording",
@@ -33,11 +34,6 @@ DEFAULT_HOP_S = 2.0
 DEFAULT_LONG_INPUT_S = 20.0
 DEFAULT_MAX_SEGMENT_S = 10.0
 DEFAULT_MIN_SEGMENT_S = 0.25
-MAX_WHOLE_CLIP_S = 60.0
-"""Longest audio, in seconds, that is run through the encoder in one piece: scored with
-``"none"``, tested whole, or trained on without a crop (`TrainingSettings.max_train_seconds`).
-Self-attention memory grows with the square of the length (60 s of WavLM-large: about 0.6 GB
-per layer's attention), so longer audio is segmented or cropped instead."""
 
 
 def fixed_windows(

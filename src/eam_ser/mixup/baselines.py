@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eam_ser.audio import random_crop
-from eam_ser.collator import one_hot
+from eam_ser.data.audio import random_crop
+from eam_ser.data.collator import one_hot
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
 from eam_ser.mixup.core import SILENCE_THRESHOLD, draw_partner_index, snr_scale
 from eam_ser.mixup.settings import (

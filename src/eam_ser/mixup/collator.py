@@ -1,6 +1,6 @@
 """`EnergyAdaptiveMixupCollator`: the Trainer / DataLoader collator that mixes within a batch.
 
-Composed, not inherited: it holds an `eam_ser.collator.AudioCollator` (loading, labels,
+Composed, not inherited: it holds an `eam_ser.data.collator.AudioCollator` (loading, labels,
 padding, normalization and features: the one path from clips to model inputs), one
 `EnergyAdaptiveMixupSettings` and a `ProcessStream`, and adds the mixing step between loading
 and featurizing. The math is `eam_ser.mixup.core`.
@@ -16,14 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eam_ser.audio import random_crop
-from eam_ser.collator import AUDIO_OPTIONS, AudioCollator, check_num_labels, pad_waveforms
-from eam_ser.featurize import (
-    is_log_mel_extractor,
-    mel_frame_mask,
-    normalize_tensors,
-    whisper_log_mel,
-)
+from eam_ser.data.audio import random_crop
+from eam_ser.data.collator import AUDIO_OPTIONS, AudioCollator, check_num_labels, pad_waveforms
 from eam_ser.mixup.core import (
     MixParameters,
     draw_batch_parameters,
@@ -39,6 +33,13 @@ from eam_ser.mixup.settings import (
     with_setting_attributes,
 )
 from eam_ser.mixup.streams import ProcessStream
+from eam_ser.models.flam.configuration_flam import is_whisper
+from eam_ser.models.flam.featurize import (
+    is_log_mel_extractor,
+    mel_frame_mask,
+    normalize_tensors,
+    whisper_log_mel,
+)
 
 __all__ = ["DEVICE_MIX_KEYS", "EnergyAdaptiveMixupCollator", "complete_device_batch"]
 
@@ -54,7 +55,7 @@ DEVICE_MIX_KEYS = {
 
 @with_setting_attributes
 class EnergyAdaptiveMixupCollator:
-    """Trainer / DataLoader collator: an `eam_ser.collator.AudioCollator` with the EAM mixing
+    """Trainer / DataLoader collator: an `eam_ser.data.collator.AudioCollator` with the EAM mixing
     step (load, crop, mix within the batch, then pad and normalize or featurize).
 
     Each feature is a dict with the audio under `audio_column` (anything `load_audio`
@@ -209,7 +210,7 @@ class EnergyAdaptiveMixupCollator:
                 feature_extractor = AutoFeatureExtractor.from_pretrained(source)
             except OSError:
                 feature_extractor = None
-        if feature_extractor is None and encoder_config.model_type == "whisper":
+        if feature_extractor is None and is_whisper(encoder_config):
             raise ValueError(
                 "EnergyAdaptiveMixupCollator.for_model: this model's whisper encoder takes "
                 "log-mel input_features, and no feature extractor was found beside it; pass "

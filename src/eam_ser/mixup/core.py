@@ -46,7 +46,7 @@ so the same drawn `MixParameters` give the same waveform and soft label in each:
   offline augmentation.
 
 Two mixing paths compute the same mix bit for bit: the compiled kernel
-(`eam_ser.kernels.mix_rows`) for arrays and CPU tensors, and `mix_tensors` (gather /
+(`eam_ser.data.kernels.mix_rows`) for arrays and CPU tensors, and `mix_tensors` (gather /
 scatter) for tensors on any device, which the collator's device half uses.
 
 Every random choice goes through an explicit ``numpy.random.Generator``.
@@ -62,8 +62,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eam_ser.collator import one_hot, pad_waveforms
-from eam_ser.kernels import mix_rows
+from eam_ser.data.collator import one_hot, pad_waveforms
+from eam_ser.data.kernels import mix_rows
 from eam_ser.mixup.settings import LABEL_MODES, EnergyAdaptiveMixupSettings, resolve_settings
 
 __all__ = [
@@ -78,7 +78,6 @@ __all__ = [
     "mix_batch",
     "mix_soft_labels",
     "mix_tensors",
-    "one_hot",
     "partner_label_weight",
     "snr_scale",
 ]
@@ -248,7 +247,7 @@ def energy_adaptive_mix(
             read before anything is written, so every partner is unmixed).
         silence_threshold: segments with mean-square energy below this are not mixed.
         inplace: write into `waveforms` (numpy only).
-        implementation: ``"compiled"`` (the numba kernel `eam_ser.kernels.mix_rows`, for numpy
+        implementation: ``"compiled"`` (the numba kernel `eam_ser.data.kernels.mix_rows`, for numpy
             arrays and CPU float32 tensors), ``"torch"`` (`mix_tensors`: gather /
             scatter on the tensor's device) or ``"auto"`` (the kernel for arrays and for CPU
             float32 tensors without gradients, else torch). Both give the same mix bit for
@@ -311,7 +310,7 @@ def _mix_compiled(
     silence_threshold: float,
     inplace: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`energy_adaptive_mix` through the numba kernel (`eam_ser.kernels.mix_rows`)."""
+    """`energy_adaptive_mix` through the numba kernel (`eam_ser.data.kernels.mix_rows`)."""
     if inplace and not (waveforms.dtype == np.float32 and waveforms.flags.c_contiguous):
         raise ValueError("inplace=True needs a C-contiguous float32 array")
     # In place, `source` is `waveforms` itself (no conversion is needed).
@@ -489,7 +488,7 @@ def mix_batch(
     *,
     p: float | None = None,
 ) -> BatchMix:
-    """Pad float32 (samples,) clips (`eam_ser.collator.pad_waveforms`), draw within-batch
+    """Pad float32 (samples,) clips (`eam_ser.data.collator.pad_waveforms`), draw within-batch
     partners and mix in place; soft labels from (batch,) int64 `labels` by
     ``settings.label_mode``. `p` replaces ``settings.p``."""
     buffer, lengths = pad_waveforms(waveforms)

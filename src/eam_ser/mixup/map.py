@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from eam_ser.audio import load_audio
-from eam_ser.collator import check_num_labels, parse_label
-from eam_ser.featurize import SAMPLING_RATE
+from eam_ser.data.audio import load_audio
+from eam_ser.data.collator import check_num_labels, parse_label
 from eam_ser.mixup.core import mix_batch
 from eam_ser.mixup.settings import (
     EnergyAdaptiveMixupSettings,
     resolve_settings,
     with_setting_attributes,
 )
+from eam_ser.models.flam.featurize import SAMPLING_RATE
 
 __all__ = ["EnergyAdaptiveMixupMap"]
 

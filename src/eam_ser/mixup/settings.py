@@ -15,17 +15,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from eam_ser.settings_field import setting
+from eam_ser.models.flam.settings_field import setting
 
 __all__ = [
     "EAM_DEFAULTS",
-    "EAM_REGIME_EVIDENCE",
-    "ENCODER_REGIMES",
     "LABEL_MODES",
     "Delegated",
     "EnergyAdaptiveMixupSettings",
-    "RegimeEvidence",
-    "encoder_regime",
     "resolve_settings",
     "with_setting_attributes",
 ]
@@ -162,73 +158,3 @@ def with_setting_attributes(cls: Mixer) -> Mixer:
         attribute.__doc__ = field.metadata["help"]
         setattr(cls, field.name, attribute)
     return cls
-
-
-ENCODER_REGIMES = ("frozen", "top_layers", "fine_tuned")
-"""How much of the encoder trains: none of it, its top layers, or all of it."""
-_REGIME_PHRASES = {
-    "frozen": "a frozen encoder",
-    "top_layers": "the encoder's top layers fine-tuned",
-    "fine_tuned": "a fully fine-tuned encoder",
-}
-
-
-def encoder_regime(trainable_encoder_layers: int | None, freeze_encoder_steps: int = 0) -> str:
-    """The `ENCODER_REGIMES` entry of a FLAM configuration (``FlamConfig`` fields)."""
-    if trainable_encoder_layers == 0 or freeze_encoder_steps == -1:
-        return "frozen"
-    return "fine_tuned" if trainable_encoder_layers is None else "top_layers"
-
-
-@dataclass(frozen=True)
-class RegimeEvidence:
-    """What EAM at its defaults (p = 0.5) did in one encoder regime, against the same run
-    without mixing: EmoDB, speaker-independent 5 folds, Whisper base, one seed.
-
-    Attributes:
-        regime: one of `ENCODER_REGIMES`.
-        clean_ua_points: mean paired UA difference (EAM - no mixing) on clean test speech, in
-            points, and its 95 % t-interval over the folds.
-        interference_ua_points: the same, averaged over white noise and interfering speech at
-            20 to -5 dB.
-        training_time_ratio: training wall time of EAM over no mixing (same machine).
-        source: the benchmark and row names that measured it.
-    """
-
-    regime: str
-    clean_ua_points: tuple[float, float, float]
-    interference_ua_points: tuple[float, float, float]
-    training_time_ratio: float
-    source: str
-
-    def note(self) -> str:
-        """One sentence for the run's log, ``results.json`` and the model card."""
-        clean, interference = self.clean_ua_points, self.interference_ua_points
-        return (
-            f"EAM with {_REGIME_PHRASES[self.regime]}, measured ({self.source}): "
-            f"{clean[0]:+.1f} UA points on clean speech [95 % CI {clean[1]:+.1f}, "
-            f"{clean[2]:+.1f}], {interference[0]:+.1f} [{interference[1]:+.1f}, "
-            f"{interference[2]:+.1f}] under noise and interfering speech, "
-            f"{self.training_time_ratio:.2g}x the training time of no mixing."
-        )
-
-
-EAM_REGIME_EVIDENCE = {
-    # benchmarks/results/regimes.json: frozen_eam vs frozen_no_mix, 10 epochs of batch 8;
-    # time: EAM's mean training time over that of the no-mixing folds 2-4 (folds 0-1 shared
-    # the machine with stray processes).
-    "frozen": RegimeEvidence(
-        "frozen", (3.1, -1.4, 7.6), (8.1, 4.3, 11.9), 2.2, "benchmarks/regimes.py frozen_eam"
-    ),
-    # benchmarks/results/regimes.json: top2_eam vs top2_no_mix, 10 epochs of batch 8; time:
-    # mean training seconds of the 5 folds (715 s against 752 s: no extra encoder pass).
-    "top_layers": RegimeEvidence(
-        "top_layers", (3.3, -7.0, 13.6), (10.6, 2.4, 18.7), 0.95, "benchmarks/regimes.py top2_eam"
-    ),
-    # benchmarks/results/ablation.json: eam vs no_mix, 12 epochs of batch 16, 4 s crops.
-    "fine_tuned": RegimeEvidence(
-        "fine_tuned", (1.3, -4.7, 7.3), (2.4, -3.4, 8.2), 1.1, "benchmarks/ablation.py eam"
-    ),
-}
-"""The measured effect of EAM's defaults per encoder regime: the evidence the defaults follow.
-EAM stays on (p = 0.5) in every regime: where it was measured it cost no accuracy."""

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 
-from eam_ser.audio import load_audio
+from eam_ser.data.audio import load_audio
 from eam_ser.mixup.core import (
     MixParameters,
     draw_mix_parameters,
