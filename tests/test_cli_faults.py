@@ -37,6 +37,45 @@ def test_a_diverging_run_stops_with_an_error_and_saves_no_model(corpus, tmp_path
     assert not (output / "results.json").exists()
 
 
+def test_divergence_in_the_last_step_is_caught_before_anything_is_saved(corpus, tmp_path, capsys):
+    """Issue 30, problem 2: with one step and no warm-up, the loss of the only step is finite
+    and its update leaves finite weights whose scores are NaN; the run used to print WA
+    14.29 % and write it into the card."""
+    output = tmp_path / "diverged"
+    command = train_command(corpus, output, "--head-learning-rate", "1e30")
+    command += ["--max-steps", "1", "--warmup-steps", "0"]
+    assert status_of(command) == 2
+    error = capsys.readouterr().err
+    assert "training diverged by its last step (1): the model's scores are NaN or infinite" in (
+        error
+    )
+    assert "--head-learning-rate" in error and "Nothing was saved as the model." in error
+    assert not (output / "model.safetensors").exists()
+    assert not (output / "results.json").exists() and not (output / "README.md").exists()
+
+
+def test_predict_refuses_scores_that_are_not_finite(corpus, trained, tmp_path, capsys):
+    """Finite weights can still give NaN scores (inf logits): `predict` names the model."""
+    from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+
+    model = FlamForSequenceClassification.from_pretrained(trained)
+    with torch.no_grad():  # embeddings a thousandfold, then every logit past float32's range
+        model.projector.weight.mul_(1e3)
+        model.classifier.weight.fill_(3e38)
+    assert not model.non_finite_parameters()  # the weights themselves are finite
+    broken = tmp_path / "overflowing"
+    model.save_pretrained(broken)
+    (broken / "preprocessor_config.json").write_bytes(
+        (trained / "preprocessor_config.json").read_bytes()
+    )
+    clip = next(corpus.rglob("*.wav"))
+    assert main(["predict", str(broken), str(clip)]) == 2
+    error = capsys.readouterr().err
+    assert "the scores of 1 of 1 clips are not finite (NaN or inf)" in error
+    assert "lower learning rates (head_learning_rate" in error  # predict has no such flag
+    assert "--on-bad-audio skip" not in error  # the model is broken, not the file
+
+
 def test_predict_and_evaluate_refuse_a_model_with_non_finite_weights(
     corpus, trained, tmp_path, capsys
 ):

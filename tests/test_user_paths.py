@@ -53,22 +53,25 @@ def hand_scores(utterances: list[dict]) -> dict[str, float]:
     return {"wa": sum(right) / len(right), "ua": sum(recalls) / len(recalls)}
 
 
-def hand_probabilities(model_dir: Path, path: Path) -> dict[str, float]:
-    """softmax(logits / T) of one whole clip, through the saved feature extractor and model
-    directly (soundfile, no eam-ser loading, batching or padding)."""
+def hand_probabilities(model_dir: Path, paths: list[Path]) -> list[dict[str, float]]:
+    """softmax(logits / T) of each whole clip, one at a time through the saved feature
+    extractor and model directly (soundfile; no eam-ser loading, batching or padding)."""
     from transformers import AutoFeatureExtractor
 
     from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 
     model = FlamForSequenceClassification.from_pretrained(model_dir).eval()
     extractor = AutoFeatureExtractor.from_pretrained(model_dir)
-    waveform, rate = sf.read(path, dtype="float32")
-    inputs = extractor(waveform, sampling_rate=rate, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**inputs).logits[0].double()
     temperature = float(model.config.score_temperature)
-    probabilities = torch.softmax(logits / temperature, dim=-1).tolist()
-    return {model.config.id2label[i]: p for i, p in enumerate(probabilities)}
+    answers = []
+    for path in paths:
+        waveform, rate = sf.read(path, dtype="float32")
+        inputs = extractor(waveform, sampling_rate=rate, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**inputs).logits[0].double()
+        probabilities = torch.softmax(logits / temperature, dim=-1).tolist()
+        answers.append({model.config.id2label[i]: p for i, p in enumerate(probabilities)})
+    return answers
 
 
 def run(argv: list[str]) -> str:
@@ -213,7 +216,9 @@ def test_compare_of_an_evaluation_with_itself_and_with_the_training_run(
 
 def test_check_counts_every_clip_and_its_hours(tmp_path: Path) -> None:
     problems = tmp_path / "problems.txt"
-    printed = run(["check", "--corpus", "emodb", "--root", str(EXAMPLES), "--output", str(problems)])
+    printed = run(
+        ["check", "--corpus", "emodb", "--root", str(EXAMPLES), "--output", str(problems)]
+    )
     clips = sorted(EXAMPLES.glob("*.flac"))
     assert len(clips) == len(manifest_rows()) == 83
     hours = sum(sf.info(path).frames / sf.info(path).samplerate for path in clips) / 3600
@@ -234,12 +239,13 @@ def test_predict_writes_one_summary_per_clip_with_the_models_softmax(
     assert [row["file"] for row in recordings] == list(map(str, files))
     assert len(rows) == 2 * len(files)  # a short clip is one whole-clip segment
     labels = list(json.loads((model / "config.json").read_text())["id2label"].values())
-    for row, path in zip(recordings, files, strict=True):
-        scores = {label: float(row[label]) for label in labels}
+    by_hand = hand_probabilities(model, files)
+    for row, path, expected in zip(recordings, files, by_hand, strict=True):
+        scores = {label: float(row[label]) for label in labels}  # written with 6 decimals
         assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
         assert row["label"] == max(scores, key=scores.__getitem__)
         assert float(row["end_s"]) == pytest.approx(sf.info(path).duration, abs=1e-3)
-        assert scores == pytest.approx(hand_probabilities(model, path), abs=1e-5)
+        assert scores == pytest.approx(expected, abs=1e-5)
         assert f"{path}: {row['label']}  (" in printed
 
 
@@ -270,13 +276,17 @@ def test_export_then_onnxruntime_predicts_what_torch_predicts(emodb_run, tmp_pat
         answers[backend] = json.loads(output.read_text())
     torch_rows, onnx_rows = answers["torch"], answers["onnxruntime"]
     assert len(torch_rows) == len(onnx_rows) == 42
+    compared = 0
     for eager, onnx in zip(torch_rows, onnx_rows, strict=True):
         assert onnx["file"] == eager["file"]
-        assert onnx["scores"] == pytest.approx(eager["scores"], abs=1e-4)
-        # The same label, unless the top two scores are closer than the tolerance.
-        top, second = sorted(eager["scores"].values())[::-1][:2]
-        if top - second > 2e-4:
+        assert onnx["scores"] == pytest.approx(eager["scores"], abs=1e-6)
+        # The same label, unless the top two scores are closer than that tolerance (a model
+        # trained 2 steps scores close to 1/7 each).
+        top, second = sorted(eager["scores"].values(), reverse=True)[:2]
+        if top - second > 2e-6:
             assert onnx["label"] == eager["label"], eager["file"]
+            compared += 1
+    assert compared >= len(torch_rows) // 2
 
 
 def test_augment_writes_a_mixed_copy_of_every_clip_with_soft_labels(tmp_path: Path) -> None:
@@ -315,9 +325,9 @@ def test_pipeline_scores_clip_files_with_the_models_softmax(emodb_run) -> None:
     classifier = pipeline("speech-emotion-recognition", model=str(model))
     answers = classifier([str(path) for path in files], batch_size=3)
     assert len(answers) == len(files)
-    for ranked, path in zip(answers, files, strict=True):
+    for ranked, expected in zip(answers, hand_probabilities(model, files), strict=True):
         scores = {entry["label"]: entry["score"] for entry in ranked}
         assert len(ranked) == len(scores) == 7
         assert [entry["score"] for entry in ranked] == sorted(scores.values(), reverse=True)
         assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
-        assert scores == pytest.approx(hand_probabilities(model, path), abs=1e-5)
+        assert scores == pytest.approx(expected, abs=1e-5)

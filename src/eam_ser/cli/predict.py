@@ -135,6 +135,7 @@ def command_predict(args: argparse.Namespace) -> int:
 
     from eam_ser.cli.memory import limit_allocator_growth
     from eam_ser.inference import EmotionRecognizer
+    from eam_ser.inference.recognizer import NonFiniteScoresError
     from eam_ser.inference.writer import PREDICTION_SUFFIXES, PredictionWriter
 
     files = predict_inputs(args)
@@ -162,6 +163,8 @@ def command_predict(args: argparse.Namespace) -> int:
                 prediction = recognizer.predict_recording(
                     path, args.segment, name=str(path), window_s=args.window, hop_s=args.hop
                 )
+            except NonFiniteScoresError:
+                raise  # the model is broken, not the file: no file to skip
             except ValueError as error:
                 if args.on_bad_audio == "error":
                     raise ValueError(

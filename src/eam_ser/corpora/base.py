@@ -181,6 +181,21 @@ def round_robin_folds(speakers: Iterable[str], num_folds: int) -> dict[str, int]
     return {speaker: index % num_folds for index, speaker in enumerate(unique)}
 
 
+def speaker_fold_count(
+    corpus: str, rows: Sequence[Mapping[str, object]], num_folds: int, speakers_are: str
+) -> tuple[list[str], int]:
+    """The speaker of each row and the number of folds a corpus dealing its speakers into
+    `num_folds` folds can have: at most one per speaker; a layout error naming the speakers
+    (`speakers_are`, e.g. "actors") when fewer than 2 are found."""
+    speakers = [str(row["speaker"]) for row in rows]
+    found = sorted(set(speakers))
+    if len(found) < 2:
+        raise layout_error(
+            corpus, f"clips from at least 2 {speakers_are}", f"{speakers_are} {found}"
+        )
+    return speakers, min(num_folds, len(found))
+
+
 def build_dataset(
     rows: Sequence[Mapping[str, object]],
     labels: Sequence[str],

@@ -24,6 +24,7 @@ from eam_ser.corpora.base import (
     match_names,
     reject_unparsed,
     round_robin_folds,
+    speaker_fold_count,
     utterance_row,
     warn_if_incomplete,
 )
@@ -67,12 +68,7 @@ def load_crema_d(root: str | Path) -> Dataset:
         rows.append(utterance_row(path, label, actor, genders.get(actor, MISSING_VALUE)))
     reject_unparsed("CREMA-D", unparsed, "1001_DFA_ANG_XX.wav (emotion ANG DIS FEA HAP NEU SAD)")
     warn_if_incomplete("CREMA-D", len(rows), CREMA_D_NUM_UTTERANCES)
-    speakers = [str(row["speaker"]) for row in rows]
-    num_folds = min(CREMA_D_NUM_FOLDS, len(set(speakers)))
-    if num_folds < 2:
-        raise layout_error(
-            "CREMA-D", "clips from at least 2 actors", f"actors {sorted(set(speakers))}"
-        )
+    speakers, num_folds = speaker_fold_count("CREMA-D", rows, CREMA_D_NUM_FOLDS, "actors")
     return build_dataset(
         rows,
         CREMA_D_LABELS,

@@ -31,6 +31,7 @@ from eam_ser.corpora.base import (
     layout_error,
     match_names,
     reject_unparsed,
+    speaker_fold_count,
     utterance_row,
     warn_if_incomplete,
 )
@@ -90,12 +91,7 @@ def load_urdu(root: str | Path) -> Dataset:
         rows.append(utterance_row(path, label, speaker, gender))
     reject_unparsed("URDU", unparsed, "SM1_F10_A010.wav (emotion letter A H N S)")
     warn_if_incomplete("URDU", len(rows), URDU_NUM_UTTERANCES)
-    speakers = [str(row["speaker"]) for row in rows]
-    num_folds = min(URDU_NUM_FOLDS, len(set(speakers)))
-    if num_folds < 2:
-        raise layout_error(
-            "URDU", "clips from at least 2 speakers", f"speakers {sorted(set(speakers))}"
-        )
+    speakers, num_folds = speaker_fold_count("URDU", rows, URDU_NUM_FOLDS, "speakers")
     return build_dataset(
         rows,
         URDU_LABELS,

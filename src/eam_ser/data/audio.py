@@ -35,6 +35,11 @@ MAX_ABS_AMPLITUDE = 1e4
 near 1; 1e4 leaves room for gain while keeping every energy and log-mel power far from float32
 overflow. Above it lies unscaled integer PCM stored as floats (int16 peaks near 32767)."""
 
+SAMPLING_RATE_RANGE = (4_000, 192_000)
+"""The sampling rates, in Hz, accepted for audio given in memory and as a target: from
+narrow-band telephony (8 kHz, with margin) to studio recordings (192 kHz). A rate outside is a
+unit mistake (16 for 16 kHz) that would resample a clip a thousandfold, not a recording."""
+
 MAX_WHOLE_CLIP_S = 60.0
 """Longest audio, in seconds, that is run through the encoder in one piece: scored with
 ``"none"``, tested whole, or trained on without a crop (`TrainingSettings.max_train_seconds`).
@@ -45,9 +50,26 @@ __all__ = [
     "DEFAULT_SAMPLING_RATE",
     "MAX_ABS_AMPLITUDE",
     "MAX_WHOLE_CLIP_S",
+    "SAMPLING_RATE_RANGE",
+    "check_sampling_rate",
     "load_audio",
     "validate_waveform",
 ]
+
+
+def check_sampling_rate(value: Any, name: str = "sampling_rate") -> int:
+    """`value` as an int number of Hz, or a ValueError naming `name` and the value: a bool,
+    a non-integral or non-finite number, or a rate outside `SAMPLING_RATE_RANGE` (a rate in kHz
+    is the common mistake, and says so)."""
+    low, high = SAMPLING_RATE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number of Hz, got {value!r}")
+    if not np.isfinite(value) or value != int(value):
+        raise ValueError(f"{name} must be a whole number of Hz, got {value!r}")
+    if not low <= value <= high:
+        hint = f" (in kHz? {value:g} kHz is {int(value * 1000)} Hz)" if 0 < value < 400 else ""
+        raise ValueError(f"{name} must be between {low} and {high} Hz, got {value!r}{hint}")
+    return int(value)
 
 
 def pcm_to_float(array: np.ndarray) -> np.ndarray:
@@ -61,9 +83,15 @@ def pcm_to_float(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind == "u":
         middle = float(2 ** (8 * array.dtype.itemsize - 1))
         return ((array.astype(np.float64) - middle) / middle).astype(np.float32)
-    if array.dtype.kind == "b":
-        raise ValueError(f"audio of dtype {array.dtype} is not a waveform")
-    return np.asarray(array, dtype=np.float32)
+    if array.dtype.kind in "bc":
+        what = "complex: give the real signal" if array.dtype.kind == "c" else "not a waveform"
+        raise ValueError(f"audio of dtype {array.dtype} is {what}")
+    try:
+        return np.asarray(array, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"audio of dtype {array.dtype} and shape {array.shape} is not an array of numbers"
+        ) from None
 
 
 def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -> np.ndarray:
@@ -93,6 +121,12 @@ def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
         raise ValueError(f"{name}: {what} NaN/inf")
+    if peak > 1.0 and np.array_equal(array, np.round(array)):
+        raise ValueError(
+            f"{name}: every sample is a whole number and the peak is {peak:.6g}: integer PCM "
+            "stored as floats; scale it to [-1, 1) first (divide int16 by 32768), or pass the "
+            "integer array itself"
+        )
     if peak > MAX_ABS_AMPLITUDE:
         raise ValueError(
             f"{name}: peak amplitude {peak:.3g} is far outside full scale (at most "
@@ -146,6 +180,14 @@ def _read_file(file: str | io.BytesIO, *, name: str) -> tuple[np.ndarray, int]:
     return data, int(file_rate)
 
 
+def _named(convert: Any, value: Any, label: str) -> np.ndarray:
+    """`convert(value)`, its ValueError prefixed with `label`."""
+    try:
+        return convert(value)
+    except ValueError as error:
+        raise ValueError(f"{label}: {error}") from None
+
+
 def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, str]:
     """Decode `source` to (samples, sampling rate or None if unknown, name for messages)."""
     if isinstance(source, (str, os.PathLike)):
@@ -166,9 +208,15 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
         # {"raw", "sampling_rate"}.
         key = "array" if source.get("array") is not None else "raw"
         if source.get(key) is not None:
+            label = name or "array"
             rate = source.get("sampling_rate")
-            array = pcm_to_float(np.asarray(source[key]))
-            return array, None if rate is None else int(rate), name or "array"
+            if rate is not None:
+                rate = check_sampling_rate(rate, f"{label}: sampling_rate")
+            try:
+                array = pcm_to_float(np.asarray(source[key]))
+            except ValueError as error:
+                raise ValueError(f"{label}: {error}") from None
+            return array, rate, label
         # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
         if source.get("bytes") is not None:
             return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")
@@ -180,11 +228,20 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
         samples = source.get_all_samples()
         return samples.data.cpu().numpy(), int(samples.sample_rate), name or "decoded audio"
     if hasattr(source, "detach"):
-        return pcm_to_float(source.detach().cpu().numpy()), None, name or "tensor"
+        return (
+            _named(pcm_to_float, source.detach().cpu().numpy(), name or "tensor"),
+            None,
+            name or "tensor",
+        )
     if isinstance(source, np.ndarray):
-        return pcm_to_float(source), None, name or "array"
+        return _named(pcm_to_float, source, name or "array"), None, name or "array"
     if isinstance(source, (list, tuple)):
-        return np.asarray(source, dtype=np.float32), None, name or "array"
+        try:
+            return pcm_to_float(np.asarray(source)), None, name or "array"
+        except ValueError as error:  # ragged or nested sequences
+            raise ValueError(
+                f"{name or 'audio'}: not a flat sequence of numbers ({error})"
+            ) from None
     raise TypeError(f"{name or 'audio'}: cannot load audio from {type(source).__name__}")
 
 
@@ -217,13 +274,13 @@ def load_audio(
 
     Raises:
         ValueError: unreadable file, empty audio, NaN/inf samples, a peak above
-            ``MAX_ABS_AMPLITUDE``, silence (with
+            ``MAX_ABS_AMPLITUDE``, integer PCM stored as floats, complex, ragged or non-numeric
+            arrays, a sampling rate outside `SAMPLING_RATE_RANGE`, silence (with
             ``allow_silence=False``), or zero samples after resampling; the message starts with
             `name` (or the file path).
         TypeError: `source` is of a kind not listed above.
     """
-    if sampling_rate <= 0:
-        raise ValueError(f"sampling_rate must be a positive number of Hz, got {sampling_rate}")
+    sampling_rate = check_sampling_rate(sampling_rate)
     data, source_rate, label = _decode(source, name=name)
     if data.size == 0:
         raise ValueError(f"{label}: empty audio (0 samples)")

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from eam_ser.data.audio import load_audio
+from eam_ser.data.audio import check_sampling_rate, load_audio
 from eam_ser.data.kernels import normalize_rows
 from eam_ser.models.flam.featurize import (
     SAMPLING_RATE,
@@ -187,7 +187,7 @@ class AudioCollator:
         num_labels: int | None = None,
     ) -> None:
         self.feature_extractor = feature_extractor
-        self.sampling_rate = int(sampling_rate)
+        self.sampling_rate = check_sampling_rate(sampling_rate)
         self.normalize = normalize
         self.audio_column = audio_column
         self.label_column = label_column

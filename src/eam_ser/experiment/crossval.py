@@ -49,9 +49,10 @@ from eam_ser.inference.evaluation import (
     model_references,
     predict_logits,
 )
+from eam_ser.inference.recognizer import NonFiniteScoresError
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.processes import is_main_process
-from eam_ser.training.trainer import last_complete_checkpoint
+from eam_ser.training.trainer import TrainingDivergedError, last_complete_checkpoint
 
 __all__ = [
     "FOLD_RESULT_NAME",
@@ -140,9 +141,36 @@ def train_model(
         tqdm.write(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
     model, feature_extractor = trainer.model, trainer.processing_class
+    _check_scores_finite(model, feature_extractor, train_dataset, trainer.state.global_step)
     if validation_dataset is not None:
         fit_score_temperature(model, feature_extractor, validation_dataset, config)
     return model, feature_extractor
+
+
+def _check_scores_finite(
+    model: FlamForSequenceClassification,
+    feature_extractor: FeatureExtractionMixin,
+    train_dataset: Dataset,
+    step: int,
+) -> None:
+    """After the last step, before the model is saved, scored or carded: the scores of a few
+    training clips must be finite. The per-step loss check cannot see the last update, which
+    may leave weights that are finite but give NaN scores.
+
+    Raises:
+        TrainingDivergedError: naming the step and what to change.
+    """
+    if not holds_files(train_dataset):
+        return
+    rows = train_dataset.select(range(min(4, train_dataset.num_rows)))
+    try:
+        predict_logits(model, feature_extractor, rows)
+    except NonFiniteScoresError:
+        raise TrainingDivergedError(
+            f"training diverged by its last step ({step}): the model's scores are NaN or "
+            "infinite; lower the learning rates (head_learning_rate, encoder_learning_rate). "
+            "Nothing was saved as the model."
+        ) from None
 
 
 def fit_score_temperature(

@@ -42,6 +42,7 @@ import eam_ser.models.flam.modeling_flam  # noqa: F401  (registers FLAM with the
 from eam_ser.inference.recognizer import (
     EmotionRecognizer,
     RecordingPrediction,
+    check_batch_size,
     check_min_confidence,
     top_label,
 )
@@ -68,7 +69,7 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        batch_size = {} if self._batch_size is None else {"batch_size": int(self._batch_size)}
+        batch_size = {} if self._batch_size is None else {"batch_size": self._batch_size}
         self.recognizer = EmotionRecognizer(self.model, self.feature_extractor, **batch_size)
 
     def _sanitize_parameters(
@@ -109,7 +110,8 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
         batch_size = kwargs.pop("batch_size", None)
         if batch_size is None:
             return self._score(inputs, **kwargs)
-        default, self.recognizer.batch_size = self.recognizer.batch_size, int(batch_size)
+        default = self.recognizer.batch_size
+        self.recognizer.batch_size = check_batch_size(batch_size)
         try:
             return self._score(inputs, **kwargs)
         finally:

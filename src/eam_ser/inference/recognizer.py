@@ -38,8 +38,10 @@ __all__ = [
     "BACKENDS",
     "UNCERTAIN",
     "EmotionRecognizer",
+    "NonFiniteScoresError",
     "RecordingPrediction",
     "SegmentPrediction",
+    "check_batch_size",
     "check_min_confidence",
     "check_model_source",
     "top_label",
@@ -64,12 +66,32 @@ UNCERTAIN = "uncertain"
 ``min_confidence``: an explicit abstention instead of a guess."""
 
 
+class NonFiniteScoresError(ValueError):
+    """The model's scores are NaN or infinite: the model, not the input, is broken."""
+
+
 def check_min_confidence(min_confidence: float | None) -> float | None:
-    """`min_confidence` itself when it is None or in (0, 1]; a ValueError naming it
-    otherwise."""
-    if min_confidence is not None and not 0.0 < min_confidence <= 1.0:
+    """`min_confidence` as a float when it is None or a number in (0, 1]; a ValueError naming
+    it otherwise (a bool is not a number: True is not 1.0)."""
+    if min_confidence is None:
+        return None
+    if isinstance(min_confidence, bool) or not isinstance(
+        min_confidence, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"min_confidence must be a number in (0, 1], got {min_confidence!r}")
+    if not 0.0 < min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
-    return min_confidence
+    return float(min_confidence)
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """`batch_size` as an int >= 1, or a ValueError naming it (bools and fractions are not
+    batch sizes; a negative one used to score every clip as the first label)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
 
 
 def top_label(scores: Mapping[str, float], min_confidence: float | None) -> str:
@@ -169,8 +191,7 @@ class EmotionRecognizer:
         labels: Sequence[str] | None = None,
         min_confidence: float | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_batch_size(batch_size)
         self.min_confidence = check_min_confidence(min_confidence)
         check_finite = getattr(model, "check_finite", None)
         if callable(check_finite):
@@ -253,6 +274,12 @@ class EmotionRecognizer:
         return waveform
 
     def _forward(self, batch: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """The (batch, num_labels) logits of one collated batch (torch or onnxruntime).
+
+        Raises:
+            NonFiniteScoresError: a logit is NaN or infinite (weights that diverged in training and still
+                passed the finiteness check of the parameters): never a score of it.
+        """
         model = self.model
         if isinstance(model, torch.nn.Module):
             device = next(model.parameters()).device
@@ -261,8 +288,18 @@ class EmotionRecognizer:
                     **{self.input_name: batch[self.input_name].to(device)},
                     attention_mask=batch["attention_mask"].to(device),
                 )
-            return output.logits.float().cpu().numpy()
-        return model(batch[self.input_name].numpy(), batch["attention_mask"].numpy())
+            logits = output.logits.float().cpu().numpy()
+        else:
+            logits = model(batch[self.input_name].numpy(), batch["attention_mask"].numpy())
+        bad = int((~np.isfinite(logits)).any(axis=-1).sum())
+        if bad:
+            name = getattr(getattr(model, "config", None), "name_or_path", "") or "the model"
+            raise NonFiniteScoresError(
+                f"{name}: the scores of {bad} of {len(logits)} clips are not finite (NaN or "
+                "inf): the model diverged in training; retrain it with lower learning rates "
+                "(head_learning_rate, encoder_learning_rate)"
+            )
+        return logits
 
     def predict_logits(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         """(len(waveforms), num_labels) logits of already-loaded clips, in their order."""
