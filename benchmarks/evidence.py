@@ -66,7 +66,9 @@ def fold_interval(
     seeds = len({run["seed"] for run in runs if (run["seed"], run["fold"]) in by_pair})
     mean = float(differences.mean())
     half = float(
-        stats.t.ppf(0.975, differences.size - 1) * differences.std(ddof=1) / np.sqrt(differences.size)
+        stats.t.ppf(0.975, differences.size - 1)
+        * differences.std(ddof=1)
+        / np.sqrt(differences.size)
     )
     return [round(mean, 1), round(mean - half, 1), round(mean + half, 1)], len(differences), seeds
 

@@ -436,7 +436,7 @@ def test_check_flags_near_duplicate_labels_and_speakers_and_truncated_wavs(
     write_manifest(data, rows)
     assert main(["check", "--data", str(data)]) == 1
     out = capsys.readouterr().out
-    assert "labels ['Low', 'low'] differ only by case or spaces" in out
+    assert "labels ['Low', 'low'] differ only by case, spaces or Unicode form" in out
     assert "speakers ['011', '11'] differ only by leading zeros" in out
     assert f"{rows[2]['file']}" in out and "truncated: its header promises" in out
     assert "0s1" not in out.split("speakers")[-1].split("\n")[0]  # not a digit-only collision

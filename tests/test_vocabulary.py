@@ -248,3 +248,49 @@ def test_train_on_one_corpus_and_test_on_another(tmp_path: Path, capsys):
         "happy",
         "sad",
     ]
+
+
+def test_labels_are_one_label_whatever_their_case_spaces_or_unicode_form(tmp_path) -> None:
+    """Issue 30, problems 5, 13 and the contradictory map of 14: `label_key` is the one
+    comparison of label names; the data check refuses two spellings of one label, evaluation
+    maps a label that differs from the model's only by case onto it, and a label map that
+    sends one label to two targets is refused."""
+    import unicodedata
+
+    from eam_ser.corpora.vocabulary import harmonise_labels, label_key, parse_label_map
+
+    composed, decomposed = "wütend", unicodedata.normalize("NFD", "wütend")
+    assert composed != decomposed and label_key(composed) == label_key(decomposed)
+    assert label_key("  Angry ") == label_key("angry") != label_key("angry2")
+    with pytest.raises(ValueError, match="'ANGRY' is mapped twice, to 'happy' and 'sad'"):
+        parse_label_map("angry=happy,ANGRY=sad")
+    assert parse_label_map("angry=happy,Angry=happy") == {"angry": "happy", "Angry": "happy"}
+
+    from datasets import ClassLabel, Dataset
+
+    data = Dataset.from_dict(
+        {"audio": ["a", "b", "c"], "label": [0, 1, 2], "speaker": ["1", "1", "2"]}
+    ).cast_column("label", ClassLabel(names=["Angry", "wütend", "calm"]))
+    harmonised, vocabulary = harmonise_labels(data, ["angry", composed, "happy"])
+    assert vocabulary["renamed"] == {"Angry": "angry"}  # the same label, not left out
+    assert vocabulary["dropped"] == {"calm": 1}
+    assert harmonised["label"] == [0, 1]
+    harmonised, _ = harmonise_labels(data, ["angry", "happy"], {"WÜTEND": "HAPPY"})
+    assert harmonised["label"] == [0, 1]
+
+
+def test_check_refuses_two_unicode_forms_of_one_label(tmp_path, capsys) -> None:
+    import unicodedata
+
+    import soundfile as sf
+
+    from conftest import tone
+    from eam_ser.cli import main
+
+    lines = ["file,label,speaker"]
+    for index, label in enumerate(["wütend", unicodedata.normalize("NFD", "wütend"), "ruhig"]):
+        sf.write(tmp_path / f"c{index}.wav", tone(0.3, 200 + 50 * index), 16000)
+        lines.append(f"c{index}.wav,{label},s{index}")
+    (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["check", "--data", str(tmp_path)]) == 1
+    assert "differ only by case, spaces or Unicode form" in capsys.readouterr().out

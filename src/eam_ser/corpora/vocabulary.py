@@ -18,6 +18,7 @@ has no recall and is left out of UA (`eam_ser.evaluation.metrics`). Neither is c
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,13 @@ from datasets import ClassLabel
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = ["CROSS_CORPUS_MAP", "HARMONISED_LABELS", "harmonise_labels", "parse_label_map"]
+__all__ = [
+    "CROSS_CORPUS_MAP",
+    "HARMONISED_LABELS",
+    "harmonise_labels",
+    "label_key",
+    "parse_label_map",
+]
 
 HARMONISED_LABELS = (
     "angry",
@@ -46,12 +53,20 @@ CROSS_CORPUS_MAP = {"pleasant_surprise": "surprised"}
 """Corpus labels renamed to the shared vocabulary when a model is tested across corpora."""
 
 
+def label_key(name: str) -> str:
+    """How two label names are compared everywhere (the data check, training, evaluation and
+    label maps): Unicode NFC, runs of spaces as one, case folded. ``wütend`` written with a
+    combining umlaut, ``Angry`` and ``angry `` are each one label written two ways."""
+    return unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+
+
 def parse_label_map(text: str) -> dict[str, str | None]:
     """``"calm=neutral,boredom="`` as ``{"calm": "neutral", "boredom": None}`` (an empty
     right side drops the label).
 
     Raises:
-        ValueError: an item without ``=``, or without a label on its left.
+        ValueError: an item without ``=``, without a label on its left, or a label mapped twice
+            to different targets (compared by `label_key`).
     """
     mapping: dict[str, str | None] = {}
     for item in (part.strip() for part in text.split(",")):
@@ -60,7 +75,13 @@ def parse_label_map(text: str) -> dict[str, str | None]:
         source, equals, target = item.partition("=")
         if not equals or not source.strip():
             raise ValueError(f"label_map: {item!r} is not DATA_LABEL=MODEL_LABEL")
-        mapping[source.strip()] = target.strip() or None
+        source, target = source.strip(), target.strip() or None
+        earlier = next((name for name in mapping if label_key(name) == label_key(source)), None)
+        if earlier is not None and mapping[earlier] != target:
+            raise ValueError(
+                f"label_map: {source!r} is mapped twice, to {mapping[earlier]!r} and {target!r}"
+            )
+        mapping[source] = target
     return mapping
 
 
@@ -72,8 +93,9 @@ def harmonise_labels(
     """`dataset` with its labels renamed to `model_labels` and the rest left out.
 
     Each data label goes through `label_map` (the user's, taking precedence), else
-    `CROSS_CORPUS_MAP`, else stays; a result the model does not have, or None, drops the
-    label's utterances.
+    `CROSS_CORPUS_MAP`, else becomes the model label with the same `label_key` (``Angry`` ->
+    ``angry``), else stays; a result the model does not have, or None, drops the label's
+    utterances. Labels are compared by `label_key` throughout.
 
     Returns:
         the dataset (its ``label`` ClassLabel over `model_labels`) and ``{"renamed": {data
@@ -85,17 +107,24 @@ def harmonise_labels(
             model does not have; or no utterance is left.
     """
     names = list(dataset.features["label"].names)
-    label_map = dict(label_map or {})
-    unknown = sorted(set(label_map) - set(names))
+    model_by_key = {label_key(label): label for label in model_labels}
+    data_by_key = {label_key(name): name for name in names}
+    mapped = {label_key(source): target for source, target in (label_map or {}).items()}
+    unknown = sorted(source for source in label_map or {} if label_key(source) not in data_by_key)
     if unknown:
         raise ValueError(f"label_map: {unknown} are not labels of the data {names}")
-    bad = sorted({t for t in label_map.values() if t is not None} - set(model_labels))
+    bad = sorted({t for t in mapped.values() if t is not None and label_key(t) not in model_by_key})
     if bad:
         raise ValueError(f"label_map: {bad} are not labels of the model {list(model_labels)}")
-    target = {
-        name: label_map[name] if name in label_map else CROSS_CORPUS_MAP.get(name, name)
-        for name in names
-    }
+
+    def target_of(name: str) -> str | None:
+        if label_key(name) in mapped:
+            chosen = mapped[label_key(name)]
+            return None if chosen is None else model_by_key[label_key(chosen)]
+        renamed = CROSS_CORPUS_MAP.get(name, name)
+        return model_by_key.get(label_key(renamed), renamed)
+
+    target = {name: target_of(name) for name in names}
     column = list(dataset["label"])
     counts = Counter(names[label] for label in column)
     dropped = {

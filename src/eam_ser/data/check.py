@@ -281,10 +281,11 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
 
 
 def _near_duplicate_names(splits: Mapping[str, Dataset]) -> list[DataProblem]:
-    """Labels that differ only by case or spaces (``Angry`` / ``angry ``: two classes by
-    mistake) and numeric speaker ids that differ only by leading zeros (``011`` / ``11``, as
+    """Labels that differ only by case, spaces or Unicode form (``Angry`` / ``angry ``, or
+    ``wütend`` with a precomposed or a combining umlaut: two classes by mistake; `label_key`) and numeric speaker ids that differ only by leading zeros (``011`` / ``11``, as
     a spreadsheet rewrites them: one speaker that a speaker split puts on both sides)."""
     from eam_ser.corpora.base import label_names
+    from eam_ser.corpora.vocabulary import label_key
 
     problems = []
     labels = sorted({name for dataset in splits.values() for name in label_names(dataset)})
@@ -292,7 +293,7 @@ def _near_duplicate_names(splits: Mapping[str, Dataset]) -> list[DataProblem]:
         {str(speaker) for dataset in splits.values() for speaker in dataset["speaker"]}
     )
     for kind, names, key in (
-        ("labels", labels, lambda name: " ".join(name.split()).casefold()),
+        ("labels", labels, label_key),
         ("speakers", speakers, lambda name: (name.lstrip("0") or "0") if name.isdigit() else name),
     ):
         groups: dict[str, list[str]] = defaultdict(list)
@@ -300,7 +301,7 @@ def _near_duplicate_names(splits: Mapping[str, Dataset]) -> list[DataProblem]:
             groups[key(name)].append(name)
         for group in groups.values():
             if len(group) > 1:
-                how = "by case or spaces" if kind == "labels" else "by leading zeros"
+                how = "by case, spaces or Unicode form" if kind == "labels" else "by leading zeros"
                 problems.append(
                     DataProblem(
                         "/".join(splits),
