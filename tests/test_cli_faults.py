@@ -448,6 +448,21 @@ def test_check_flags_near_duplicate_labels_and_speakers_and_truncated_wavs(
     assert "differ only by leading zeros" in capsys.readouterr().err
 
 
+def test_predict_refuses_a_truncated_wav_as_check_does(corpus, trained, tmp_path, capsys):
+    """Issue 30, problem 8: `predict` scored a WAV cut to a fraction of itself (rc 0) while
+    `check` and `train` flagged it; all read files through the one loader now."""
+    whole = next(corpus.rglob("*.wav"))
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 3])
+    assert main(["predict", str(trained), str(cut)]) == 2
+    error = capsys.readouterr().err
+    assert f"{cut}: truncated: its header promises" in error and "copy it again" in error
+    assert main(["predict", str(trained), str(cut), str(whole), "--on-bad-audio", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 of 2 files (--on-bad-audio skip):" in out
+    assert f"{cut}: truncated: its header promises" in out
+
+
 def test_evaluate_warns_about_the_speakers_the_model_was_trained_on(
     corpus, trained, tmp_path, capsys
 ):

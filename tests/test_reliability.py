@@ -284,7 +284,13 @@ def test_output_dir_guard_and_filesystem_errors(corpus, tmp_path, capsys):
     assert main(train_args(corpus, precious, "--max-steps", "2")) == 2
     assert "is not empty and is not an eam-ser run folder" in error_of(capsys)
     assert (precious / "README.md").read_text() == "my notes"
-    assert main(train_args(corpus, precious, "--max-steps", "2", "--overwrite")) == 0
+    # Issue 30, problem 4: --overwrite replaced the user's README.md with the model card.
+    assert main(train_args(corpus, precious, "--max-steps", "2", "--overwrite")) == 2
+    message = error_of(capsys)
+    assert "(no eam_ser_run.json; it holds README.md): eam-ser writes only into an empty" in message
+    assert "even with --overwrite" in message
+    assert sorted(path.name for path in precious.iterdir()) == ["README.md"]
+    assert (precious / "README.md").read_text() == "my notes"
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     assert main(train_args(corpus, a_file, "--max-steps", "2")) == 2

@@ -363,3 +363,21 @@ def test_speaker_bootstrap_settings_are_those_of_speaker_bootstrap_class():
     assert got == {key: bootstrap.interval(scores[key]) for key in ("wa", "ua", "macro_f1")}
     with pytest.raises(TypeError, match="resamples"):
         paired_speaker_bootstrap(predictions, predictions, references, speakers, 2, resamples=5)
+
+
+def test_a_one_class_validation_set_fits_no_temperature_and_says_so():
+    """Issue 30, problem 6: a temperature fitted on one class made calibration worse,
+    silently."""
+    from eam_ser.evaluation.calibration import fit_temperature
+
+    logits = np.array([[2.0, 0.5, 0.1], [1.5, 1.4, 0.2], [0.3, 2.5, 0.1], [3.0, 0.1, 0.0]])
+    with pytest.warns(UserWarning, match="4 validation utterances of 1 class cannot support"):
+        assert fit_temperature(logits, [0, 0, 0, 0]) == 1.0
+    with pytest.warns(UserWarning, match="1 validation utterances of 1 class"):
+        assert fit_temperature(logits[:1], [0]) == 1.0
+    # Two classes with a wrong answer: a temperature is fitted, without a warning.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit_temperature(logits, [0, 1, 1, 0]) != 1.0

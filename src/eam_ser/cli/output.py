@@ -33,8 +33,8 @@ __all__ = [
 ]
 
 RUN_MARKER = "eam_ser_run.json"
-"""Written into every `eam-ser train` output folder; a non-empty folder without it is refused
-unless --overwrite is given."""
+"""Written into every `eam-ser train` output folder; a non-empty folder without it is refused,
+--overwrite or not: eam-ser never replaces files it did not write."""
 RUN_LOCK = ".eam_ser_train.lock"
 """Held (created exclusively, holding the pid and host) by the `eam-ser train` writing a
 folder, for the run's lifetime; a second run into the folder is refused while its holder
@@ -49,7 +49,8 @@ folds, a finished model or its results."""
 
 def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
     """Refuse, before any work, a folder that cannot be written, a non-empty folder that is
-    not an eam-ser run (unless --overwrite) and --resume without a run to continue."""
+    not an eam-ser run (with or without --overwrite) and --resume without a run to
+    continue."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output-dir {output_dir} is a file, not a folder")
     check_writable(output_dir, "--output-dir")
@@ -60,11 +61,15 @@ def check_output_dir(output_dir: Path, args: argparse.Namespace) -> None:
         else []
     )
     if entries and not marker.is_file():
-        if not args.overwrite:
-            raise ValueError(
-                f"--output-dir {output_dir} is not empty and is not an eam-ser run folder (no "
-                f"{RUN_MARKER}); choose another folder or pass --overwrite"
-            )
+        # --overwrite replaces an eam-ser run, never files eam-ser did not write (a user's own
+        # README.md would become the model card).
+        shown = ", ".join(sorted(path.name for path in entries)[:5])
+        raise ValueError(
+            f"--output-dir {output_dir} is not empty and is not an eam-ser run folder (no "
+            f"{RUN_MARKER}; it holds {shown}{', ...' if len(entries) > 5 else ''}): eam-ser "
+            "writes only into an empty folder or one of its own runs, even with --overwrite; "
+            "choose another folder"
+        )
     if args.resume and not marker.is_file():
         raise ValueError(f"--resume: {output_dir} holds no eam-ser run to continue")
     previous = previous_run_outputs(output_dir) if marker.is_file() else []

@@ -53,6 +53,7 @@ __all__ = [
     "SAMPLING_RATE_RANGE",
     "check_sampling_rate",
     "load_audio",
+    "truncated_riff",
     "validate_waveform",
 ]
 
@@ -162,7 +163,33 @@ GIT_LFS_POINTER_PREFIX = b"version https://git-lfs"
 place of its audio."""
 
 
+def truncated_riff(path: str) -> str | None:
+    """For a RIFF (WAV) file whose header promises more bytes than the file holds, why it is
+    refused: libsndfile reads what is there without a word, so half a recording would pass."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    promised = int.from_bytes(head[4:8], "little") + 8
+    if promised in (8, 0xFFFFFFFF + 8) or promised <= size:  # 0 / -1: length left open
+        return None
+    return (
+        f"truncated: its header promises {promised} bytes, the file holds {size} "
+        f"({100 * size / promised:.0f} %); copy it again"
+    )
+
+
 def _read_file(file: str | io.BytesIO, *, name: str) -> tuple[np.ndarray, int]:
+    if not isinstance(file, io.BytesIO):
+        # libsndfile reads what there is of a cut file without a word: refused here, where
+        # every entry point (check, train, evaluate, predict, the pipeline) reads files.
+        truncated = truncated_riff(file)
+        if truncated is not None:
+            raise ValueError(f"{name}: {truncated}")
     try:
         data, file_rate = soundfile.read(file, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:

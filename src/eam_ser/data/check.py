@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,11 @@ from typing import TYPE_CHECKING, Any
 import soundfile
 from tqdm.auto import tqdm
 
-from eam_ser.data.audio import DEFAULT_SAMPLING_RATE, MAX_WHOLE_CLIP_S, load_audio
+from eam_ser.data.audio import (
+    DEFAULT_SAMPLING_RATE,
+    MAX_WHOLE_CLIP_S,
+    load_audio,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -224,26 +227,6 @@ class DataCheckReport:
         return path
 
 
-def _truncated_riff(path: str) -> str | None:
-    """For a RIFF (WAV) file whose header promises more bytes than the file holds, why it is
-    refused: libsndfile reads what is there without a word, so half a recording would pass."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
-            size = os.fstat(handle.fileno()).st_size
-    except OSError:
-        return None
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    promised = int.from_bytes(head[4:8], "little") + 8
-    if promised in (8, 0xFFFFFFFF + 8) or promised <= size:  # 0 / -1: length left open
-        return None
-    return (
-        f"truncated: its header promises {promised} bytes, the file holds {size} "
-        f"({100 * size / promised:.0f} %); copy it again"
-    )
-
-
 def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
     """Read the header of `path`, decode it to mono 16 kHz and check it (see module docstring).
 
@@ -260,9 +243,6 @@ def probe_audio(path: str, *, min_input_samples: int = 1) -> AudioProbe:
             return AudioProbe(path, None, None, 0.0, None, str(error).removeprefix(f"{path}: "))
         return AudioProbe(path, None, None, 0.0, None, "unreadable audio header")
     rate, channels = int(info.samplerate), int(info.channels)
-    truncated = _truncated_riff(path)
-    if truncated is not None:
-        return AudioProbe(path, rate, channels, float(info.duration), None, truncated)
     try:
         waveform = load_audio(path, DEFAULT_SAMPLING_RATE, allow_silence=False)
     except ValueError as error:
