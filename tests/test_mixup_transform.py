@@ -141,3 +141,15 @@ def test_partner_is_decoded_once_across_calls_and_the_cache_survives_pickling(
     copy = pickle.loads(pickle.dumps(EnergyAdaptiveMixup(paths, p=1.0, seed=0)))
     for expected in outputs:
         np.testing.assert_array_equal(copy(clip, 16000), expected)
+
+
+def test_an_all_silent_partner_pool_is_refused_when_built():
+    """Issue 30, problem 12: a pool of silent partners never mixed, and nothing said so."""
+    from eam_ser.mixup.transform import EnergyAdaptiveMixup
+
+    silent = [np.zeros(8000, np.float32), np.zeros(4000, np.float32)]
+    with pytest.raises(ValueError, match="pool: all 2 partner clips are silent"):
+        EnergyAdaptiveMixup(silent, p=1.0, seed=0)
+    speech = (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32)
+    transform = EnergyAdaptiveMixup([*silent, speech], p=1.0, seed=0)  # one partner suffices
+    assert len(transform.pool) == 3

@@ -103,8 +103,13 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         self._is_dataset = is_dataset
         self.audio_column = audio_column
         self.label_column = label_column
-        for index in range(len(pool)):
-            self._check_partner(index)
+        silent = [self._check_partner(index) for index in range(len(pool))]
+        if all(silent):
+            # A silent partner is never mixed (the energy ratio is undefined; core policy).
+            raise ValueError(
+                f"pool: all {len(pool)} partner clips are silent (every sample 0): the "
+                "transform would never mix; give partners with speech"
+            )
         self._partner = self._partner_cache()
         self.stream = ProcessStream(seed)
 
@@ -134,9 +139,10 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
         item = self.pool[index]
         return item[self.audio_column] if self._is_dataset else item
 
-    def _check_partner(self, index: int) -> None:
+    def _check_partner(self, index: int) -> bool:
         """Refuse a bad pool entry when the pool is built, not at a random later call: audio
-        in memory is checked whole (`load_audio`), a file by its header."""
+        in memory is checked whole (`load_audio`), a file by its header. Returns whether the
+        entry is known to be silent (a file is not decoded here: False)."""
         item = self._pool_item(index)
         if isinstance(item, Mapping) and item.get("array") is None and item.get("bytes") is None:
             item = item.get("path", item)
@@ -145,8 +151,8 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
                 soundfile.info(os.fspath(item))
             except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:
                 raise ValueError(f"pool[{index}]: unreadable audio file {item} ({error})") from None
-            return
-        load_audio(item, name=f"pool[{index}]")
+            return False
+        return not load_audio(item, name=f"pool[{index}]").any()
 
     def _decode_partner(self, index: int, sample_rate: int) -> np.ndarray:
         return load_audio(self._pool_item(index), sample_rate, name=f"pool[{index}]")
