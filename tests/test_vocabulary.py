@@ -294,3 +294,40 @@ def test_check_refuses_two_unicode_forms_of_one_label(tmp_path, capsys) -> None:
     (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["check", "--data", str(tmp_path)]) == 1
     assert "differ only by case, spaces or Unicode form" in capsys.readouterr().out
+
+
+def test_train_test_corpus_holding_the_training_speakers_is_warned_of_as_evaluate_does(
+    corpus, tmp_path, capsys
+) -> None:
+    """Issue 30, problem 3: the training speakers of the same corpus, given as the test corpus,
+    were scored as held-out speakers (renamed ``emodb/11``) without a word; now the one
+    warning of ``eam-ser evaluate`` names them and the results keep their own names."""
+    import json
+    import shutil
+
+    from eam_ser.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "data"
+    train_root, test_root = tmp_path / "train", tmp_path / "test"
+    train_root.mkdir(), test_root.mkdir()
+    # Speaker 11's clips split between both folders (other utterances, so no audio is shared),
+    # speaker 13 only in the test folder, 15 and 16 only in the training one.
+    for index, clip in enumerate(sorted(examples.glob("*.flac"))):
+        speaker = clip.name[:2]
+        into = test_root if speaker == "13" or (speaker == "11" and index % 2) else train_root
+        shutil.copy(clip, into / clip.name)
+    output = tmp_path / "run"
+    status = main(
+        [
+            "train", "--corpus", "emodb", "--root", str(train_root), "--test-corpus", "emodb",
+            "--test-root", str(test_root), "--config", str(corpus / "tiny.json"),
+            "--max-steps", "1", "--output-dir", str(output),
+        ]
+    )  # fmt: skip
+    assert status == 0
+    error = capsys.readouterr().err
+    eleven = len([c for c in test_root.glob("11*.flac")])
+    assert f"warning: the model was trained on speakers of this data: 11 ({eleven}) " in error
+    assert "the score is not speaker-independent" in error
+    results = json.loads((output / "results.json").read_text())
+    assert results["folds"][0]["test_speakers"] == ["11", "13"]

@@ -5,7 +5,9 @@ labels were matched to the model's and the data check before any work."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import sys
+from collections import Counter
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "label_report_lines",
     "load_dataset_from_args",
     "split_from_args",
+    "warn_of_seen_speakers",
 ]
 
 
@@ -127,6 +130,24 @@ def label_report_lines(vocabulary: Mapping[str, Any], source: str | None = None)
     return lines
 
 
+def warn_of_seen_speakers(trained_on: Collection[str], dataset: Dataset) -> dict[str, int]:
+    """Speakers of `dataset` among `trained_on`, with their utterance counts, printed as a
+    warning: their scores are not speaker-independent and inflate the result. The one
+    warning of `eam-ser evaluate` and `eam-ser train --test-corpus`."""
+    trained_on = set(trained_on)
+    counts = Counter(str(speaker) for speaker in dataset["speaker"])
+    seen = {speaker: counts[speaker] for speaker in sorted(counts) if speaker in trained_on}
+    if seen:
+        listed = ", ".join(f"{speaker} ({count})" for speaker, count in seen.items())
+        print(
+            f"warning: the model was trained on speakers of this data: {listed} utterances; "
+            "the score is not speaker-independent (--test-speakers / --test-fold keep to "
+            "unseen speakers)",
+            file=sys.stderr,
+        )
+    return seen
+
+
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """(train, test) from ``--test-speakers``, ``--test-fold`` or ``--test-corpus``.
 
@@ -151,6 +172,11 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset
         )
         for line in label_report_lines(vocabulary, source=args.test_corpus):
             print(line)
+        if args.test_corpus == getattr(args, "corpus", None):
+            # One corpus, one speaker namespace: a test folder holding training speakers is the
+            # leak `eam-ser evaluate` warns of, and is warned of alike.
+            warn_of_seen_speakers({str(speaker) for speaker in dataset["speaker"]}, test)
+            return dataset, test
         prefix = f"{args.test_corpus}/"
         speakers = [prefix + str(speaker) for speaker in test["speaker"]]
         return dataset, test.remove_columns("speaker").add_column("speaker", speakers)

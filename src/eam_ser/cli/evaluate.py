@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,18 +187,7 @@ def tested_on(args: argparse.Namespace, dataset: Dataset) -> str:
 
 
 def seen_speakers(model: Any, dataset: Dataset) -> dict[str, int]:
-    """Speakers of `dataset` that the model was trained on (`FlamConfig.training_speakers`)
-    with their utterance counts, printed as a warning: their scores are not speaker-
-    independent and inflate the result."""
-    trained_on = set(getattr(model.config, "training_speakers", None) or [])
-    counts = Counter(str(speaker) for speaker in dataset["speaker"])
-    seen = {speaker: counts[speaker] for speaker in sorted(counts) if speaker in trained_on}
-    if seen:
-        listed = ", ".join(f"{speaker} ({count})" for speaker, count in seen.items())
-        print(
-            f"warning: the model was trained on speakers of this data: {listed} utterances; "
-            "the score is not speaker-independent (--test-speakers / --test-fold keep to "
-            "unseen speakers)",
-            file=sys.stderr,
-        )
-    return seen
+    """Speakers of `dataset` that the model was trained on (`FlamConfig.training_speakers`),
+    warned of (`eam_ser.cli.data.warn_of_seen_speakers`)."""
+    trained_on = getattr(model.config, "training_speakers", None) or []
+    return data.warn_of_seen_speakers(trained_on, dataset)
