@@ -91,7 +91,7 @@ def run_row(name: str, encoder: Path) -> dict[str, Any]:
         "train_corpus": train,
         "test_corpus": test,
         "eam_p": p,
-        "command": " ".join(["eam-ser", *command[3:]]).replace(str(ROOT), ".."),
+        "command": " ".join(["eam-ser", *command[3:-1], "RUN"]).replace(str(ROOT), ".."),
         "num_train": fold["num_train"],
         "num_test": fold["num_test"],
         **{key: fold[key] for key in ("wa", "ua", "macro_f1") if key in fold},
@@ -99,7 +99,12 @@ def run_row(name: str, encoder: Path) -> dict[str, Any]:
         "utterances": fold.get("utterances"),
         "train_s": fold.get("train_runtime_s"),
         "total_s": round(time.perf_counter() - start, 1),
-        "printed": completed.stdout.strip().splitlines()[-6:],
+        # The report lines, without the lines naming the temporary run folder.
+        "printed": [
+            line
+            for line in completed.stdout.strip().splitlines()[-6:]
+            if not line.startswith(("results:", "model:"))
+        ],
     }
 
 

@@ -80,12 +80,14 @@ def evidence() -> list[dict[str, Any]]:
         path = RESULTS / file
         if not path.is_file():
             continue
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        report = json.loads(path.read_text(encoding="utf-8"))
+        rows = report["rows"]
         runs, reference = rows.get(eam_row, {}).get("runs"), rows.get(reference_row, {}).get("runs")
         if not runs or not reference:
             continue
-        folds = {run["fold"] for run in reference}
-        if {run["fold"] for run in runs} != folds or len(folds) < 2:
+        folds = set(report.get("arguments", {}).get("folds") or {run["fold"] for run in reference})
+        done = [{run["fold"] for run in row} for row in (runs, reference)]
+        if any(found != folds for found in done) or len(folds) < 2:
             continue  # a grid still running: no evidence until every fold has both rows
         clean, num_folds, num_seeds = fold_interval(runs, reference, lambda run: run["ua"])
         interference, _, _ = fold_interval(runs, reference, interference_ua)

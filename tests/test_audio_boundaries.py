@@ -36,6 +36,11 @@ def test_bad_audio_is_refused_naming_what_is_wrong(source, message) -> None:
         load_audio(source, name="clip.wav")
 
 
+def test_a_list_of_numbers_is_float_samples_as_before() -> None:
+    """Python ints in a list are samples in full-scale units (0.4's reading), not int64 PCM."""
+    np.testing.assert_array_equal(load_audio([0, 1, 0, -1]), [0.0, 1.0, 0.0, -1.0])
+
+
 def test_a_rate_in_hz_is_resampled_and_int16_is_scaled() -> None:
     assert load_audio({"array": SPEECH_LIKE, "sampling_rate": 8000}).shape == (16000,)
     as_int16 = np.round(SPEECH_LIKE * 32767).astype(np.int16)

@@ -218,6 +218,12 @@ def test_library_errors_speak_of_arguments_and_the_command_adds_its_flags() -> N
     assert with_flag_names("lower head_learning_rate and eam.p=0.2", train) == (
         "lower --head-learning-rate and --eam-p 0.2"
     )
-    # A config file's key, an unknown name and a plain word are left alone.
+    # The positive form of a --x / --no-x pair.
+    assert with_flag_names("balanced_sampling needs a label", train) == (
+        "--balanced-sampling needs a label"
+    )
+    # A config file's key, a path, an unknown name and a plain word are left alone.
     message = "config['training']['max_steps'] must be an int; seed_value and encoding stay"
     assert with_flag_names(message, train) == message
+    path = "/data/test_speakers/label_map.wav: unreadable"
+    assert with_flag_names(path, train) == path

@@ -45,6 +45,18 @@ def test_a_0_4_module_path_imports_with_a_warning_and_serves_its_names(old: str)
         module.nothing  # noqa: B018
 
 
+def test_a_star_import_of_a_0_4_path_imports_what_its_homes_export() -> None:
+    namespace: dict = {}
+    with pytest.warns(DeprecationWarning):
+        sys.modules.pop("eam_ser.trainer", None)
+        exec("from eam_ser.trainer import *", namespace)
+    from eam_ser.data.collator import CompletesOnDevice
+    from eam_ser.training.trainer import MultiLossTrainer
+
+    assert namespace["MultiLossTrainer"] is MultiLossTrainer
+    assert namespace["CompletesOnDevice"] is CompletesOnDevice
+
+
 def test_the_hub_package_serves_its_0_4_names() -> None:
     import eam_ser.hub as hub
     from eam_ser.hub import card, save

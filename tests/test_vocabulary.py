@@ -277,6 +277,12 @@ def test_labels_are_one_label_whatever_their_case_spaces_or_unicode_form(tmp_pat
     assert harmonised["label"] == [0, 1]
     harmonised, _ = harmonise_labels(data, ["angry", "happy"], {"WÜTEND": "HAPPY"})
     assert harmonised["label"] == [0, 1]
+    # The cross-corpus map is matched by label_key too.
+    surprise = Dataset.from_dict({"audio": ["a"], "label": [0], "speaker": ["1"]}).cast_column(
+        "label", ClassLabel(names=["Pleasant_Surprise"])
+    )
+    _, vocabulary = harmonise_labels(surprise, ["surprised"])
+    assert vocabulary["renamed"] == {"Pleasant_Surprise": "surprised"}
 
 
 def test_check_refuses_two_unicode_forms_of_one_label(tmp_path, capsys) -> None:

@@ -144,6 +144,14 @@ class MovedModule(types.ModuleType):
         self.__homes = tuple(homes)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__":  # `from <old path> import *` imports what the homes export
+            return sorted(
+                {
+                    n
+                    for home in self.__homes
+                    for n in getattr(importlib.import_module(home), "__all__", ())
+                }
+            )
         if name.startswith("__"):
             raise AttributeError(name)
         for home in self.__homes:

@@ -63,7 +63,9 @@ COMMANDS = {
 
 # A name in quotes or brackets is a key of a config file, not an argument: left as it is.
 _ARGUMENT = re.compile(
-    r"(?<![\[\"'])\b(?P<name>(?:[a-z]+\.)?[a-z]+(?:_[a-z]+)*)(?:=(?P<quote>[\"']?)(?P<value>[\w.-]+)(?P=quote))?"
+    r"(?<![\[\"'/\\.\w-])"  # not inside quotes, brackets (a config key) or a path
+    r"(?P<name>(?:[a-z]+\.)?[a-z]+(?:_[a-z]+)*)(?![\w/\\])"
+    r"(?:=(?P<quote>[\"']?)(?P<value>[\w.-]+)(?P=quote))?"
 )
 
 
@@ -78,7 +80,11 @@ def with_flag_names(message: str, parser: argparse.ArgumentParser) -> str:
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             # A setting's flag answers to its dotted name (training.seed) and its own (seed).
-            flag = max(action.option_strings, key=len)
+            # The positive form of a --x / --no-x pair.
+            flag = max(
+                action.option_strings,
+                key=lambda option: (not option.startswith("--no-"), len(option)),
+            )
             flags[action.dest] = flags[action.dest.rpartition(".")[2]] = flag
 
     def flag(match: re.Match[str]) -> str:

@@ -36,7 +36,7 @@ def add_parser(commands: Any) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     """Report every problem of a dataset; exit status 1 when there is any."""
-    from eam_ser.data.check import DataCheckError, check_data, speaker_label_confound
+    from eam_ser.data.check import DataCheckError, check_data
     from eam_ser.experiment.build import encoder_min_input_samples
     from eam_ser.experiment.config import ExperimentConfig
 
@@ -80,8 +80,8 @@ def command_check(args: argparse.Namespace) -> int:
     print(report.summary().replace(", 0 skipped", ""))
     for line in lines:
         print(f"  {line}")
-    confound = speaker_label_confound(splits)
-    if confound.warning():
+    confound = report.confound
+    if confound is not None and confound.warning():
         # A warning, not a problem: the corpus is usable with speaker-independent folds.
         print(f"warning: {confound.warning()}")
         for line in confound.lines():

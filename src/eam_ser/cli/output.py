@@ -1,7 +1,7 @@
 """The output folder of ``eam-ser train``: what it may hold, its lock, and its marker.
 
-A folder is refused when it holds something that is not an eam-ser run, or a previous run
-(unless ``--resume`` or ``--overwrite``); `output_lock` keeps two trainings from writing one
+A folder is refused when it holds something that is not an eam-ser run (always), or a
+previous run (unless ``--resume`` or ``--overwrite``); `output_lock` keeps two trainings from writing one
 folder at once; `prepare_output_dir` clears a previous run and writes `RUN_MARKER`.
 """
 

@@ -31,7 +31,8 @@ def add_parser(commands: Any) -> None:
         "--overwrite",
         action="store_true",
         help="replace the previous run in --output-dir (its checkpoints, folds, model and "
-        "results are deleted), or write into a non-empty folder that is not an eam-ser run",
+        "results are deleted); a non-empty folder that is not an eam-ser run is refused even "
+        "so (eam-ser never replaces files it did not write)",
     )
     train.add_argument(
         "--resume",
@@ -102,7 +103,9 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, processes: Any) -
     # The library's run check, made here before the output folder is prepared (a refused
     # check changes nothing there); the run functions are then told it was made.
     if args.cv:
-        kept, report = check_run_data_of(config, {"train": dataset}, args.on_bad_audio)
+        kept, report = check_run_data_of(
+            config, {"train": dataset}, args.on_bad_audio, tested_whole=True
+        )
         dataset = kept["train"]
     else:
         train, test = data.split_from_args(dataset, args)

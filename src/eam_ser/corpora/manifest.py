@@ -69,7 +69,8 @@ def _finish(
 
 def _read_text(path: Path, encoding: str) -> str:
     """The manifest's text; UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8") by
-    default. Undecodable bytes raise ValueError naming the file, the line and `--encoding`."""
+    default. Undecodable bytes raise ValueError naming the file, the line and the `encoding`
+    argument."""
     data = path.read_bytes()
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:

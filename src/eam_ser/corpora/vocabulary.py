@@ -117,11 +117,13 @@ def harmonise_labels(
     if bad:
         raise ValueError(f"label_map: {bad} are not labels of the model {list(model_labels)}")
 
+    cross_corpus = {label_key(source): target for source, target in CROSS_CORPUS_MAP.items()}
+
     def target_of(name: str) -> str | None:
         if label_key(name) in mapped:
             chosen = mapped[label_key(name)]
             return None if chosen is None else model_by_key[label_key(chosen)]
-        renamed = CROSS_CORPUS_MAP.get(name, name)
+        renamed = cross_corpus.get(label_key(name), name)
         return model_by_key.get(label_key(renamed), renamed)
 
     target = {name: target_of(name) for name in names}

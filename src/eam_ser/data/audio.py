@@ -175,7 +175,8 @@ def truncated_riff(path: str) -> str | None:
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     promised = int.from_bytes(head[4:8], "little") + 8
-    if promised in (8, 0xFFFFFFFF + 8) or promised <= size:  # 0 / -1: length left open
+    # 0 / -1: length left open; one byte short: a pad byte counted but never written.
+    if promised in (8, 0xFFFFFFFF + 8) or promised <= size + 1:
         return None
     return (
         f"truncated: its header promises {promised} bytes, the file holds {size} "
@@ -263,9 +264,9 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
     if isinstance(source, np.ndarray):
         return _named(pcm_to_float, source, name or "array"), None, name or "array"
     if isinstance(source, (list, tuple)):
-        try:
-            return pcm_to_float(np.asarray(source)), None, name or "array"
-        except ValueError as error:  # ragged or nested sequences
+        try:  # numbers in a list are float samples, as ever (not integer PCM to scale)
+            return pcm_to_float(np.asarray(source, dtype=np.float32)), None, name or "array"
+        except (TypeError, ValueError) as error:  # ragged, nested or not numbers
             raise ValueError(
                 f"{name or 'audio'}: not a flat sequence of numbers ({error})"
             ) from None

@@ -8,7 +8,10 @@ reports, by path and, for CSV manifests, by line:
   field, or Whisper's STFT);
 - data problems: the same row twice, the same audio content (hash of the decoded samples) under
   two speakers or in both training and test, labels the model does not know, fewer than two
-  classes left to train on.
+  classes left to train on, a label or speaker written two ways (case, spaces, Unicode form;
+  leading zeros);
+- a warning, not a problem: the speaker/label confound (`speaker_label_confound`), when most
+  speakers carry one label.
 
 Policy (`on_bad_audio`): ``"error"`` (default) refuses the run when any file has an audio problem;
 ``"skip"`` drops those files and lists them (`DataCheckReport.skipped`). Data problems are

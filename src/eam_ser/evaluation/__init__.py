@@ -1,7 +1,7 @@
 """Evaluation: scores, their intervals and groups, calibration, and the pictures of them.
 
-- `metrics`: WA, UA, macro-F1 and the confusion matrix (`SCORE_NAMES`, the one list of score
-  names, lives in `report`); the `evaluate` metric module;
+- `metrics`: WA, UA, macro-F1 and the confusion matrix, `SCORES` and `SCORE_NAMES` (the one
+  list of score names); the `evaluate` metric module;
 - `report`: scores per group, speaker-bootstrap intervals, the report's lines;
 - `calibration`: the one tempered softmax, calibration error, temperature scaling and
   abstention;

@@ -272,12 +272,18 @@ def _validation_ua(prediction: EvalPrediction) -> dict[str, float]:
 
 
 def check_run_data_of(
-    config: ExperimentConfig, splits: dict[str, Dataset], on_bad_audio: str = "error"
+    config: ExperimentConfig,
+    splits: dict[str, Dataset],
+    on_bad_audio: str = "error",
+    *,
+    tested_whole: bool = False,
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """The data check of a run of `config` over `splits` (``"train"``, ``"test"``,
     ``"validation"``; `eam_ser.data.check.check_run_data`): clips shorter than the encoder
-    accepts are refused, training clips are cropped when ``training.max_train_seconds`` is set,
-    every other clip is used whole. A test split with no usable file left is refused.
+    accepts are refused, training clips are cropped when ``training.max_train_seconds`` is set
+    (unless `tested_whole`: cross-validation tests every clip of its ``"train"`` split whole
+    in some fold), every other clip is used whole. A test split with no usable file left is
+    refused.
 
     Raises:
         DataCheckError: the problems found (`on_bad_audio` ``"error"`` or ``"skip"``).
@@ -286,7 +292,7 @@ def check_run_data_of(
         splits,
         min_input_samples=encoder_min_input_samples(config),
         on_bad_audio=on_bad_audio,
-        cropped_training=config.training.max_train_seconds is not None,
+        cropped_training=config.training.max_train_seconds is not None and not tested_whole,
     )
     if "test" in kept and kept["test"].num_rows == 0:
         raise ValueError("data check: no usable test file left")

@@ -45,11 +45,12 @@ from eam_ser.hub.card import write_model_card
 from eam_ser.hub.save import save_model
 from eam_ser.inference.evaluation import (
     audio_folder,
+    dataset_waveforms,
     evaluate_model,
     model_references,
     predict_logits,
 )
-from eam_ser.inference.recognizer import NonFiniteScoresError
+from eam_ser.inference.recognizer import EmotionRecognizer, NonFiniteScoresError
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.processes import is_main_process
 from eam_ser.training.trainer import TrainingDivergedError, last_complete_checkpoint
@@ -147,6 +148,10 @@ def train_model(
     return model, feature_extractor
 
 
+FINITE_PROBE_SECONDS = 4.0
+"""How much of each of the first training clips the after-training finiteness check scores."""
+
+
 def _check_scores_finite(
     model: FlamForSequenceClassification,
     feature_extractor: FeatureExtractionMixin,
@@ -162,9 +167,13 @@ def _check_scores_finite(
     """
     if not holds_files(train_dataset):
         return
+    recognizer = EmotionRecognizer(model, feature_extractor)
     rows = train_dataset.select(range(min(4, train_dataset.num_rows)))
+    # The first seconds of each: a training clip may be hours long when training crops.
+    probe = int(FINITE_PROBE_SECONDS * recognizer.sampling_rate)
+    waveforms = [waveform[:probe] for waveform in dataset_waveforms(recognizer, rows)]
     try:
-        predict_logits(model, feature_extractor, rows)
+        recognizer.predict_logits(waveforms)
     except NonFiniteScoresError:
         raise TrainingDivergedError(
             f"training diverged by its last step ({step}): the model's scores are NaN or "
@@ -220,7 +229,7 @@ def run_split(
     caller checked them (as ``eam-ser train`` does before preparing its folder).
     """
     output_dir = Path(output_dir)
-    if on_bad_audio is not None:
+    if on_bad_audio is not None and holds_files(train) and holds_files(test):
         kept, report = check_run_data_of(config, {"train": train, "test": test}, on_bad_audio)
         train, test = kept["train"], kept["test"]
         _list_skipped(report, output_dir)
@@ -273,7 +282,7 @@ def run_fold(
     seed = config.training.seed if seed is None else seed
     train, test = train_test_split_by_fold(dataset, fold)
     on_bad_audio = train_options.pop("on_bad_audio", "error")
-    if on_bad_audio is not None:
+    if on_bad_audio is not None and holds_files(dataset):
         kept, _ = check_run_data_of(config, {"train": train, "test": test}, on_bad_audio)
         train, test = kept["train"], kept["test"]
     start = time.perf_counter()
@@ -370,8 +379,10 @@ def run_cross_validation(
     missing = sorted(set(folds) - set(available))
     if missing:
         raise ValueError(f"folds {missing} are not in the dataset (folds: {available})")
-    if on_bad_audio is not None:
-        kept, report = check_run_data_of(config, {"train": dataset}, on_bad_audio)
+    if on_bad_audio is not None and holds_files(dataset):
+        kept, report = check_run_data_of(
+            config, {"train": dataset}, on_bad_audio, tested_whole=True
+        )
         dataset = kept["train"]
         _list_skipped(report, output_dir)
     fold_results = []

@@ -48,7 +48,9 @@ class MultiLossTrainingArguments(TrainingArguments):
 
     Changed defaults: `remove_unused_columns=False` (the collator needs the raw audio and label
     columns, which the model's forward does not name) and `label_names=["labels"]` when left
-    unset, so evaluation gathers the hard `labels` only.
+    unset: what transformers finds itself for FLAM (`labels` is its only forward argument
+    named like a label), stated so that a model with other label-like arguments evaluates
+    on the hard `labels` alike.
     """
 
     remove_unused_columns: bool = setting(
