@@ -107,7 +107,10 @@ def layer_route(route: list[str]) -> list[str]:
     layers: list[str] = []
     for module in route:
         parts = module.split(".")
-        layer = parts[1] if len(parts) > 2 or parts[1] in ("cli", "corpora") else "root"
+        if len(parts) < 2:  # not a module of the package: its own name
+            layer = module
+        else:
+            layer = parts[1] if len(parts) > 2 or parts[1] in ("cli", "corpora") else "root"
         if not layers or layers[-1] != layer:
             layers.append(layer)
     return layers

@@ -316,7 +316,10 @@ def test_documented_output_is_what_the_command_prints(
 def test_the_readme_quotes_the_test_line_the_quick_start_prints(runner: PageRunner) -> None:
     quoted = re.search(r"Its test line reads `([^`]+)`", (ROOT / "README.md").read_text())
     assert quoted is not None
-    assert quoted[1] in runner.printed_by(QUICK_START)
+    # The line as quoted, its scores aside: they move by a clip (4.8 points) between CPUs,
+    # as the README says (the same code gives 52.38 % on one machine, 47.62 % on another).
+    pattern = re.sub(r"\d+\\\.\d+", r"\\d+\\.\\d+", re.escape(quoted[1]))
+    assert re.search(pattern, runner.printed_by(QUICK_START)), quoted[1]
 
 
 def test_missing_lines_reads_dots_as_any_lines_and_keeps_the_order() -> None:

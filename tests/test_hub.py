@@ -183,8 +183,8 @@ def test_results_and_card_state_the_encoder_regime_and_its_evidence(tmp_path):
     top = ExperimentConfig.from_dict({"encoder": "x", "flam": {"trainable_encoder_layers": 2}})
     assert top.eam_regime["regime"] == "top_layers"
     assert top.eam_regime["note"] == (
-        "EAM with the encoder's top layers fine-tuned, measured (benchmarks/regimes.py "
-        "top2_eam): +3.3 UA points on clean speech [95 % CI -7.0, +13.6], +10.6 [+2.4, +18.7] "
+        "EAM with the encoder's top layers fine-tuned, measured (benchmarks/results): EmoDB "
+        "(5 folds): +3.3 UA points on clean speech [95 % CI -7.0, +13.6], +10.6 [+2.4, +18.7] "
         "under noise and interfering speech, 0.95x the training time of no mixing."
     )
     unmixed = ExperimentConfig.from_dict({"eam": {"p": 0.0}})

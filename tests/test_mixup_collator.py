@@ -258,6 +258,10 @@ def test_fuzz_never_produces_nan_or_inf(clips, seed, snr, max_mix_fraction, labe
     assert np.abs(values).max() <= max(1.0, peak_in) + 1e-6
     normalized = EnergyAdaptiveMixupCollator(3, p=1.0, seed=seed, min_length_samples=1)
     assert torch.isfinite(normalized(features_of(waveforms, labels))["input_values"]).all()
+    if not any(np.any(w) for w in waveforms):  # a pool of silence would never mix: refused
+        with pytest.raises(ValueError, match="partner clips are silent"):
+            EnergyAdaptiveMixup(waveforms, p=1.0, seed=seed, min_length_samples=1)
+        return
     transform = EnergyAdaptiveMixup(waveforms, p=1.0, seed=seed, min_length_samples=1)
     assert np.isfinite(transform(waveforms[0], 16000)).all()
 

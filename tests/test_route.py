@@ -19,6 +19,16 @@ def test_returns_count_visits_to_modules_already_left() -> None:
     assert summary["visits_per_module"] == {"cli": 2, "experiment": 2, "mixup": 1, "losses": 1}
 
 
+def test_the_layer_route_collapses_visits_to_one_folder() -> None:
+    modules = [
+        "eam_ser.cli.train", "eam_ser.cli.data", "eam_ser.experiment.build",
+        "eam_ser.models.flam.losses", "eam_ser.experiment.crossval", "eam_ser._lazy",
+    ]  # fmt: skip
+    assert route.layer_route(modules) == ["cli", "experiment", "models", "experiment", "root"]
+    summary = route.summarize(modules)
+    assert (summary["layer_visits"], summary["layer_returns"]) == (5, 1)
+
+
 def test_route_of_one_training_step_runs_from_the_command_to_the_loss(tmp_path) -> None:
     visited = route.trace_route(
         [

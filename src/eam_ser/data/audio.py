@@ -122,17 +122,17 @@ def validate_waveform(waveform: Any, *, name: str, allow_silence: bool = True) -
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         what = "all samples are" if bad == array.size else f"{bad} of {array.size} samples are"
         raise ValueError(f"{name}: {what} NaN/inf")
-    if peak > 1.0 and np.array_equal(array, np.round(array)):
-        raise ValueError(
-            f"{name}: every sample is a whole number and the peak is {peak:.6g}: integer PCM "
-            "stored as floats; scale it to [-1, 1) first (divide int16 by 32768), or pass the "
-            "integer array itself"
-        )
     if peak > MAX_ABS_AMPLITUDE:
         raise ValueError(
             f"{name}: peak amplitude {peak:.3g} is far outside full scale (at most "
             f"{MAX_ABS_AMPLITUDE:g} accepted, real audio peaks near 1.0); integer PCM stored as "
             "floats must be scaled first (divide int16 by 32768)"
+        )
+    if peak > 1.0 and np.array_equal(array, np.round(array)):
+        raise ValueError(
+            f"{name}: every sample is a whole number and the peak is {peak:.6g}: integer PCM "
+            "stored as floats; scale it to [-1, 1) first (divide int16 by 32768), or pass the "
+            "integer array itself"
         )
     if not allow_silence and not array.any():
         raise ValueError(f"{name}: silent audio (all {array.size} samples are 0)")
