@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ablation import mean_interference_ua
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EVIDENCE_PATH = (
@@ -43,11 +44,6 @@ SOURCES = (
     ("top_layers", "emodb", "regimes.json", "top2_eam", "top2_no_mix"),
     ("fine_tuned", "emodb", "ablation.json", "eam", "no_mix"),
 )
-
-
-def interference_ua(run: Mapping[str, Any]) -> float:
-    """A run's UA averaged over every interference and SNR of its robustness ladder."""
-    return float(np.mean([ua for curve in run["robustness_ua"].values() for ua in curve.values()]))
 
 
 def fold_interval(
@@ -90,7 +86,7 @@ def evidence() -> list[dict[str, Any]]:
         if any(found != folds for found in done) or len(folds) < 2:
             continue  # a grid still running: no evidence until every fold has both rows
         clean, num_folds, num_seeds = fold_interval(runs, reference, lambda run: run["ua"])
-        interference, _, _ = fold_interval(runs, reference, interference_ua)
+        interference, _, _ = fold_interval(runs, reference, mean_interference_ua)
         ratio = np.median([run["train_s"] for run in runs]) / np.median(
             [run["train_s"] for run in reference]
         )

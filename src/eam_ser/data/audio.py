@@ -240,11 +240,7 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
             rate = source.get("sampling_rate")
             if rate is not None:
                 rate = check_sampling_rate(rate, f"{label}: sampling_rate")
-            try:
-                array = pcm_to_float(np.asarray(source[key]))
-            except ValueError as error:
-                raise ValueError(f"{label}: {error}") from None
-            return array, rate, label
+            return _named(pcm_to_float, np.asarray(source[key]), label), rate, label
         # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
         if source.get("bytes") is not None:
             return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")
