@@ -289,12 +289,6 @@ def robustness_sets(
     )
 
 
-def corpus_title(name: str) -> str:
-    """``"<title>, <N> utterances, <K> classes"`` of corpus `name`, for the JSON."""
-    dataset = corpus(name)
-    return f"{CORPORA[name].title}, {len(dataset)} utterances, {len(label_names(dataset))} classes"
-
-
 # ---------------------------------------------------------------------------------- training
 
 
@@ -792,8 +786,9 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> None:
     ]
     arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report: dict[str, Any] = {
-        "corpus": corpus_title(args.corpus),
-        "protocol": corpus(args.corpus).info.description,
+        # From the registry: the corpus is loaded by the runs, not before a resume is checked.
+        "corpus": CORPORA[args.corpus].title,
+        "protocol": CORPORA[args.corpus].protocol,
         "commands": [" ".join(["python", grid.script, *(argv or sys.argv[1:])])],
         "arguments": arguments,
         # One entry per command (a resumed run may continue on another machine).
