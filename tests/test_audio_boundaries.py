@@ -103,10 +103,10 @@ def test_check_sampling_rate_accepts_exactly_the_whole_plausible_rates(value) ->
 @pytest.mark.parametrize(
     ("batch_size", "message"),
     [
-        (-1, "batch_size must be >= 1, got -1"),
+        (-1, "batch_size must be an integer >= 1, got -1"),
         (0, ">= 1, got 0"),
-        (2.5, "whole number"),
-        (True, "got True"),
+        (2.5, r"integer >= 1, got 2.5 \(float\)"),
+        (True, r"got True \(bool\)"),
     ],
 )
 def test_a_pipeline_call_refuses_a_batch_size_that_is_not_one(tmp_path, batch_size, message):
@@ -134,5 +134,8 @@ def test_a_pipeline_call_refuses_a_batch_size_that_is_not_one(tmp_path, batch_si
     with pytest.raises(ValueError, match=message):
         EmotionRecognizer(model, extractor, batch_size=batch_size)
     assert classifier.recognizer.batch_size == 8  # the refused call changed nothing
-    with pytest.raises(ValueError, match="min_confidence must be a number in \\(0, 1\\], got True"):
+    with pytest.raises(
+        ValueError,
+        match=r"min_confidence must be a finite number in \(0, 1\] \(or None\), got True \(bool\)",
+    ):
         EmotionRecognizer(model, extractor, min_confidence=True)

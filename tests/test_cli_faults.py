@@ -509,3 +509,139 @@ def test_a_read_only_output_folder_is_found_before_the_data_check(corpus, tmp_pa
         assert "data check" not in captured.out
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+# Every output argument of every command, with the other arguments pointing at nothing that
+# exists: the output error must come first, so the check ran before any work.
+OUTPUT_COMMANDS = {
+    ("augment", "output"): ["augment", "no-such-data", "{out}"],
+    ("check", "output"): ["check", "--data", "no-such-data", "--output", "{out}"],
+    ("compare", "output"): ["compare", "no-a.json", "no-b.json", "--output", "{out}"],
+    ("evaluate", "output"): ["evaluate", "no-model", "--data", "no-such-data", "--output", "{out}"],
+    ("evaluate", "reliability_plot"): [
+        "evaluate",
+        "no-model",
+        "--data",
+        "no-such-data",
+        "--reliability-plot",
+        "{out}",
+    ],
+    ("evaluate", "robustness_plot"): [
+        "evaluate",
+        "no-model",
+        "--data",
+        "no-such-data",
+        "--robustness-plot",
+        "{out}",
+    ],
+    ("export", "output"): ["export", "no-model", "{out}"],
+    ("predict", "output"): ["predict", "no-model", "no.wav", "--output", "{out}.json"],
+    ("predict", "explain"): ["predict", "no-model", "no.wav", "--explain", "{out}"],
+}
+
+
+def test_every_output_argument_is_registered_for_the_writability_check():
+    """The table above covers every output argument the commands declare, so an output
+    argument added later without the check (or without this test) fails here."""
+    from eam_ser.cli import build_parser
+
+    parsers = build_parser().parse_args(["check", "--data", "x"]).command_parsers
+    declared = {
+        (command, dest)
+        for command, parser in parsers.items()
+        for dest, _, _ in parser.get_default("output_arguments") or ()
+    }
+    assert declared == set(OUTPUT_COMMANDS)
+
+
+@pytest.mark.parametrize("key", sorted(OUTPUT_COMMANDS))
+def test_an_output_that_cannot_be_written_is_named_before_any_work(key, tmp_path, capsys):
+    """Issue 30, problem 2: evaluate --output / --reliability-plot, export, augment and
+    check --output found an unwritable output after all their work."""
+    command, dest = key
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    argv = [part.replace("{out}", str(a_file / "out")) for part in OUTPUT_COMMANDS[key]]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    flag = next(part for part in argv if str(a_file) in part)
+    shown = argv[argv.index(flag) - 1] if argv[argv.index(flag) - 1].startswith("--") else None
+    assert f"{a_file} is a file, so the folder cannot be made" in error, error
+    assert f"eam-ser {command}: error: {shown or ''}" in error or shown is None
+    assert "no-such-data" not in error and "no-model" not in error and "no-a.json" not in error
+
+
+def test_a_full_disk_stops_naming_the_folder_and_the_checkpoint_kept(corpus, tmp_path, capsys):
+    """Issue 30, problem 16: a full disk gave torch's `unexpected pos ...` or a safetensors
+    error. A 600 KiB tmpfs holds one checkpoint of the tiny model (about 400 KiB) but not a
+    second: the run stops with one line, keeps checkpoint-2, and resumes from it once there is
+    room (skipped where mounting is not allowed)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "none", str(mount)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    command = train_command(corpus, mount / "run", "--max-steps", "4", "--save-steps", "2")
+    try:
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        assert f"eam-ser train: error: no space left in {mount / 'run'}" in error, error
+        assert "the newest complete checkpoint, checkpoint-2, is kept" in error
+        assert "run it again with --resume to continue" in error
+        assert "Traceback" not in error and "unexpected pos" not in error
+        # Room again: the same command with --resume continues from the checkpoint kept.
+        room = tmp_path / "room"
+        shutil.copytree(mount / "run", room)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    for broken in sorted((room / "trainer").glob("checkpoint-*")):
+        if broken.name != "checkpoint-2":
+            shutil.rmtree(broken)  # what the full disk left half-written
+    resumed = train_command(corpus, room, "--max-steps", "4", "--save-steps", "2", "--resume")
+    assert main(resumed) == 0
+    shown = "".join(capsys.readouterr())
+    assert f"resuming from {room / 'trainer' / 'checkpoint-2'}" in shown
+
+
+def test_every_file_of_a_checkpoint_is_covered_by_the_completeness_check(corpus, tmp_path):
+    """Issue 30, points 4 and 16: a truncated rng_state.pth gave `Invalid argument`, a truncated
+    collator_rng_state.json or config.json a JSON error naming no file, and a trainer_state.json
+    holding {} a traceback. Each file of a real checkpoint, cut to half, is now named by
+    `checkpoint_problem` (the Python files of the remote code excepted: nothing resumes from
+    them), and `MultiLossTrainer.train` refuses such a checkpoint by name."""
+    import shutil
+
+    from eam_ser.training.checkpoints import checkpoint_problem
+
+    output = tmp_path / "run"
+    assert main(train_command(corpus, output, "--max-steps", "2", "--save-steps", "2")) == 0
+    checkpoint = output / "trainer" / "checkpoint-2"
+    assert checkpoint_problem(checkpoint) is None
+    names = sorted(path.name for path in checkpoint.iterdir() if path.suffix != ".py")
+    assert {"rng_state.pth", "collator_rng_state.json", "config.json", "trainer_state.json"} <= (
+        set(names)
+    )
+    for name in names:
+        broken = tmp_path / f"broken-{name}"
+        shutil.copytree(checkpoint, broken)
+        content = (broken / name).read_bytes()
+        (broken / name).write_bytes(content[: len(content) // 2])
+        assert name in (checkpoint_problem(broken) or ""), name
+    (broken / "trainer_state.json").write_text("{}")
+    assert "trainer_state.json" in checkpoint_problem(broken)
+    # A plain Trainer user resuming from that path gets the same words before any work.
+    from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
+    from eam_ser.training.arguments import MultiLossTrainingArguments
+    from eam_ser.training.trainer import MultiLossTrainer
+
+    trainer = MultiLossTrainer(
+        model=FlamForSequenceClassification.from_pretrained(output),
+        args=MultiLossTrainingArguments(output_dir=str(tmp_path / "plain"), report_to=[]),
+    )
+    with pytest.raises(ValueError, match=rf"resume_from_checkpoint {broken}: no readable trainer"):
+        trainer.train(resume_from_checkpoint=str(broken))

@@ -75,7 +75,9 @@ def test_pipeline_answers_uncertain_below_min_confidence(wavlm_folder: Path) -> 
     long = unsure({"raw": np.tile(clip, 15), "sampling_rate": 16000}, segmentation="fixed")
     assert long["label"] == UNCERTAIN
     assert {segment["label"] for segment in long["segments"]} == {UNCERTAIN}
-    with pytest.raises(ValueError, match=r"min_confidence must be in \(0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"min_confidence must be a finite number in \(0, 1\] \(or None\), got 1.5"
+    ):
         classifier(clip, min_confidence=1.5)
 
 

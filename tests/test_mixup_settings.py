@@ -26,8 +26,8 @@ from mixup_helpers import features_of, noise
     [
         ({"p": 1.5}, "p .probability"),
         ({"min_snr_db": 6.0}, "min_snr_db must be <= max_snr_db"),
-        ({"max_mix_fraction": 0.0}, r"max_mix_fraction .* must be in \(0, 1\]"),
-        ({"max_mix_fraction": 1.5}, r"max_mix_fraction .* must be in \(0, 1\]"),
+        ({"max_mix_fraction": 0.0}, r"max_mix_fraction .* must be a finite number in \(0, 1\]"),
+        ({"max_mix_fraction": 1.5}, r"max_mix_fraction .* must be a finite number in \(0, 1\]"),
         ({"label_mode": "soft"}, "label_mode must be one of"),
         ({"min_length_samples": 0}, "min_length_samples"),
     ],

@@ -97,28 +97,33 @@ def test_bad_whisper_input_raises():
         model(input_features=torch.zeros(1, 16, 100), attention_mask=torch.ones(1, 15000))
 
 
-def test_all_padding_row_and_bf16_are_finite():
-    # A wide initialisation and non-zero biases, so that the logits are far from 0 and a row
-    # without a real frame does not get 0 by chance.
+def test_padded_rows_and_bf16_are_finite_and_an_empty_row_is_refused():
+    # A wide initialisation and non-zero biases, so that the logits are far from 0.
     model = tiny_whisper_flam(initializer_range=0.5)
     with torch.no_grad():
         for layer in (model.projector, model.classifier):
             layer.bias.copy_(torch.linspace(-1.0, 1.0, layer.bias.numel()))
-    features, mask = padded_features([200, 0], num_mel_bins=16)
+    features, mask = padded_features([200, 120], num_mel_bins=16)
     labels = torch.tensor([0, 2])
     with torch.no_grad():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             output = model(input_features=features, attention_mask=mask, labels=labels)
         full = model(input_features=features, attention_mask=mask, labels=labels)
-        alone = model(input_features=features[:1, :, :200]).logits[0]
-        # A row without a real frame pools to zeros: the head's answer to no evidence at all.
-        empty = model.classifier(model.projector(torch.zeros(model.projector.in_features)))
+        alone = [
+            model(input_features=features[i : i + 1, :, :n]).logits[0]
+            for i, n in ((0, 200), (1, 120))
+        ]
     assert torch.isfinite(output.logits.float()).all() and torch.isfinite(output.loss)
     assert full.logits.abs().min() > 0.5
-    torch.testing.assert_close(full.logits, torch.stack([alone, empty]), atol=1e-5, rtol=0)
+    # Padding changes nothing: each row gives what it gives alone.
+    torch.testing.assert_close(full.logits, torch.stack(alone), atol=1e-5, rtol=0)
     # bf16 gives the float32 values to bf16's precision (8 significant bits).
     torch.testing.assert_close(output.logits.float(), full.logits, atol=2e-2, rtol=2e-2)
     torch.testing.assert_close(output.loss.float(), full.loss, atol=0, rtol=2e-2)
+    # A row without a real frame is refused by name (issue 30): no answer about nothing.
+    features, mask = padded_features([200, 0], num_mel_bins=16)
+    with pytest.raises(ValueError, match="attention_mask row 1 is all 0"):
+        model(input_features=features, attention_mask=mask)
 
 
 # -- the shared pretrained tiny.en encoder ------------------------------------------------------

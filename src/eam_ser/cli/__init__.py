@@ -32,7 +32,7 @@ from collections.abc import Sequence
 # second; torch, transformers and datasets are imported by the commands that need them.
 from eam_ser.cli import augment, check, compare, evaluate, export, predict, train
 from eam_ser.cli.options import config_from_args
-from eam_ser.cli.output import RUN_LOCK, RUN_MARKER, output_lock
+from eam_ser.cli.output import RUN_LOCK, RUN_MARKER, check_output_arguments, output_lock
 
 __all__ = [
     "COMMANDS",
@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_output_arguments(args)
         return COMMANDS[args.command][1](args)
     except ValueError as error:
         message = with_flag_names(str(error), args.command_parsers[args.command])

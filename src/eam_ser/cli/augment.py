@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from eam_ser.cli.options import add_setting_arguments, positive, settings_from_args
+from eam_ser.cli.options import add_setting_arguments, positive, seed, settings_from_args
+from eam_ser.cli.output import add_output_argument
 
 __all__ = ["AUGMENT_P", "add_parser", "command_augment"]
 
@@ -28,8 +29,10 @@ def add_parser(commands: Any) -> None:
         metavar="IN",
         help="CSV manifest, folder with manifest.csv, or audiofolder",
     )
-    augment.add_argument("output", type=Path, metavar="OUT", help="folder for the mixed FLAC files")
-    augment.add_argument("--seed", type=int, default=0)
+    add_output_argument(
+        augment, "output", kind="folder", metavar="OUT", help="folder for the mixed FLAC files"
+    )
+    augment.add_argument("--seed", type=seed, default=0, help="seed of the mixing draws (0)")
     augment.add_argument(
         "--batch-size",
         type=positive(int),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from eam_ser.cli.data import add_data_arguments, load_dataset_from_args, split_from_args
+from eam_ser.cli.output import add_output_argument
 from eam_ser.data.audio import MAX_WHOLE_CLIP_S
 
 __all__ = ["add_parser", "command_check"]
@@ -24,7 +25,9 @@ def add_parser(commands: Any) -> None:
     check.add_argument(
         "--encoder", help="pretrained encoder (Hub id or folder) whose minimum clip length to use"
     )
-    check.add_argument("--output", type=Path, help="write every problem found, one per line")
+    add_output_argument(
+        check, "--output", kind="file", help="write every problem found, one per line"
+    )
     check.add_argument(
         "--splits",
         type=Path,

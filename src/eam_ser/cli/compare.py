@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eam_ser.cli.options import seed
+from eam_ser.cli.output import add_output_argument
+
 __all__ = ["add_parser", "command_compare", "paired_predictions"]
 
 
@@ -29,8 +32,12 @@ def add_parser(commands: Any) -> None:
         "a", type=Path, metavar="A.json", help="the baseline evaluation (or results.json)"
     )
     compare.add_argument("b", type=Path, metavar="B.json", help="the evaluation compared to it")
-    compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (0)")
-    compare.add_argument("--output", type=Path, help="write the comparison as JSON")
+    compare.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap (0)")
+    add_output_argument(compare, "--output", kind="file", help="write the comparison as JSON")
+
+
+UTTERANCE_KEYS = ("file", "speaker", "reference", "prediction")
+"""The keys of each per-utterance row an evaluation file holds."""
 
 
 def _utterances(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -39,8 +46,26 @@ def _utterances(path: Path) -> tuple[list[dict[str, Any]], int]:
 
     Raises:
         ValueError: naming `path`, when it is not JSON or holds no per-utterance predictions
-            (or a fold without them: results of an earlier eam-ser).
+            (or a fold without them: results of an earlier eam-ser), or a row that lacks a key
+            of `UTTERANCE_KEYS` or names a class the file's model does not have.
     """
+    rows, folds, classes = _read_utterances(path)
+    for number, row in enumerate(rows):
+        missing = [key for key in UTTERANCE_KEYS if not isinstance(row, dict) or key not in row]
+        if missing:
+            raise ValueError(f"{path}: utterance {number} has no {', '.join(missing)}")
+        for key in ("reference", "prediction"):
+            if classes is not None and row[key] not in classes:
+                raise ValueError(
+                    f"{path}: utterance {number} ({row['file']}) has {key} {row[key]!r}, not one "
+                    f"of the model's classes {sorted(classes)}"
+                )
+    return rows, folds
+
+
+def _read_utterances(path: Path) -> tuple[list[Any], int, set[str] | None]:
+    """`_utterances` before its row checks, with the file's classes (its ``label_names`` or
+    the keys of its per-class ``recall``; None when it names none)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -62,14 +87,19 @@ def _utterances(path: Path) -> tuple[list[dict[str, Any]], int]:
                 f"{path}: {named} no per-utterance predictions (a run of an earlier eam-ser, "
                 "which did not keep them): train it again to compare it"
             )
-        return [row for fold in folds for row in fold["utterances"]], len(folds)
+        return [row for fold in folds for row in fold["utterances"]], len(folds), _classes(record)
     utterances = record.get("utterances")
     if not utterances:
         raise ValueError(
             f"{path}: no per-utterance predictions; write it with eam-ser evaluate --output "
             "(or compare the results.json of two eam-ser train runs)"
         )
-    return utterances, 1
+    return utterances, 1, _classes(record)
+
+
+def _classes(record: dict[str, Any]) -> set[str] | None:
+    names = record.get("label_names") or record.get("recall")
+    return set(names) if isinstance(names, (list, dict)) and names else None
 
 
 def paired_predictions(

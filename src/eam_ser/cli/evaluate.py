@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from eam_ser.cli import data
 from eam_ser.cli.options import positive
+from eam_ser.cli.output import add_output_argument
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -21,14 +22,16 @@ def add_parser(commands: Any) -> None:
     evaluate.add_argument("model", help="saved model folder or Hub id")
     data.add_data_arguments(evaluate, split_required=False)
     evaluate.add_argument("--batch-size", type=positive(int), default=8)
-    evaluate.add_argument(
+    add_output_argument(
+        evaluate,
         "--output",
-        type=Path,
+        kind="file",
         help="write the metrics as JSON, with every utterance's prediction (for eam-ser compare)",
     )
-    evaluate.add_argument(
+    add_output_argument(
+        evaluate,
         "--reliability-plot",
-        type=Path,
+        kind="file",
         metavar="OUT.png",
         help="draw the reliability diagram of the scores (before and after temperature scaling)",
     )
@@ -40,9 +43,10 @@ def add_parser(commands: Any) -> None:
         "untested speakers) at 20 to -5 dB SNR, through a 300-3400 Hz telephone band and "
         "clipped at 25 %% of their peak",
     )
-    evaluate.add_argument(
+    add_output_argument(
+        evaluate,
         "--robustness-plot",
-        type=Path,
+        kind="file",
         metavar="OUT.png",
         help="with --robustness: plot UA per condition",
     )

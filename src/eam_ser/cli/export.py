@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from eam_ser.cli.output import add_output_argument
 
 __all__ = ["add_parser", "command_export"]
 
@@ -16,7 +17,9 @@ def add_parser(commands: Any) -> None:
         help="write the model as ONNX (dynamic batch and length), checked against PyTorch",
     )
     export.add_argument("model", help="saved model folder or Hub id")
-    export.add_argument("output", type=Path, help="folder for model.onnx, config and extractor")
+    add_output_argument(
+        export, "output", kind="folder", help="folder for model.onnx, config and extractor"
+    )
     export.add_argument("--format", choices=("onnx",), default="onnx")
 
 

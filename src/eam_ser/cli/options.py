@@ -100,6 +100,17 @@ def positive(kind: type) -> Any:
     return parse
 
 
+def seed(text: str) -> int:
+    """argparse type: a seed, a non-negative integer (what numpy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class SettingFlag:
     """One setting offered as a flag.

@@ -22,9 +22,12 @@ from typing import Any
 
 __all__ = [
     "LOCK_WRITE_SECONDS",
+    "OUTPUT_KINDS",
     "PREVIOUS_RUN_OUTPUTS",
     "RUN_LOCK",
     "RUN_MARKER",
+    "add_output_argument",
+    "check_output_arguments",
     "check_output_dir",
     "check_writable",
     "output_lock",
@@ -166,20 +169,67 @@ def _process_alive(holder: dict[str, Any]) -> bool:
     return True
 
 
-def check_writable(folder: Path, argument: str) -> None:
-    """Raise ValueError naming `argument` when `folder` (or, while it does not exist, the
-    nearest folder above it, where it would be made) cannot take a new file."""
+OUTPUT_KINDS = ("file", "folder")
+"""What an output argument names: a file the command writes, or a folder it writes into."""
+
+
+def add_output_argument(
+    parser: argparse.ArgumentParser, *flags: str, kind: str, **kwargs: Any
+) -> None:
+    """Add an output path argument (``type=Path``) to `parser` and register it, so `main`
+    checks that it can be written (`check_output_arguments`) before the command does any work.
+
+    Args:
+        parser: a subcommand's parser.
+        *flags: the option strings (``"--output"``) or the positional name.
+        kind: one of `OUTPUT_KINDS`.
+        **kwargs: the other `add_argument` keywords (help, metavar, ...).
+    """
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")
+    action = parser.add_argument(*flags, type=Path, **kwargs)
+    shown = action.option_strings[0] if action.option_strings else action.metavar or action.dest
+    registered = parser.get_default("output_arguments") or ()
+    parser.set_defaults(output_arguments=(*registered, (action.dest, shown, kind)))
+
+
+def check_output_arguments(args: argparse.Namespace) -> None:
+    """Check every output argument of the command (`add_output_argument`) before its work: a
+    file's folder must take a new file and the file must not be a folder; a folder must be
+    (or be makeable as) a folder that takes a new file.
+
+    Raises:
+        ValueError: naming the argument, its path and why it cannot be written.
+    """
+    for dest, shown, kind in getattr(args, "output_arguments", ()):
+        path = getattr(args, dest, None)
+        if path is None:
+            continue
+        if kind == "file":
+            if path.is_dir():
+                raise ValueError(f"{shown} {path}: is a folder; give the name of a file to write")
+            check_writable(path.parent, shown, given=path)
+        else:
+            check_writable(path, shown)
+
+
+def check_writable(folder: Path, argument: str, *, given: Path | None = None) -> None:
+    """Raise ValueError naming `argument` and the path it was `given` (default `folder`) when
+    `folder` (or, while it does not exist, the nearest folder above it, where it would be made)
+    cannot take a new file."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{argument} {folder}: {existing} is a file, so the folder cannot be made")
+        raise ValueError(
+            f"{argument} {given or folder}: {existing} is a file, so the folder cannot be made"
+        )
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise ValueError(
-            f"{argument} {folder}: cannot write in {existing} ({error.strerror})"
+            f"{argument} {given or folder}: cannot write in {existing} ({error.strerror})"
         ) from None
 
 

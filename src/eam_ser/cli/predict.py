@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from eam_ser.cli.data import add_bad_audio_argument
 from eam_ser.cli.options import positive
-from eam_ser.cli.output import check_writable
+from eam_ser.cli.output import add_output_argument
 from eam_ser.inference.segmentation import (
     DEFAULT_HOP_S,
     DEFAULT_LONG_INPUT_S,
@@ -73,9 +73,10 @@ def add_parser(commands: Any) -> None:
         "(error, default; what was predicted before it is kept in --output) or leave it out "
         "and list it at the end (skip)",
     )
-    predict.add_argument(
+    add_output_argument(
+        predict,
         "--output",
-        type=Path,
+        kind="file",
         help="write every segment and summary to this .csv or .json file",
     )
     predict.add_argument(
@@ -84,9 +85,10 @@ def add_parser(commands: Any) -> None:
         default="torch",
         help="onnxruntime: MODEL is a folder written by `eam-ser export` (default torch)",
     )
-    predict.add_argument(
+    add_output_argument(
+        predict,
         "--explain",
-        type=Path,
+        kind="file",
         metavar="OUT.png",
         help="plot the waveform with FLAM's frame attention over it (whole clips only)",
     )
@@ -146,8 +148,6 @@ def command_predict(args: argparse.Namespace) -> int:
         raise ValueError("--explain plots whole clips: use it with --segment none")
     if args.explain is not None and args.backend != "torch":
         raise ValueError("--explain needs the attention weights: use --backend torch")
-    if args.output is not None:
-        check_writable(args.output.parent, "--output")
     recognizer = EmotionRecognizer.from_pretrained(
         args.model,
         backend=args.backend,

@@ -82,7 +82,11 @@ def command_train(args: argparse.Namespace) -> int:
             # Again with the lock held: a run that held it before may have finished meanwhile.
             check_output_dir(args.output_dir, args)
             processes.wait_for_everyone()
-            status = _train(args, config, processes)
+            from eam_ser.training.checkpoints import disk_space_guard
+
+            # Also the final model, card and results, written after the trainer's checkpoints.
+            with disk_space_guard(args.output_dir):
+                status = _train(args, config, processes)
     finally:
         if created and args.output_dir.is_dir() and not any(args.output_dir.iterdir()):
             args.output_dir.rmdir()  # nothing was written: leave no empty folder behind

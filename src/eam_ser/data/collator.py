@@ -27,6 +27,7 @@ import torch
 
 from eam_ser.data.audio import check_sampling_rate, load_audio
 from eam_ser.data.kernels import normalize_rows
+from eam_ser.models.flam.arguments import check_flag, check_integer
 from eam_ser.models.flam.featurize import (
     SAMPLING_RATE,
     check_min_length,
@@ -124,11 +125,9 @@ def check_num_labels(num_labels: Any) -> int:
     """`num_labels` as an int.
 
     Raises:
-        ValueError: unless it is an integer >= 1.
+        ValueError: unless it is an integer >= 1 (not a bool, not a float), naming it.
     """
-    if int(num_labels) != num_labels or num_labels < 1:
-        raise ValueError(f"num_labels must be an integer >= 1, got {num_labels}")
-    return int(num_labels)
+    return check_integer(num_labels, "num_labels", minimum=1)
 
 
 def pad_waveforms(waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +172,10 @@ class AudioCollator:
         label_column: key of the label in each feature.
         label2id: mapping for str labels.
         num_labels: number of classes: checks labels and sizes ``soft_labels``.
+
+    Raises:
+        ValueError: an argument of the wrong type or range, naming it; a `feature_extractor`
+            made for another rate than `sampling_rate`.
     """
 
     def __init__(
@@ -188,7 +191,18 @@ class AudioCollator:
     ) -> None:
         self.feature_extractor = feature_extractor
         self.sampling_rate = check_sampling_rate(sampling_rate)
-        self.normalize = normalize
+        extractor_rate = getattr(feature_extractor, "sampling_rate", None)
+        if extractor_rate is not None and extractor_rate != self.sampling_rate:
+            raise ValueError(
+                f"sampling_rate: {self.sampling_rate} Hz, but the feature extractor "
+                f"({type(feature_extractor).__name__}) takes {extractor_rate} Hz audio; pass "
+                f"sampling_rate={extractor_rate} (clips are resampled to it) or an extractor "
+                f"made for {self.sampling_rate} Hz"
+            )
+        self.normalize = check_flag(normalize, "normalize")
+        for name, column in (("audio_column", audio_column), ("label_column", label_column)):
+            if not isinstance(column, str) or not column:
+                raise ValueError(f"{name} must be a column name (a non-empty str), got {column!r}")
         self.audio_column = audio_column
         self.label_column = label_column
         self.label2id = dict(label2id) if label2id is not None else None

@@ -7,8 +7,9 @@
   abstention;
 - `plots`: confusion matrix, frame attention, reliability diagram, robustness ladder.
 
-May import: `eam_ser.corpora` (the missing-value marker). Numpy and matplotlib only, no torch.
-The names below are imported on first use.
+May import: `eam_ser.corpora` (the missing-value marker), `eam_ser.models.flam` (its torch-free
+argument checks). Numpy and matplotlib only, no torch. The names below are imported on first
+use.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from eam_ser.evaluation.metrics import SCORE_NAMES, SCORES
+from eam_ser.models.flam.arguments import check_integer, check_real, check_seed
 
 __all__ = [
     "BOOTSTRAP_CONFIDENCE",
@@ -184,6 +185,11 @@ class SpeakerBootstrap:
     num_resamples: int = BOOTSTRAP_RESAMPLES
     confidence: float = BOOTSTRAP_CONFIDENCE
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_integer(self.num_resamples, "num_resamples", minimum=1)
+        check_real(self.confidence, "confidence", above=0.0, below=1.0)
+        check_seed(self.seed, allow_none=False)
 
     def resample(
         self, models: Sequence[Any], references: Any, speakers: Sequence[Any], num_labels: int

@@ -19,6 +19,7 @@ import yaml
 
 from eam_ser.experiment.evidence import encoder_regime, regime_note
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
+from eam_ser.models.flam.arguments import check_seed
 from eam_ser.models.flam.loss_settings import MultiLossSettings
 from eam_ser.models.flam.settings_field import setting
 
@@ -154,6 +155,7 @@ class TrainingSettings:
     )
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "training.seed", allow_none=False)
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(
                 f"training.max_steps must be a positive number of steps (or -1 to train for "

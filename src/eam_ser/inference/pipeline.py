@@ -46,6 +46,8 @@ from eam_ser.inference.recognizer import (
     check_min_confidence,
     top_label,
 )
+from eam_ser.inference.segmentation import SEGMENTATIONS, check_segment_options
+from eam_ser.models.flam.arguments import check_integer, describe
 
 __all__ = ["CALL_OPTIONS", "TASK", "SpeechEmotionRecognitionPipeline"]
 
@@ -95,11 +97,22 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
             )
         preprocess: dict[str, Any] = {}
         if segmentation is not None:
+            if segmentation not in SEGMENTATIONS:
+                raise ValueError(
+                    f"segmentation must be one of {SEGMENTATIONS}, got {describe(segmentation)}"
+                )
             preprocess["segmentation"] = segmentation
-        for name, value in (("window_s", window_s), ("hop_s", hop_s)):
-            if value is not None:
-                preprocess[name] = value
-        postprocess: dict[str, Any] = {"top_k": top_k} if top_k is not None else {}
+        given = {"window_s": window_s, "hop_s": hop_s}
+        given = {name: value for name, value in given.items() if value is not None}
+        if given:
+            # Checked as a whole here, before any audio is scored (hop_s is bounded by window_s).
+            defaults = getattr(self, "_preprocess_params", {})  # unset while __init__ runs
+            window = {"window_s": defaults["window_s"]} if "window_s" in defaults else {}
+            checked = check_segment_options(**{**window, **given})
+            preprocess.update({name: checked[name] for name in given})
+        postprocess: dict[str, Any] = {}
+        if top_k is not None:
+            postprocess["top_k"] = check_integer(top_k, "top_k", minimum=1)
         if min_confidence is not None:
             postprocess["min_confidence"] = check_min_confidence(min_confidence)
         return preprocess, {}, postprocess

@@ -31,6 +31,7 @@ from eam_ser.data.collator import AudioCollator
 from eam_ser.evaluation.calibration import softmax
 from eam_ser.inference.onnx_runtime import OnnxEmotionModel
 from eam_ser.inference.segmentation import segment_recording
+from eam_ser.models.flam.arguments import check_integer, check_real
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.checkpoints import safetensors_problem
 
@@ -70,28 +71,16 @@ class NonFiniteScoresError(ValueError):
     """The model's scores are NaN or infinite: the model, not the input, is broken."""
 
 
-def check_min_confidence(min_confidence: float | None) -> float | None:
-    """`min_confidence` as a float when it is None or a number in (0, 1]; a ValueError naming
-    it otherwise (a bool is not a number: True is not 1.0)."""
-    if min_confidence is None:
-        return None
-    if isinstance(min_confidence, bool) or not isinstance(
-        min_confidence, (int, float, np.integer, np.floating)
-    ):
-        raise ValueError(f"min_confidence must be a number in (0, 1], got {min_confidence!r}")
-    if not 0.0 < min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
-    return float(min_confidence)
+def check_min_confidence(min_confidence: Any) -> float | None:
+    """`min_confidence` as a float in (0, 1] or None (never abstain); a ValueError naming it
+    otherwise (a bool is not a number: True is not 1.0)."""
+    return check_real(min_confidence, "min_confidence", above=0.0, maximum=1.0, allow_none=True)
 
 
 def check_batch_size(batch_size: Any) -> int:
     """`batch_size` as an int >= 1, or a ValueError naming it (bools and fractions are not
     batch sizes; a negative one used to score every clip as the first label)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return int(batch_size)
+    return check_integer(batch_size, "batch_size", minimum=1)
 
 
 def top_label(scores: Mapping[str, float], min_confidence: float | None) -> str:

@@ -20,9 +20,12 @@ from functools import cache
 from typing import Any
 
 from eam_ser.data.audio import MAX_WHOLE_CLIP_S
+from eam_ser.models.flam.arguments import check_real
 
 __all__ = [
+    "MIN_HOP_S",
     "SEGMENTATIONS",
+    "check_segment_options",
     "fixed_windows",
     "segment_recording",
     "vad_regions",
@@ -36,15 +39,49 @@ DEFAULT_MAX_SEGMENT_S = 10.0
 DEFAULT_MIN_SEGMENT_S = 0.25
 
 
+MIN_HOP_S = 0.01
+"""Shortest hop between fixed windows, in seconds (10 ms: half an encoder frame; a shorter hop
+scores the same frames over and over)."""
+
+
+def check_segment_options(
+    window_s: Any = DEFAULT_WINDOW_S,
+    hop_s: Any = DEFAULT_HOP_S,
+    long_input_s: Any = DEFAULT_LONG_INPUT_S,
+    max_segment_s: Any = DEFAULT_MAX_SEGMENT_S,
+    min_segment_s: Any = DEFAULT_MIN_SEGMENT_S,
+) -> dict[str, float]:
+    """The segmenting options as floats, each checked where it enters: durations in seconds,
+    finite and > 0; `hop_s` in [`MIN_HOP_S`, `window_s`] (a longer hop would leave audio between
+    windows unscored); `window_s` and `max_segment_s` at most `MAX_WHOLE_CLIP_S`.
+
+    Raises:
+        ValueError: naming the option, its value and the accepted range.
+    """
+    window = check_real(window_s, "window_s", above=0.0, maximum=MAX_WHOLE_CLIP_S, unit="s")
+    return {
+        "window_s": window,
+        "hop_s": check_real(hop_s, "hop_s", minimum=MIN_HOP_S, maximum=window, unit="s"),
+        "long_input_s": check_real(long_input_s, "long_input_s", above=0.0, unit="s"),
+        "max_segment_s": check_real(
+            max_segment_s, "max_segment_s", above=0.0, maximum=MAX_WHOLE_CLIP_S, unit="s"
+        ),
+        "min_segment_s": check_real(min_segment_s, "min_segment_s", minimum=0.0, unit="s"),
+    }
+
+
 def fixed_windows(
     num_samples: int, sampling_rate: int, window_s: float, hop_s: float
 ) -> list[tuple[int, int]]:
     """(start, end) sample indices of windows of `window_s` every `hop_s` seconds covering
-    ``[0, num_samples)``; the last window is moved back to end at the end."""
-    if not window_s > 0 or not hop_s > 0:
-        raise ValueError(f"window_s and hop_s must be > 0, got {window_s} and {hop_s}")
-    window = round(window_s * sampling_rate)
-    hop = round(hop_s * sampling_rate)
+    ``[0, num_samples)``; the last window is moved back to end at the end.
+
+    Raises:
+        ValueError: `window_s` or `hop_s` outside the ranges of `check_segment_options`.
+    """
+    options = check_segment_options(window_s, hop_s)
+    window = round(options["window_s"] * sampling_rate)
+    hop = max(1, round(options["hop_s"] * sampling_rate))
     if num_samples <= window:
         return [(0, num_samples)]
     starts = list(range(0, num_samples - window, hop))
@@ -92,7 +129,7 @@ def segment_recording(
         sampling_rate: samples per second of `waveform`.
         segmentation: ``"auto"``, ``"none"``, ``"fixed"`` or ``"vad"``.
         window_s: length of ``"fixed"`` windows, in seconds (> 0).
-        hop_s: step between ``"fixed"`` windows, in seconds (> 0).
+        hop_s: step between ``"fixed"`` windows, in seconds (`MIN_HOP_S` to `window_s`).
         long_input_s: ``"auto"`` scores audio up to this many seconds whole, longer with VAD.
         max_segment_s: VAD regions longer than this many seconds are cut into fixed windows.
         min_segment_s: VAD regions shorter than this many seconds are dropped.
@@ -102,9 +139,13 @@ def segment_recording(
         ``(start, end)`` sample indices of each segment, in order.
 
     Raises:
-        ValueError: an unknown `segmentation`, non-positive window / hop, or ``"none"`` for
-            audio longer than `MAX_WHOLE_CLIP_S`.
+        ValueError: an unknown `segmentation`, an option outside its range
+            (`check_segment_options`), or ``"none"`` for audio longer than `MAX_WHOLE_CLIP_S`.
     """
+    options = check_segment_options(window_s, hop_s, long_input_s, max_segment_s, min_segment_s)
+    window_s, hop_s = options["window_s"], options["hop_s"]
+    long_input_s, max_segment_s = options["long_input_s"], options["max_segment_s"]
+    min_segment_s = options["min_segment_s"]
     if segmentation not in SEGMENTATIONS:
         raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {segmentation!r}")
     num_samples = int(waveform.shape[0])

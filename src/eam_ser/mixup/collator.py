@@ -33,6 +33,7 @@ from eam_ser.mixup.settings import (
     with_setting_attributes,
 )
 from eam_ser.mixup.streams import ProcessStream
+from eam_ser.models.flam.arguments import check_flag, check_real
 from eam_ser.models.flam.configuration_flam import is_whisper
 from eam_ser.models.flam.featurize import (
     is_log_mel_extractor,
@@ -167,9 +168,10 @@ class EnergyAdaptiveMixupCollator:
                 f"mix_on_device supports waveform input (optionally normalized) and Whisper-style "
                 f"log-mel features, not a {type(feature_extractor).__name__}"
             )
-        self.mix_on_device = bool(mix_on_device)
-        if max_train_seconds is not None and not max_train_seconds > 0:
-            raise ValueError(f"max_train_seconds must be > 0 (or None), got {max_train_seconds}")
+        self.mix_on_device = check_flag(mix_on_device, "mix_on_device")
+        max_train_seconds = check_real(
+            max_train_seconds, "max_train_seconds", above=0.0, allow_none=True, unit="s"
+        )
         self.max_train_samples = (
             None if max_train_seconds is None else round(max_train_seconds * self.sampling_rate)
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eam_ser.data.audio import load_audio
+from eam_ser.data.audio import check_sampling_rate, load_audio
 from eam_ser.data.collator import check_num_labels, parse_label
 from eam_ser.mixup.core import mix_batch
 from eam_ser.mixup.settings import (
@@ -17,6 +17,7 @@ from eam_ser.mixup.settings import (
     resolve_settings,
     with_setting_attributes,
 )
+from eam_ser.models.flam.arguments import check_seed
 from eam_ser.models.flam.featurize import SAMPLING_RATE
 
 __all__ = ["EnergyAdaptiveMixupMap"]
@@ -45,7 +46,8 @@ class EnergyAdaptiveMixupMap:
 
     Args: as `eam_ser.mixup.collator.EnergyAdaptiveMixupCollator` (`settings` or keyword
     overrides of its fields, `sampling_rate`, the columns, `label2id`), without the feature
-    extractor and normalization; `seed` is an int, default 0.
+    extractor and normalization; `seed` is a non-negative int (default 0) or None (fresh
+    entropy, kept in ``seed``).
     """
 
     def __init__(
@@ -57,16 +59,17 @@ class EnergyAdaptiveMixupMap:
         audio_column: str = "audio",
         label_column: str = "label",
         label2id: Mapping[str, int] | None = None,
-        seed: int = 0,
+        seed: int | None = 0,
         **overrides: Any,
     ) -> None:
         self.num_labels = check_num_labels(num_labels)
         self.settings = resolve_settings(settings, **overrides)
-        self.sampling_rate = int(sampling_rate)
+        self.sampling_rate = check_sampling_rate(sampling_rate)
         self.audio_column = audio_column
         self.label_column = label_column
         self.label2id = dict(label2id) if label2id is not None else None
-        self.seed = int(seed)
+        seed = check_seed(seed)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
         self.generator = np.random.default_rng(self.seed)
         self._creator_pid = os.getpid()
 
@@ -78,7 +81,8 @@ class EnergyAdaptiveMixupMap:
         Raises:
             ValueError: called without `indices` in another process than the one that built
                 this function (a ``num_proc > 1`` shard), where it would repeat the draws of
-                every other shard.
+                every other shard; a missing column, or columns (and `indices`) of different
+                lengths.
         """
         if indices is None and os.getpid() != self._creator_pid:
             raise ValueError(
@@ -91,7 +95,18 @@ class EnergyAdaptiveMixupMap:
         label_column = self.label_column if self.label_column in batch else "labels"
         if label_column not in batch:
             raise ValueError(f"batch has no label column {self.label_column!r} or 'labels'")
-        if len(batch[self.audio_column]) == 0:  # datasets.map may hand over an empty batch
+        size = len(batch[self.audio_column])
+        lengths = {
+            "labels" if label_column == "labels" else self.label_column: len(batch[label_column]),
+            **({"indices": len(indices)} if indices is not None else {}),
+        }
+        for name, length in lengths.items():
+            if length != size:
+                raise ValueError(
+                    f"batch: {length} {name} for {size} rows of {self.audio_column!r}; every "
+                    "column of a batch needs one value per row"
+                )
+        if size == 0:  # datasets.map may hand over an empty batch
             return {"mixed_audio": [], "soft_labels": []}
         first = 0 if indices is None else int(indices[0])
         names = [

@@ -13,8 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-
+from eam_ser.models.flam.arguments import check_integer, check_real
 from eam_ser.models.flam.settings_field import setting
 
 __all__ = [
@@ -67,24 +66,24 @@ class EnergyAdaptiveMixupSettings:
     )
 
     def __post_init__(self) -> None:
-        p, min_snr_db, max_snr_db = self.p, self.min_snr_db, self.max_snr_db
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p (probability of mixing a sample) must be in [0, 1], got {p}")
-        if not np.isfinite(min_snr_db) or not np.isfinite(max_snr_db) or min_snr_db > max_snr_db:
+        check_real(self.p, "p (probability of mixing a sample)", minimum=0.0, maximum=1.0)
+        check_real(self.min_snr_db, "min_snr_db", unit="dB")
+        check_real(self.max_snr_db, "max_snr_db", unit="dB")
+        if self.min_snr_db > self.max_snr_db:
             raise ValueError(
-                f"min_snr_db must be <= max_snr_db (finite, in dB), got {min_snr_db} and {max_snr_db}"
+                f"min_snr_db must be <= max_snr_db (in dB), got {self.min_snr_db} and "
+                f"{self.max_snr_db}"
             )
-        if not 0.0 < self.max_mix_fraction <= 1.0:
-            raise ValueError(
-                "max_mix_fraction (longest mix as a fraction of the shorter clip) must be in "
-                f"(0, 1], got {self.max_mix_fraction}"
-            )
-        if int(self.min_length_samples) != self.min_length_samples or self.min_length_samples < 1:
-            raise ValueError(
-                f"min_length_samples (shortest mix, in samples) must be an integer >= 1, "
-                f"got {self.min_length_samples}"
-            )
-        if self.label_mode not in LABEL_MODES:
+        check_real(
+            self.max_mix_fraction,
+            "max_mix_fraction (longest mix as a fraction of the shorter clip)",
+            above=0.0,
+            maximum=1.0,
+        )
+        check_integer(
+            self.min_length_samples, "min_length_samples (shortest mix, in samples)", minimum=1
+        )
+        if not isinstance(self.label_mode, str) or self.label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from eam_ser.models.flam.arguments import check_seed
+
 __all__ = ["ProcessStream", "process_stream_key", "stream_generator"]
 
 
@@ -57,7 +59,10 @@ class ProcessStream:
     its first draw there.
 
     Args:
-        seed: the user seed; None draws fresh entropy (kept in `seed`).
+        seed: the user seed, a non-negative integer; None draws fresh entropy (kept in `seed`).
+
+    Raises:
+        ValueError: `seed` is not a non-negative integer or None (`check_seed`), naming it.
 
     Attributes:
         seed: int, the seed every process's generator derives from.
@@ -65,7 +70,8 @@ class ProcessStream:
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = int(np.random.SeedSequence().entropy if seed is None else seed)
+        seed = check_seed(seed)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
         self.key = process_stream_key()
         self._generator = stream_generator(self.seed, self.key)
 

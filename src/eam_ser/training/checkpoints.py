@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import zipfile
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,9 @@ __all__ = [
     "CHECKPOINT_ARCHIVES",
     "COLLATOR_STATE_NAME",
     "CollatorStateCheckpoint",
+    "DiskFullError",
     "checkpoint_problem",
+    "disk_space_guard",
     "last_complete_checkpoint",
     "safetensors_problem",
 ]
@@ -50,33 +55,110 @@ def safetensors_problem(path: str | os.PathLike) -> str | None:
         return str(error)
 
 
+CHECKPOINT_ARCHIVE_SUFFIXES = (".pt", ".pth", ".bin")
+"""Suffixes of the files torch.save writes into a checkpoint (optimizer, scheduler, RNG states,
+scaler, training arguments): zip archives, whose directory is at the end, so a truncated copy
+has none."""
+
+
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     """Why the checkpoint `folder` cannot be resumed from (None: it is complete).
 
-    Checks what a write cut short (kill -9, a full disk) leaves broken: a missing or invalid
-    ``trainer_state.json``, ``model.safetensors`` whose header does not match its size, and a
-    truncated ``optimizer.pt`` / ``scheduler.pt``.
+    Checks every file a resume reads for what a write cut short (kill -9, a full disk) leaves
+    broken: ``trainer_state.json`` (a JSON object with its ``global_step``), every other
+    ``.json`` (the model's ``config.json``, the collator's random state: readable JSON
+    objects), ``model.safetensors`` (present, header matching its size; every other
+    ``.safetensors`` too), `CHECKPOINT_ARCHIVES` (present) and every torch.save archive
+    (`CHECKPOINT_ARCHIVE_SUFFIXES`, e.g. ``rng_state.pth``: a zip directory at its end).
     """
     folder = Path(folder)
-    try:
-        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "no readable trainer_state.json"
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
+    state = _json_object(folder / "trainer_state.json")
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "no readable trainer_state.json (a JSON object with its global_step)"
+    if not (folder / "model.safetensors").is_file():
         return "no model.safetensors"
-    if safetensors_problem(weights) is not None:
-        return "model.safetensors is truncated or damaged"
-    for name in CHECKPOINT_ARCHIVES:
-        path = folder / name
+    missing = [name for name in CHECKPOINT_ARCHIVES if not (folder / name).is_file()]
+    if missing:
+        return f"no {missing[0]}"
+    for path in sorted(folder.iterdir()):
         if not path.is_file():
-            return f"no {name}"
-        try:
-            with zipfile.ZipFile(path):
-                pass
-        except (zipfile.BadZipFile, OSError):
-            return f"{name} is truncated or damaged"
+            continue
+        if path.suffix == ".json" and not isinstance(_json_object(path), dict):
+            return f"{path.name} is truncated or damaged (not a JSON object)"
+        if path.suffix == ".safetensors" and safetensors_problem(path) is not None:
+            return f"{path.name} is truncated or damaged"
+        if path.suffix in CHECKPOINT_ARCHIVE_SUFFIXES:
+            try:
+                with zipfile.ZipFile(path):
+                    pass
+            except (zipfile.BadZipFile, OSError):
+                return f"{path.name} is truncated or damaged"
     return None
+
+
+def _json_object(path: Path) -> Any:
+    """The JSON value in `path`, or None when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+LOW_DISK_SPACE_BYTES = 64 * 2**20
+"""Free bytes below which a failed write is taken for a full disk (torch.save and safetensors
+report one with their own messages, not ENOSPC)."""
+
+
+class DiskFullError(ValueError):
+    """A write of the run's files ran out of disk space; the message says how to continue."""
+
+
+def _out_of_space(error: BaseException, folder: Path) -> bool:
+    """Whether `error` (or one it was raised from) is the disk of `folder` filling up."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        return shutil.disk_usage(existing).free < LOW_DISK_SPACE_BYTES
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def disk_space_guard(output_dir: str | os.PathLike) -> Iterator[None]:
+    """Turn a write that fails because the disk of `output_dir` is full (ENOSPC, or torch's
+    ``unexpected pos`` / a safetensors error with less than `LOW_DISK_SPACE_BYTES` free) into a
+    `DiskFullError` that names the folder, the newest complete checkpoint (kept) and how to
+    continue; other errors pass unchanged.
+
+    Raises:
+        DiskFullError: the disk filled up inside the block.
+    """
+    folder = Path(output_dir)
+    try:
+        yield
+    except (OSError, RuntimeError, SafetensorError) as error:
+        if not _out_of_space(error, folder):
+            raise
+        try:
+            checkpoint, _ = last_complete_checkpoint(folder)
+        except ValueError:
+            checkpoint = None
+        kept = (
+            f"the newest complete checkpoint, {Path(checkpoint).name}, is kept"
+            if checkpoint is not None
+            else "no complete checkpoint was written yet"
+        )
+        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+        raise DiskFullError(
+            f"no space left in {folder} ({free / 2**20:.0f} MiB free) while writing the run's "
+            f"files; {kept}. Free some space, then run it again with resume=True to continue"
+        ) from error
 
 
 def last_complete_checkpoint(

@@ -52,6 +52,7 @@ from .checkpoints import (
     COLLATOR_STATE_NAME,
     CollatorStateCheckpoint,
     checkpoint_problem,
+    disk_space_guard,
     last_complete_checkpoint,
 )
 from .class_balance import balanced_sampler, inverse_frequency_alpha
@@ -386,7 +387,9 @@ class MultiLossTrainer(Trainer):
         ignore_keys_for_eval: list[str] | None = None,
         **kwargs: Any,
     ):
-        """`Trainer.train`; on resume, first restores the collator's state from the checkpoint.
+        """`Trainer.train`; on resume, first checks the checkpoint (`checkpoint_problem`) and
+        restores the collator's state from it; a full disk stops with a `DiskFullError` naming
+        the checkpoint kept (`disk_space_guard`).
 
         Trainer restores its own RNG state (`_load_rng_state`) only after it has built the
         first batches of a resumed epoch, too late for the collator, so it is done here.
@@ -398,13 +401,21 @@ class MultiLossTrainer(Trainer):
                 logger.warning(f"resume: skipping the incomplete {path} ({problem})")
             resume_from_checkpoint = checkpoint or True
         if isinstance(resume_from_checkpoint, (str, os.PathLike)):
+            problem = checkpoint_problem(resume_from_checkpoint)
+            if problem is not None:
+                raise ValueError(
+                    f"resume_from_checkpoint {resume_from_checkpoint}: {problem}; resume from "
+                    "an earlier checkpoint, or give resume_from_checkpoint=True for the newest "
+                    "complete one"
+                )
             self._collator_state.load(self.data_collator, resume_from_checkpoint)
-        return super().train(
-            resume_from_checkpoint=resume_from_checkpoint,
-            trial=trial,
-            ignore_keys_for_eval=ignore_keys_for_eval,
-            **kwargs,
-        )
+        with disk_space_guard(self.args.output_dir):
+            return super().train(
+                resume_from_checkpoint=resume_from_checkpoint,
+                trial=trial,
+                ignore_keys_for_eval=ignore_keys_for_eval,
+                **kwargs,
+            )
 
     def _save_rng_state(self, output_dir: str) -> None:
         """Trainer's RNG states, plus the collator's state as of the next unused batch."""

@@ -12,6 +12,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .arguments import check_flag, check_integer, check_real
 from .featurize import WHISPER_MIN_INPUT_SAMPLES, min_input_samples
 from .loss_settings import MultiLossSettings
 
@@ -171,7 +172,10 @@ class FlamConfig(PretrainedConfig):
     score_temperature: float = 1.0
 
     def __post_init__(self, **kwargs) -> None:
+        if kwargs.get("num_labels") is not None:
+            check_integer(kwargs["num_labels"], "num_labels", minimum=1)
         super().__post_init__(**kwargs)
+        self._check_field_types()
         derived_input_name = encoder_input_name_for(self.encoder_config)
         if self.encoder_input_name is None:
             self.encoder_input_name = derived_input_name
@@ -183,8 +187,6 @@ class FlamConfig(PretrainedConfig):
         if getattr(self.encoder_config, "add_adapter", False):
             raise ValueError("encoder_config.add_adapter=True is not supported by FLAM")
         width = self.flam_width
-        if self.num_flam_layers < 0:
-            raise ValueError(f"num_flam_layers must be >= 0, got {self.num_flam_layers}")
         if self.num_flam_layers > 0 and width % self.flam_num_attention_heads != 0:
             raise ValueError(
                 f"flam_num_attention_heads={self.flam_num_attention_heads} must divide the FLAM "
@@ -192,21 +194,7 @@ class FlamConfig(PretrainedConfig):
             )
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
-        for name in ("flam_dropout", "final_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not (0 < self.score_temperature < float("inf")):
-            raise ValueError(
-                f"score_temperature must be > 0 and finite, got {self.score_temperature}"
-            )
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
         self.multi_loss = MultiLossSettings.from_dict(self.multi_loss).to_dict()
-        if self.freeze_encoder_steps < -1:
-            raise ValueError(
-                "freeze_encoder_steps must be -1 (always frozen), 0 (never) or a positive "
-                f"number of optimizer steps, got {self.freeze_encoder_steps}"
-            )
         layers = self.encoder_config.num_hidden_layers
         if self.trainable_encoder_layers is not None and not (
             0 <= self.trainable_encoder_layers <= layers
@@ -215,6 +203,24 @@ class FlamConfig(PretrainedConfig):
                 f"trainable_encoder_layers must be None (all) or between 0 and the encoder's "
                 f"{layers} layers, got {self.trainable_encoder_layers}"
             )
+
+    def _check_field_types(self) -> None:
+        """Each scalar field's type, naming it: bools are not numbers, counts are integers."""
+        for name in ("use_weighted_layer_sum", "context_broadcasting", "freeze_feature_encoder"):
+            check_flag(getattr(self, name), name)
+        for name, minimum in (
+            ("num_flam_layers", 0),
+            ("flam_num_attention_heads", 1),
+            ("embedding_size", 1),
+            ("freeze_encoder_steps", -1),
+        ):
+            check_integer(getattr(self, name), name, minimum=minimum)
+        for name in ("flam_hidden_size", "flam_intermediate_size", "trainable_encoder_layers"):
+            check_integer(getattr(self, name), name, minimum=0, allow_none=True)
+        for name in ("flam_dropout", "final_dropout"):
+            check_real(getattr(self, name), name, minimum=0.0, below=1.0)
+        check_real(self.initializer_range, "initializer_range", minimum=0.0)
+        check_real(self.score_temperature, "score_temperature", above=0.0)
 
     @property
     def loss_settings(self) -> MultiLossSettings:

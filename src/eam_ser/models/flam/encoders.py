@@ -77,6 +77,7 @@ __all__ = [
     "EncoderOutput",
     "apply_freezing_policy",
     "build_encoder",
+    "check_attention_mask",
     "check_input_name",
     "check_waveform_lengths",
     "configured_encoder",
@@ -461,6 +462,32 @@ def check_input_name(
             f"got input_values={input_values is not None}, input_features={input_features is not None}; "
             "build the collator with EnergyAdaptiveMixupCollator.for_model(model) (or pass it "
             "the encoder's feature_extractor=)"
+        )
+
+
+def check_attention_mask(attention_mask: Any) -> None:
+    """Refuse an `attention_mask` that is not a (batch, time) tensor of 0 and 1 with at least
+    one 1 per row: a row without a real sample or frame has nothing to classify, and its logits
+    would be a plausible-looking answer about silence.
+
+    Raises:
+        ValueError: naming the first offending row.
+    """
+    if not isinstance(attention_mask, torch.Tensor) or attention_mask.dim() != 2:
+        shape = tuple(attention_mask.shape) if hasattr(attention_mask, "shape") else None
+        raise ValueError(
+            f"attention_mask must be a (batch, time) tensor, got {type(attention_mask).__name__}"
+            f"{f' of shape {shape}' if shape is not None else ''}"
+        )
+    if attention_mask.is_floating_point() or attention_mask.is_complex():
+        binary = (attention_mask == 0) | (attention_mask == 1)
+        if not bool(binary.all()):
+            raise ValueError("attention_mask must hold 0 (padding) and 1 (real), got other values")
+    empty = (attention_mask == 0).all(dim=-1).nonzero()
+    if empty.numel():
+        raise ValueError(
+            f"attention_mask row {int(empty[0, 0])} is all 0: that clip has no real sample or "
+            "frame to classify (drop empty clips before batching)"
         )
 
 

@@ -560,19 +560,34 @@ class MultiLoss(nn.Module):
         self,
         logits: torch.Tensor,
         embeddings: torch.Tensor | None,
-        soft_labels: torch.Tensor,
-        labels: torch.Tensor,
+        soft_labels: torch.Tensor | None,
+        labels: torch.Tensor | None,
         centers: torch.Tensor | None = None,
+        *,
+        check_values: bool = True,
     ) -> MultiLossOutput:
         """Compute the weighted total and each term.
 
         Args:
             logits: (batch, num_labels).
             embeddings: (batch, embedding_size); needed when the center or supcon weight > 0.
-            soft_labels: (batch, num_labels) targets of the KL, focal and center terms.
-            labels: (batch,) hard labels, positives of the supervised contrastive term.
+            soft_labels: (batch, num_labels) targets of the KL, focal and center terms; None:
+                the one-hot rows of `labels`.
+            labels: (batch,) hard labels, positives of the supervised contrastive term; None:
+                the argmax of `soft_labels`.
             centers: (num_labels, embedding_size); needed when the center weight > 0.
+            check_values: check the targets' values (`hard_and_soft_labels`); False where the
+                caller has (the model's forward) or while tracing.
+
+        Raises:
+            ValueError: targets of the wrong shape, dtype or values (`hard_and_soft_labels`),
+                neither target given, or a missing `embeddings` / `centers`.
         """
+        if labels is None and soft_labels is None:
+            raise ValueError("labels and soft_labels: give at least one of them")
+        labels, soft_labels = hard_and_soft_labels(
+            logits, labels, soft_labels, check_values=check_values
+        )
         settings = self.settings
         terms: dict[str, torch.Tensor] = {}
         if self.weights["kl"] > 0:

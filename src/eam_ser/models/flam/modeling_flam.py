@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import AutoModelForAudioClassification, PreTrainedModel
@@ -68,6 +69,7 @@ from .encoders import (
     WHISPER_SAMPLES_PER_MEL_FRAME,
     EncoderOutput,
     build_encoder,
+    check_attention_mask,
     is_tracing,
     is_whisper,
     load_pretrained_encoder,
@@ -151,6 +153,22 @@ def caller_stacklevel() -> int:
     while frame is not None and frame.f_globals.get("__name__", "").startswith(inside):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _as_target_tensor(value: Any, name: str) -> torch.Tensor | None:
+    """A target given as a tensor, None, or a list / numpy array of numbers (as a tensor);
+    anything else refused naming `name`."""
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            return torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise ValueError(
+        f"{name} must be a torch.Tensor (or a list / numpy array of numbers), got "
+        f"{type(value).__name__}"
+    )
 
 
 def _renamed_soft_targets(
@@ -474,6 +492,10 @@ class FlamForSequenceClassification(PreTrainedModel):
         output_attentions = kwargs.get("output_attentions")
         output_hidden_states = kwargs.get("output_hidden_states")
         soft_labels = _renamed_soft_targets(kwargs.get("soft_labels"), kwargs.get("soft_targets"))
+        labels = _as_target_tensor(labels, "labels")
+        soft_labels = _as_target_tensor(soft_labels, "soft_labels")
+        if attention_mask is not None and not is_tracing():
+            check_attention_mask(attention_mask)
         if labels is not None and labels.is_floating_point() and labels.dim() == 2:
             if soft_labels is not None:
                 raise ValueError(
@@ -514,7 +536,9 @@ class FlamForSequenceClassification(PreTrainedModel):
             )
             if not self.training and not is_tracing():
                 warn_if_mixed(soft_labels)
-            result = self.multi_loss(logits, embeddings, soft_labels, labels, self.class_centers)
+            result = self.multi_loss(
+                logits, embeddings, soft_labels, labels, self.class_centers, check_values=False
+            )
             loss, terms = result.loss, result.terms
 
         output = FlamSequenceClassifierOutput(
