@@ -558,16 +558,14 @@ def test_every_output_argument_is_registered_for_the_writability_check():
 def test_an_output_that_cannot_be_written_is_named_before_any_work(key, tmp_path, capsys):
     """Issue 30, problem 2: evaluate --output / --reliability-plot, export, augment and
     check --output found an unwritable output after all their work."""
-    command, dest = key
+    command, _ = key
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     argv = [part.replace("{out}", str(a_file / "out")) for part in OUTPUT_COMMANDS[key]]
     assert main(argv) == 2
     error = capsys.readouterr().err
-    flag = next(part for part in argv if str(a_file) in part)
-    shown = argv[argv.index(flag) - 1] if argv[argv.index(flag) - 1].startswith("--") else None
     assert f"{a_file} is a file, so the folder cannot be made" in error, error
-    assert f"eam-ser {command}: error: {shown or ''}" in error or shown is None
+    assert error.startswith(f"eam-ser {command}: error: "), error
     assert "no-such-data" not in error and "no-model" not in error and "no-a.json" not in error
 
 

@@ -13,6 +13,7 @@ from eam_ser.inference.segmentation import (
     DEFAULT_HOP_S,
     DEFAULT_LONG_INPUT_S,
     DEFAULT_WINDOW_S,
+    MIN_HOP_S,
     SEGMENTATIONS,
 )
 
@@ -53,10 +54,18 @@ def add_parser(commands: Any) -> None:
         "(default auto)",
     )
     predict.add_argument(
-        "--window", type=positive(float), default=DEFAULT_WINDOW_S, help="seconds (%(default)s)"
+        "--window",
+        dest="window_s",
+        type=positive(float),
+        default=DEFAULT_WINDOW_S,
+        help="seconds (%(default)s)",
     )
     predict.add_argument(
-        "--hop", type=positive(float), default=DEFAULT_HOP_S, help="seconds (%(default)s)"
+        "--hop",
+        dest="hop_s",
+        type=positive(float),
+        default=DEFAULT_HOP_S,
+        help=f"seconds, at least {MIN_HOP_S:g} and at most --window (%(default)s)",
     )
     predict.add_argument("--batch-size", type=positive(int), default=8)
     predict.add_argument(
@@ -137,9 +146,13 @@ def command_predict(args: argparse.Namespace) -> int:
 
     from eam_ser.cli.memory import limit_allocator_growth
     from eam_ser.inference import EmotionRecognizer
-    from eam_ser.inference.recognizer import NonFiniteScoresError
+    from eam_ser.inference.recognizer import NonFiniteScoresError, check_min_confidence
+    from eam_ser.inference.segmentation import check_segment_options
     from eam_ser.inference.writer import PREDICTION_SUFFIXES, PredictionWriter
 
+    # The library's checks, before the model or any file is read.
+    check_segment_options(window_s=args.window_s, hop_s=args.hop_s)
+    check_min_confidence(args.min_confidence)
     files = predict_inputs(args)
     limit_allocator_growth()
     if args.output is not None and args.output.suffix.lower() not in PREDICTION_SUFFIXES:
@@ -161,7 +174,7 @@ def command_predict(args: argparse.Namespace) -> int:
         for path in progress:
             try:
                 prediction = recognizer.predict_recording(
-                    path, args.segment, name=str(path), window_s=args.window, hop_s=args.hop
+                    path, args.segment, name=str(path), window_s=args.window_s, hop_s=args.hop_s
                 )
             except NonFiniteScoresError:
                 raise  # the model is broken, not the file: no file to skip

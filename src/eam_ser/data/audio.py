@@ -216,6 +216,15 @@ def _named(convert: Any, value: Any, label: str) -> np.ndarray:
         raise ValueError(f"{label}: {error}") from None
 
 
+def _array_to_float(value: Any) -> np.ndarray:
+    """`pcm_to_float` of `value` made an array; a ragged or nested value is refused."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise ValueError("not a flat sequence of numbers (ragged or nested)") from None
+    return pcm_to_float(array)
+
+
 def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, str]:
     """Decode `source` to (samples, sampling rate or None if unknown, name for messages)."""
     if isinstance(source, (str, os.PathLike)):
@@ -240,7 +249,7 @@ def _decode(source: Any, *, name: str | None) -> tuple[np.ndarray, int | None, s
             rate = source.get("sampling_rate")
             if rate is not None:
                 rate = check_sampling_rate(rate, f"{label}: sampling_rate")
-            return _named(pcm_to_float, np.asarray(source[key]), label), rate, label
+            return _named(_array_to_float, source[key], label), rate, label
         # datasets Audio(decode=False) value: prefer the embedded bytes, the path may be relative.
         if source.get("bytes") is not None:
             return _decode(source["bytes"], name=name or source.get("path") or "<bytes>")

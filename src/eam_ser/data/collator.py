@@ -90,12 +90,15 @@ class SeededCollator(Protocol):
 def parse_label(
     value: Any, where: str, num_labels: int | None, label2id: Mapping[str, int] | None
 ) -> int:
-    """Class index of a label given as int or str (through `label2id`).
+    """Class index of a label given as int, str (through `label2id`) or a whole-number float
+    (a table column with a missing value reads as floats).
 
     Raises:
-        ValueError: naming `where`, for an unknown str, a non-integer value or an index outside
-            ``[0, num_labels)``.
+        ValueError: naming `where`, for an unknown str, a bool, a non-integer value or an index
+            outside ``[0, num_labels)``.
     """
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where}: label must be an int or str, got {value!r} (a bool)")
     if isinstance(value, str):
         if label2id is None or value not in label2id:
             known = sorted(label2id) if label2id else "none (label2id not given)"

@@ -52,16 +52,23 @@ def check_segment_options(
     min_segment_s: Any = DEFAULT_MIN_SEGMENT_S,
 ) -> dict[str, float]:
     """The segmenting options as floats, each checked where it enters: durations in seconds,
-    finite and > 0; `hop_s` in [`MIN_HOP_S`, `window_s`] (a longer hop would leave audio between
-    windows unscored); `window_s` and `max_segment_s` at most `MAX_WHOLE_CLIP_S`.
+    finite and > 0; `window_s` and `hop_s` at least `MIN_HOP_S`, `hop_s` at most `window_s` (a
+    longer hop would leave audio between windows unscored); `window_s` and `max_segment_s` at
+    most `MAX_WHOLE_CLIP_S`.
 
     Raises:
         ValueError: naming the option, its value and the accepted range.
     """
-    window = check_real(window_s, "window_s", above=0.0, maximum=MAX_WHOLE_CLIP_S, unit="s")
+    window = check_real(window_s, "window_s", minimum=MIN_HOP_S, maximum=MAX_WHOLE_CLIP_S, unit="s")
+    hop = check_real(hop_s, "hop_s", minimum=MIN_HOP_S, unit="s")
+    if hop > window:
+        raise ValueError(
+            f"hop_s ({hop:g} s) must be at most window_s ({window:g} s): a longer hop leaves "
+            "audio between windows unscored"
+        )
     return {
         "window_s": window,
-        "hop_s": check_real(hop_s, "hop_s", minimum=MIN_HOP_S, maximum=window, unit="s"),
+        "hop_s": hop,
         "long_input_s": check_real(long_input_s, "long_input_s", above=0.0, unit="s"),
         "max_segment_s": check_real(
             max_segment_s, "max_segment_s", above=0.0, maximum=MAX_WHOLE_CLIP_S, unit="s"

@@ -169,8 +169,13 @@ class EnergyAdaptiveMixupCollator:
                 f"log-mel features, not a {type(feature_extractor).__name__}"
             )
         self.mix_on_device = check_flag(mix_on_device, "mix_on_device")
+        # At least one sample at the collator's rate.
         max_train_seconds = check_real(
-            max_train_seconds, "max_train_seconds", above=0.0, allow_none=True, unit="s"
+            max_train_seconds,
+            "max_train_seconds",
+            minimum=1 / self.sampling_rate,
+            allow_none=True,
+            unit="s",
         )
         self.max_train_samples = (
             None if max_train_seconds is None else round(max_train_seconds * self.sampling_rate)

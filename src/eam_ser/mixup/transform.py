@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 
-from eam_ser.data.audio import load_audio
+from eam_ser.data.audio import check_sampling_rate, load_audio
 from eam_ser.mixup.core import (
     MixParameters,
     draw_mix_parameters,
@@ -160,6 +160,7 @@ class EnergyAdaptiveMixup(BaseWaveformTransform):
     def __call__(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mix (with probability `p`) and return float32 (time,): integer PCM input is scaled
         to [-1, 1) whether or not the transform applies (see `load_audio`)."""
+        sample_rate = check_sampling_rate(sample_rate, "sample_rate")
         return super().__call__(load_audio(samples, sample_rate, name="samples"), sample_rate)
 
     def randomize_parameters(self, samples: np.ndarray, sample_rate: int) -> None:

@@ -172,7 +172,7 @@ class FlamConfig(PretrainedConfig):
     score_temperature: float = 1.0
 
     def __post_init__(self, **kwargs) -> None:
-        if kwargs.get("num_labels") is not None:
+        if "num_labels" in kwargs:
             check_integer(kwargs["num_labels"], "num_labels", minimum=1)
         super().__post_init__(**kwargs)
         self._check_field_types()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .arguments import check_real
 from .settings_field import setting
 
 if TYPE_CHECKING:
@@ -20,6 +21,16 @@ __all__ = ["LOSS_TERMS", "MultiLossSettings"]
 
 LOSS_TERMS = ("kl", "focal", "center", "supcon")
 """Short names of the four MLL terms, in the order of the objective."""
+
+
+MAX_WEIGHT = 1e6
+"""Largest weight of a loss term: a float32 loss of the terms' size (up to about 1e2) times it
+stays finite, and no useful balance of the terms needs more."""
+
+MIN_SUPCON_TEMPERATURE = 1e-3
+"""Lowest supervised contrastive temperature: cosine similarities over it stay within what
+float32 (and bf16) can exponentiate after the max is subtracted; far below it the loss and its
+gradients overflow."""
 
 
 @dataclass
@@ -43,10 +54,10 @@ class MultiLossSettings:
     CLI and `MultiLossTrainingArguments`).
     """
 
-    kl_weight: float = setting(1.0, "Weight of the KL divergence to the soft labels (>= 0).")
-    focal_weight: float = setting(1.0, "Weight of the focal loss (>= 0).")
-    center_weight: float = setting(0.01, "Weight of the center loss (>= 0).")
-    supcon_weight: float = setting(0.1, "Weight of the supervised contrastive loss (>= 0).")
+    kl_weight: float = setting(1.0, "Weight of the KL divergence to the soft labels (0 to 1e6).")
+    focal_weight: float = setting(1.0, "Weight of the focal loss (0 to 1e6).")
+    center_weight: float = setting(0.01, "Weight of the center loss (0 to 1e6).")
+    supcon_weight: float = setting(0.1, "Weight of the supervised contrastive loss (0 to 1e6).")
     focal_gamma: float = setting(
         2.0, "Focal loss focusing parameter gamma (>= 0; 0 gives the cross-entropy)."
     )
@@ -54,22 +65,31 @@ class MultiLossSettings:
         None,
         "Focal loss per-class weights, one float >= 0 per class in class-index order; None: all 1.",
     )
-    supcon_temperature: float = setting(0.07, "Supervised contrastive softmax temperature (> 0).")
+    supcon_temperature: float = setting(
+        0.07, "Supervised contrastive softmax temperature (>= 0.001; the paper's 0.07)."
+    )
 
     def __post_init__(self) -> None:
-        for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight", "focal_gamma"):
-            value = float(getattr(self, name))
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-            setattr(self, name, value)
-        if not float(self.supcon_temperature) > 0:
-            raise ValueError(f"supcon_temperature must be > 0, got {self.supcon_temperature}")
-        self.supcon_temperature = float(self.supcon_temperature)
+        for name in ("kl_weight", "focal_weight", "center_weight", "supcon_weight"):
+            setattr(
+                self, name, check_real(getattr(self, name), name, minimum=0.0, maximum=MAX_WEIGHT)
+            )
+        self.focal_gamma = check_real(self.focal_gamma, "focal_gamma", minimum=0.0)
+        self.supcon_temperature = check_real(
+            self.supcon_temperature, "supcon_temperature", minimum=MIN_SUPCON_TEMPERATURE
+        )
         if self.focal_alpha is not None:
-            alpha = [float(value) for value in self.focal_alpha]
-            if not all(value >= 0 for value in alpha):
-                raise ValueError(f"focal_alpha weights must be >= 0, got {self.focal_alpha}")
-            self.focal_alpha = alpha
+            if isinstance(self.focal_alpha, (str, bytes)) or not hasattr(
+                self.focal_alpha, "__iter__"
+            ):
+                raise ValueError(
+                    f"focal_alpha must be a list of class weights >= 0 (or None), got "
+                    f"{self.focal_alpha!r}"
+                )
+            self.focal_alpha = [
+                check_real(value, f"focal_alpha[{index}]", minimum=0.0)
+                for index, value in enumerate(self.focal_alpha)
+            ]
         if not any(self.weights.values()):
             raise ValueError("all loss weights are 0: nothing to optimise")
 
