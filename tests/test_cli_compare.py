@@ -181,7 +181,9 @@ def test_predict_answers_uncertain_below_min_confidence(corpus, trained, tmp_pat
     assert result["label"] == UNCERTAIN and max(result["scores"].values()) == pytest.approx(top)
     assert main(["predict", str(trained), str(clip), "--min-confidence", "1.0"]) == 0
     assert f"{clip}: {UNCERTAIN}  (" in capsys.readouterr().out
-    with pytest.raises(ValueError, match=r"min_confidence must be in \(0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"min_confidence must be a finite number in \(0, 1\] \(or None\), got 1.5"
+    ):
         EmotionRecognizer.from_pretrained(trained, min_confidence=1.5)
 
 

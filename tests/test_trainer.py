@@ -222,7 +222,9 @@ def test_training_arguments_defaults_and_cli(tmp_path):
         MultiLossTrainingArguments(output_dir=str(tmp_path), focal_alpha="balanced")
     with pytest.raises(ValueError, match="supcon_temperature"):
         MultiLossTrainingArguments(output_dir=str(tmp_path), supcon_temperature=0.0)
-    with pytest.raises(ValueError, match="center_weight must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"center_weight must be a finite number in \[0, 1e\+06\], got -1.0"
+    ):
         MultiLossTrainingArguments(output_dir=str(tmp_path), center_weight=-1.0)
     with pytest.raises(ValueError, match="label_count_samples"):
         MultiLossTrainingArguments(output_dir=str(tmp_path), label_count_samples=0)

@@ -280,7 +280,10 @@ def test_collator_crops_training_clips_only() -> None:
     assert batch["input_values"].shape == (2, 1600)
     assert batch["attention_mask"].sum(dim=1).tolist() == [1600, 800]
     assert collator.as_eval()(features)["input_values"].shape == (2, 8000)
-    with pytest.raises(ValueError, match="max_train_seconds must be > 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_train_seconds must be a finite number \(s\) >= 6.25e-05 \(or None\), got 0.0",
+    ):
         EnergyAdaptiveMixupCollator(2, max_train_seconds=0.0)
 
 

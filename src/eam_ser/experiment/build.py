@@ -37,6 +37,7 @@ from eam_ser.evaluation.metrics import ser_metrics
 from eam_ser.experiment.config import ExperimentConfig, default_encoder_config
 from eam_ser.mixup.baselines import MixupCollator, WholeClipMixCollator
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
+from eam_ser.models.flam.arguments import check_seed
 from eam_ser.models.flam.configuration_flam import FlamConfig
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.feature_cache import (
@@ -241,6 +242,8 @@ def _cached_inputs(
         batch_size,
         keep_waveforms=mode == "partial",
         description=progress,
+        cache_dir=config.training.feature_cache_dir,
+        dtype=config.training.feature_cache_dtype,
     )
     validation_cache = None
     if validation_dataset is not None:
@@ -250,6 +253,8 @@ def _cached_inputs(
             validation_dataset,
             batch_size,
             description=None if progress is None else "encoding the validation clips once",
+            cache_dir=config.training.feature_cache_dir,
+            dtype=config.training.feature_cache_dtype,
         )
     num_labels = model.config.num_labels
     collator = (
@@ -325,6 +330,7 @@ def build_trainer(
     (``"error"`` refuses a bad file, ``"skip"`` trains without it); None leaves them unchecked,
     for datasets the caller has checked already.
     """
+    seed = check_seed(seed)  # before the data check: a bad seed fails at once
     if on_bad_audio is not None and holds_files(train_dataset):
         splits = {"train": train_dataset}
         if validation_dataset is not None and holds_files(validation_dataset):

@@ -78,6 +78,10 @@ def default_encoder_config(**overrides: Any) -> WavLMConfig:
     return WavLMConfig(**settings)
 
 
+FEATURE_CACHE_DTYPES = ("float32", "float16")
+"""How cached encoder frames may be stored (`EncoderFeatureCache`'s `dtype`)."""
+
+
 @dataclass
 class TrainingSettings:
     """Optimisation budget, learning rates, batches and training-data options.
@@ -153,9 +157,24 @@ class TrainingSettings:
         "train the head on encoder features computed once when the encoder never "
         "trains and clips are whole",
     )
+    feature_cache_dir: str | None = setting(
+        None,
+        "folder for the encoder feature cache on disk (memory flat in corpus size, reused "
+        "by later runs of the same encoder and data); None keeps it in memory",
+    )
+    feature_cache_dtype: str = setting(
+        "float32",
+        "how cached encoder frames are stored: float32 or float16 (half the memory or disk)",
+        choices=FEATURE_CACHE_DTYPES,
+    )
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "training.seed", allow_none=False)
+        if self.feature_cache_dtype not in FEATURE_CACHE_DTYPES:
+            raise ValueError(
+                f"training.feature_cache_dtype must be one of {FEATURE_CACHE_DTYPES}, got "
+                f"{self.feature_cache_dtype!r}"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(
                 f"training.max_steps must be a positive number of steps (or -1 to train for "

@@ -51,6 +51,7 @@ from eam_ser.inference.evaluation import (
     predict_logits,
 )
 from eam_ser.inference.recognizer import EmotionRecognizer, NonFiniteScoresError
+from eam_ser.models.flam.arguments import check_seed
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.processes import is_main_process
 from eam_ser.training.trainer import TrainingDivergedError, last_complete_checkpoint
@@ -115,7 +116,7 @@ def train_model(
     `training.validation_speakers`, that many training speakers are held out
     (`split_validation_speakers`) and the epoch with the best UA on them is returned.
     """
-    seed = config.training.seed if seed is None else seed
+    seed = config.training.seed if check_seed(seed) is None else seed
     if on_bad_audio is not None and holds_files(train_dataset):
         train_dataset = check_run_data_of(config, {"train": train_dataset}, on_bad_audio)[0][
             "train"

@@ -30,7 +30,7 @@ from eam_ser.data.audio import load_audio
 from eam_ser.data.collator import AudioCollator
 from eam_ser.evaluation.calibration import softmax
 from eam_ser.inference.onnx_runtime import OnnxEmotionModel
-from eam_ser.inference.segmentation import segment_recording
+from eam_ser.inference.segmentation import check_segment_options, segment_recording
 from eam_ser.models.flam.arguments import check_integer, check_real
 from eam_ser.models.flam.modeling_flam import FlamForSequenceClassification
 from eam_ser.training.checkpoints import safetensors_problem
@@ -360,6 +360,7 @@ class EmotionRecognizer:
             `SegmentPrediction` (start and end in seconds, label, scores) per segment at least
             the encoder's minimum length.
         """
+        check_segment_options(**segment_options)  # before the audio is read
         waveform = self.load(audio, name=name)
         rate = self.sampling_rate
         used, segments = segment_recording(waveform, rate, segmentation, **segment_options)

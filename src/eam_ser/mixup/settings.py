@@ -71,7 +71,7 @@ class EnergyAdaptiveMixupSettings:
         check_real(self.max_snr_db, "max_snr_db", unit="dB")
         if self.min_snr_db > self.max_snr_db:
             raise ValueError(
-                f"min_snr_db must be <= max_snr_db (in dB), got {self.min_snr_db} and "
+                f"min_snr_db must be <= max_snr_db (finite, in dB), got {self.min_snr_db} and "
                 f"{self.max_snr_db}"
             )
         check_real(

@@ -19,7 +19,13 @@ time masking (train-mode-only, and off for a frozen encoder in most recipes) are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +35,15 @@ from tqdm.auto import tqdm
 
 from eam_ser.data.collator import AudioCollator, one_hot
 from eam_ser.mixup.collator import EnergyAdaptiveMixupCollator
+from eam_ser.models.flam.arguments import check_integer
 
 __all__ = [
+    "CHUNK_CLIPS",
     "CachedFeatureCollator",
     "EncoderFeatureCache",
     "PartiallyCachedMixupCollator",
     "encoder_is_frozen",
+    "feature_cache_key",
 ]
 
 # Keys of the mixed rows' encoder inputs in a `PartiallyCachedMixupCollator` batch.
@@ -51,6 +60,73 @@ def encoder_is_frozen(model: Any) -> bool:
     return not any(parameter.requires_grad for parameter in model.encoder.parameters())
 
 
+FEATURE_CACHE_FORMAT = "eam-ser encoder feature cache 1"
+"""Written into every cache key and index: a change of layout makes new keys."""
+CHUNK_CLIPS = 1024
+"""Clips decoded at a time while a cache on disk is built (memory flat in corpus size)."""
+
+
+def _audio_fingerprint(audio: Any) -> bytes:
+    """What identifies one clip for the cache key: a file by its absolute path, size and
+    modification time (as ``make`` does: a rewritten file gets a new key without reading every
+    file again), audio in memory by the hash of its samples and rate."""
+    if isinstance(audio, Mapping):
+        if audio.get("bytes") is not None:
+            return hashlib.sha256(bytes(audio["bytes"])).digest()
+        if audio.get("path") is not None and audio.get("array") is None:
+            return _audio_fingerprint(audio["path"])
+        array = audio.get("array", audio.get("raw"))
+        rate = str(audio.get("sampling_rate")).encode()
+        return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes() + rate).digest()
+    if isinstance(audio, (str, os.PathLike)):
+        path = Path(audio).resolve()
+        stat = path.stat()
+        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(audio)).digest()
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(audio)).tobytes()).digest()
+
+
+def feature_cache_key(model: Any, feature_extractor: Any, audio: Sequence[Any], dtype: str) -> str:
+    """The folder name of a cache on disk: a SHA-256 over the cache format, the encoder's config
+    and weights, the feature extractor's settings, the stored dtype and every clip
+    (`_audio_fingerprint`); any change gives another key, so a stale cache is never read."""
+    digest = hashlib.sha256(FEATURE_CACHE_FORMAT.encode())
+    digest.update(model.encoder.config.to_json_string(use_diff=False).encode())
+    digest.update(str(model.config.use_weighted_layer_sum).encode())
+    for name, tensor in model.encoder.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    digest.update(feature_extractor.to_json_string().encode())
+    digest.update(dtype.encode())
+    for clip in audio:
+        digest.update(_audio_fingerprint(clip))
+    return digest.hexdigest()[:32]
+
+
+class _FramesOnDisk(Sequence):
+    """The frames of every clip, read from a memory-mapped file: ``rows[i]`` is a float32
+    (frames, hidden) array (a view for float32 storage, a converted copy for float16)."""
+
+    def __init__(self, folder: Path) -> None:
+        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        self.offsets = np.load(folder / "offsets.npy")
+        self.lengths = np.load(folder / "lengths.npy")
+        self.frames = np.memmap(
+            folder / "frames.bin",
+            dtype=index["dtype"],
+            mode="r",
+            shape=(index["total_frames"], index["hidden_size"]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, row: int) -> np.ndarray:  # type: ignore[override]
+        start = int(self.offsets[row])
+        return np.asarray(self.frames[start : start + int(self.lengths[row])], dtype=np.float32)
+
+
 class EncoderFeatureCache(TorchDataset):
     """The encoder's last hidden state of every clip of a dataset, computed once.
 
@@ -59,6 +135,16 @@ class EncoderFeatureCache(TorchDataset):
     `keep_waveforms` (what `PartiallyCachedMixupCollator` mixes); ``cache["label"]`` is the
     label column (for class counts and balanced sampling).
 
+    In memory (`cache_dir` None) the frames (and, with `keep_waveforms`, the decoded clips) of
+    the whole dataset are held in RAM: about 0.55 MiB per clip of 2-3 s for Whisper base. On
+    disk (`cache_dir` a folder) the memory stays flat in corpus size: clips are decoded
+    `CHUNK_CLIPS` at a time, their frames appended to ``<cache_dir>/<key>/frames.bin`` (read
+    back memory-mapped), and with `keep_waveforms` a clip is decoded again when its item is
+    read. The folder is named by `feature_cache_key` (encoder, weights, extractor, dtype and
+    every clip), so a later run with the same encoder and data reuses it and any change builds
+    a new one; it is written under a temporary name and renamed when complete, so a killed
+    build or two processes building at once never leave a partial cache to read.
+
     Args:
         model: a `FlamForSequenceClassification` (its encoder is run in eval mode).
         feature_extractor: the model's feature extractor.
@@ -66,6 +152,8 @@ class EncoderFeatureCache(TorchDataset):
         batch_size: clips per encoder batch (clips are batched by similar length).
         keep_waveforms: keep the decoded clips in the items (for mixing).
         description: the progress bar's label (None: no progress bar).
+        cache_dir: folder for caches on disk; None keeps the cache in memory.
+        dtype: ``"float32"`` or ``"float16"``, how the frames are stored; items are float32.
     """
 
     def __init__(
@@ -77,43 +165,154 @@ class EncoderFeatureCache(TorchDataset):
         *,
         keep_waveforms: bool = False,
         description: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        dtype: str = "float32",
     ) -> None:
-        labels = [int(label) for label in dataset["label"]]
-        collator = AudioCollator(feature_extractor, sampling_rate=feature_extractor.sampling_rate)
-        waveforms = collator.load_waveforms([{"audio": clip} for clip in dataset["audio"]])
+        batch_size = check_integer(batch_size, "batch_size", minimum=1)
+        try:
+            stored = np.dtype(dtype)
+        except TypeError:
+            stored = None
+        if stored is None or stored.kind != "f" or stored.itemsize not in (2, 4):
+            raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+        dtype = stored.name
+        self.labels = [int(label) for label in dataset["label"]]
+        self.collator = AudioCollator(
+            feature_extractor, sampling_rate=feature_extractor.sampling_rate
+        )
+        self.dtype = dtype
+        self.folder: Path | None = None
+        self._dataset = None
+        self.waveforms: list[np.ndarray] | None = None
+        audio = dataset["audio"]
+        if cache_dir is None:
+            waveforms = self.collator.load_waveforms([{"audio": clip} for clip in audio])
+            frames: list[np.ndarray | None] = [None] * len(waveforms)
+            for row, states in self._encode(model, waveforms, batch_size, description):
+                frames[row] = states.astype(dtype, copy=False)
+            self.frames: Sequence[np.ndarray] = frames  # type: ignore[assignment]
+            self.waveforms = waveforms if keep_waveforms else None
+        else:
+            key = feature_cache_key(model, feature_extractor, audio, dtype)
+            self.folder = Path(cache_dir) / key
+            if not (self.folder / "index.json").is_file():
+                self._build_on_disk(model, audio, batch_size, description)
+            self.frames = _FramesOnDisk(self.folder)
+            self._dataset = dataset if keep_waveforms else None
+        self.column_names = ["encoder_hidden_states", "label"]
+
+    def _encode(
+        self,
+        model: Any,
+        waveforms: Sequence[np.ndarray],
+        batch_size: int,
+        description: str | None,
+        *,
+        first_row: int = 0,
+        total: int | None = None,
+        progress: Any = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(row, float32 (frames, hidden))`` for every clip of `waveforms`, rows counted from
+        `first_row`, the encoder run in eval mode on length-sorted batches."""
         order = np.argsort([waveform.shape[0] for waveform in waveforms], kind="stable")
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
-        frames: list[np.ndarray | None] = [None] * len(waveforms)
-        progress = tqdm(
-            total=len(order), desc=description, unit="clip", disable=description is None
-        )
+        own_progress = progress is None
+        if own_progress:
+            progress = tqdm(
+                total=total or len(order),
+                desc=description,
+                unit="clip",
+                disable=description is None,
+            )
         try:
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
-                batch = collator.collate_waveforms([waveforms[row] for row in rows])
+                batch = self.collator.collate_waveforms([waveforms[row] for row in rows])
                 name = model.config.encoder_input_name
-                hidden, mask = model.encode(
-                    **{name: batch[name].to(device)},
-                    attention_mask=batch["attention_mask"].to(device),
-                )
+                with torch.no_grad():
+                    hidden, mask = model.encode(
+                        **{name: batch[name].to(device)},
+                        attention_mask=batch["attention_mask"].to(device),
+                    )
                 lengths = mask.sum(dim=-1).tolist()
                 for row, states, length in zip(
                     rows, hidden.float().cpu().numpy(), lengths, strict=True
                 ):
-                    frames[row] = states[: int(length)]
+                    yield first_row + int(row), states[: int(length)]
                 progress.update(len(rows))
         finally:
-            progress.close()
+            if own_progress:
+                progress.close()
             model.train(was_training)
-        self.frames: list[np.ndarray] = frames  # type: ignore[assignment]
-        self.labels = labels
-        self.waveforms = waveforms if keep_waveforms else None
-        self.column_names = ["encoder_hidden_states", "label"]
+
+    def _build_on_disk(
+        self, model: Any, audio: Sequence[Any], batch_size: int, description: str | None
+    ) -> None:
+        """Encode the clips `CHUNK_CLIPS` at a time into a temporary folder, then rename it to
+        `folder` (a folder another process completed first is kept)."""
+        assert self.folder is not None
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f"{self.folder.name}.", dir=self.folder.parent))
+        offsets = np.zeros(len(audio), np.int64)
+        lengths = np.zeros(len(audio), np.int64)
+        written, hidden_size = 0, 0
+        progress = tqdm(
+            total=len(audio), desc=description, unit="clip", disable=description is None
+        )
+        try:
+            with open(building / "frames.bin", "wb") as frames_file:
+                for first in range(0, len(audio), CHUNK_CLIPS):
+                    chunk = audio[first : first + CHUNK_CLIPS]
+                    waveforms = self.collator.load_waveforms([{"audio": clip} for clip in chunk])
+                    encoded = self._encode(
+                        model, waveforms, batch_size, None, first_row=first, progress=progress
+                    )
+                    for row, states in encoded:
+                        offsets[row], lengths[row] = written, states.shape[0]
+                        frames_file.write(np.ascontiguousarray(states, self.dtype).tobytes())
+                        written += states.shape[0]
+                        hidden_size = states.shape[1]
+            np.save(building / "offsets.npy", offsets)
+            np.save(building / "lengths.npy", lengths)
+            index = {
+                "format": FEATURE_CACHE_FORMAT,
+                "clips": len(audio),
+                "total_frames": written,
+                "hidden_size": hidden_size,
+                "dtype": self.dtype,
+                "encoder": model.encoder.config.name_or_path,
+            }
+            (building / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
+            try:
+                os.rename(building, self.folder)
+            except OSError:
+                if not (self.folder / "index.json").is_file():
+                    raise
+                shutil.rmtree(building, ignore_errors=True)  # another process finished first
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        finally:
+            progress.close()
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes the cache takes on disk (0 in memory)."""
+        if self.folder is None:
+            return 0
+        return sum(path.stat().st_size for path in self.folder.iterdir())
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def _waveform(self, row: int) -> np.ndarray | None:
+        if self.waveforms is not None:
+            return self.waveforms[row]
+        if self._dataset is None:
+            return None
+        return self.collator.load_waveforms([{"audio": self._dataset[row]["audio"]}])[0]
 
     def __getitem__(self, key: int | str) -> Any:
         if key == "label":
@@ -121,8 +320,9 @@ class EncoderFeatureCache(TorchDataset):
         if key == "encoder_hidden_states":
             return list(self.frames)
         item = {"encoder_hidden_states": self.frames[key], "label": self.labels[key]}
-        if self.waveforms is not None:
-            item["input_values"] = self.waveforms[key]
+        waveform = self._waveform(key)
+        if waveform is not None:
+            item["input_values"] = waveform
         return item
 
 
