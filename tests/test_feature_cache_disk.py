@@ -136,3 +136,25 @@ def test_training_on_the_disk_cache_gives_the_model_of_the_memory_cache(tmp_path
         predict_logits(memory_model, extractor, dataset),
         predict_logits(disk_model, extractor, dataset),
     )
+
+
+def test_a_stream_mapped_before_the_trainer_names_the_lost_label_names(tmp_path):
+    """Issue 32: `.map()` on a streaming dataset before `build_trainer` failed with
+    `AttributeError: 'NoneType' object has no attribute 'get'`; the map drops the features,
+    and the error now says how to keep them, and the stream mapped that way trains."""
+    from datasets import Features, Value
+
+    from eam_ser.experiment.build import build_trainer
+
+    (tmp_path / "corpus").mkdir()
+    dataset = load_manifest(write_tone_corpus(tmp_path / "corpus"))
+    values = frozen_deterministic_config()
+    values["training"]["max_steps"] = 1
+    config = ExperimentConfig.from_dict(values)
+    stream = dataset.to_iterable_dataset()
+    with pytest.raises(ValueError, match=r"features are unknown.*pass features=dataset.features"):
+        build_trainer(stream.map(lambda row: {"loud": 1}), config, tmp_path / "a")
+    features = Features({**dataset.features, "loud": Value("int64")})
+    mapped = stream.map(lambda row: {"loud": 1}, features=features)
+    trainer = build_trainer(mapped, config, tmp_path / "b")
+    assert trainer.train().global_step == 1

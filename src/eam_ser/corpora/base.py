@@ -252,7 +252,19 @@ def build_dataset(
 
 
 def label_names(dataset: Dataset) -> list[str]:
-    """The ordered label names of a corpus dataset (its ``label`` ClassLabel)."""
+    """The ordered label names of a corpus dataset (its ``label`` ClassLabel).
+
+    Raises:
+        ValueError: no ``label`` ClassLabel, naming the fix; in particular a streaming
+            (`datasets.IterableDataset`) dataset after ``.map()``, whose features are unknown.
+    """
+    if getattr(dataset, "features", None) is None:
+        raise ValueError(
+            "dataset: its features are unknown, so the label names are too (an "
+            "IterableDataset after .map() loses them): pass features=dataset.features (with "
+            "the new columns) to .map(), or cast the column: "
+            ".cast_column('label', ClassLabel(names=[...]))"
+        )
     feature = dataset.features.get("label")
     if not isinstance(feature, ClassLabel):
         raise ValueError(f"dataset: column 'label' must be a ClassLabel, got {feature!r}")
