@@ -48,6 +48,11 @@ def test_the_disk_cache_holds_the_frames_of_the_memory_cache(setup, tmp_path):
     frames = sum(frames.shape[0] for frames in memory.frames)
     assert disk.disk_bytes >= frames * model.config.encoder_hidden_size * 4
     assert disk.waveforms is None  # decoded again when read, not held
+    # Both know each clip's duration (for batches by duration), as the files' headers say.
+    from eam_ser.data.duration_batches import clip_durations
+
+    np.testing.assert_allclose(memory.durations, clip_durations(dataset["audio"]), atol=1e-4)
+    np.testing.assert_array_equal(disk.durations, memory.durations)
 
 
 def test_a_later_run_reuses_the_cache_and_a_change_builds_another(setup, tmp_path, monkeypatch):
@@ -158,3 +163,23 @@ def test_a_stream_mapped_before_the_trainer_names_the_lost_label_names(tmp_path)
     mapped = stream.map(lambda row: {"loud": 1}, features=features)
     trainer = build_trainer(mapped, config, tmp_path / "b")
     assert trainer.train().global_step == 1
+
+
+def test_frozen_training_on_the_cache_takes_batches_by_duration(tmp_path):
+    """`training.max_batch_seconds` with the feature cache: the cache's durations drive the
+    batches, and the run trains."""
+    from eam_ser.experiment.build import build_trainer
+
+    (tmp_path / "corpus").mkdir()
+    dataset = load_manifest(write_tone_corpus(tmp_path / "corpus"))
+    values = frozen_deterministic_config()
+    values["eam"] = {"p": 0.0}
+    values["training"].update(
+        max_steps=2, max_batch_seconds=1.0, feature_cache_dir=str(tmp_path / "c")
+    )
+    trainer = build_trainer(dataset, ExperimentConfig.from_dict(values), tmp_path / "run")
+    assert isinstance(trainer.train_dataset, EncoderFeatureCache)
+    sizes = [batch["labels"].shape[0] for batch in trainer.get_train_dataloader()]
+    assert sum(sizes) == dataset.num_rows and len(set(sizes)) >= 1
+    assert max(sizes) * min(trainer.train_dataset.durations) <= 1.0 + 1e-9 or max(sizes) == 1
+    assert trainer.train().global_step == 2

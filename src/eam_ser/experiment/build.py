@@ -195,6 +195,7 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
         balanced_sampling=training.balanced_sampling,
+        max_batch_seconds=training.max_batch_seconds,
         **checkpoints,
     )
 

@@ -148,6 +148,11 @@ class TrainingSettings:
         "per batch (> 0; None: whole clips; testing always uses whole clips)",
     )
     balanced_sampling: bool = setting(False, "draw every class equally often in training")
+    max_batch_seconds: float | None = setting(
+        None,
+        "training batches by duration: clips of similar length, as many as fit this many "
+        "padded seconds (replaces the fixed batch size); None: fixed-size batches",
+    )
     validation_speakers: int = setting(
         0,
         "training speakers held out to choose the best epoch by UA (>= 0; 0: test the last model)",

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from eam_ser.models.flam.arguments import check_real
 from eam_ser.models.flam.loss_settings import MultiLossSettings
 from eam_ser.models.flam.settings_field import setting
 
@@ -100,6 +101,12 @@ class MultiLossTrainingArguments(TrainingArguments):
         "is seen equally often; an epoch keeps the dataset's length. Needs a training set "
         "with a length and a 'label' (or 'labels') column.",
     )
+    max_batch_seconds: float | None = setting(
+        None,
+        "Build training batches by duration instead of per_device_train_batch_size: clips of "
+        "similar length, as many as fit this many padded seconds (longest clip x clips) "
+        "(eam_ser.data.duration_batches.DurationBatchSampler); None: fixed-size batches.",
+    )
     label_counts: list[int] | None = setting(
         None,
         "Training samples per class (one int per class, space-separated on the "
@@ -117,6 +124,9 @@ class MultiLossTrainingArguments(TrainingArguments):
             self.label_names = ["labels"]
         if isinstance(self.focal_alpha, str) and self.focal_alpha != INVERSE_FREQUENCY:
             self.focal_alpha = _parse_floats(self.focal_alpha)
+        check_real(
+            self.max_batch_seconds, "max_batch_seconds", above=0.0, allow_none=True, unit="s"
+        )
         if self.label_count_samples is not None and self.label_count_samples < 1:
             raise ValueError(f"label_count_samples must be >= 1, got {self.label_count_samples}")
         # Validates every given value (and rejects all four weights 0) before any work starts.

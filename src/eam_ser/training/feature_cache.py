@@ -60,7 +60,7 @@ def encoder_is_frozen(model: Any) -> bool:
     return not any(parameter.requires_grad for parameter in model.encoder.parameters())
 
 
-FEATURE_CACHE_FORMAT = "eam-ser encoder feature cache 1"
+FEATURE_CACHE_FORMAT = "eam-ser encoder feature cache 2"
 """Written into every cache key and index: a change of layout makes new keys."""
 CHUNK_CLIPS = 1024
 """Clips decoded at a time while a cache on disk is built (memory flat in corpus size)."""
@@ -130,6 +130,7 @@ class _FramesOnDisk(Sequence):
 class EncoderFeatureCache(TorchDataset):
     """The encoder's last hidden state of every clip of a dataset, computed once.
 
+    ``durations`` holds each clip's duration in seconds (for batches by duration).
     Items are ``{"encoder_hidden_states": float32 (frames, hidden) array, "label": int}``, plus
     ``"input_values"``: the float32 (samples,) waveform at the extractor's rate with
     `keep_waveforms` (what `PartiallyCachedMixupCollator` mixes); ``cache["label"]`` is the
@@ -187,6 +188,7 @@ class EncoderFeatureCache(TorchDataset):
         audio = dataset["audio"]
         if cache_dir is None:
             waveforms = self.collator.load_waveforms([{"audio": clip} for clip in audio])
+            samples = np.array([waveform.shape[0] for waveform in waveforms], np.int64)
             frames: list[np.ndarray | None] = [None] * len(waveforms)
             for row, states in self._encode(model, waveforms, batch_size, description):
                 frames[row] = states.astype(dtype, copy=False)
@@ -198,7 +200,9 @@ class EncoderFeatureCache(TorchDataset):
             if not (self.folder / "index.json").is_file():
                 self._build_on_disk(model, audio, batch_size, description)
             self.frames = _FramesOnDisk(self.folder)
+            samples = np.load(self.folder / "samples.npy")
             self._dataset = dataset if keep_waveforms else None
+        self.durations = samples / self.collator.sampling_rate
         self.column_names = ["encoder_hidden_states", "label"]
 
     def _encode(
@@ -256,6 +260,7 @@ class EncoderFeatureCache(TorchDataset):
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f"{self.folder.name}.", dir=self.folder.parent))
         offsets = np.zeros(len(audio), np.int64)
+        samples = np.zeros(len(audio), np.int64)
         lengths = np.zeros(len(audio), np.int64)
         written, hidden_size = 0, 0
         progress = tqdm(
@@ -266,6 +271,7 @@ class EncoderFeatureCache(TorchDataset):
                 for first in range(0, len(audio), CHUNK_CLIPS):
                     chunk = audio[first : first + CHUNK_CLIPS]
                     waveforms = self.collator.load_waveforms([{"audio": clip} for clip in chunk])
+                    samples[first : first + len(chunk)] = [w.shape[0] for w in waveforms]
                     encoded = self._encode(
                         model, waveforms, batch_size, None, first_row=first, progress=progress
                     )
@@ -276,6 +282,7 @@ class EncoderFeatureCache(TorchDataset):
                         hidden_size = states.shape[1]
             np.save(building / "offsets.npy", offsets)
             np.save(building / "lengths.npy", lengths)
+            np.save(building / "samples.npy", samples)
             index = {
                 "format": FEATURE_CACHE_FORMAT,
                 "clips": len(audio),

@@ -39,10 +39,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from eam_ser.data.collator import CompletesOnDevice, EvaluationSwitch
+from eam_ser.data.duration_batches import DurationBatchSampler, clip_durations
 from eam_ser.models.flam.loss_settings import LOSS_TERMS, MultiLossSettings
 from eam_ser.models.flam.modeling_flam import LOSS_TERM_OUTPUTS
 
@@ -363,10 +365,39 @@ class MultiLossTrainer(Trainer):
         (`CollatorStateCheckpoint.record`), so a checkpoint can save the state the next unused
         batch was drawn from."""
         recording = self._collator_state.record(self.data_collator)
-        if recording is None:
-            return super().get_train_dataloader()
-        with self._collator_swapped(recording):
-            return super().get_train_dataloader()
+        swapped = (
+            contextlib.nullcontext() if recording is None else self._collator_swapped(recording)
+        )
+        with swapped:
+            if self.args.max_batch_seconds is None:
+                return super().get_train_dataloader()
+            return self._duration_batches_dataloader()
+
+    def _duration_batches_dataloader(self) -> DataLoader:
+        """`max_batch_seconds`: batches of similar lengths by padded seconds
+        (`DurationBatchSampler`, seeded by ``args.seed``, reshuffled each epoch), sharded over
+        the processes by accelerate like Trainer's own batches."""
+        dataset = self.train_dataset
+        durations = getattr(dataset, "durations", None)  # an EncoderFeatureCache knows them
+        if durations is None:
+            if not hasattr(dataset, "__len__") or "audio" not in getattr(
+                dataset, "column_names", ()
+            ):
+                raise ValueError(
+                    "max_batch_seconds needs a map-style training set with an 'audio' column "
+                    "(the clips' durations are read from it)"
+                )
+            durations = clip_durations(dataset["audio"])
+        sampler = DurationBatchSampler(durations, self.args.max_batch_seconds, seed=self.args.seed)
+        collate = self._get_collator_with_removed_columns(self.data_collator, "training")
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
 
     def get_eval_dataloader(self, eval_dataset=None):
         """Evaluation dataloader with the non-mixing collator (`as_eval()`) when available."""
