@@ -1,5 +1,5 @@
-"""The process-wide memory setting of `eam-ser predict` (a command's choice, not the library's:
-a library must not change its host process's allocator)."""
+"""The process-wide memory setting of `eam-ser predict` and `eam-ser train` (a command's
+choice, not the library's: a library must not change its host process's allocator)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ def limit_allocator_growth() -> bool:
     keeps freed buffers in a fragmented heap and raises its own mmap threshold, so the
     resident memory creeps up with the recording's length. This sets the mmap threshold to
     64 KiB and the trim threshold to 128 KiB (``mallopt``), so large buffers go back to the
-    system when freed. Process-wide; `eam-ser predict` calls it. Returns False (and does
-    nothing) where the C library is not glibc.
+    system when freed. Process-wide; `eam-ser predict` and `eam-ser train` call it. Returns
+    False (and does nothing) where the C library is not glibc.
     """
     import ctypes
     import ctypes.util

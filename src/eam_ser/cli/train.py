@@ -70,7 +70,10 @@ def command_train(args: argparse.Namespace) -> int:
     if args.cv and args.push_to_hub and args.no_final_model:
         raise ValueError("--push-to-hub with --cv uploads the final model: drop --no-final-model")
     config = config_from_args(args)
+    from eam_ser.cli.memory import limit_allocator_growth
     from eam_ser.training.processes import end_process_group, process_state
+
+    limit_allocator_growth()  # batches of every shape (the feature cache, mixing) do not pile up
 
     # Every process checks the folder before any of them changes it, and only the first
     # clears and marks it, while the others wait (several processes: torchrun, accelerate).

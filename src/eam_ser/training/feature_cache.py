@@ -105,26 +105,39 @@ def feature_cache_key(model: Any, feature_extractor: Any, audio: Sequence[Any], 
 
 
 class _FramesOnDisk(Sequence):
-    """The frames of every clip, read from a memory-mapped file: ``rows[i]`` is a float32
-    (frames, hidden) array (a view for float32 storage, a converted copy for float16)."""
+    """The frames of every clip, read from the cache's file when asked: ``rows[i]`` is a float32
+    (frames, hidden) array. Each read is one ``pread`` of that clip's bytes, not a memory map,
+    so the process holds only the clips of the batch at hand (the operating system's page
+    cache keeps the file's hot parts, outside the process's memory)."""
 
     def __init__(self, folder: Path) -> None:
         index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        self.path = folder / "frames.bin"
         self.offsets = np.load(folder / "offsets.npy")
         self.lengths = np.load(folder / "lengths.npy")
-        self.frames = np.memmap(
-            folder / "frames.bin",
-            dtype=index["dtype"],
-            mode="r",
-            shape=(index["total_frames"], index["hidden_size"]),
-        )
+        self.dtype = np.dtype(index["dtype"])
+        self.hidden_size = int(index["hidden_size"])
+        self._file: Any = None
+        self._pid = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An open file is not sent to DataLoader workers: each opens its own.
+        return {**self.__dict__, "_file": None, "_pid": -1}
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __getitem__(self, row: int) -> np.ndarray:  # type: ignore[override]
-        start = int(self.offsets[row])
-        return np.asarray(self.frames[start : start + int(self.lengths[row])], dtype=np.float32)
+        if self._file is None or self._pid != os.getpid():
+            self._file, self._pid = open(self.path, "rb"), os.getpid()
+        row_bytes = self.hidden_size * self.dtype.itemsize
+        data = os.pread(
+            self._file.fileno(),
+            int(self.lengths[row]) * row_bytes,
+            int(self.offsets[row]) * row_bytes,
+        )
+        frames = np.frombuffer(data, dtype=self.dtype).reshape(-1, self.hidden_size)
+        return frames.astype(np.float32)
 
 
 class EncoderFeatureCache(TorchDataset):
@@ -140,7 +153,7 @@ class EncoderFeatureCache(TorchDataset):
     the whole dataset are held in RAM: about 0.55 MiB per clip of 2-3 s for Whisper base. On
     disk (`cache_dir` a folder) the memory stays flat in corpus size: clips are decoded
     `CHUNK_CLIPS` at a time, their frames appended to ``<cache_dir>/<key>/frames.bin`` (read
-    back memory-mapped), and with `keep_waveforms` a clip is decoded again when its item is
+    back clip by clip), and with `keep_waveforms` a clip is decoded again when its item is
     read. The folder is named by `feature_cache_key` (encoder, weights, extractor, dtype and
     every clip), so a later run with the same encoder and data reuses it and any change builds
     a new one; it is written under a temporary name and renamed when complete, so a killed
