@@ -157,3 +157,49 @@ def test_command_line_seeds_are_named(command, capsys):
         main(command)
     assert exit_.value.code == 2
     assert "argument --seed: must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_a_shorter_window_alone_takes_a_hop_that_fits(model):
+    """The default hop (2 s) follows a shorter window instead of refusing it."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    recognizer = EmotionRecognizer(model, Wav2Vec2FeatureExtractor(return_attention_mask=True))
+    waveform = np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 3).astype(np.float32)
+    prediction = recognizer.predict_recording(waveform, "fixed", window_s=1.0)
+    assert [(s.start_s, s.end_s) for s in prediction.segments] == [
+        (0.0, 1.0),
+        (1.0, 2.0),
+        (2.0, 3.0),
+    ]
+
+
+def test_the_disk_guard_leaves_other_errors_alone(tmp_path, monkeypatch):
+    """Only a write failure is taken for a full disk, even when little space is left."""
+    import shutil
+    from collections import namedtuple
+
+    from eam_ser.training.checkpoints import DiskFullError, disk_space_guard
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        with disk_space_guard(tmp_path):
+            raise RuntimeError("CUDA out of memory")
+    with pytest.raises(DiskFullError, match=rf"no space left in {tmp_path} \(0 MiB free\)"):
+        with disk_space_guard(tmp_path):
+            raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos 123 vs 456")
+    with pytest.raises(DiskFullError, match=r"no space left in /elsewhere"):
+        with disk_space_guard(tmp_path):
+            raise OSError(28, "No space left on device", "/elsewhere/features.bin")
+
+
+def test_batches_by_duration_and_balanced_sampling_are_not_mixed(tmp_path):
+    from eam_ser.experiment.config import ExperimentConfig
+    from eam_ser.training.arguments import MultiLossTrainingArguments
+
+    with pytest.raises(ValueError, match="max_batch_seconds and balanced_sampling"):
+        MultiLossTrainingArguments(
+            output_dir=str(tmp_path), max_batch_seconds=30.0, balanced_sampling=True
+        )
+    with pytest.raises(ValueError, match="training.max_batch_seconds must be a finite number"):
+        ExperimentConfig.from_dict({"training": {"max_batch_seconds": 0}})

@@ -41,14 +41,27 @@ def test_every_clip_once_per_epoch_within_the_budget(
 
 def test_hand_worked_batches_without_shuffling():
     durations = [1.0, 4.0, 1.5, 3.0, 0.5, 4.0]
-    sampler = DurationBatchSampler(durations, 8.0, num_buckets=1, shuffle=False)
-    # Sorted: 0.5 (4), 1.0 (0), 1.5 (2), 3.0 (3), 4.0 (1), 4.0 (5). Greedy under 8 padded s:
-    # [4, 0, 2] pads to 1.5 x 3 = 4.5 (adding 3.0 would make 3.0 x 4 = 12); [3, 1] = 4.0 x 2;
-    # [5] alone.
+    # Sorted: 0.5 (4), 1.0 (0), 1.5 (2) | 3.0 (3), 4.0 (1), 4.0 (5). Under 8 padded s the first
+    # bucket takes 8 // 1.5 = 5 clips a batch, the second 8 // 4 = 2.
+    sampler = DurationBatchSampler(durations, 8.0, num_buckets=2, shuffle=False)
     assert list(sampler) == [[4, 0, 2], [3, 1], [5]]
     assert padding_fraction(durations, list(sampler)) == pytest.approx(1 - 14.0 / (4.5 + 8 + 4))
-    sampler = DurationBatchSampler(durations, 8.0, num_buckets=1, shuffle=False, max_clips=2)
+    # One bucket: 2 clips a batch throughout (its longest clip is 4 s).
+    sampler = DurationBatchSampler(durations, 8.0, num_buckets=1, shuffle=False)
     assert list(sampler) == [[4, 0], [2, 3], [1, 5]]
+    sampler = DurationBatchSampler(durations, 8.0, num_buckets=2, shuffle=False, max_clips=2)
+    assert list(sampler) == [[4, 0], [2], [3, 1], [5]]
+
+
+def test_every_epoch_has_the_same_number_of_batches():
+    """Trainer plans its schedule and resumes by len(dataloader): it must not change."""
+    durations = np.random.default_rng(1).lognormal(0.8, 0.5, 535)
+    sampler = DurationBatchSampler(durations, 16.0, seed=0)
+    counts = set()
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        counts.add(len(list(sampler)))
+    assert counts == {len(sampler)}
 
 
 def test_sorted_batches_pad_less_than_fixed_size_batches():

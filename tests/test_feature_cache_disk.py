@@ -183,3 +183,15 @@ def test_frozen_training_on_the_cache_takes_batches_by_duration(tmp_path):
     assert sum(sizes) == dataset.num_rows and len(set(sizes)) >= 1
     assert max(sizes) * min(trainer.train_dataset.durations) <= 1.0 + 1e-9 or max(sizes) == 1
     assert trainer.train().global_step == 2
+
+
+def test_the_key_covers_zero_dimensional_buffers_and_refuses_opaque_audio(setup):
+    """An encoder with a 0-d int64 buffer (BatchNorm's num_batches_tracked) has a key; audio the
+    cache cannot tell apart is refused by name instead of hashed by its address."""
+    model, extractor, dataset = setup
+    model.encoder.register_buffer("num_batches_tracked", torch.tensor(3))
+    key = feature_cache_key(model, extractor, dataset["audio"], "float32")
+    model.encoder.num_batches_tracked.fill_(4)
+    assert feature_cache_key(model, extractor, dataset["audio"], "float32") != key
+    with pytest.raises(ValueError, match="the feature cache cannot tell one such clip"):
+        feature_cache_key(model, extractor, [object()], "float32")

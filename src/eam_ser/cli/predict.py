@@ -64,8 +64,8 @@ def add_parser(commands: Any) -> None:
         "--hop",
         dest="hop_s",
         type=positive(float),
-        default=DEFAULT_HOP_S,
-        help=f"seconds, at least {MIN_HOP_S:g} and at most --window (%(default)s)",
+        help=f"seconds, at least {MIN_HOP_S:g} and at most --window (default "
+        f"{DEFAULT_HOP_S:g}, or --window when shorter)",
     )
     predict.add_argument("--batch-size", type=positive(int), default=8)
     predict.add_argument(

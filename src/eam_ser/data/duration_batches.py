@@ -4,9 +4,9 @@ padding, and as many clips per batch as a budget of padded seconds allows.
 A fixed number of clips per batch pads every short clip to the longest one beside it; with
 clips of 1 to 10 s most of such a batch can be zeros. `DurationBatchSampler` sorts the clips by
 duration into `num_buckets` buckets of similar lengths, shuffles within each bucket, cuts each
-into batches whose padded duration (longest clip x number of clips) stays within
-`max_seconds`, and shuffles the order of all batches, anew each epoch (`set_epoch`), from one
-seed. It is a batch sampler: ``DataLoader(dataset, batch_sampler=...)``, or
+into batches of as many clips as fit `max_seconds` at the bucket's longest clip (so every
+epoch has the same number of batches, as Trainer's schedule and resume need), and shuffles the
+order of all batches, anew each epoch (`set_epoch`), from one seed. It is a batch sampler: ``DataLoader(dataset, batch_sampler=...)``, or
 ``MultiLossTrainingArguments(max_batch_seconds=...)`` in `MultiLossTrainer` (see
 ``docs/guides/trainer.md`` for a plain `Trainer`).
 """
@@ -125,6 +125,17 @@ class DurationBatchSampler(Sampler[list[int]]):
             for bucket in np.array_split(order, min(self.num_buckets, order.size))
             if bucket.size
         ]
+        # Clips per batch in each bucket: as many as fit at its longest clip (at least one).
+        self.bucket_batch_sizes = [
+            max(
+                1,
+                min(
+                    int(self.max_seconds // float(durations[bucket].max())),
+                    self.max_clips or bucket.size,
+                ),
+            )
+            for bucket in self.buckets
+        ]
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -132,23 +143,18 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.epoch = check_integer(epoch, "epoch", minimum=0)
 
     def batches(self) -> list[list[int]]:
-        """This epoch's batches (lists of dataset indices), in the order they are given."""
+        """This epoch's batches (lists of dataset indices), in the order they are given.
+
+        Each bucket holds clips of similar length; its batches take as many clips as fit
+        `max_seconds` at the bucket's longest clip (and `max_clips`), so every epoch has the
+        same number of batches (what Trainer plans its schedule and resumes by) while the clips
+        that share a batch are drawn anew.
+        """
         generator = np.random.default_rng([self.seed, self.epoch])
         batches: list[list[int]] = []
-        for bucket in self.buckets:
-            rows = generator.permutation(bucket) if self.shuffle else bucket
-            batch: list[int] = []
-            longest = 0.0
-            for row in rows.tolist():
-                length = max(longest, float(self.durations[row]))
-                full = self.max_clips is not None and len(batch) >= self.max_clips
-                if batch and (length * (len(batch) + 1) > self.max_seconds or full):
-                    batches.append(batch)
-                    batch, length = [], float(self.durations[row])
-                batch.append(row)
-                longest = length
-            if batch:
-                batches.append(batch)
+        for bucket, size in zip(self.buckets, self.bucket_batch_sizes, strict=True):
+            rows = (generator.permutation(bucket) if self.shuffle else bucket).tolist()
+            batches.extend(rows[start : start + size] for start in range(0, len(rows), size))
         if self.shuffle:
             order = generator.permutation(len(batches))
             batches = [batches[index] for index in order]

@@ -19,7 +19,7 @@ import yaml
 
 from eam_ser.experiment.evidence import encoder_regime, regime_note
 from eam_ser.mixup.settings import EnergyAdaptiveMixupSettings
-from eam_ser.models.flam.arguments import check_seed
+from eam_ser.models.flam.arguments import check_real, check_seed
 from eam_ser.models.flam.loss_settings import MultiLossSettings
 from eam_ser.models.flam.settings_field import setting
 
@@ -175,6 +175,13 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "training.seed", allow_none=False)
+        check_real(
+            self.max_batch_seconds,
+            "training.max_batch_seconds",
+            above=0.0,
+            allow_none=True,
+            unit="s",
+        )
         if self.feature_cache_dtype not in FEATURE_CACHE_DTYPES:
             raise ValueError(
                 f"training.feature_cache_dtype must be one of {FEATURE_CACHE_DTYPES}, got "

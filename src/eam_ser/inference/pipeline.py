@@ -88,7 +88,9 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
 
         Raises:
             TypeError: a keyword the pipeline does not take, naming it.
-            ValueError: `min_confidence` outside (0, 1].
+            ValueError: naming the option: `min_confidence` outside (0, 1], `top_k` not an
+                integer >= 1, an unknown `segmentation`, or `window_s` / `hop_s` outside the
+                ranges of `check_segment_options` (with the values set at construction).
         """
         if unknown:
             raise TypeError(
@@ -107,8 +109,8 @@ class SpeechEmotionRecognitionPipeline(Pipeline):
         if given:
             # Checked as a whole here, before any audio is scored (hop_s is bounded by window_s).
             defaults = getattr(self, "_preprocess_params", {})  # unset while __init__ runs
-            window = {"window_s": defaults["window_s"]} if "window_s" in defaults else {}
-            checked = check_segment_options(**{**window, **given})
+            kept = {name: defaults[name] for name in ("window_s", "hop_s") if name in defaults}
+            checked = check_segment_options(**{**kept, **given})
             preprocess.update({name: checked[name] for name in given})
         postprocess: dict[str, Any] = {}
         if top_k is not None:

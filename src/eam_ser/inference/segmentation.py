@@ -46,20 +46,22 @@ scores the same frames over and over)."""
 
 def check_segment_options(
     window_s: Any = DEFAULT_WINDOW_S,
-    hop_s: Any = DEFAULT_HOP_S,
+    hop_s: Any = None,
     long_input_s: Any = DEFAULT_LONG_INPUT_S,
     max_segment_s: Any = DEFAULT_MAX_SEGMENT_S,
     min_segment_s: Any = DEFAULT_MIN_SEGMENT_S,
 ) -> dict[str, float]:
     """The segmenting options as floats, each checked where it enters: durations in seconds,
     finite and > 0; `window_s` and `hop_s` at least `MIN_HOP_S`, `hop_s` at most `window_s` (a
-    longer hop would leave audio between windows unscored); `window_s` and `max_segment_s` at
-    most `MAX_WHOLE_CLIP_S`.
+    longer hop would leave audio between windows unscored; None: `DEFAULT_HOP_S`, or `window_s`
+    when that is shorter); `window_s` and `max_segment_s` at most `MAX_WHOLE_CLIP_S`.
 
     Raises:
         ValueError: naming the option, its value and the accepted range.
     """
     window = check_real(window_s, "window_s", minimum=MIN_HOP_S, maximum=MAX_WHOLE_CLIP_S, unit="s")
+    if hop_s is None:  # the default hop, or the window when that is shorter
+        hop_s = min(DEFAULT_HOP_S, window)
     hop = check_real(hop_s, "hop_s", minimum=MIN_HOP_S, unit="s")
     if hop > window:
         raise ValueError(
@@ -124,7 +126,7 @@ def segment_recording(
     segmentation: str = "auto",
     *,
     window_s: float = DEFAULT_WINDOW_S,
-    hop_s: float = DEFAULT_HOP_S,
+    hop_s: float | None = None,
     long_input_s: float = DEFAULT_LONG_INPUT_S,
     max_segment_s: float = DEFAULT_MAX_SEGMENT_S,
     min_segment_s: float = DEFAULT_MIN_SEGMENT_S,
@@ -136,7 +138,8 @@ def segment_recording(
         sampling_rate: samples per second of `waveform`.
         segmentation: ``"auto"``, ``"none"``, ``"fixed"`` or ``"vad"``.
         window_s: length of ``"fixed"`` windows, in seconds (> 0).
-        hop_s: step between ``"fixed"`` windows, in seconds (`MIN_HOP_S` to `window_s`).
+        hop_s: step between ``"fixed"`` windows, in seconds (`MIN_HOP_S` to `window_s`; None:
+            `DEFAULT_HOP_S`, or `window_s` when shorter).
         long_input_s: ``"auto"`` scores audio up to this many seconds whole, longer with VAD.
         max_segment_s: VAD regions longer than this many seconds are cut into fixed windows.
         min_segment_s: VAD regions shorter than this many seconds are dropped.

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from eam_ser.models.flam.arguments import check_integer, check_real
 from eam_ser.models.flam.settings_field import setting
 
@@ -80,6 +82,11 @@ class EnergyAdaptiveMixupSettings:
             above=0.0,
             maximum=1.0,
         )
+        # A whole-number float is taken (0.1 * 16000 is how a length in samples is often
+        # written), a fraction or a bool is not.
+        length = self.min_length_samples
+        if isinstance(length, (float, np.floating)) and float(length).is_integer():
+            object.__setattr__(self, "min_length_samples", int(length))
         check_integer(
             self.min_length_samples, "min_length_samples (shortest mix, in samples)", minimum=1
         )

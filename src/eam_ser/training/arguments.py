@@ -127,6 +127,11 @@ class MultiLossTrainingArguments(TrainingArguments):
         check_real(
             self.max_batch_seconds, "max_batch_seconds", above=0.0, allow_none=True, unit="s"
         )
+        if self.max_batch_seconds is not None and self.balanced_sampling:
+            raise ValueError(
+                "max_batch_seconds and balanced_sampling: batches by duration draw every clip "
+                "once an epoch, so they cannot also draw classes equally; choose one"
+            )
         if self.label_count_samples is not None and self.label_count_samples < 1:
             raise ValueError(f"label_count_samples must be >= 1, got {self.label_count_samples}")
         # Validates every given value (and rejects all four weights 0) before any work starts.

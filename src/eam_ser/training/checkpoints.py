@@ -32,6 +32,7 @@ __all__ = [
     "checkpoint_problem",
     "disk_space_guard",
     "last_complete_checkpoint",
+    "newest_complete_checkpoint",
     "safetensors_problem",
 ]
 
@@ -113,51 +114,81 @@ class DiskFullError(ValueError):
     """A write of the run's files ran out of disk space; the message says how to continue."""
 
 
-def _out_of_space(error: BaseException, folder: Path) -> bool:
-    """Whether `error` (or one it was raised from) is the disk of `folder` filling up."""
+FULL_DISK_MESSAGES = ("no space left", "unexpected pos", "file write failed", "failed to write")
+"""What torch.save (``PytorchStreamWriter failed writing file ...: unexpected pos``) and
+safetensors say when a write fails, lower case: taken for a full disk only with little space
+left (`LOW_DISK_SPACE_BYTES`)."""
+
+
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _full_disk_folder(error: BaseException, folder: Path) -> Path | None:
+    """The folder whose disk filled up when `error` was raised (None: not a full disk): ENOSPC
+    anywhere in the chain (its file's folder when it names one), or a write failure of torch or
+    safetensors while `folder`'s disk has less than `LOW_DISK_SPACE_BYTES` free."""
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
-            return True
+            return Path(seen.filename).parent if seen.filename else folder
         seen = seen.__cause__ or seen.__context__
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    message = str(error).lower()
+    if not any(text in message for text in FULL_DISK_MESSAGES):
+        return None
     try:
-        return shutil.disk_usage(existing).free < LOW_DISK_SPACE_BYTES
+        low = shutil.disk_usage(_existing(folder)).free < LOW_DISK_SPACE_BYTES
     except OSError:
-        return False
+        return None
+    return folder if low else None
+
+
+def newest_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` anywhere under `output_dir` (a run's trainer
+    folder, or each fold's), by modification time; None when there is none."""
+    complete = [
+        path
+        for path in output_dir.rglob("checkpoint-*")
+        if path.is_dir() and path.name.split("-")[-1].isdigit() and checkpoint_problem(path) is None
+    ]
+    return max(complete, key=lambda path: path.stat().st_mtime, default=None)
 
 
 @contextlib.contextmanager
 def disk_space_guard(output_dir: str | os.PathLike) -> Iterator[None]:
-    """Turn a write that fails because the disk of `output_dir` is full (ENOSPC, or torch's
-    ``unexpected pos`` / a safetensors error with less than `LOW_DISK_SPACE_BYTES` free) into a
-    `DiskFullError` that names the folder, the newest complete checkpoint (kept) and how to
-    continue; other errors pass unchanged.
+    """Turn a write that fails because a disk is full (ENOSPC, or torch's ``unexpected pos`` /
+    a safetensors write error with less than `LOW_DISK_SPACE_BYTES` free under `output_dir`)
+    into a `DiskFullError` that names the full folder, the newest complete checkpoint under
+    `output_dir` (kept) and how to continue; other errors pass unchanged.
 
     Raises:
-        DiskFullError: the disk filled up inside the block.
+        DiskFullError: a disk filled up inside the block.
     """
     folder = Path(output_dir)
     try:
         yield
+    except DiskFullError:
+        raise
     except (OSError, RuntimeError, SafetensorError) as error:
-        if not _out_of_space(error, folder):
+        full = _full_disk_folder(error, folder)
+        if full is None:
             raise
-        try:
-            checkpoint, _ = last_complete_checkpoint(folder)
-        except ValueError:
-            checkpoint = None
+        checkpoint = newest_complete_checkpoint(folder) if folder.is_dir() else None
         kept = (
-            f"the newest complete checkpoint, {Path(checkpoint).name}, is kept"
+            f"the newest complete checkpoint, {checkpoint.relative_to(folder)}, is kept"
             if checkpoint is not None
             else "no complete checkpoint was written yet"
         )
-        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+        try:
+            free = f" ({shutil.disk_usage(_existing(full)).free / 2**20:.0f} MiB free)"
+        except OSError:
+            free = ""
         raise DiskFullError(
-            f"no space left in {folder} ({free / 2**20:.0f} MiB free) while writing the run's "
-            f"files; {kept}. Free some space, then run it again with resume=True to continue"
+            f"no space left in {full}{free} while writing the run's files; {kept}. Free some "
+            "space, then run it again with resume=True to continue"
         ) from error
 
 

@@ -84,7 +84,17 @@ def _audio_fingerprint(audio: Any) -> bytes:
         return f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()
     if isinstance(audio, (bytes, bytearray, memoryview)):
         return hashlib.sha256(bytes(audio)).digest()
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(audio)).tobytes()).digest()
+    if hasattr(audio, "get_all_samples"):  # a datasets >= 4 decoder: its samples and rate
+        samples = audio.get_all_samples()
+        data = samples.data.cpu().numpy().tobytes() + str(samples.sample_rate).encode()
+        return hashlib.sha256(data).digest()
+    array = np.asarray(audio)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"audio of type {type(audio).__name__} ({array.dtype}): the feature cache cannot "
+            "tell one such clip from another; give paths (Audio(decode=False)) or arrays"
+        )
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).digest()
 
 
 def feature_cache_key(model: Any, feature_extractor: Any, audio: Sequence[Any], dtype: str) -> str:
@@ -96,7 +106,7 @@ def feature_cache_key(model: Any, feature_extractor: Any, audio: Sequence[Any], 
     digest.update(str(model.config.use_weighted_layer_sum).encode())
     for name, tensor in model.encoder.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     digest.update(feature_extractor.to_json_string().encode())
     digest.update(dtype.encode())
     for clip in audio:
@@ -339,7 +349,8 @@ class EncoderFeatureCache(TorchDataset):
             return list(self.labels)
         if key == "encoder_hidden_states":
             return list(self.frames)
-        item = {"encoder_hidden_states": self.frames[key], "label": self.labels[key]}
+        frames = np.asarray(self.frames[key], dtype=np.float32)  # float16 storage: float32 items
+        item = {"encoder_hidden_states": frames, "label": self.labels[key]}
         waveform = self._waveform(key)
         if waveform is not None:
             item["input_values"] = waveform

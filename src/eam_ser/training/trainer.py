@@ -33,6 +33,7 @@ trains it too. `MultiLossTrainer` adds what only a trainer can do:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -41,6 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import seed_worker
 from transformers.utils import logging
 
 from eam_ser.data.collator import CompletesOnDevice, EvaluationSwitch
@@ -390,12 +392,21 @@ class MultiLossTrainer(Trainer):
             durations = clip_durations(dataset["audio"])
         sampler = DurationBatchSampler(durations, self.args.max_batch_seconds, seed=self.args.seed)
         collate = self._get_collator_with_removed_columns(self.data_collator, "training")
+        workers = self.args.dataloader_num_workers
         loader = DataLoader(
             dataset,
             batch_sampler=sampler,
             collate_fn=collate,
-            num_workers=self.args.dataloader_num_workers,
+            num_workers=workers,
             pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers if workers else False,
+            multiprocessing_context=self.args.dataloader_multiprocessing_context
+            if workers
+            else None,
+            prefetch_factor=self.args.dataloader_prefetch_factor if workers else None,
+            worker_init_fn=functools.partial(
+                seed_worker, num_workers=workers, rank=self.args.process_index
+            ),
         )
         return self.accelerator.prepare(loader)
 
