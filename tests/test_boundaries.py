@@ -201,5 +201,5 @@ def test_batches_by_duration_and_balanced_sampling_are_not_mixed(tmp_path):
         MultiLossTrainingArguments(
             output_dir=str(tmp_path), max_batch_seconds=30.0, balanced_sampling=True
         )
-    with pytest.raises(ValueError, match="training.max_batch_seconds must be a finite number"):
+    with pytest.raises(ValueError, match=r"training\.max_batch_seconds must be a finite number"):
         ExperimentConfig.from_dict({"training": {"max_batch_seconds": 0}})
