@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,10 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 EMODB_DIR = SHARED_DIR / "data" / "emodb"
 URDU_DIR = SHARED_DIR / "data" / "urdu"
 WHISPER_TINY_DIR = SHARED_DIR / "models" / "whisper-tiny-en-encoder"
+
+# `eam-ser check` keeps a record of probed files under $XDG_CACHE_HOME: the tests keep theirs
+# in a temporary folder, not in the home of whoever runs them.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="eam-ser-test-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from eam_ser.cli.data import add_data_arguments, load_dataset_from_args, split_from_args
-from eam_ser.cli.output import add_output_argument
+from eam_ser.cli.options import positive
+from eam_ser.cli.output import add_output_argument, check_writable
 from eam_ser.data.audio import MAX_WHOLE_CLIP_S
 
 __all__ = ["add_parser", "command_check"]
@@ -35,6 +37,51 @@ def add_parser(commands: Any) -> None:
         help="audit an external fold file (CSV with file,split columns, or JSON lines): "
         "speakers in two splits and the same audio in two splits are reported",
     )
+    check.add_argument(
+        "--workers",
+        type=positive(int),
+        default=1,
+        help="processes that decode the files (default 1)",
+    )
+    check.add_argument(
+        "--probe-record",
+        type=Path,
+        metavar="FILE",
+        help="JSON record of the files already probed (path, size, modification time): an "
+        "unchanged file is not decoded again by the next check (default "
+        "$XDG_CACHE_HOME/eam-ser/audio_probes.json, ~/.cache without the variable; skipped "
+        "with a warning where it cannot be written)",
+    )
+    check.add_argument(
+        "--no-probe-record", action="store_true", help="decode every file and keep no record"
+    )
+
+
+def default_probe_record() -> Path:
+    """``$XDG_CACHE_HOME/eam-ser/audio_probes.json`` (``~/.cache`` without the variable)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "eam-ser" / "audio_probes.json"
+
+
+def probe_record(args: argparse.Namespace) -> Path | None:
+    """The probe record to use: none with ``--no-probe-record``; ``--probe-record`` (which must
+    be writable); else the default, or none (warned) where the default cannot be written."""
+    if args.no_probe_record:
+        if args.probe_record is not None:
+            raise ValueError("--probe-record and --no-probe-record: give one")
+        return None
+    if args.probe_record is not None:
+        if args.probe_record.is_dir():
+            raise ValueError(f"--probe-record {args.probe_record}: is a folder; give a file")
+        check_writable(args.probe_record.parent, "--probe-record", given=args.probe_record)
+        return args.probe_record
+    record = default_probe_record()
+    try:
+        check_writable(record.parent, "the probe record", given=record)
+    except ValueError as error:
+        print(f"warning: {error}; every file is decoded and no record is kept")
+        return None
+    return record
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -76,6 +123,8 @@ def command_check(args: argparse.Namespace) -> int:
             min_input_samples=minimum,
             model_labels=model_labels,
             max_seconds=dict.fromkeys(splits, MAX_WHOLE_CLIP_S),
+            num_workers=args.workers,
+            probe_record=probe_record(args),
         )
     except DataCheckError as error:
         report = error.report

@@ -22,8 +22,13 @@ half-way on a file that could have been caught here.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
+import dataclasses
 import hashlib
+import json
+import os
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from eam_ser.data.audio import (
     MAX_WHOLE_CLIP_S,
     load_audio,
 )
+from eam_ser.models.flam.arguments import check_integer
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -346,6 +352,8 @@ def check_data(
     progress: bool = True,
     max_seconds: Mapping[str, float | None] | None = None,
     unscored_splits: Collection[str] = (),
+    num_workers: int = 1,
+    probe_record: str | os.PathLike | None = None,
 ) -> tuple[dict[str, Dataset], DataCheckReport]:
     """Probe every file of `splits` and check the splits together.
 
@@ -364,6 +372,11 @@ def check_data(
         unscored_splits: names of splits whose labels are never a target, such as the
             interfering speech of the robustness ladder: their labels are not checked against
             `model_labels`.
+        num_workers: processes that decode the files (1: in this process).
+        probe_record: a JSON file of files already probed, keyed by absolute path, size,
+            modification time and `min_input_samples`: a file found there unchanged is not
+            decoded again, and every new probe is added (None: no record). The report is the
+            same with or without it.
 
     Returns:
         The splits (without the skipped rows) and the report.
@@ -375,7 +388,10 @@ def check_data(
     if on_bad_audio not in ON_BAD_AUDIO:
         raise ValueError(f"on_bad_audio must be one of {ON_BAD_AUDIO}, got {on_bad_audio!r}")
     report = DataCheckReport()
-    report.probes.update(_probe_files(splits, min_input_samples, progress))
+    num_workers = check_integer(num_workers, "num_workers", minimum=1)
+    report.probes.update(
+        _probe_files(splits, min_input_samples, progress, num_workers, probe_record)
+    )
     owners: dict[str, set[tuple[str, str]]] = defaultdict(set)
     kept: dict[str, Dataset] = {}
     for name, dataset in splits.items():
@@ -397,15 +413,86 @@ def check_data(
     return kept, report
 
 
+PROBE_RECORD_FORMAT = 1
+"""Version of the probe record's layout (a record of another version is not read)."""
+
+
+def _probe_key(path: str, min_input_samples: int) -> str | None:
+    """What identifies one probe in the record (None: the file cannot be stat'ed)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{min_input_samples}"
+
+
+def _read_probe_record(record: Path) -> dict[str, dict[str, Any]]:
+    try:
+        stored = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: probe again and write a new one
+    if not isinstance(stored, dict) or stored.get("format") != PROBE_RECORD_FORMAT:
+        return {}
+    return stored.get("probes", {})
+
+
+def _probe(arguments: tuple[str, int]) -> AudioProbe:
+    return probe_audio(arguments[0], min_input_samples=arguments[1])
+
+
 def _probe_files(
-    splits: Mapping[str, Dataset], min_input_samples: int, progress: bool
+    splits: Mapping[str, Dataset],
+    min_input_samples: int,
+    progress: bool,
+    num_workers: int = 1,
+    probe_record: str | os.PathLike | None = None,
 ) -> dict[str, AudioProbe]:
-    """Each distinct file of `splits`, decoded once."""
+    """Each distinct file of `splits`, decoded once (in `num_workers` processes), unless the
+    `probe_record` holds its probe unchanged."""
     paths = sorted({path for dataset in splits.values() for path in dataset["audio"]})
-    return {
-        path: probe_audio(path, min_input_samples=min_input_samples)
-        for path in tqdm(paths, desc="checking audio", unit="file", disable=not progress)
-    }
+    record = _read_probe_record(Path(probe_record)) if probe_record is not None else {}
+    keys = {path: _probe_key(path, min_input_samples) for path in paths}
+    probes: dict[str, AudioProbe] = {}
+    for path, key in keys.items():
+        if key is not None and key in record:
+            probes[path] = AudioProbe(**{**record[key], "path": path})
+    todo = [path for path in paths if path not in probes]
+    bar = tqdm(
+        total=len(paths),
+        initial=len(probes),
+        desc="checking audio",
+        unit="file",
+        disable=not progress,
+    )
+    try:
+        if num_workers > 1 and len(todo) > 1:
+            with concurrent.futures.ProcessPoolExecutor(num_workers) as pool:
+                found = pool.map(_probe, [(path, min_input_samples) for path in todo], chunksize=16)
+                for path, probe in zip(todo, found, strict=True):
+                    probes[path] = probe
+                    bar.update()
+        else:
+            for path in todo:
+                probes[path] = probe_audio(path, min_input_samples=min_input_samples)
+                bar.update()
+    finally:
+        bar.close()
+    if probe_record is not None and todo:
+        for path in todo:
+            if keys[path] is not None:
+                record[keys[path]] = dataclasses.asdict(probes[path])
+        _write_probe_record(Path(probe_record), record)
+    return {path: probes[path] for path in paths}
+
+
+def _write_probe_record(record: Path, probes: Mapping[str, Any]) -> None:
+    """Write the record whole under a temporary name, then rename it into place (a reader never
+    sees half of it; of two writers, the last one's record stays)."""
+    record.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=record.name, dir=record.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        json.dump({"format": PROBE_RECORD_FORMAT, "probes": probes}, file)
+    os.replace(temporary, record)
 
 
 def _check_rows(
