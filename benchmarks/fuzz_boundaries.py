@@ -73,7 +73,12 @@ def _cases(values: st.SearchStrategy, valid: Callable[[Any], bool]) -> st.Search
 
 
 def integers(
-    minimum: int, maximum: int | None = None, *, none: bool = False, top: int | None = None
+    minimum: int,
+    maximum: int | None = None,
+    *,
+    none: bool = False,
+    top: int | None = None,
+    whole_floats: bool = False,
 ) -> Any:
     """(value, valid) for an integer argument in [minimum, maximum] (None allowed if `none`);
     values are drawn up to `top` (default `maximum`, or a million above `minimum`), so a slow
@@ -86,7 +91,13 @@ def integers(
     return st.one_of(
         _cases(st.integers(minimum - 100, top + 100), inside),
         _cases(st.integers(minimum, top).map(np.int64), lambda _: True),
-        _cases(st.floats(allow_nan=True, allow_infinity=True), lambda _: False),
+        # Floats are not integers, except where a whole-number float is documented as taken.
+        _cases(
+            st.floats(allow_nan=True, allow_infinity=True),
+            lambda value: (
+                whole_floats and math.isfinite(value) and value.is_integer() and inside(value)
+            ),
+        ),
         _cases(st.booleans(), lambda _: False),
         _cases(st.sampled_from(HOSTILE), lambda _: False),
         _cases(st.just(None), lambda _: none),
@@ -456,7 +467,7 @@ def targets() -> list[Target]:
     """Every entry point fuzzed, with its arguments."""
     eam = {
         "p": reals(0.0, 1.0),
-        "min_length_samples": integers(1, top=10**5),
+        "min_length_samples": integers(1, 2**31 - 1, top=10**5, whole_floats=True),
         "max_mix_fraction": reals(above=0.0, maximum=1.0),
     }
     eam_defaults = {"p": 1.0, "min_length_samples": 400, "max_mix_fraction": 0.5}
@@ -605,7 +616,7 @@ def targets() -> list[Target]:
         ),
         Target(
             "EmotionRecognizer.predict_recording",
-            {"window_s": reals(1.0, 60.0), "hop_s": reals(0.01, 2.0)},
+            {"window_s": reals(1.0, 60.0), "hop_s": reals(0.01, 2.0, none=True)},
             {"window_s": 2.0, "hop_s": 1.0},
             _segments,
         ),

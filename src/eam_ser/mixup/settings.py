@@ -31,6 +31,10 @@ LABEL_MODES = ("energy", "length", "hard")
 """Soft-label rules: partner weight from length and energy share, length share only, or 0."""
 
 
+MAX_LENGTH_SAMPLES = 2**31 - 1
+"""Longest `min_length_samples` (37 hours at 16 kHz): sample counts stay within a C int."""
+
+
 @dataclass(frozen=True)
 class EnergyAdaptiveMixupSettings:
     """The settings of EAM and their defaults: the one place they are declared.
@@ -57,7 +61,7 @@ class EnergyAdaptiveMixupSettings:
     )
     min_length_samples: int = setting(
         1600,
-        "shortest mix in samples, an integer >= 1 (1600 = 0.1 s at 16 kHz); pairs "
+        "shortest mix in samples, an integer from 1 to 2**31 - 1 (1600 = 0.1 s at 16 kHz); pairs "
         "that allow less are not mixed",
     )
     label_mode: str = setting(
@@ -88,7 +92,10 @@ class EnergyAdaptiveMixupSettings:
         if isinstance(length, (float, np.floating)) and float(length).is_integer():
             object.__setattr__(self, "min_length_samples", int(length))
         check_integer(
-            self.min_length_samples, "min_length_samples (shortest mix, in samples)", minimum=1
+            self.min_length_samples,
+            "min_length_samples (shortest mix, in samples)",
+            minimum=1,
+            maximum=MAX_LENGTH_SAMPLES,
         )
         if not isinstance(self.label_mode, str) or self.label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
