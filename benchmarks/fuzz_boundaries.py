@@ -587,7 +587,7 @@ def targets() -> list[Target]:
             "FlamConfig",
             {
                 "num_labels": integers(1),
-                "embedding_size": integers(1, 4096),
+                "embedding_size": integers(1, top=4096),
                 "flam_dropout": reals(0.0, below=1.0),
                 "score_temperature": reals(above=0.0),
                 "freeze_feature_encoder": flags(),

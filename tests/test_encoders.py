@@ -235,6 +235,10 @@ INTERNAL_TRANSFORMERS_IMPORTS = {
     "transformers.utils.can_return_tuple": (
         "modeling_flam.py: forward returns a tuple when return_dict=False"
     ),
+    "transformers.trainer_utils.seed_worker": (
+        "training/trainer.py: seeds the workers of the batches-by-duration loader as Trainer "
+        "seeds its own"
+    ),
     "transformers.initialization": (
         "modeling_flam.py: _init_weights' initialisers, which skip weights loaded from a checkpoint"
     ),

@@ -391,7 +391,9 @@ class MultiLossTrainer(Trainer):
                 )
             durations = clip_durations(dataset["audio"])
         sampler = DurationBatchSampler(durations, self.args.max_batch_seconds, seed=self.args.seed)
-        collate = self._get_collator_with_removed_columns(self.data_collator, "training")
+        # The collator reads the rows as they are (MultiLossTrainer's collators take the audio
+        # and label columns; run with remove_unused_columns=False, as build_trainer does).
+        collate = self.data_collator
         workers = self.args.dataloader_num_workers
         loader = DataLoader(
             dataset,
