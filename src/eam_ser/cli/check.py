@@ -9,7 +9,7 @@ from typing import Any
 
 from eam_ser.cli.data import add_data_arguments, load_dataset_from_args, split_from_args
 from eam_ser.cli.options import positive
-from eam_ser.cli.output import add_output_argument, check_writable
+from eam_ser.cli.output import add_output_argument, check_writable_file
 from eam_ser.data.audio import MAX_WHOLE_CLIP_S
 
 __all__ = ["add_parser", "command_check"]
@@ -71,13 +71,11 @@ def probe_record(args: argparse.Namespace) -> Path | None:
             raise ValueError("--probe-record and --no-probe-record: give one")
         return None
     if args.probe_record is not None:
-        if args.probe_record.is_dir():
-            raise ValueError(f"--probe-record {args.probe_record}: is a folder; give a file")
-        check_writable(args.probe_record.parent, "--probe-record", given=args.probe_record)
+        check_writable_file(args.probe_record, "--probe-record")
         return args.probe_record
     record = default_probe_record()
     try:
-        check_writable(record.parent, "the probe record", given=record)
+        check_writable_file(record, "the probe record")
     except ValueError as error:
         print(f"warning: {error}; every file is decoded and no record is kept")
         return None

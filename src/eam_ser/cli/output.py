@@ -30,6 +30,7 @@ __all__ = [
     "check_output_arguments",
     "check_output_dir",
     "check_writable",
+    "check_writable_file",
     "output_lock",
     "prepare_output_dir",
     "previous_run_outputs",
@@ -206,11 +207,17 @@ def check_output_arguments(args: argparse.Namespace) -> None:
         if path is None:
             continue
         if kind == "file":
-            if path.is_dir():
-                raise ValueError(f"{shown} {path}: is a folder; give the name of a file to write")
-            check_writable(path.parent, shown, given=path)
+            check_writable_file(path, shown)
         else:
             check_writable(path, shown)
+
+
+def check_writable_file(path: Path, argument: str) -> None:
+    """Raise ValueError naming `argument` when the file `path` cannot be written: it is a
+    folder, or its folder cannot take a new file (`check_writable`)."""
+    if path.is_dir():
+        raise ValueError(f"{argument} {path}: is a folder; give the name of a file to write")
+    check_writable(path.parent, argument, given=path)
 
 
 def check_writable(folder: Path, argument: str, *, given: Path | None = None) -> None:

@@ -236,7 +236,6 @@ class EncoderFeatureCache(TorchDataset):
         description: str | None,
         *,
         first_row: int = 0,
-        total: int | None = None,
         progress: Any = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """``(row, float32 (frames, hidden))`` for every clip of `waveforms`, rows counted from
@@ -248,7 +247,7 @@ class EncoderFeatureCache(TorchDataset):
         own_progress = progress is None
         if own_progress:
             progress = tqdm(
-                total=total or len(order),
+                total=len(order),
                 desc=description,
                 unit="clip",
                 disable=description is None,
